@@ -1,0 +1,38 @@
+//! `sluice check`: load every function of a folder without running anything.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::engine::SluiceEngine;
+use crate::function::LoadError;
+use crate::runtime::load_dir;
+
+/// One function's verdict.
+pub struct Checked {
+    /// The function's name.
+    pub name: String,
+    /// `Ok` with a one-line summary, or why it cannot be deployed.
+    pub result: Result<String, LoadError>,
+}
+
+/// Validates every manifest and component in `dir`.
+pub async fn check_dir(dir: &Path) -> anyhow::Result<Vec<Checked>> {
+    let engine = Arc::new(SluiceEngine::new()?);
+    let files = crate::runtime::component_files(dir)?;
+    let loaded = load_dir(&engine, dir).await?;
+    Ok(files
+        .iter()
+        .zip(loaded)
+        .map(|(file, result)| Checked {
+            name: file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            result: result.map(|function| {
+                let trigger = &function.manifest().trigger;
+                let subjects: Vec<String> = trigger.subjects.iter().map(ToString::to_string).collect();
+                format!("ok, listens on {}", subjects.join(", "))
+            }),
+        })
+        .collect())
+}

@@ -1,0 +1,73 @@
+//! Dead letters: the original event, byte for byte, plus headers that say what happened.
+
+use bytes::Bytes;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::event::Event;
+use crate::event::headers::dead_letter as header;
+use crate::host::OutgoingMessage;
+
+/// Longest `Sluice-Dlq-Error` value.
+pub const MAX_ERROR_BYTES: usize = 1024;
+
+/// Why an event was dead-lettered, as written in `Sluice-Dlq-Reason`.
+pub type Reason = &'static str;
+
+/// The dead letter of `event` for `subject`: original payload and headers, then the
+/// `Sluice-Dlq-*` headers.
+pub fn message(
+    subject: &str,
+    event: &Event,
+    function: &str,
+    reason: Reason,
+    error: &str,
+    attempts: u32,
+) -> OutgoingMessage {
+    let at = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
+    let error = crate::text::single_line(&crate::text::truncate(error, MAX_ERROR_BYTES));
+    let mut headers = event.headers.clone();
+    headers.extend([
+        (header::REASON.to_owned(), reason.to_owned()),
+        (header::ERROR.to_owned(), error),
+        (header::FUNCTION.to_owned(), function.to_owned()),
+        (header::ORIGINAL_SUBJECT.to_owned(), event.subject.clone()),
+        (header::ATTEMPTS.to_owned(), attempts.to_string()),
+        (header::DEAD_LETTERED_AT.to_owned(), at),
+    ]);
+    OutgoingMessage {
+        subject: subject.to_owned(),
+        payload: Bytes::clone(&event.payload),
+        headers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::headers::find;
+
+    #[test]
+    fn dead_letters_keep_the_event_and_explain_it() {
+        let event = Event::new(
+            "orders.placed".into(),
+            Bytes::from_static(b"\x00raw\xffbytes"),
+            vec![("x-tenant".into(), "acme".into())],
+            None,
+        );
+        let long_error = "e".repeat(5000) + "\nsecond line";
+        let message = message("sluice.dlq.totals", &event, "totals", "exhausted", &long_error, 5);
+        assert_eq!(message.subject, "sluice.dlq.totals");
+        assert_eq!(message.payload, event.payload);
+        let headers = &message.headers;
+        assert_eq!(find(headers, "x-tenant"), Some("acme"));
+        assert_eq!(find(headers, header::REASON), Some("exhausted"));
+        assert_eq!(find(headers, header::FUNCTION), Some("totals"));
+        assert_eq!(find(headers, header::ORIGINAL_SUBJECT), Some("orders.placed"));
+        assert_eq!(find(headers, header::ATTEMPTS), Some("5"));
+        let error = find(headers, header::ERROR).unwrap();
+        assert!(error.len() <= MAX_ERROR_BYTES && !error.contains('\n'));
+        let at = find(headers, header::DEAD_LETTERED_AT).unwrap();
+        assert!(OffsetDateTime::parse(at, &Rfc3339).is_ok(), "{at}");
+    }
+}

@@ -1,0 +1,106 @@
+//! The shared wasmtime [`Engine`]: compilation settings, the pooling allocator and the epoch
+//! ticker that bounds how long a handler may run without yielding.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::host::State;
+
+/// How often the epoch advances. A running handler yields to the async executor once per
+/// tick, so a busy handler never starves the others, and a timeout is noticed within a tick.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Instances that may exist at once across all functions of a host. Each slot reserves
+/// address space (not memory) up front; past this, instantiation fails and the event is
+/// retried like any other retryable failure.
+const POOL_COMPONENT_INSTANCES: u32 = 1_000;
+
+/// Core instances, memories and tables in the pool. A Rust component built for
+/// `wasm32-wasip2` has a few core instances (the program, the WASI adapter and shims) and two
+/// memories, so the pool holds several per component instance.
+const POOL_CORE_INSTANCES: u32 = 4 * POOL_COMPONENT_INSTANCES;
+const POOL_MEMORIES: u32 = 2 * POOL_COMPONENT_INSTANCES;
+const POOL_TABLES: u32 = 2 * POOL_COMPONENT_INSTANCES;
+
+/// The largest linear memory any function may ask for in `limits.memory`; each function's own
+/// limit is enforced per store below this.
+pub const MAX_MEMORY: u64 = 4 << 30;
+
+/// Owns the engine, the linker every function is instantiated with, and the thread that
+/// advances the epoch; dropping it stops the thread.
+pub struct SluiceEngine {
+    engine: Engine,
+    linker: Linker<State>,
+    ticker: Arc<AtomicBool>,
+}
+
+impl SluiceEngine {
+    /// Builds an engine for async component instantiation with the pooling allocator and
+    /// epoch interruption, and starts the epoch ticker.
+    pub fn new() -> anyhow::Result<Self> {
+        let engine = Engine::new(&config(true)).or_else(|pool_error| {
+            tracing::warn!("pooling allocator unavailable ({pool_error}); allocating on demand");
+            Engine::new(&config(false))
+        })?;
+        let ticker = Arc::new(AtomicBool::new(true));
+        let (running, ticking) = (ticker.clone(), engine.weak());
+        std::thread::Builder::new()
+            .name("sluice-epoch".into())
+            .spawn(move || {
+                while running.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match ticking.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })?;
+        let mut linker = Linker::new(&engine);
+        crate::host::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
+        Ok(Self {
+            engine,
+            linker,
+            ticker,
+        })
+    }
+
+    /// The linker holding WASI (deny-by-default) and the Sluice imports.
+    pub fn linker(&self) -> &Linker<State> {
+        &self.linker
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl Drop for SluiceEngine {
+    fn drop(&mut self) {
+        self.ticker.store(false, Ordering::Relaxed);
+    }
+}
+
+fn config(pooling: bool) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(POOL_COMPONENT_INSTANCES)
+            .total_core_instances(POOL_CORE_INSTANCES)
+            .total_memories(POOL_MEMORIES)
+            .total_tables(POOL_TABLES)
+            .total_stacks(POOL_COMPONENT_INSTANCES)
+            .max_memories_per_component(8)
+            .max_tables_per_component(8)
+            .max_core_instances_per_component(32)
+            .max_memory_size(MAX_MEMORY as usize);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}

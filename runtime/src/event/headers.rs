@@ -1,0 +1,171 @@
+//! Header names Sluice reads and writes, and conversions to and from NATS header maps.
+
+use async_nats::HeaderMap;
+
+use super::Event;
+
+/// JetStream's de-duplication id; also read as the event id.
+pub const NATS_MSG_ID: &str = "Nats-Msg-Id";
+/// An explicit event id set by a publisher.
+pub const EVENT_ID: &str = "Sluice-Event-Id";
+/// Ties together every event of one business flow.
+pub const CORRELATION_ID: &str = "Sluice-Correlation-Id";
+/// The id of the event whose handler published this one.
+pub const CAUSATION_ID: &str = "Sluice-Causation-Id";
+/// W3C trace context, propagated unchanged.
+pub const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
+
+/// Dead-letter headers (see the README's dead-letter section).
+pub mod dead_letter {
+    /// Why the event was dead-lettered (`permanent`, `exhausted`, ...).
+    pub const REASON: &str = "Sluice-Dlq-Reason";
+    /// The handler's or host's message, at most 1 KiB.
+    pub const ERROR: &str = "Sluice-Dlq-Error";
+    /// The function that gave up.
+    pub const FUNCTION: &str = "Sluice-Function";
+    /// The subject the event arrived on.
+    pub const ORIGINAL_SUBJECT: &str = "Sluice-Original-Subject";
+    /// Deliveries made.
+    pub const ATTEMPTS: &str = "Sluice-Attempts";
+    /// RFC 3339 time of dead-lettering.
+    pub const DEAD_LETTERED_AT: &str = "Sluice-Dead-Lettered-At";
+}
+
+/// The first value of header `name` (case-insensitive).
+pub fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_str())
+}
+
+/// Checks a header a handler wants to publish: NATS header names are tokens and values are
+/// single lines.
+pub fn validate(name: &str, value: &str) -> Result<(), String> {
+    let bad_name = name.is_empty()
+        || name
+            .chars()
+            .any(|c| c == ':' || c.is_whitespace() || c.is_control());
+    if bad_name {
+        return Err(format!("invalid header name {name:?}"));
+    }
+    if value.contains(['\r', '\n']) {
+        return Err(format!("header {name:?} has a line break in its value"));
+    }
+    Ok(())
+}
+
+/// The headers of message number `sequence` published by `function` while handling `event`:
+/// the handler's own, then correlation and trace context carried over from the event (unless
+/// the handler set them), the causation id and a `Nats-Msg-Id` that is the same on every
+/// retry of the event, so JetStream can drop duplicates.
+pub fn for_publish(
+    mut headers: Vec<(String, String)>,
+    event: &Event,
+    function: &str,
+    sequence: usize,
+) -> Vec<(String, String)> {
+    let add = |headers: &mut Vec<(String, String)>, name: &str, value: &str| {
+        if find(headers, name).is_none() {
+            headers.push((name.to_owned(), value.to_owned()));
+        }
+    };
+    add(&mut headers, CORRELATION_ID, &event.correlation_id);
+    for name in TRACE_HEADERS {
+        if let Some(value) = find(&event.headers, name) {
+            add(&mut headers, name, value);
+        }
+    }
+    add(&mut headers, CAUSATION_ID, &event.id);
+    headers.retain(|(name, _)| !name.eq_ignore_ascii_case(NATS_MSG_ID));
+    headers.push((
+        NATS_MSG_ID.to_owned(),
+        format!("{function}:{}:{sequence}", event.id),
+    ));
+    headers
+}
+
+/// Flattens a NATS header map into name/value pairs.
+pub fn from_nats(map: Option<&HeaderMap>) -> Vec<(String, String)> {
+    let Some(map) = map else { return Vec::new() };
+    map.iter()
+        .flat_map(|(name, values)| {
+            values
+                .iter()
+                .map(move |value| (name.to_string(), value.as_str().to_owned()))
+        })
+        .collect()
+}
+
+/// Builds a NATS header map from name/value pairs, keeping repeated names.
+pub fn to_nats(headers: &[(String, String)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.append(name.as_str(), value.as_str());
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn published_messages_carry_correlation_and_a_stable_msg_id() {
+        let event = Event::new(
+            "orders.placed".into(),
+            Bytes::new(),
+            vec![
+                ("Nats-Msg-Id".into(), "evt-1".into()),
+                ("traceparent".into(), "00-abc-def-01".into()),
+            ],
+            None,
+        );
+        let headers = for_publish(
+            vec![("content-type".into(), "application/json".into())],
+            &event,
+            "totals",
+            2,
+        );
+        assert_eq!(find(&headers, "content-type"), Some("application/json"));
+        assert_eq!(find(&headers, CORRELATION_ID), Some("evt-1"));
+        assert_eq!(find(&headers, "traceparent"), Some("00-abc-def-01"));
+        assert_eq!(find(&headers, CAUSATION_ID), Some("evt-1"));
+        assert_eq!(find(&headers, NATS_MSG_ID), Some("totals:evt-1:2"));
+    }
+
+    #[test]
+    fn a_handler_cannot_forge_the_msg_id_but_may_set_its_own_correlation() {
+        let event = Event::new("a".into(), Bytes::new(), vec![], None);
+        let headers = for_publish(
+            vec![
+                ("nats-msg-id".into(), "forged".into()),
+                (CORRELATION_ID.into(), "mine".into()),
+            ],
+            &event,
+            "f",
+            1,
+        );
+        assert_eq!(
+            find(&headers, NATS_MSG_ID),
+            Some(format!("f:{}:1", event.id).as_str())
+        );
+        assert_eq!(
+            headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(NATS_MSG_ID))
+                .count(),
+            1
+        );
+        assert_eq!(find(&headers, CORRELATION_ID), Some("mine"));
+    }
+
+    #[test]
+    fn header_validation_rejects_what_nats_cannot_carry() {
+        assert!(validate("x-ok", "fine").is_ok());
+        assert!(validate("", "v").is_err());
+        assert!(validate("bad name", "v").is_err());
+        assert!(validate("x", "two\nlines").is_err());
+    }
+}

@@ -1,0 +1,105 @@
+//! Events as the host sees them: what arrived on a subject, with the id and correlation id
+//! the host settled on, converted to and from NATS messages and the WIT record.
+
+pub mod headers;
+
+use bytes::Bytes;
+
+use crate::bindings::sluice::function::types as wit;
+
+/// One event, immutable once received. Shared (in an `Arc`) by every attempt to handle it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The event's id: `Nats-Msg-Id` or `Sluice-Event-Id` when the publisher set one, else
+    /// generated. Stable across retries.
+    pub id: String,
+    /// Subject the event arrived on.
+    pub subject: String,
+    /// Payload, byte for byte.
+    pub payload: Bytes,
+    /// Headers as received.
+    pub headers: Vec<(String, String)>,
+    /// Reply subject of a request.
+    pub reply_to: Option<String>,
+    /// `Sluice-Correlation-Id` as received, or the event id when it starts a new flow.
+    pub correlation_id: String,
+}
+
+impl Event {
+    /// Builds an event from its parts, settling its id and correlation id.
+    pub fn new(
+        subject: String,
+        payload: Bytes,
+        headers: Vec<(String, String)>,
+        reply_to: Option<String>,
+    ) -> Self {
+        let id = headers::find(&headers, headers::NATS_MSG_ID)
+            .or_else(|| headers::find(&headers, headers::EVENT_ID))
+            .map_or_else(|| nuid::next().to_string(), str::to_owned);
+        let correlation_id = headers::find(&headers, headers::CORRELATION_ID)
+            .unwrap_or(&id)
+            .to_owned();
+        Self {
+            id,
+            subject,
+            payload,
+            headers,
+            reply_to,
+            correlation_id,
+        }
+    }
+
+    /// Builds an event from a NATS message.
+    pub fn from_message(message: async_nats::Message) -> Self {
+        let headers = headers::from_nats(message.headers.as_ref());
+        let reply_to = message.reply.map(|subject| subject.to_string());
+        Self::new(message.subject.to_string(), message.payload, headers, reply_to)
+    }
+
+    /// The WIT record handed to the handler for delivery number `attempt`.
+    pub fn to_wit(&self, attempt: u32) -> wit::Event {
+        wit::Event {
+            id: self.id.clone(),
+            subject: self.subject.clone(),
+            payload: self.payload.to_vec(),
+            headers: self.headers.clone(),
+            reply_to: self.reply_to.clone(),
+            attempt,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(name: &str, value: &str) -> (String, String) {
+        (name.to_owned(), value.to_owned())
+    }
+
+    #[test]
+    fn ids_come_from_headers_when_present() {
+        let event = Event::new("a".into(), Bytes::new(), vec![header("nats-msg-id", "m-1")], None);
+        assert_eq!(event.id, "m-1");
+        assert_eq!(event.correlation_id, "m-1");
+        let event = Event::new(
+            "a".into(),
+            Bytes::new(),
+            vec![
+                header("Sluice-Event-Id", "e-1"),
+                header("Sluice-Correlation-Id", "flow-9"),
+            ],
+            None,
+        );
+        assert_eq!(event.id, "e-1");
+        assert_eq!(event.correlation_id, "flow-9");
+    }
+
+    #[test]
+    fn ids_are_generated_and_unique_otherwise() {
+        let first = Event::new("a".into(), Bytes::new(), vec![], None);
+        let second = Event::new("a".into(), Bytes::new(), vec![], None);
+        assert_ne!(first.id, second.id);
+        assert_eq!(first.correlation_id, first.id);
+    }
+}

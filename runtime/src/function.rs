@@ -1,0 +1,208 @@
+//! A deployable function: its manifest and its component, compiled once and pre-linked so
+//! that each event only pays for instantiation.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wasmtime::component::Component;
+
+use crate::bindings::HandlerPre;
+use crate::engine::SluiceEngine;
+use crate::host::State;
+use crate::manifest::{Manifest, ManifestError};
+
+/// Why a function could not be loaded. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The `.wasm` file could not be read.
+    #[error("{}: cannot read: {source}", file.display())]
+    Read {
+        /// The component file.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file name does not make a valid function name.
+    #[error("{}: `{name}` is not a valid function name (use letters, digits, `-` and `_`)", file.display())]
+    Name {
+        /// The component file.
+        file: PathBuf,
+        /// The rejected name.
+        name: String,
+    },
+    /// The file is not a WebAssembly component.
+    #[error("{}: not a WebAssembly component: {reason}", file.display())]
+    NotAComponent {
+        /// The component file.
+        file: PathBuf,
+        /// What it is instead.
+        reason: &'static str,
+    },
+    /// The component is malformed or cannot be compiled.
+    #[error("{}: invalid component: {message}", file.display())]
+    Compile {
+        /// The component file.
+        file: PathBuf,
+        /// The compiler's message.
+        message: String,
+    },
+    /// The component does not fit the `sluice:function/handler` world.
+    #[error("{}: does not implement the sluice:function/handler world: {message}", file.display())]
+    World {
+        /// The component file.
+        file: PathBuf,
+        /// What is missing or not provided.
+        message: String,
+    },
+    /// The manifest beside the component is invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+/// A function ready to handle events.
+pub struct Function {
+    name: Arc<str>,
+    manifest: Arc<Manifest>,
+    pre: HandlerPre<State>,
+    source: PathBuf,
+}
+
+impl Function {
+    /// Loads `NAME.wasm` and its optional `NAME.toml` from the same folder.
+    ///
+    /// This compiles the component, which takes CPU time: call it from a blocking context.
+    pub fn load(engine: &SluiceEngine, wasm: &Path) -> Result<Self, LoadError> {
+        let name = name_of(wasm)?;
+        let manifest_file = wasm.with_extension("toml");
+        let manifest = if manifest_file.exists() {
+            Manifest::from_file(&name, &manifest_file)?
+        } else {
+            Manifest::default_for(&name)?
+        };
+        let bytes = std::fs::read(wasm).map_err(|source| LoadError::Read {
+            file: wasm.to_owned(),
+            source,
+        })?;
+        Self::from_parts(engine, &name, manifest, &bytes, wasm)
+    }
+
+    /// Builds a function from a manifest and component bytes; `source` names the component
+    /// in errors.
+    pub fn from_parts(
+        engine: &SluiceEngine,
+        name: &str,
+        manifest: Manifest,
+        bytes: &[u8],
+        source: &Path,
+    ) -> Result<Self, LoadError> {
+        let file = || source.to_owned();
+        check_component_header(bytes).map_err(|reason| LoadError::NotAComponent { file: file(), reason })?;
+        let component = Component::new(engine.engine(), bytes).map_err(|error| LoadError::Compile {
+            file: file(),
+            message: one_line(&error),
+        })?;
+        let instance_pre = engine
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(|error| LoadError::World {
+                file: file(),
+                message: one_line(&error),
+            })?;
+        let pre = HandlerPre::new(instance_pre).map_err(|error| LoadError::World {
+            file: file(),
+            message: one_line(&error),
+        })?;
+        Ok(Self {
+            name: name.into(),
+            manifest: Arc::new(manifest),
+            pre,
+            source: file(),
+        })
+    }
+
+    /// The function's name (its file name without `.wasm`).
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// The validated manifest.
+    pub fn manifest(&self) -> &Arc<Manifest> {
+        &self.manifest
+    }
+
+    /// The pre-linked component.
+    pub fn pre(&self) -> &HandlerPre<State> {
+        &self.pre
+    }
+
+    /// The file the component was loaded from.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+}
+
+/// A function's name is its file stem; it appears in subjects and queue groups, so it is
+/// kept to characters that are safe there.
+fn name_of(wasm: &Path) -> Result<String, LoadError> {
+    let name = wasm
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(name)
+    } else {
+        Err(LoadError::Name {
+            file: wasm.to_owned(),
+            name,
+        })
+    }
+}
+
+fn check_component_header(bytes: &[u8]) -> Result<(), &'static str> {
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => Err(
+            "it is a core WebAssembly module; build the function with `--target wasm32-wasip2` so it is a component",
+        ),
+        Some([0, b'a', b's', b'm', _, _, 1, 0]) => Ok(()),
+        Some([0, b'a', b's', b'm', ..]) => Err("unsupported WebAssembly binary version"),
+        _ => Err("the file does not start with the WebAssembly magic bytes (corrupt, truncated or not wasm)"),
+    }
+}
+
+/// Flattens an error chain into one line.
+pub(crate) fn one_line(error: &wasmtime::Error) -> String {
+    crate::text::single_line(&format!("{error:#}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_tell_modules_components_and_garbage_apart() {
+        assert!(
+            check_component_header(b"\0asm\x01\0\0\0rest")
+                .unwrap_err()
+                .contains("core WebAssembly module")
+        );
+        assert!(check_component_header(b"\0asm\x0d\0\x01\0rest").is_ok());
+        assert!(
+            check_component_header(b"hello world")
+                .unwrap_err()
+                .contains("magic bytes")
+        );
+        assert!(check_component_header(b"").is_err());
+    }
+
+    #[test]
+    fn names_must_be_safe_in_subjects() {
+        assert_eq!(name_of(Path::new("dir/order-total.wasm")).unwrap(), "order-total");
+        assert!(name_of(Path::new("dir/bad name.wasm")).is_err());
+        assert!(name_of(Path::new("dir/a.b.wasm")).is_err());
+    }
+}

@@ -1,0 +1,22 @@
+//! `sluice:function/logging`: handler log lines in the host's structured log.
+
+use super::State;
+use crate::bindings::sluice::function::logging::{Host, Level};
+
+/// Longest log line kept from a handler; longer lines are cut so a handler cannot flood the log.
+const MAX_LINE: usize = 4096;
+
+impl Host for State {
+    fn log(&mut self, level: Level, message: String) {
+        let message = crate::text::truncate(&message, MAX_LINE);
+        let function = &*self.call.function;
+        let event_id = &*self.call.event.id;
+        match level {
+            Level::Trace => tracing::trace!(target: "sluice::handler", function, event_id, "{message}"),
+            Level::Debug => tracing::debug!(target: "sluice::handler", function, event_id, "{message}"),
+            Level::Info => tracing::info!(target: "sluice::handler", function, event_id, "{message}"),
+            Level::Warn => tracing::warn!(target: "sluice::handler", function, event_id, "{message}"),
+            Level::Error => tracing::error!(target: "sluice::handler", function, event_id, "{message}"),
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The host side of the handler world: the per-store state and one module per imported
+//! interface.
+
+mod config;
+mod logging;
+mod publisher;
+mod stdio;
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::Handler;
+use crate::event::Event;
+use crate::manifest::Manifest;
+pub use publisher::{Outbox, OutgoingMessage};
+pub use stdio::CapturedOutput;
+
+/// Everything one store (one instance, one event) owns.
+pub struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    call: Call,
+}
+
+/// What the host imports need to know about the event being handled.
+pub struct Call {
+    /// The function's name.
+    pub function: Arc<str>,
+    /// The function's manifest (permissions and config).
+    pub manifest: Arc<Manifest>,
+    /// The event's id, subject, reply-to and correlation headers.
+    pub event: Arc<Event>,
+    /// Messages published so far, sent only if the handler succeeds.
+    pub outbox: Outbox,
+}
+
+impl State {
+    /// A deny-by-default sandbox for one call: no files, no environment, no arguments, no
+    /// network; stdout and stderr are captured for the log.
+    pub fn new(call: Call, memory_limit: u64, output: &CapturedOutput) -> Self {
+        let wasi = WasiCtx::builder()
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(memory_limit),
+            call,
+        }
+    }
+
+    /// The call this store serves.
+    pub fn call(&self) -> &Call {
+        &self.call
+    }
+
+    /// Takes the buffered publishes out of the store.
+    pub fn take_outbox(&mut self) -> Outbox {
+        std::mem::take(&mut self.call.outbox)
+    }
+
+    /// The memory limiter, to install on the store and to ask whether it refused growth.
+    pub fn limiter(&mut self) -> &mut MemoryLimiter {
+        &mut self.limiter
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Adds WASI and the Sluice imports to `linker`.
+pub fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    Handler::add_to_linker::<State, HasSelf<State>>(linker, |state| state)
+}
+
+/// Enforces a function's `limits.memory` and remembers whether it had to refuse growth, so
+/// an allocation failure is reported as out-of-memory rather than a generic trap.
+pub struct MemoryLimiter {
+    limit: u64,
+    refused: bool,
+}
+
+impl MemoryLimiter {
+    fn new(limit: u64) -> Self {
+        Self {
+            limit,
+            refused: false,
+        }
+    }
+
+    /// Whether a memory or table growth was refused during this call.
+    pub fn refused(&self) -> bool {
+        self.refused
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = desired as u64 <= self.limit;
+        self.refused |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = desired <= MAX_TABLE_ELEMENTS;
+        self.refused |= !allowed;
+        Ok(allowed)
+    }
+}
+
+/// Tables hold function references; no sane handler needs more than this.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+impl crate::bindings::sluice::function::types::Host for State {}

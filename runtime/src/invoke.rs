@@ -1,0 +1,219 @@
+//! Running one attempt of one event: a fresh store and instance with the function's limits
+//! and deadline, `handle` called, the outcome classified.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use crate::bindings::sluice::function::types::Error as HandlerError;
+use crate::engine::SluiceEngine;
+use crate::event::Event;
+use crate::function::{Function, one_line};
+use crate::host::{Call, CapturedOutput, OutgoingMessage, State};
+
+/// Why an attempt failed. Dispatch matches on this to choose between retry and dead letter.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InvokeError {
+    /// The handler returned `error.retryable`.
+    #[error("handler failed (retryable): {message}")]
+    Retryable {
+        /// The handler's message.
+        message: String,
+        /// The handler's requested delay before the next attempt.
+        retry_after: Option<Duration>,
+    },
+    /// The handler returned `error.permanent`.
+    #[error("handler rejected the event: {message}")]
+    Permanent {
+        /// The handler's message.
+        message: String,
+    },
+    /// The attempt ran longer than `limits.timeout`.
+    #[error("timed out after {}", humanize(*.0))]
+    Timeout(Duration),
+    /// The handler tried to grow its memory past `limits.memory`.
+    #[error("out of memory: the handler tried to grow past limits.memory = {limit} bytes")]
+    OutOfMemory {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The handler trapped (a panic, an `unreachable`, a bad memory access, ...).
+    #[error("trapped: {0}")]
+    Trap(String),
+    /// The host could not instantiate the component (e.g. the instance pool is exhausted).
+    #[error("could not instantiate: {0}")]
+    Instantiate(String),
+}
+
+impl InvokeError {
+    /// Whether another attempt could succeed.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Self::Permanent { .. } | Self::OutOfMemory { .. })
+    }
+
+    /// The dead-letter reason for this failure when no retry follows.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Retryable { .. } | Self::Instantiate(_) => "exhausted",
+            Self::Permanent { .. } => "permanent",
+            Self::Timeout(_) => "timeout",
+            Self::OutOfMemory { .. } => "out_of_memory",
+            Self::Trap(_) => "trap",
+        }
+    }
+
+    /// The delay the handler asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Retryable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Runs delivery number `attempt` of `event` through `function` in a fresh instance.
+///
+/// On success returns the messages the handler published, in order, for the caller to send.
+pub async fn invoke(
+    engine: &SluiceEngine,
+    function: &Function,
+    event: &Arc<Event>,
+    attempt: u32,
+) -> Result<Vec<OutgoingMessage>, InvokeError> {
+    let limits = &function.manifest().limits;
+    let output = CapturedOutput::default();
+    let call = Call {
+        function: function.name().clone(),
+        manifest: function.manifest().clone(),
+        event: event.clone(),
+        outbox: Default::default(),
+    };
+    let mut store = Store::new(engine.engine(), State::new(call, limits.memory, &output));
+    store.limiter(|state| state.limiter());
+    // Yield to the executor every epoch tick so a busy handler shares its thread; the
+    // timeout below drops the call (and the instance) when the attempt's time is up.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+
+    let wit_event = event.to_wit(attempt);
+    let attempt_future = async {
+        let handler = function
+            .pre()
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|error| (Stage::Instantiate, error))?;
+        handler
+            .call_handle(&mut store, &wit_event)
+            .await
+            .map_err(|error| (Stage::Call, error))
+    };
+    let result = tokio::time::timeout(limits.timeout, attempt_future).await;
+    output.log(function.name(), &event.id);
+    let handled = match result {
+        Err(_elapsed) => return Err(InvokeError::Timeout(limits.timeout)),
+        Ok(Err((stage, error))) => {
+            return Err(classify(stage, &error, store.data_mut(), &output, limits.memory));
+        }
+        Ok(Ok(handled)) => handled,
+    };
+    match handled {
+        Ok(()) => Ok(store.data_mut().take_outbox().into_messages()),
+        Err(HandlerError::Retryable(error)) => Err(InvokeError::Retryable {
+            message: error.message,
+            retry_after: error.retry_after_ms.map(Duration::from_millis),
+        }),
+        Err(HandlerError::Permanent(message)) => Err(InvokeError::Permanent { message }),
+    }
+}
+
+/// Where an attempt failed before the handler could return.
+#[derive(Clone, Copy)]
+enum Stage {
+    Instantiate,
+    Call,
+}
+
+/// Names a failure: out-of-memory when the limiter refused growth; an instantiation error;
+/// else a trap, with its code and the last line the guest wrote to stderr (a Rust panic
+/// message, typically).
+fn classify(
+    stage: Stage,
+    error: &wasmtime::Error,
+    state: &mut State,
+    output: &CapturedOutput,
+    limit: u64,
+) -> InvokeError {
+    if state.limiter().refused() {
+        return InvokeError::OutOfMemory { limit };
+    }
+    if let Stage::Instantiate = stage {
+        return InvokeError::Instantiate(one_line(error));
+    }
+    let code = match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => one_line(error),
+    };
+    match last_words(&output.lines().0) {
+        Some(words) => InvokeError::Trap(format!("{code} ({})", crate::text::truncate(&words, 300))),
+        None => InvokeError::Trap(code),
+    }
+}
+
+/// What the guest said last before dying: a Rust panic's location and message, else its last
+/// line of output; rustc's hint about `RUST_BACKTRACE` is skipped.
+fn last_words(lines: &[String]) -> Option<String> {
+    let lines: Vec<&str> = lines
+        .iter()
+        .map(|line| line.trim())
+        .filter(|line| !line.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
+    match lines.iter().rposition(|line| line.contains("panicked at")) {
+        Some(start) => Some(lines[start..].join(" ")),
+        None => lines.last().map(|line| (*line).to_owned()),
+    }
+}
+
+/// `1.5s`, `250ms`: durations as the manifest writes them.
+pub(crate) fn humanize(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{}ms", duration.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_words_prefer_the_panic_message() {
+        let lines: Vec<String> = [
+            "starting",
+            "thread '<unnamed>' panicked at src/lib.rs:10:5:",
+            "probe trap",
+            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            last_words(&lines).unwrap(),
+            "thread '<unnamed>' panicked at src/lib.rs:10:5: probe trap"
+        );
+        assert_eq!(last_words(&["one".into(), "two".into()]).unwrap(), "two");
+        assert_eq!(last_words(&[]), None);
+    }
+
+    #[test]
+    fn only_permanent_failures_and_memory_exhaustion_skip_retries() {
+        assert!(InvokeError::Timeout(Duration::from_secs(1)).is_retryable());
+        assert!(InvokeError::Trap("x".into()).is_retryable());
+        assert!(!InvokeError::Permanent { message: "x".into() }.is_retryable());
+        assert!(!InvokeError::OutOfMemory { limit: 1 }.is_retryable());
+        assert_eq!(
+            InvokeError::Timeout(Duration::from_millis(250)).to_string(),
+            "timed out after 250ms"
+        );
+    }
+}

@@ -1,0 +1,40 @@
+//! Sluice: a host that runs NATS events through sandboxed WebAssembly component functions.
+//!
+//! ```text
+//!  NATS subject ──► subscription (per function, queue group) ──► pending queue (bounded)
+//!      ──► admission: a permit of the function's concurrency cap
+//!      ──► fresh component instance (InstancePre, pooled memory, limits, epoch deadline)
+//!      ──► handle(event) ──► ok ........... flush the function's buffered publishes (outbox)
+//!                        └─► retryable ..... release the permit, back off, try again
+//!                        └─► permanent / exhausted / timeout / trap / out of memory
+//!                                            ──► dead-letter subject, with the reason
+//! ```
+//!
+//! The modules follow that flow: [`manifest`] (what a function asks for), [`function`]
+//! (compile once, pre-link), [`invoke`] (one attempt in a fresh instance), [`dispatch`]
+//! (subscription, admission, retry, dead letter), [`registry`] (the deployed set) and
+//! [`host`](crate::runtime) (a running host and its shutdown).
+
+pub mod bindings;
+pub mod check;
+pub mod dead_letter;
+pub mod dispatch;
+pub mod engine;
+pub mod event;
+pub mod function;
+pub mod host;
+pub mod invoke;
+pub mod manifest;
+pub mod nats;
+pub mod registry;
+pub mod retry;
+pub mod runtime;
+pub mod stats;
+mod text;
+
+pub use engine::SluiceEngine;
+pub use event::Event;
+pub use function::{Function, LoadError};
+pub use invoke::{InvokeError, invoke};
+pub use manifest::{Manifest, ManifestError};
+pub use runtime::{Runtime, RuntimeConfig};

@@ -1,0 +1,73 @@
+//! The manifest exactly as written: serde structs that reject unknown keys. Validation into
+//! typed values happens in the parent module.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// A whole `NAME.toml` file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawManifest {
+    #[serde(default)]
+    pub trigger: RawTrigger,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub retry: RawRetry,
+    #[serde(default)]
+    pub dead_letter: RawDeadLetter,
+    #[serde(default)]
+    pub permissions: RawPermissions,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// `[trigger]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrigger {
+    pub subjects: Option<Vec<String>>,
+    pub mode: Option<String>,
+    pub stream: Option<String>,
+    pub consumer: Option<String>,
+    pub queue_group: Option<String>,
+    pub deliver: Option<String>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_concurrency: Option<i64>,
+    pub max_pending: Option<i64>,
+    pub timeout: Option<String>,
+    pub memory: Option<String>,
+    pub max_payload: Option<String>,
+    pub events_per_instance: Option<i64>,
+}
+
+/// `[retry]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    pub max_attempts: Option<i64>,
+    pub initial_delay: Option<String>,
+    pub multiplier: Option<f64>,
+    pub max_delay: Option<String>,
+    pub jitter: Option<String>,
+}
+
+/// `[dead_letter]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeadLetter {
+    pub subject: Option<String>,
+}
+
+/// `[permissions]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPermissions {
+    pub publish: Option<Vec<String>>,
+}

@@ -1,0 +1,114 @@
+//! NATS subjects and subject patterns (`orders.*`, `audit.>`), validated once and matched
+//! without allocation.
+
+use std::fmt;
+
+/// A validated NATS subject pattern: dot-separated tokens where `*` matches exactly one
+/// token and a final `>` matches one or more.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SubjectPattern(String);
+
+impl SubjectPattern {
+    /// Validates `text` as a subject pattern.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        validate(text, true)?;
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the literal subject `subject` matches this pattern.
+    pub fn matches(&self, subject: &str) -> bool {
+        let mut tokens = subject.split('.');
+        for want in self.0.split('.') {
+            match (want, tokens.next()) {
+                (">", Some(_)) => return true,
+                ("*", Some(_)) => {}
+                (want, Some(got)) if want == got => {}
+                _ => return false,
+            }
+        }
+        tokens.next().is_none()
+    }
+}
+
+impl fmt::Display for SubjectPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Checks that `subject` is a literal subject a message can be published to (no wildcards).
+pub fn validate_literal(subject: &str) -> Result<(), String> {
+    validate(subject, false)
+}
+
+fn validate(text: &str, wildcards: bool) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("a subject cannot be empty".into());
+    }
+    let count = text.split('.').count();
+    for (index, token) in text.split('.').enumerate() {
+        if token.is_empty() {
+            return Err(format!(
+                "`{text}` has an empty token (leading, trailing or double dot)"
+            ));
+        }
+        if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("`{text}` contains whitespace"));
+        }
+        let wild = token == "*" || token == ">";
+        if wild && !wildcards {
+            return Err(format!(
+                "`{text}` contains a wildcard; publish to a literal subject"
+            ));
+        }
+        if token == ">" && index + 1 != count {
+            return Err(format!("`{text}`: `>` may only be the last token"));
+        }
+        if !wild && (token.contains('*') || token.contains('>')) {
+            return Err(format!("`{text}`: wildcards must be whole tokens"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(text: &str) -> SubjectPattern {
+        SubjectPattern::parse(text).unwrap()
+    }
+
+    #[test]
+    fn matching_follows_nats_rules() {
+        assert!(pattern("orders.placed").matches("orders.placed"));
+        assert!(!pattern("orders.placed").matches("orders.placed.eu"));
+        assert!(pattern("orders.*").matches("orders.placed"));
+        assert!(!pattern("orders.*").matches("orders"));
+        assert!(!pattern("orders.*").matches("orders.placed.eu"));
+        assert!(pattern("orders.>").matches("orders.placed.eu"));
+        assert!(!pattern("orders.>").matches("orders"));
+        assert!(pattern("*.placed").matches("orders.placed"));
+        assert!(!pattern("a.b").matches("a"));
+    }
+
+    #[test]
+    fn invalid_patterns_are_explained() {
+        assert!(SubjectPattern::parse("").is_err());
+        assert!(SubjectPattern::parse("a..b").unwrap_err().contains("empty token"));
+        assert!(SubjectPattern::parse("a.>.b").unwrap_err().contains("last token"));
+        assert!(
+            SubjectPattern::parse("a.b*")
+                .unwrap_err()
+                .contains("whole tokens")
+        );
+        assert!(SubjectPattern::parse("a b").unwrap_err().contains("whitespace"));
+        assert!(validate_literal("a.*").unwrap_err().contains("wildcard"));
+        assert!(validate_literal("a.b").is_ok());
+    }
+}

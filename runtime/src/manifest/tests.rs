@@ -1,0 +1,138 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Manifest, ManifestError> {
+    Manifest::parse("orders", text, Path::new("functions/orders.toml"))
+}
+
+#[test]
+fn an_empty_manifest_gets_the_documented_defaults() {
+    let manifest = parse("").unwrap();
+    assert_eq!(
+        manifest.trigger.subjects,
+        [SubjectPattern::parse("orders").unwrap()]
+    );
+    assert_eq!(manifest.trigger.mode, DeliveryMode::Core);
+    assert_eq!(manifest.trigger.queue_group.as_deref(), Some("sluice-orders"));
+    assert_eq!(manifest.limits.max_concurrency.get(), 16);
+    assert_eq!(manifest.limits.timeout, Duration::from_secs(30));
+    assert_eq!(manifest.limits.memory, 64 << 20);
+    assert_eq!(manifest.limits.max_payload, 1 << 20);
+    assert_eq!(manifest.retry, RetryPolicy::default());
+    assert_eq!(manifest.dead_letter.as_deref(), Some("sluice.dlq.orders"));
+    assert!(manifest.publish.is_empty());
+    assert!(!manifest.may_publish("anything"));
+}
+
+#[test]
+fn every_key_is_read() {
+    let manifest = parse(
+        r#"
+        [trigger]
+        subjects = ["orders.placed", "orders.*.eu"]
+        mode = "core"
+        queue_group = "none"
+        [limits]
+        max_concurrency = 4
+        max_pending = 100
+        timeout = "250ms"
+        memory = "16MiB"
+        max_payload = "4KiB"
+        events_per_instance = 1
+        [retry]
+        max_attempts = 3
+        initial_delay = "10ms"
+        multiplier = 3.0
+        max_delay = "1s"
+        jitter = "none"
+        [dead_letter]
+        subject = "orders.failed"
+        [permissions]
+        publish = ["orders.totalled", "audit.>"]
+        [config]
+        currency = "EUR"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(manifest.trigger.subjects.len(), 2);
+    assert_eq!(manifest.trigger.queue_group, None);
+    assert_eq!(manifest.limits.max_concurrency.get(), 4);
+    assert_eq!(manifest.limits.max_pending.get(), 100);
+    assert_eq!(manifest.limits.timeout, Duration::from_millis(250));
+    assert_eq!(manifest.limits.memory, 16 << 20);
+    assert_eq!(manifest.limits.max_payload, 4096);
+    assert_eq!(manifest.retry.max_attempts.get(), 3);
+    assert_eq!(manifest.retry.jitter, Jitter::None);
+    assert_eq!(manifest.dead_letter.as_deref(), Some("orders.failed"));
+    assert!(manifest.may_publish("orders.totalled"));
+    assert!(manifest.may_publish("audit.orders.eu"));
+    assert!(!manifest.may_publish("orders.placed"));
+    assert_eq!(manifest.config["currency"], "EUR");
+}
+
+#[test]
+fn unknown_keys_name_the_file_line_and_key() {
+    let error = parse("[limits]\nmax_concurency = 4\n").unwrap_err().to_string();
+    assert!(error.starts_with("functions/orders.toml:2: "), "{error}");
+    assert!(error.contains("unknown field `max_concurency`"), "{error}");
+    let error = parse("[trigers]\n").unwrap_err().to_string();
+    assert!(error.contains("unknown field `trigers`"), "{error}");
+}
+
+#[test]
+fn wrong_types_and_values_name_the_key() {
+    let error = parse("[limits]\nmax_concurrency = \"lots\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("functions/orders.toml:2"), "{error}");
+    let cases = [
+        (
+            "[limits]\nmax_concurrency = 0",
+            "`limits.max_concurrency`: expected a whole number",
+        ),
+        ("[limits]\ntimeout = \"30\"", "`limits.timeout`: `30` has no unit"),
+        (
+            "[limits]\nmemory = \"12 bananas\"",
+            "`limits.memory`: unknown size unit",
+        ),
+        (
+            "[limits]\nevents_per_instance = 100",
+            "`limits.events_per_instance`",
+        ),
+        ("[retry]\njitter = \"some\"", "`retry.jitter`: expected \"full\""),
+        ("[retry]\nmultiplier = 0.5", "`retry.multiplier`"),
+        (
+            "[retry]\ninitial_delay = \"10s\"\nmax_delay = \"1s\"",
+            "`retry.max_delay`",
+        ),
+        (
+            "[trigger]\nsubjects = []",
+            "`trigger.subjects`: needs at least one",
+        ),
+        (
+            "[trigger]\nsubjects = [\"a..b\"]",
+            "`trigger.subjects`: `a..b` has an empty token",
+        ),
+        (
+            "[trigger]\nmode = \"kafka\"",
+            "`trigger.mode`: expected \"core\" or \"jetstream\"",
+        ),
+        ("[trigger]\nstream = \"ORDERS\"", "`trigger.stream`: only applies"),
+        ("[dead_letter]\nsubject = \"dlq.*\"", "`dead_letter.subject`"),
+        ("[permissions]\npublish = [\"a.>.b\"]", "`permissions.publish`"),
+    ];
+    for (text, expected) in cases {
+        let error = parse(text).unwrap_err().to_string();
+        assert!(error.starts_with("functions/orders.toml: "), "{text}: {error}");
+        assert!(
+            error.contains(expected),
+            "{text}: expected {expected:?} in {error:?}"
+        );
+    }
+}
+
+#[test]
+fn dead_letters_can_be_dropped_and_queue_groups_named() {
+    let manifest = parse("[dead_letter]\nsubject = \"none\"\n[trigger]\nqueue_group = \"billing\"").unwrap();
+    assert_eq!(manifest.dead_letter, None);
+    assert_eq!(manifest.trigger.queue_group.as_deref(), Some("billing"));
+}

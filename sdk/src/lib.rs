@@ -1,0 +1,216 @@
+//! Write Sluice event handlers in Rust.
+//!
+//! A handler is one [`Handler`] impl plus one [`export!`] line. The crate builds into a
+//! WebAssembly component with a plain
+//! `cargo build --release --target wasm32-wasip2`; the Sluice host runs it once per event
+//! that arrives on the function's NATS subjects.
+//!
+//! ```no_run
+//! use serde::{Deserialize, Serialize};
+//! use sluice_sdk::{Error, Event, Handler};
+//!
+//! #[derive(Deserialize)]
+//! struct Order {
+//!     id: String,
+//!     items: Vec<Item>,
+//! }
+//!
+//! #[derive(Deserialize)]
+//! struct Item {
+//!     qty: u32,
+//!     price: u64,
+//! }
+//!
+//! #[derive(Serialize)]
+//! struct OrderTotalled {
+//!     order_id: String,
+//!     total: u64,
+//! }
+//!
+//! struct OrderTotal;
+//!
+//! impl Handler for OrderTotal {
+//!     fn handle(event: Event) -> Result<(), Error> {
+//!         // Malformed input never heals, so a parse failure is a permanent error.
+//!         let order: Order = event.json()?;
+//!         let total = order.items.iter().map(|i| u64::from(i.qty) * i.price).sum();
+//!         sluice_sdk::info!("order {} totals {total}", order.id);
+//!         sluice_sdk::publish_json(
+//!             "orders.totalled",
+//!             &OrderTotalled { order_id: order.id, total },
+//!         )?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! sluice_sdk::export!(OrderTotal);
+//! # fn main() {}
+//! ```
+//!
+//! The function crate needs `crate-type = ["cdylib"]` and depends on `sluice-sdk` (plus
+//! `serde` for typed payloads); it does not depend on wit-bindgen.
+//!
+//! # What the result means
+//!
+//! - `Ok(())`: the event is done; everything the handler [`publish`]ed is sent now (publishes
+//!   are buffered until the handler succeeds, so a failed attempt never publishes anything).
+//! - [`Error::retryable`]: the host delivers the event again later, with backoff, until the
+//!   function's `retry.max_attempts` is used up; then it goes to the dead-letter subject.
+//!   `?` on any [`std::error::Error`] gives a retryable error.
+//! - [`Error::permanent`]: retrying cannot help; the event goes straight to the dead-letter
+//!   subject with the message.
+//!
+//! A panic traps the instance; the host treats it like a retryable failure.
+//!
+//! # Outside WebAssembly
+//!
+//! The crate also compiles for the host target so that a function crate's unit tests run with
+//! plain `cargo test`. There is no Sluice host there: calling [`publish`], [`config`] or the
+//! [`log`] functions natively aborts the process, so keep the handler's logic in plain
+//! functions and test those (an [`Event`] can be built with [`Event::new`]).
+
+mod bindings_glue;
+mod config;
+mod error;
+mod event;
+pub mod log;
+mod publish;
+
+/// The generated wit-bindgen bindings of the `sluice:function/handler` world.
+///
+/// An implementation detail of [`export!`]; not part of the SDK's API.
+#[doc(hidden)]
+// The generated code lifts and lowers values across the component boundary through raw
+// pointers, which needs `unsafe`; the workspace denies it everywhere else. It is not ours to
+// document or lint either (the ABI entry point alone takes 12 arguments).
+#[allow(unsafe_code, missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "handler",
+        pub_export_macro: true,
+        export_macro_name: "__export_handler_world",
+        default_bindings_module: "::sluice_sdk::bindings",
+    });
+
+    pub use crate::bindings_glue::Glue;
+}
+
+pub use config::config;
+pub use error::Error;
+pub use event::Event;
+pub use publish::{publish, publish_json, publish_with_headers};
+
+/// An event handler: the one trait a Sluice function implements.
+///
+/// The host calls [`Handler::handle`] once per delivery of an event, by default in a fresh
+/// instance, so no state survives from one event to the next. Register the implementing type
+/// with [`export!`].
+pub trait Handler {
+    /// Handles one event.
+    ///
+    /// Return `Ok(())` when the event is done, [`Error::retryable`] when a later attempt may
+    /// succeed, or [`Error::permanent`] when it never will.
+    fn handle(event: Event) -> Result<(), Error>;
+}
+
+/// Exports a [`Handler`] implementation as the component's `handle` function.
+///
+/// Use it once per function crate, at the crate root, naming the type that implements
+/// [`Handler`]:
+///
+/// ```no_run
+/// # use sluice_sdk::{Error, Event, Handler};
+/// struct Echo;
+///
+/// impl Handler for Echo {
+///     fn handle(event: Event) -> Result<(), Error> {
+///         sluice_sdk::publish("echo.out", event.payload())
+///     }
+/// }
+///
+/// sluice_sdk::export!(Echo);
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! export {
+    ($handler:ty) => {
+        // The expansion defines the component's exported `handle` symbol and its
+        // post-return hook (`#[unsafe(export_name)]`, raw pointers) and embeds the WIT type
+        // information (`#[unsafe(link_section)]`): that is `unsafe` by nature. rustc does not
+        // report `unsafe_code` inside another crate's macro today; the allow states the
+        // exception explicitly and keeps it confined to this expansion.
+        #[allow(unsafe_code)]
+        const _: () = {
+            type __SluiceHandlerGlue = $crate::bindings::Glue<$handler>;
+            $crate::bindings::__export_handler_world!(
+                __SluiceHandlerGlue with_types_in $crate::bindings
+            );
+        };
+    };
+}
+
+/// Logs a formatted message at trace level; see [`log::trace`].
+///
+/// ```no_run
+/// let attempt = 2;
+/// sluice_sdk::trace!("attempt {attempt}");
+/// ```
+#[macro_export]
+macro_rules! trace {
+    ($($arg:tt)+) => {
+        $crate::log::trace(&::std::format!($($arg)+))
+    };
+}
+
+/// Logs a formatted message at debug level; see [`log::debug`].
+///
+/// ```no_run
+/// let key = "threshold";
+/// sluice_sdk::debug!("config {key} not set, using the default");
+/// ```
+#[macro_export]
+macro_rules! debug {
+    ($($arg:tt)+) => {
+        $crate::log::debug(&::std::format!($($arg)+))
+    };
+}
+
+/// Logs a formatted message at info level; see [`log::info`].
+///
+/// ```no_run
+/// let order_id = "o-1";
+/// sluice_sdk::info!("order {order_id} totalled");
+/// ```
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)+) => {
+        $crate::log::info(&::std::format!($($arg)+))
+    };
+}
+
+/// Logs a formatted message at warn level; see [`log::warn`].
+///
+/// ```no_run
+/// let sku = "A";
+/// sluice_sdk::warn!("unknown sku {sku}, skipped");
+/// ```
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)+) => {
+        $crate::log::warn(&::std::format!($($arg)+))
+    };
+}
+
+/// Logs a formatted message at error level; see [`log::error`].
+///
+/// ```no_run
+/// let status = 503;
+/// sluice_sdk::error!("inventory service answered {status}");
+/// ```
+#[macro_export]
+macro_rules! error {
+    ($($arg:tt)+) => {
+        $crate::log::error(&::std::format!($($arg)+))
+    };
+}

@@ -1,0 +1,58 @@
+//! Builds the guest components the tests deploy (the example functions and the `probe` test
+//! guest) once, for `wasm32-wasip2`, in their own target directory, and tells the tests where
+//! they are. Cargo reruns this only when guest, SDK or WIT sources change.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const GUESTS: [&str; 5] = [
+    "probe",
+    "order-total",
+    "email-receipt",
+    "order-analytics",
+    "validate-order",
+];
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let root = manifest_dir
+        .parent()
+        .expect("tests/ lives in the workspace")
+        .to_owned();
+    for watched in ["sdk", "wit", "functions", "tests/guests"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("guests");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&root)
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(&target_dir);
+    for guest in GUESTS {
+        command.args(["-p", guest]);
+    }
+    // Flags meant for the host build (clippy's wrapper, coverage, RUSTFLAGS) must not leak
+    // into the guest build.
+    for variable in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_BUILD_TARGET",
+    ] {
+        command.env_remove(variable);
+    }
+    let status = command
+        .status()
+        .expect("cannot run cargo to build the guest components");
+    assert!(
+        status.success(),
+        "building the guest components failed; is the wasm32-wasip2 target installed? (`rustup target add wasm32-wasip2`)"
+    );
+    let out = target_dir.join("wasm32-wasip2").join("release");
+    println!("cargo:rustc-env=SLUICE_GUESTS_DIR={}", out.display());
+}

@@ -1,0 +1,255 @@
+//! `probe`: the test guest of the Sluice integration tests.
+//!
+//! The tests deploy this one component under many names with different manifests; the event
+//! payload, a JSON object `{"op": ..., ...}`, chooses what it does:
+//!
+//! | payload | behaviour |
+//! |---|---|
+//! | `{"op":"echo"}` | answers a request (the reply-to), else publishes the payload to config `out` (default `probe.out`), with headers `probe-attempt` and `probe-event-id`; ok |
+//! | `{"op":"publish","subject":"x"}` | publishes the payload to `x`; a refusal is a permanent error |
+//! | `{"op":"fail","retryable":true,"until":N,"retry_after_ms":M}` | retryable error `failing attempt <attempt>` while attempt < N (always without `until`), then echo; `"retryable":false` is a permanent `rejected by probe` |
+//! | `{"op":"publish-then-fail"}` | publishes to `out`, then fails retryably (the outbox must drop it) |
+//! | `{"op":"trap"}` | panics: a wasm trap |
+//! | `{"op":"spin"}` | loops forever: a timeout |
+//! | `{"op":"hog"}` | allocates 1 MiB blocks until allocation fails: out of memory |
+//! | `{"op":"sleep","ms":N}` | sleeps, then publishes `{"id","start_ns","end_ns"}` (unix nanoseconds) to `out` |
+//! | `{"op":"config","key":"k"}` | publishes `{"key":k,"value":<value or null>}` to `out` |
+//! | `{"op":"log","message":"m"}` | logs `m` at info, prints it to stdout and stderr, then echo |
+//!
+//! Anything else (an unknown op, a payload that is not JSON) is a permanent error.
+
+use std::hint::black_box;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use serde_json::json;
+use sluice_sdk::{Error, Event, Handler};
+
+/// The subject `out` defaults to when the manifest's `[config]` does not set it.
+pub const DEFAULT_OUT: &str = "probe.out";
+
+/// What the payload asks the probe to do.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Op {
+    /// Answer the request (reply-to), else publish the payload to `out`.
+    Echo,
+    /// Publish the payload to `subject`.
+    Publish {
+        /// Where to publish.
+        subject: String,
+    },
+    /// Fail until attempt `until`, then echo.
+    Fail {
+        /// Retryable (the default) or permanent.
+        #[serde(default = "yes")]
+        retryable: bool,
+        /// The first attempt that succeeds; `None` fails forever.
+        until: Option<u32>,
+        /// The retry-after to ask for.
+        retry_after_ms: Option<u64>,
+    },
+    /// Publish to `out`, then fail retryably.
+    PublishThenFail {
+        /// The retry-after to ask for.
+        retry_after_ms: Option<u64>,
+    },
+    /// Panic.
+    Trap,
+    /// Loop forever.
+    Spin,
+    /// Allocate until memory runs out.
+    Hog,
+    /// Sleep for `ms` milliseconds and report when.
+    Sleep {
+        /// How long to sleep.
+        ms: u64,
+    },
+    /// Report a config value.
+    Config {
+        /// The config key to read.
+        key: String,
+    },
+    /// Log, print, then echo.
+    Log {
+        /// What to log and print.
+        message: String,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The decision of a `fail` op for the given attempt: `None` means behave like echo.
+pub fn failure(
+    attempt: u32,
+    retryable: bool,
+    until: Option<u32>,
+    retry_after_ms: Option<u64>,
+) -> Option<Error> {
+    if !retryable {
+        return Some(Error::permanent("rejected by probe"));
+    }
+    if until.is_some_and(|until| attempt >= until) {
+        return None;
+    }
+    Some(with_retry_after(
+        Error::retryable(format!("failing attempt {attempt}")),
+        retry_after_ms,
+    ))
+}
+
+fn with_retry_after(error: Error, retry_after_ms: Option<u64>) -> Error {
+    match retry_after_ms {
+        Some(ms) => error.retry_after(Duration::from_millis(ms)),
+        None => error,
+    }
+}
+
+/// The subject the probe reports to: config `out`, else [`DEFAULT_OUT`].
+fn out() -> String {
+    sluice_sdk::config("out").unwrap_or_else(|| DEFAULT_OUT.to_owned())
+}
+
+/// Publishes `payload` to `subject` with the probe's `probe-attempt` and `probe-event-id`
+/// headers.
+fn publish_tagged(event: &Event, subject: &str, payload: &[u8]) -> Result<(), Error> {
+    let attempt = event.attempt().to_string();
+    sluice_sdk::publish_with_headers(
+        subject,
+        payload,
+        &[("probe-attempt", &attempt), ("probe-event-id", event.id())],
+    )
+}
+
+fn echo(event: &Event) -> Result<(), Error> {
+    match event.reply_to() {
+        Some(reply_to) => publish_tagged(event, reply_to, event.payload()),
+        None => publish_tagged(event, &out(), event.payload()),
+    }
+}
+
+fn unix_nanos() -> u64 {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn spin() -> ! {
+    let mut counter = 0u64;
+    loop {
+        counter = black_box(counter).wrapping_add(1);
+    }
+}
+
+fn hog() -> ! {
+    const MIB: usize = 1 << 20;
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut block = vec![0u8; MIB];
+        // Touch every page so the memory is really used.
+        for byte in block.iter_mut().step_by(4096) {
+            *byte = 1;
+        }
+        blocks.push(black_box(block));
+    }
+}
+
+/// The `probe` function.
+pub struct Probe;
+
+impl Handler for Probe {
+    fn handle(event: Event) -> Result<(), Error> {
+        match event.json::<Op>()? {
+            Op::Echo => echo(&event),
+            Op::Publish { subject } => publish_tagged(&event, &subject, event.payload()),
+            Op::Fail {
+                retryable,
+                until,
+                retry_after_ms,
+            } => match failure(event.attempt(), retryable, until, retry_after_ms) {
+                Some(error) => Err(error),
+                None => echo(&event),
+            },
+            Op::PublishThenFail { retry_after_ms } => {
+                publish_tagged(&event, &out(), event.payload())?;
+                Err(with_retry_after(
+                    Error::retryable(format!("failing after publishing, attempt {}", event.attempt())),
+                    retry_after_ms,
+                ))
+            }
+            Op::Trap => panic!("probe trap"),
+            Op::Spin => spin(),
+            Op::Hog => hog(),
+            Op::Sleep { ms } => {
+                let start_ns = unix_nanos();
+                std::thread::sleep(Duration::from_millis(ms));
+                let end_ns = unix_nanos();
+                let report = json!({ "id": event.id(), "start_ns": start_ns, "end_ns": end_ns });
+                sluice_sdk::publish_json(&out(), &report)
+            }
+            Op::Config { key } => {
+                let value = sluice_sdk::config(&key);
+                sluice_sdk::publish_json(&out(), &json!({ "key": key, "value": value }))
+            }
+            Op::Log { message } => {
+                sluice_sdk::log::info(&message);
+                println!("{message}");
+                eprintln!("{message}");
+                echo(&event)
+            }
+        }
+    }
+}
+
+sluice_sdk::export!(Probe);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(json: &str) -> Result<Op, Error> {
+        Event::new("e-1", "probe", json).json()
+    }
+
+    #[test]
+    fn parses_ops_and_ignores_extra_fields() {
+        assert_eq!(op(r#"{"op":"echo","n":1}"#).unwrap(), Op::Echo);
+        assert_eq!(op(r#"{"op":"trap","x":[1]}"#).unwrap(), Op::Trap);
+        assert_eq!(
+            op(r#"{"op":"fail","until":3}"#).unwrap(),
+            Op::Fail {
+                retryable: true,
+                until: Some(3),
+                retry_after_ms: None
+            }
+        );
+        assert_eq!(
+            op(r#"{"op":"publish-then-fail"}"#).unwrap(),
+            Op::PublishThenFail { retry_after_ms: None }
+        );
+        assert_eq!(op(r#"{"op":"sleep","ms":5}"#).unwrap(), Op::Sleep { ms: 5 });
+    }
+
+    #[test]
+    fn unknown_ops_and_non_json_are_permanent() {
+        for json in [r#"{"op":"dance"}"#, "nope", r#"{"op":"publish"}"#, "{}"] {
+            let err = op(json).unwrap_err();
+            assert!(!err.is_retryable(), "{json}");
+        }
+    }
+
+    #[test]
+    fn fail_until_then_succeed() {
+        let err = failure(1, true, Some(3), Some(250)).unwrap();
+        assert!(err.is_retryable());
+        assert_eq!(err.message(), "failing attempt 1");
+        assert_eq!(err.retry_delay(), Some(Duration::from_millis(250)));
+        assert!(failure(2, true, Some(3), None).is_some());
+        assert!(failure(3, true, Some(3), None).is_none());
+        assert!(failure(99, true, None, None).is_some());
+        let err = failure(1, false, Some(1), None).unwrap();
+        assert!(!err.is_retryable());
+        assert_eq!(err.message(), "rejected by probe");
+    }
+}

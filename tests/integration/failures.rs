@@ -1,0 +1,177 @@
+//! Retries, dead letters, the outbox and publish permissions.
+
+use serde_json::json;
+use sluice_tests::{FunctionsDir, NatsServer, next_message, no_message_pending};
+
+use crate::{WAIT, header, publish_event, start_host};
+
+/// A probe on subject `in` that publishes to `probe.out`, retrying quickly.
+const FAST_RETRY: &str = r#"
+[trigger]
+subjects = ["in"]
+[retry]
+max_attempts = 3
+initial_delay = "10ms"
+max_delay = "50ms"
+[permissions]
+publish = ["probe.out"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retryable_failure_is_retried_until_it_succeeds() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    dir.add("flaky", "probe", FAST_RETRY);
+    let host = start_host(&server, &dir).await;
+    let client = server.client().await;
+    let mut out = client.subscribe("probe.out").await.unwrap();
+    let mut dlq = client.subscribe("sluice.dlq.flaky").await.unwrap();
+
+    publish_event(
+        &client,
+        "in",
+        "e-1",
+        json!({"op": "fail", "until": 3}).to_string(),
+    )
+    .await;
+    let message = next_message(&mut out, WAIT, "success on the third attempt").await;
+    assert_eq!(header(&message, "probe-attempt"), Some("3"));
+    assert_eq!(header(&message, "probe-event-id"), Some("e-1"));
+    let stats = host.stats("flaky").unwrap();
+    assert_eq!((stats.retried, stats.succeeded, stats.dead_lettered), (2, 1, 0));
+    assert!(no_message_pending(&mut dlq));
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_retries_are_dead_lettered_with_every_header_and_nothing_published() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    dir.add("flaky", "probe", FAST_RETRY);
+    let host = start_host(&server, &dir).await;
+    let client = server.client().await;
+    let mut out = client.subscribe("probe.out").await.unwrap();
+    let mut dlq = client.subscribe("sluice.dlq.flaky").await.unwrap();
+
+    // Each attempt publishes before failing: the outbox must drop all three.
+    let payload = json!({"op": "publish-then-fail", "note": "ünïcode"}).to_string();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Sluice-Event-Id", "e-9");
+    headers.insert("x-tenant", "acme");
+    client
+        .publish_with_headers("in", headers, payload.clone().into())
+        .await
+        .unwrap();
+
+    let dead = next_message(&mut dlq, WAIT, "dead letter").await;
+    assert_eq!(dead.payload, payload.as_bytes(), "payload kept byte for byte");
+    assert_eq!(header(&dead, "x-tenant"), Some("acme"), "original headers kept");
+    assert_eq!(header(&dead, "Sluice-Event-Id"), Some("e-9"));
+    assert_eq!(header(&dead, "Sluice-Dlq-Reason"), Some("exhausted"));
+    assert_eq!(
+        header(&dead, "Sluice-Dlq-Error"),
+        Some("handler failed (retryable): failing after publishing, attempt 3")
+    );
+    assert_eq!(header(&dead, "Sluice-Function"), Some("flaky"));
+    assert_eq!(header(&dead, "Sluice-Original-Subject"), Some("in"));
+    assert_eq!(header(&dead, "Sluice-Attempts"), Some("3"));
+    let at = header(&dead, "Sluice-Dead-Lettered-At").expect("timestamp");
+    assert!(time_is_rfc3339(at), "{at}");
+    // The dead letter was sent after every attempt; anything published would be here by now.
+    assert!(
+        no_message_pending(&mut out),
+        "a failed attempt published through the outbox"
+    );
+    let stats = host.stats("flaky").unwrap();
+    assert_eq!((stats.retried, stats.dead_lettered, stats.published), (2, 1, 0));
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_errors_and_malformed_input_skip_retries() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    dir.add(
+        "strict",
+        "probe",
+        &FAST_RETRY.replace(
+            "[permissions]",
+            "[dead_letter]\nsubject = \"rejects\"\n[permissions]",
+        ),
+    );
+    let host = start_host(&server, &dir).await;
+    let client = server.client().await;
+    let mut dlq = client.subscribe("rejects").await.unwrap();
+
+    publish_event(
+        &client,
+        "in",
+        "p-1",
+        json!({"op": "fail", "retryable": false}).to_string(),
+    )
+    .await;
+    let dead = next_message(&mut dlq, WAIT, "permanent failure dead-lettered").await;
+    assert_eq!(header(&dead, "Sluice-Dlq-Reason"), Some("permanent"));
+    assert_eq!(header(&dead, "Sluice-Attempts"), Some("1"));
+    assert_eq!(
+        header(&dead, "Sluice-Dlq-Error"),
+        Some("handler rejected the event: rejected by probe")
+    );
+
+    let garbage: &[u8] = b"\xff\x00not json\x80";
+    publish_event(&client, "in", "p-2", garbage).await;
+    let dead = next_message(&mut dlq, WAIT, "malformed payload dead-lettered").await;
+    assert_eq!(dead.payload, garbage, "binary payload kept byte for byte");
+    assert_eq!(header(&dead, "Sluice-Dlq-Reason"), Some("permanent"));
+    assert_eq!(host.stats("strict").unwrap().retried, 0);
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_outside_the_granted_subjects_is_denied() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    dir.add(
+        "sneaky",
+        "probe",
+        "[trigger]\nsubjects = [\"in\"]\n[permissions]\npublish = [\"allowed.>\"]\n",
+    );
+    let host = start_host(&server, &dir).await;
+    let client = server.client().await;
+    let mut forbidden = client.subscribe("payments.>").await.unwrap();
+    let mut allowed = client.subscribe("allowed.>").await.unwrap();
+    let mut dlq = client.subscribe("sluice.dlq.sneaky").await.unwrap();
+
+    publish_event(
+        &client,
+        "in",
+        "s-1",
+        json!({"op": "publish", "subject": "payments.refund"}).to_string(),
+    )
+    .await;
+    let dead = next_message(&mut dlq, WAIT, "denied publish dead-lettered").await;
+    let error = header(&dead, "Sluice-Dlq-Error").unwrap();
+    assert!(error.contains("publish to `payments.refund` denied"), "{error}");
+    assert!(error.contains("`allowed.>`"), "{error}");
+    assert_eq!(header(&dead, "Sluice-Dlq-Reason"), Some("permanent"));
+
+    publish_event(
+        &client,
+        "in",
+        "s-2",
+        json!({"op": "publish", "subject": "allowed.audit"}).to_string(),
+    )
+    .await;
+    let message = next_message(&mut allowed, WAIT, "allowed publish").await;
+    assert_eq!(message.subject.as_str(), "allowed.audit");
+    assert!(no_message_pending(&mut forbidden), "a denied publish got out");
+    host.shutdown().await;
+}
+
+fn time_is_rfc3339(text: &str) -> bool {
+    // 2026-11-25T01:02:03.456Z
+    text.len() >= 20
+        && text.as_bytes()[4] == b'-'
+        && text.as_bytes()[10] == b'T'
+        && (text.ends_with('Z') || text.contains('+'))
+}

@@ -1,0 +1,147 @@
+//! Broken functions get precise errors and never stop the others; `sluice check` and
+//! `sluice invoke` work without running a host.
+
+use std::process::Command;
+
+use serde_json::json;
+use sluice_tests::{FunctionsDir, NatsServer, guest, sluice_binary};
+
+use crate::start_host;
+
+/// A minimal core module (not a component).
+const CORE_MODULE: &[u8] = b"\0asm\x01\0\0\0";
+
+fn broken_folder() -> FunctionsDir {
+    let dir = FunctionsDir::new();
+    dir.add("good", "probe", "[trigger]\nsubjects = [\"good\"]\n");
+    dir.write("garbage.wasm", b"this is not wasm at all");
+    dir.write("module.wasm", CORE_MODULE);
+    let mut truncated = std::fs::read(guest("probe")).unwrap();
+    truncated.truncate(truncated.len() / 2);
+    dir.write("truncated.wasm", &truncated);
+    dir.add("typo", "probe", "[limits]\nmax_concurency = 4\n");
+    dir.add("badvalue", "probe", "[limits]\ntimeout = \"soon\"\n");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_functions_are_reported_and_the_rest_still_serve() {
+    let server = NatsServer::start();
+    let dir = broken_folder();
+    let host = start_host(&server, &dir).await;
+    assert_eq!(host.functions(), ["good"]);
+    let errors: Vec<String> = host.load_errors().iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 5, "{errors:#?}");
+    let find = |file: &str| {
+        errors
+            .iter()
+            .find(|e| e.contains(file))
+            .unwrap_or_else(|| panic!("no error for {file}: {errors:#?}"))
+    };
+    assert!(
+        find("garbage.wasm").contains(
+            "not a WebAssembly component: the file does not start with the WebAssembly magic bytes"
+        )
+    );
+    assert!(
+        find("module.wasm")
+            .contains("core WebAssembly module; build the function with `--target wasm32-wasip2`")
+    );
+    assert!(find("truncated.wasm").contains("invalid component"));
+    assert!(find("typo.toml").contains("typo.toml:2: unknown field `max_concurency`"));
+    assert!(
+        find("badvalue.toml")
+            .contains("badvalue.toml: `limits.timeout`: `soon` does not start with a number")
+    );
+    for error in &errors {
+        assert!(!error.contains('\n'), "one line per error: {error}");
+    }
+
+    let client = server.client().await;
+    let answer = client
+        .request("good", json!({"op": "echo"}).to_string().into())
+        .await
+        .unwrap();
+    assert!(!answer.payload.is_empty());
+    host.shutdown().await;
+}
+
+#[test]
+fn check_reports_every_problem_and_exits_with_2() {
+    let dir = broken_folder();
+    let output = Command::new(sluice_binary())
+        .arg("check")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("good: ok, listens on good"), "{stdout}");
+    assert!(stdout.contains("typo: error: "), "{stdout}");
+    assert!(stdout.contains("6 functions checked, 5 with errors"), "{stdout}");
+
+    let good = FunctionsDir::new();
+    good.add("good", "probe", "");
+    let output = Command::new(sluice_binary())
+        .arg("check")
+        .arg(good.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+#[test]
+fn invoke_runs_one_event_without_nats() {
+    let dir = FunctionsDir::new();
+    dir.add(
+        "order-total",
+        "order-total",
+        "[trigger]\nsubjects = [\"orders.placed\"]\n[permissions]\npublish = [\"orders.totalled\"]\n",
+    );
+    let order = json!({"id": "o-9", "customer": "c-1", "items": [{"sku": "A", "qty": 3, "price": 250}]});
+    let output = Command::new(sluice_binary())
+        .args(["invoke", "order-total", "--functions"])
+        .arg(dir.path())
+        .args(["--data", &order.to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("outcome: ok"), "{stdout}");
+    assert!(stdout.contains("orders.totalled"), "{stdout}");
+    assert!(stdout.contains("\"total\":750"), "{stdout}");
+
+    let output = Command::new(sluice_binary())
+        .args(["invoke", "order-total", "--functions"])
+        .arg(dir.path())
+        .args(["--data", "{\"id\":\"o-1\",\"items\":[]}"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("outcome: permanent"), "{stdout}");
+}
+
+#[test]
+fn an_unreachable_nats_server_is_one_clear_error() {
+    let dir = FunctionsDir::new();
+    let output = Command::new(sluice_binary())
+        .args(["up", "--nats", "nats://127.0.0.1:1", "--functions"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: cannot connect to NATS at nats://127.0.0.1:1"),
+        "{stderr}"
+    );
+}

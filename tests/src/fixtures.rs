@@ -1,0 +1,72 @@
+//! Functions folders built from the guest components, and the `sluice` binary.
+
+use std::path::{Path, PathBuf};
+
+use tempfile::TempDir;
+
+/// The built component of guest crate `name` (e.g. `probe`, `order-total`).
+pub fn guest(name: &str) -> PathBuf {
+    let file = Path::new(env!("SLUICE_GUESTS_DIR")).join(format!("{}.wasm", name.replace('-', "_")));
+    assert!(
+        file.is_file(),
+        "guest component {} is missing; build.rs should have built it",
+        file.display()
+    );
+    file
+}
+
+/// The `sluice` binary of this workspace build (built by `cargo nextest run --workspace`).
+pub fn sluice_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let binary = profile_dir.join("sluice");
+    assert!(
+        binary.is_file(),
+        "{} is missing: run the tests with `cargo nextest run --workspace` (or `cargo build -p sluice-runtime` first)",
+        binary.display()
+    );
+    binary
+}
+
+/// A temporary functions folder.
+pub struct FunctionsDir {
+    dir: TempDir,
+}
+
+impl FunctionsDir {
+    /// An empty folder.
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temporary functions folder"),
+        }
+    }
+
+    /// Deploys guest `guest` as function `name` with `manifest` (TOML; empty for none).
+    pub fn add(&self, name: &str, guest_name: &str, manifest: &str) -> &Self {
+        std::fs::copy(guest(guest_name), self.path().join(format!("{name}.wasm"))).expect("copy component");
+        if !manifest.is_empty() {
+            self.write(&format!("{name}.toml"), manifest.as_bytes());
+        }
+        self
+    }
+
+    /// Writes an arbitrary file into the folder.
+    pub fn write(&self, file: &str, contents: &[u8]) -> &Self {
+        std::fs::write(self.path().join(file), contents).expect("write into functions folder");
+        self
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Default for FunctionsDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,11 @@
+//! Support for Sluice's integration tests: a real `nats-server` per test, the guest
+//! components built by `build.rs`, functions folders, and waiting on conditions instead of
+//! the clock.
+
+pub mod fixtures;
+pub mod nats_server;
+pub mod wait;
+
+pub use fixtures::{FunctionsDir, guest, sluice_binary};
+pub use nats_server::NatsServer;
+pub use wait::{eventually, next_message, no_message_pending};
