@@ -2,6 +2,7 @@
 
 mod check;
 mod invoke;
+mod publish;
 mod up;
 
 use std::path::PathBuf;
@@ -66,6 +67,26 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         attempt: u32,
     },
+    /// Publish one event to NATS and optionally wait for messages it causes.
+    Publish {
+        /// Subject to publish to.
+        subject: String,
+        /// The event payload (usually JSON).
+        #[arg(long)]
+        data: String,
+        /// NATS server URL.
+        #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL)]
+        nats: String,
+        /// A header, as NAME=VALUE; repeatable.
+        #[arg(long = "header", value_name = "NAME=VALUE")]
+        headers: Vec<String>,
+        /// Wait for one message on this subject (wildcards allowed) and print it; repeatable.
+        #[arg(long = "wait-for", value_name = "SUBJECT")]
+        wait_for: Vec<String>,
+        /// Seconds to wait for those messages.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
 }
 
 /// A mistake in how sluice was called or configured (exit code 2).
@@ -101,5 +122,29 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             })
             .await
         }
+        Command::Publish {
+            subject,
+            data,
+            nats,
+            headers,
+            wait_for,
+            timeout,
+        } => {
+            publish::run(publish::Args {
+                subject,
+                data,
+                nats,
+                headers,
+                wait_for,
+                timeout,
+            })
+            .await
+        }
     }
+}
+
+/// Splits a `NAME=VALUE` header argument.
+fn split_header(pair: &str) -> Result<(&str, &str), UsageError> {
+    pair.split_once('=')
+        .ok_or_else(|| UsageError(format!("--header {pair:?} is not NAME=VALUE")))
 }

@@ -1,0 +1,60 @@
+//! `sluice publish`: send one event and, optionally, wait for what it causes.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::SelectAll;
+
+use super::UsageError;
+
+pub struct Args {
+    pub subject: String,
+    pub data: String,
+    pub nats: String,
+    pub headers: Vec<String>,
+    pub wait_for: Vec<String>,
+    pub timeout: u64,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let client = sluice_runtime::nats::connect(&args.nats).await?;
+    let mut watched = SelectAll::new();
+    for subject in &args.wait_for {
+        watched.push(client.subscribe(subject.clone()).await?);
+    }
+    let mut headers = async_nats::HeaderMap::new();
+    for pair in &args.headers {
+        let (name, value) = super::split_header(pair)?;
+        headers.append(name, value);
+    }
+    client
+        .publish_with_headers(args.subject.clone(), headers, args.data.clone().into())
+        .await?;
+    client.flush().await?;
+    println!("published to {}: {}", args.subject, args.data);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
+    for _ in 0..args.wait_for.len() {
+        match tokio::time::timeout_at(deadline, watched.next()).await {
+            Ok(Some(message)) => {
+                println!(
+                    "received on {}: {}",
+                    message.subject,
+                    String::from_utf8_lossy(&message.payload)
+                );
+                for (name, values) in message.headers.iter().flat_map(|h| h.iter()) {
+                    for value in values {
+                        println!("    {name}: {value}");
+                    }
+                }
+            }
+            _ => {
+                let waited = args.wait_for.join(", ");
+                return Err(
+                    UsageError(format!("nothing arrived on [{waited}] within {}s", args.timeout)).into(),
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
