@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: [&str; 5] = [
+const GUESTS: [&str; 6] = [
     "probe",
+    "not-a-handler",
     "order-total",
     "email-receipt",
     "order-analytics",

@@ -91,9 +91,32 @@ pub fn answers(address: SocketAddr) -> bool {
 /// Finds `nats-server` on `PATH` (or `/usr/sbin`, where Debian puts it).
 pub fn find_binary() -> anyhow::Result<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
+    let dirs =
+        std::env::split_paths(&path).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")]);
+    find_in(dirs)
+}
+
+fn find_in(dirs: impl IntoIterator<Item = PathBuf>) -> anyhow::Result<PathBuf> {
+    dirs.into_iter()
         .map(|dir| dir.join("nats-server"))
         .find(|candidate| candidate.is_file())
         .with_context(|| format!("nats-server not found on PATH; {INSTALL_HINT}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_server_says_how_to_install_it() {
+        let empty = tempfile::tempdir().unwrap();
+        let error = find_in([empty.path().to_owned()]).unwrap_err().to_string();
+        assert!(error.contains("nats-server not found"), "{error}");
+        assert!(error.contains("apt-get install nats-server"), "{error}");
+        std::fs::write(empty.path().join("nats-server"), "").unwrap();
+        assert_eq!(
+            find_in([empty.path().to_owned()]).unwrap(),
+            empty.path().join("nats-server")
+        );
+    }
 }

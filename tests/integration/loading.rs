@@ -21,6 +21,7 @@ fn broken_folder() -> FunctionsDir {
     dir.write("truncated.wasm", &truncated);
     dir.add("typo", "probe", "[limits]\nmax_concurency = 4\n");
     dir.add("badvalue", "probe", "[limits]\ntimeout = \"soon\"\n");
+    dir.add("stranger", "not-a-handler", "");
     dir
 }
 
@@ -31,7 +32,7 @@ async fn broken_functions_are_reported_and_the_rest_still_serve() {
     let host = start_host(&server, &dir).await;
     assert_eq!(host.functions(), ["good"]);
     let errors: Vec<String> = host.load_errors().iter().map(ToString::to_string).collect();
-    assert_eq!(errors.len(), 5, "{errors:#?}");
+    assert_eq!(errors.len(), 6, "{errors:#?}");
     let find = |file: &str| {
         errors
             .iter()
@@ -52,6 +53,15 @@ async fn broken_functions_are_reported_and_the_rest_still_serve() {
     assert!(
         find("badvalue.toml")
             .contains("badvalue.toml: `limits.timeout`: `soon` does not start with a number")
+    );
+    let stranger = find("stranger.wasm");
+    assert!(
+        stranger.contains("does not implement the sluice:function/handler world"),
+        "{stranger}"
+    );
+    assert!(
+        stranger.contains("acme:greeter/directory"),
+        "names the import the host lacks: {stranger}"
     );
     for error in &errors {
         assert!(!error.contains('\n'), "one line per error: {error}");
@@ -78,7 +88,7 @@ fn check_reports_every_problem_and_exits_with_2() {
     assert_eq!(output.status.code(), Some(2), "{stdout}");
     assert!(stdout.contains("good: ok, listens on good"), "{stdout}");
     assert!(stdout.contains("typo: error: "), "{stdout}");
-    assert!(stdout.contains("6 functions checked, 5 with errors"), "{stdout}");
+    assert!(stdout.contains("7 functions checked, 6 with errors"), "{stdout}");
 
     let good = FunctionsDir::new();
     good.add("good", "probe", "");
