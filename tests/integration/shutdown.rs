@@ -53,3 +53,35 @@ async fn shutdown_lets_in_flight_events_finish() {
     assert!(reply.is_err(), "a stopped host must not answer: {reply:?}");
     assert!(sluice_tests::no_message_pending(&mut dlq_or_out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_survives_the_broker_going_away_and_coming_back() {
+    let mut server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    dir.add("echo", "probe", "[trigger]\nsubjects = [\"in\"]\n");
+    let host = start_host(&server, &dir).await;
+    let ask = |client: async_nats::Client| async move {
+        let request = client.request("in", json!({"op": "echo"}).to_string().into());
+        tokio::time::timeout(WAIT, request).await
+    };
+    let client = server.client().await;
+    assert!(
+        ask(client.clone()).await.unwrap().is_ok(),
+        "served before the outage"
+    );
+
+    server.restart();
+    // Both the host and the test client reconnect on their own; once the host has
+    // resubscribed, requests are answered again.
+    let mut answered = false;
+    for _ in 0..100 {
+        if let Ok(Ok(_)) = ask(client.clone()).await {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(answered, "the host serves again after the broker came back");
+    assert!(host.stats("echo").unwrap().succeeded >= 2);
+    host.shutdown().await;
+}

@@ -10,7 +10,7 @@ use tempfile::TempDir;
 pub struct NatsServer {
     child: Child,
     port: u16,
-    _store: TempDir,
+    store: TempDir,
 }
 
 impl NatsServer {
@@ -20,28 +20,35 @@ impl NatsServer {
     /// Panics with how to install it when the binary is missing: a test that needs NATS never
     /// skips silently.
     pub fn start() -> Self {
-        let binary = sluice_runtime::nats::find_binary().unwrap_or_else(|error| panic!("{error:#}"));
         let store = tempfile::tempdir().expect("temporary folder for JetStream");
         for _ in 0..5 {
             let port = free_port();
-            let child = Command::new(&binary)
-                .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-                .arg(store.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("cannot start nats-server");
-            let mut server = Self {
-                child,
-                port,
-                _store: tempfile::tempdir().expect("tempdir"),
-            };
-            if server.wait_until_ready(Duration::from_secs(10)) {
-                server._store = store;
-                return server;
+            let mut child = spawn(port, &store);
+            if wait_until_ready(&mut child, port) {
+                return Self { child, port, store };
             }
+            let _ = child.kill();
+            let _ = child.wait();
         }
         panic!("nats-server did not start on a free port after 5 tries");
+    }
+
+    /// Kills the server and starts it again on the same port with the same data: the broker
+    /// going away and coming back.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(self.port, &self.store);
+        assert!(
+            wait_until_ready(&mut self.child, self.port),
+            "nats-server did not come back on port {}",
+            self.port
+        );
+    }
+
+    /// Kills the server; connected clients see the connection drop.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// The URL to connect to.
@@ -55,29 +62,39 @@ impl NatsServer {
             .await
             .expect("test client connects to nats-server")
     }
-
-    fn wait_until_ready(&mut self, timeout: Duration) -> bool {
-        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(_exit)) = self.child.try_wait() {
-                return false;
-            }
-            if TcpStream::connect_timeout(&address, Duration::from_millis(100)).is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        false
-    }
 }
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
+}
+
+fn spawn(port: u16, store: &TempDir) -> Child {
+    let binary = sluice_runtime::nats::find_binary().unwrap_or_else(|error| panic!("{error:#}"));
+    Command::new(binary)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(store.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot start nats-server")
+}
+
+/// Waits up to 10 s until the server accepts connections; false if it exited or never did.
+fn wait_until_ready(child: &mut Child, port: u16) -> bool {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_exit)) = child.try_wait() {
+            return false;
+        }
+        if TcpStream::connect_timeout(&address, Duration::from_millis(100)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 fn free_port() -> u16 {
