@@ -65,6 +65,7 @@ pub struct Function {
     manifest: Arc<Manifest>,
     pre: HandlerPre<State>,
     source: PathBuf,
+    version: String,
 }
 
 impl Function {
@@ -74,16 +75,22 @@ impl Function {
     pub fn load(engine: &SluiceEngine, wasm: &Path) -> Result<Self, LoadError> {
         let name = name_of(wasm)?;
         let manifest_file = wasm.with_extension("toml");
-        let manifest = if manifest_file.exists() {
-            Manifest::from_file(&name, &manifest_file)?
+        let (manifest, manifest_text) = if manifest_file.exists() {
+            let text = std::fs::read_to_string(&manifest_file).map_err(|source| ManifestError::Read {
+                file: manifest_file.clone(),
+                source,
+            })?;
+            (Manifest::parse(&name, &text, &manifest_file)?, text)
         } else {
-            Manifest::default_for(&name)?
+            (Manifest::default_for(&name)?, String::new())
         };
         let bytes = std::fs::read(wasm).map_err(|source| LoadError::Read {
             file: wasm.to_owned(),
             source,
         })?;
-        Self::from_parts(engine, &name, manifest, &bytes, wasm)
+        let mut function = Self::from_parts(engine, &name, manifest, &bytes, wasm)?;
+        function.version = version_of(&bytes, manifest_text.as_bytes());
+        Ok(function)
     }
 
     /// Builds a function from a manifest and component bytes; `source` names the component
@@ -117,6 +124,7 @@ impl Function {
             manifest: Arc::new(manifest),
             pre,
             source: file(),
+            version: version_of(bytes, b""),
         })
     }
 
@@ -133,6 +141,12 @@ impl Function {
     /// The pre-linked component.
     pub fn pre(&self) -> &HandlerPre<State> {
         &self.pre
+    }
+
+    /// Short hash of the component and its manifest: what changed when a function is
+    /// redeployed, and what logs name.
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     /// The file the component was loaded from.
@@ -161,6 +175,16 @@ fn name_of(wasm: &Path) -> Result<String, LoadError> {
             name,
         })
     }
+}
+
+fn version_of(component: &[u8], manifest: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(component)
+        .chain_update([0])
+        .chain_update(manifest)
+        .finalize();
+    digest.iter().take(6).map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn check_component_header(bytes: &[u8]) -> Result<(), &'static str> {

@@ -27,10 +27,12 @@ pub mod invoke;
 pub mod manifest;
 pub mod nats;
 pub mod registry;
+pub mod reload;
 pub mod retry;
 pub mod runtime;
 pub mod stats;
 mod text;
+pub mod watch;
 
 pub use engine::SluiceEngine;
 pub use event::Event;

@@ -1,15 +1,16 @@
-//! The set of deployed functions. Deploying a name that is already deployed replaces it:
-//! the old intake stops (its in-flight events finish on the old version) and the new one
-//! subscribes. This is the seam hot reload swaps through.
+//! The set of deployed functions. Deploying a name that is already deployed hands the new
+//! version to the function's running intake: events admitted from then on run the new
+//! version, in-flight ones finish on the old one, and subscriptions of unchanged subjects
+//! are kept. This is the seam hot reload swaps through.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use futures::stream::SelectAll;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::dispatch::{Deployment, Dispatcher};
+use crate::dispatch::{Deployment, Dispatcher, Intake, Update};
 use crate::function::Function;
 use crate::stats::StatsSnapshot;
 
@@ -25,8 +26,29 @@ pub struct DeployError {
     pub source: async_nats::SubscribeError,
 }
 
+/// Whether a deploy added a function or replaced one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deployed {
+    /// The name was not deployed before.
+    New,
+    /// A previous version was replaced.
+    Replaced,
+}
+
+impl std::fmt::Display for Deployed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::New => "deployed",
+            Self::Replaced => "redeployed",
+        })
+    }
+}
+
 struct Entry {
     deployment: Arc<Deployment>,
+    subjects: BTreeSet<String>,
+    queue_group: Option<String>,
+    updates: mpsc::Sender<Update>,
     stop: CancellationToken,
 }
 
@@ -34,45 +56,83 @@ struct Entry {
 #[derive(Default)]
 pub struct Registry {
     entries: Mutex<BTreeMap<String, Entry>>,
+    /// Deploys subscribe (await) between reading and writing `entries`; one at a time.
+    deploying: tokio::sync::Mutex<()>,
     intakes: TaskTracker,
 }
 
 impl Registry {
-    /// Subscribes `function` to its subjects and starts its intake, replacing any deployed
-    /// function of the same name.
-    pub async fn deploy(&self, dispatcher: &Dispatcher, function: Function) -> Result<(), DeployError> {
+    /// Deploys `function`, or replaces the deployed function of the same name.
+    pub async fn deploy(&self, dispatcher: &Dispatcher, function: Function) -> Result<Deployed, DeployError> {
+        let _one_at_a_time = self.deploying.lock().await;
         let name = function.name().to_string();
         let trigger = &function.manifest().trigger;
-        let mut subscriptions = SelectAll::new();
-        for subject in &trigger.subjects {
-            let subscribed = match &trigger.queue_group {
-                Some(group) => {
-                    dispatcher
-                        .client
-                        .queue_subscribe(subject.to_string(), group.clone())
-                        .await
-                }
-                None => dispatcher.client.subscribe(subject.to_string()).await,
+        let subjects: BTreeSet<String> = trigger.subjects.iter().map(ToString::to_string).collect();
+        let queue_group = trigger.queue_group.clone();
+        let previous = self.lock().get(&name).map(|entry| {
+            let keep_subscriptions = entry.queue_group == queue_group;
+            let kept = if keep_subscriptions {
+                entry.subjects.clone()
+            } else {
+                BTreeSet::new()
             };
-            let subscriber = subscribed.map_err(|source| DeployError {
-                function: name.clone(),
-                subject: subject.to_string(),
-                source,
-            })?;
-            subscriptions.push(subscriber);
+            (
+                entry.deployment.clone(),
+                kept,
+                entry.subjects.clone(),
+                entry.updates.clone(),
+            )
+        });
+        let Some((old, kept, old_subjects, updates)) = previous else {
+            let subscriptions = subscribe(dispatcher, &name, subjects.iter(), &queue_group).await?;
+            let deployment = Arc::new(Deployment::new(function));
+            let (sender, receiver) = mpsc::channel(4);
+            let stop = CancellationToken::new();
+            let intake = Intake::new(
+                dispatcher.clone(),
+                deployment.clone(),
+                subscriptions,
+                receiver,
+                stop.clone(),
+            );
+            self.intakes.spawn(intake.run());
+            let entry = Entry {
+                deployment,
+                subjects,
+                queue_group,
+                updates: sender,
+                stop,
+            };
+            self.lock().insert(name, entry);
+            return Ok(Deployed::New);
+        };
+        let added = subjects.difference(&kept);
+        let subscribe = subscribe(dispatcher, &name, added, &queue_group).await?;
+        let unsubscribe = old_subjects
+            .iter()
+            .filter(|s| !kept.contains(*s) || !subjects.contains(*s))
+            .cloned()
+            .collect();
+        let deployment = Arc::new(Deployment::replacing(function, &old));
+        let (applied, live) = tokio::sync::oneshot::channel();
+        let update = Update {
+            deployment: deployment.clone(),
+            subscribe,
+            unsubscribe,
+            applied,
+        };
+        if updates.send(update).await.is_err() || live.await.is_err() {
+            tracing::warn!(
+                function = name,
+                "intake had stopped; the new version is not receiving events"
+            );
         }
-        let deployment = Arc::new(Deployment::new(function));
-        let stop = CancellationToken::new();
-        self.intakes.spawn(
-            dispatcher
-                .clone()
-                .run_intake(deployment.clone(), subscriptions, stop.clone()),
-        );
-        let previous = self.lock().insert(name, Entry { deployment, stop });
-        if let Some(previous) = previous {
-            previous.stop.cancel();
+        if let Some(entry) = self.lock().get_mut(&name) {
+            entry.deployment = deployment;
+            entry.subjects = subjects;
+            entry.queue_group = queue_group;
         }
-        Ok(())
+        Ok(Deployed::Replaced)
     }
 
     /// Stops the intake of `name`; its in-flight events finish. Returns whether it was deployed.
@@ -84,6 +144,11 @@ impl Registry {
     /// Names of the deployed functions, sorted.
     pub fn names(&self) -> Vec<String> {
         self.lock().keys().cloned().collect()
+    }
+
+    /// The deployment of function `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Deployment>> {
+        self.lock().get(name).map(|entry| entry.deployment.clone())
     }
 
     /// The counters of function `name`.
@@ -105,4 +170,31 @@ impl Registry {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
         self.entries.lock().expect("registry lock poisoned")
     }
+}
+
+async fn subscribe(
+    dispatcher: &Dispatcher,
+    name: &str,
+    subjects: impl Iterator<Item = &String>,
+    queue_group: &Option<String>,
+) -> Result<Vec<(String, async_nats::Subscriber)>, DeployError> {
+    let mut subscriptions = Vec::new();
+    for subject in subjects {
+        let subscribed = match queue_group {
+            Some(group) => {
+                dispatcher
+                    .client
+                    .queue_subscribe(subject.clone(), group.clone())
+                    .await
+            }
+            None => dispatcher.client.subscribe(subject.clone()).await,
+        };
+        let subscriber = subscribed.map_err(|source| DeployError {
+            function: name.to_owned(),
+            subject: subject.clone(),
+            source,
+        })?;
+        subscriptions.push((subject.clone(), subscriber));
+    }
+    Ok(subscriptions)
 }

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::dispatch::Dispatcher;
 use crate::engine::SluiceEngine;
 use crate::function::{Function, LoadError};
-use crate::registry::Registry;
+use crate::registry::{Deployed, Registry};
+use crate::reload::ReloadEvent;
 use crate::stats::StatsSnapshot;
 
 /// Settings of a host.
@@ -23,6 +25,8 @@ pub struct RuntimeConfig {
     pub nats_url: String,
     /// How long shutdown waits for in-flight events.
     pub shutdown_grace: Duration,
+    /// Whether to watch the folder and deploy, redeploy and undeploy as files change.
+    pub watch: bool,
 }
 
 impl RuntimeConfig {
@@ -32,6 +36,7 @@ impl RuntimeConfig {
             functions_dir: functions_dir.into(),
             nats_url: nats_url.into(),
             shutdown_grace: Duration::from_secs(30),
+            watch: false,
         }
     }
 }
@@ -43,54 +48,28 @@ pub struct ShutdownReport {
     pub abandoned: usize,
 }
 
-/// A running Sluice host.
-pub struct Runtime {
-    dispatcher: Dispatcher,
-    registry: Registry,
-    grace: Duration,
-    load_errors: Vec<LoadError>,
+/// What a running host shares with its hot-reload task.
+pub struct Host {
+    /// Engine, NATS client and event tasks.
+    pub dispatcher: Dispatcher,
+    /// The deployed functions.
+    pub registry: Registry,
+    /// What hot reload did, for whoever listens.
+    pub reloads: tokio::sync::broadcast::Sender<ReloadEvent>,
 }
 
-impl Runtime {
-    /// Connects to NATS, loads every function in the folder and deploys those that load.
-    /// A function that fails to load is logged and skipped; the others still run.
-    pub async fn start(config: RuntimeConfig) -> anyhow::Result<Self> {
-        let engine = Arc::new(SluiceEngine::new()?);
-        let client = crate::nats::connect(&config.nats_url).await?;
-        let dispatcher = Dispatcher {
-            engine,
-            client,
-            tracker: TaskTracker::new(),
-        };
-        let mut runtime = Self {
-            dispatcher,
-            registry: Registry::default(),
-            grace: config.shutdown_grace,
-            load_errors: Vec::new(),
-        };
-        for loaded in load_dir(&runtime.dispatcher.engine, &config.functions_dir).await? {
-            match loaded {
-                Ok(function) => runtime.deploy(function).await?,
-                Err(error) => {
-                    tracing::error!("{error}");
-                    runtime.load_errors.push(error);
-                }
-            }
-        }
-        runtime
-            .dispatcher
-            .client
-            .flush()
-            .await
-            .context("NATS did not confirm the subscriptions")?;
-        Ok(runtime)
+impl Host {
+    /// Tells listeners what hot reload did (nobody listening is fine).
+    pub fn report(&self, event: ReloadEvent) {
+        let _ = self.reloads.send(event);
     }
 
-    /// Deploys (or replaces) one function.
-    pub async fn deploy(&self, function: Function) -> anyhow::Result<()> {
+    /// Deploys (or replaces) one function and logs it.
+    pub async fn deploy(&self, function: Function) -> anyhow::Result<Deployed> {
         let name = function.name().clone();
+        let version = function.version().to_owned();
         let manifest = function.manifest().clone();
-        self.registry.deploy(&self.dispatcher, function).await?;
+        let deployed = self.registry.deploy(&self.dispatcher, function).await?;
         let subjects: Vec<String> = manifest
             .trigger
             .subjects
@@ -99,43 +78,147 @@ impl Runtime {
             .collect();
         tracing::info!(
             function = &*name,
+            version,
             subjects = %subjects.join(", "),
             queue_group = manifest.trigger.queue_group.as_deref().unwrap_or("none"),
             max_concurrency = manifest.limits.max_concurrency,
-            "deployed"
+            "{deployed}"
         );
-        Ok(())
+        Ok(deployed)
+    }
+}
+
+/// The folder watcher and the task applying its changes.
+struct Reloading {
+    _watcher: notify::RecommendedWatcher,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// A running Sluice host.
+pub struct Runtime {
+    host: Arc<Host>,
+    grace: Duration,
+    load_errors: Vec<LoadError>,
+    reloading: Option<Reloading>,
+}
+
+impl Runtime {
+    /// Connects to NATS, loads every function in the folder and deploys those that load.
+    /// A function that fails to load is logged and skipped; the others still run. With
+    /// `config.watch`, later changes to the folder are deployed while the host runs.
+    pub async fn start(config: RuntimeConfig) -> anyhow::Result<Self> {
+        let engine = Arc::new(SluiceEngine::new()?);
+        let client = crate::nats::connect(&config.nats_url).await?;
+        let dispatcher = Dispatcher {
+            engine,
+            client,
+            tracker: TaskTracker::new(),
+        };
+        let (reloads, _) = tokio::sync::broadcast::channel(256);
+        let host = Arc::new(Host {
+            dispatcher,
+            registry: Registry::default(),
+            reloads,
+        });
+        // Watch before loading, so a file that changes while the folder loads is not missed.
+        let watched = match config.watch {
+            true => Some(
+                crate::watch::watch(&config.functions_dir)
+                    .with_context(|| format!("cannot watch {}", config.functions_dir.display()))?,
+            ),
+            false => None,
+        };
+        let mut load_errors = Vec::new();
+        for loaded in load_dir(&host.dispatcher.engine, &config.functions_dir).await? {
+            match loaded {
+                Ok(function) => {
+                    host.deploy(function).await?;
+                }
+                Err(error) => {
+                    tracing::error!("{error}");
+                    load_errors.push(error);
+                }
+            }
+        }
+        host.dispatcher
+            .client
+            .flush()
+            .await
+            .context("NATS did not confirm the subscriptions")?;
+        let reloading = watched.map(|(watcher, changes)| {
+            let stop = CancellationToken::new();
+            let task = tokio::spawn(crate::reload::run(
+                host.clone(),
+                config.functions_dir.clone(),
+                changes,
+                stop.clone(),
+            ));
+            Reloading {
+                _watcher: watcher,
+                stop,
+                task,
+            }
+        });
+        Ok(Self {
+            host,
+            grace: config.shutdown_grace,
+            load_errors,
+            reloading,
+        })
+    }
+
+    /// Deploys (or replaces) one function.
+    pub async fn deploy(&self, function: Function) -> anyhow::Result<Deployed> {
+        self.host.deploy(function).await
     }
 
     /// Names of the deployed functions.
     pub fn functions(&self) -> Vec<String> {
-        self.registry.names()
+        self.host.registry.names()
     }
 
-    /// The functions in the folder that failed to load, with why.
+    /// The version hash of deployed function `name`.
+    pub fn version(&self, name: &str) -> Option<String> {
+        self.host
+            .registry
+            .get(name)
+            .map(|deployment| deployment.function.version().to_owned())
+    }
+
+    /// What hot reload does from now on.
+    pub fn reload_events(&self) -> tokio::sync::broadcast::Receiver<ReloadEvent> {
+        self.host.reloads.subscribe()
+    }
+
+    /// The functions in the folder that failed to load at start, with why.
     pub fn load_errors(&self) -> &[LoadError] {
         &self.load_errors
     }
 
     /// The counters of function `name`.
     pub fn stats(&self, name: &str) -> Option<StatsSnapshot> {
-        self.registry.stats(name)
+        self.host.registry.stats(name)
     }
 
     /// The host's NATS connection.
     pub fn client(&self) -> &async_nats::Client {
-        &self.dispatcher.client
+        &self.host.dispatcher.client
     }
 
-    /// Stops intake, lets in-flight events finish within the grace period, flushes what they
-    /// published and closes the connection.
+    /// Stops watching and intake, lets in-flight events finish within the grace period,
+    /// flushes what they published and closes the connection.
     pub async fn shutdown(self) -> ShutdownReport {
         tracing::info!(
             "shutting down: no new events; waiting up to {:?} for in-flight ones",
             self.grace
         );
-        self.registry.stop_all().await;
-        let tracker = &self.dispatcher.tracker;
+        if let Some(reloading) = self.reloading {
+            reloading.stop.cancel();
+            let _ = reloading.task.await;
+        }
+        self.host.registry.stop_all().await;
+        let tracker = &self.host.dispatcher.tracker;
         tracker.close();
         let finished = tokio::time::timeout(self.grace, tracker.wait()).await.is_ok();
         let abandoned = if finished { 0 } else { tracker.len() };
@@ -144,7 +227,7 @@ impl Runtime {
                 "grace period over: {abandoned} events were still being handled and are abandoned"
             );
         }
-        if let Err(error) = self.dispatcher.client.flush().await {
+        if let Err(error) = self.host.dispatcher.client.flush().await {
             tracing::warn!("final flush to NATS failed: {error}");
         }
         ShutdownReport { abandoned }

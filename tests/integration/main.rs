@@ -4,6 +4,7 @@ mod delivery;
 mod failures;
 mod limits;
 mod loading;
+mod reload;
 mod shutdown;
 
 use std::time::Duration;
@@ -14,8 +15,17 @@ use sluice_tests::{FunctionsDir, NatsServer};
 /// Generous bound for anything that should take milliseconds.
 const WAIT: Duration = Duration::from_secs(20);
 
+/// Sends the host's logs to the test's captured output (shown when a test fails).
+fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_test_writer()
+        .try_init();
+}
+
 /// Starts a host on `dir` against `server`.
 async fn start_host(server: &NatsServer, dir: &FunctionsDir) -> Runtime {
+    init_logging();
     let mut config = RuntimeConfig::new(dir.path(), server.url());
     config.shutdown_grace = Duration::from_secs(10);
     Runtime::start(config).await.expect("host starts")

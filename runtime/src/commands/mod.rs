@@ -40,6 +40,10 @@ pub enum Command {
         /// Seconds to let in-flight events finish on shutdown.
         #[arg(long, default_value_t = 30)]
         grace: u64,
+        /// Do not watch the folder for changes (by default, adding, replacing or removing
+        /// files deploys, redeploys or undeploys functions while the host runs).
+        #[arg(long)]
+        no_watch: bool,
     },
     /// Validate every manifest and component in a folder; exit non-zero on a problem.
     Check {
@@ -102,7 +106,8 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             nats,
             state_dir,
             grace,
-        } => up::run(functions, nats, state_dir, grace).await,
+            no_watch,
+        } => up::run(!no_watch, functions, nats, state_dir, grace).await,
         Command::Check { dir } => check::run(&dir).await,
         Command::Invoke {
             name,

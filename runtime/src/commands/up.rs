@@ -10,6 +10,7 @@ use sluice_runtime::{Runtime, RuntimeConfig};
 use super::UsageError;
 
 pub async fn run(
+    watch: bool,
     functions: PathBuf,
     nats_url: Option<String>,
     state_dir: PathBuf,
@@ -21,6 +22,7 @@ pub async fn run(
     let (url, local) = resolve_nats(nats_url, state_dir).await?;
     let mut config = RuntimeConfig::new(&functions, &url);
     config.shutdown_grace = Duration::from_secs(grace);
+    config.watch = watch;
     let runtime = Runtime::start(config).await?;
     tracing::info!(
         "sluice is up: {} functions deployed from {}, {} failed to load; NATS at {url}. Ctrl-C to stop.",

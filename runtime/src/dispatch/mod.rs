@@ -8,15 +8,14 @@
 //! and is released when the task ends (or while it waits to retry), so no more than the cap
 //! of instances of one function ever run at once on a host.
 
+mod intake;
 mod process;
 
-use std::collections::VecDeque;
+pub use intake::{Intake, Update};
+
 use std::sync::Arc;
 
-use futures::StreamExt;
-use futures::stream::SelectAll;
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
@@ -45,6 +44,22 @@ impl Deployment {
             stats: Arc::default(),
         }
     }
+
+    /// A new version of `previous`: the counters carry on, and so do the permits unless the
+    /// concurrency cap changed (then the new cap applies to events admitted from now on).
+    pub fn replacing(function: Function, previous: &Deployment) -> Self {
+        let cap = function.manifest().limits.max_concurrency;
+        let same_cap = previous.function.manifest().limits.max_concurrency == cap;
+        Self {
+            function: Arc::new(function),
+            permits: if same_cap {
+                previous.permits.clone()
+            } else {
+                Arc::new(Semaphore::new(cap.get() as usize))
+            },
+            stats: previous.stats.clone(),
+        }
+    }
 }
 
 /// What every event task needs from the host: the engine, the NATS client, the task tracker.
@@ -59,48 +74,7 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Runs `deployment`'s intake from its subscriptions (one per subject) until `stop` is cancelled or the
-    /// subscription ends. On stop it unsubscribes, then still admits what it had already
-    /// received (those events are in this host's hands and nobody else will get them).
-    pub async fn run_intake(
-        self,
-        deployment: Arc<Deployment>,
-        mut subscriber: SelectAll<async_nats::Subscriber>,
-        stop: CancellationToken,
-    ) {
-        let name = deployment.function.name().clone();
-        let max_pending = deployment.function.manifest().limits.max_pending.get() as usize;
-        let mut pending: VecDeque<async_nats::Message> = VecDeque::new();
-        let mut open = true;
-        while open || !pending.is_empty() {
-            tokio::select! {
-                _ = stop.cancelled(), if open => {
-                    open = false;
-                    for subscription in subscriber.iter_mut() {
-                        if let Err(error) = subscription.unsubscribe().await {
-                            tracing::warn!(function = &*name, "unsubscribe failed: {error}");
-                        }
-                    }
-                    while let Some(message) = subscriber.next().await {
-                        pending.push_back(message);
-                    }
-                }
-                message = subscriber.next(), if open => match message {
-                    Some(message) if pending.len() < max_pending => pending.push_back(message),
-                    Some(message) => self.overflow(&deployment, &message),
-                    None => open = false,
-                },
-                permit = deployment.permits.clone().acquire_owned(), if !pending.is_empty() => {
-                    let permit = permit.expect("function permits are never closed");
-                    let message = pending.pop_front().expect("checked non-empty");
-                    self.admit(&deployment, message, permit);
-                }
-            }
-        }
-        tracing::debug!(function = &*name, "intake stopped");
-    }
-
-    fn admit(
+    pub(crate) fn admit(
         &self,
         deployment: &Arc<Deployment>,
         message: async_nats::Message,
@@ -119,7 +93,7 @@ impl Dispatcher {
         self.tracker.spawn(task.instrument(span));
     }
 
-    fn overflow(&self, deployment: &Deployment, message: &async_nats::Message) {
+    pub(crate) fn overflow(&self, deployment: &Deployment, message: &async_nats::Message) {
         let total = deployment.stats.overflowed();
         // Log the first overflow and then every power of ten, so a flood stays readable.
         if is_power_of_ten(total) {

@@ -1,0 +1,118 @@
+//! A function's intake: its subscriptions, its pending queue and admission. One task per
+//! deployed function, alive across redeploys, so a new version takes over without dropping
+//! or duplicating an event.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_stream::StreamMap;
+use tokio_util::sync::CancellationToken;
+
+use super::{Deployment, Dispatcher};
+
+/// A new version of a deployed function, sent to its running intake.
+pub struct Update {
+    /// The version that handles every event admitted from now on.
+    pub deployment: Arc<Deployment>,
+    /// Subscriptions for subjects the new version adds, already made.
+    pub subscribe: Vec<(String, async_nats::Subscriber)>,
+    /// Subjects the new version no longer listens on.
+    pub unsubscribe: Vec<String>,
+    /// Told once the new version is live: every event admitted after this runs it.
+    pub applied: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The state of one function's intake task.
+pub struct Intake {
+    dispatcher: Dispatcher,
+    deployment: Arc<Deployment>,
+    subscriptions: StreamMap<String, async_nats::Subscriber>,
+    pending: VecDeque<async_nats::Message>,
+    updates: mpsc::Receiver<Update>,
+    stop: CancellationToken,
+}
+
+impl Intake {
+    /// An intake for `deployment` reading `subscriptions` (by subject).
+    pub fn new(
+        dispatcher: Dispatcher,
+        deployment: Arc<Deployment>,
+        subscriptions: Vec<(String, async_nats::Subscriber)>,
+        updates: mpsc::Receiver<Update>,
+        stop: CancellationToken,
+    ) -> Self {
+        Self {
+            dispatcher,
+            deployment,
+            subscriptions: subscriptions.into_iter().collect(),
+            pending: VecDeque::new(),
+            updates,
+            stop,
+        }
+    }
+
+    /// Runs until `stop` is cancelled or every subscription ends. On stop it unsubscribes,
+    /// then still admits what it had already received: those events are in this host's hands
+    /// and nobody else will get them.
+    pub async fn run(mut self) {
+        let mut open = true;
+        while open || !self.pending.is_empty() {
+            let permits = self.deployment.permits.clone();
+            tokio::select! {
+                _ = self.stop.cancelled(), if open => {
+                    open = false;
+                    let subjects: Vec<String> = self.subscriptions.keys().cloned().collect();
+                    self.unsubscribe(&subjects).await;
+                }
+                Some(update) = self.updates.recv(), if open => self.apply(update).await,
+                message = self.subscriptions.next(), if open => match message {
+                    Some((_, message)) => self.receive(message),
+                    None => open = false,
+                },
+                permit = permits.acquire_owned(), if !self.pending.is_empty() => {
+                    let permit = permit.expect("function permits are never closed");
+                    let message = self.pending.pop_front().expect("checked non-empty");
+                    self.dispatcher.admit(&self.deployment, message, permit);
+                }
+            }
+        }
+        tracing::debug!(function = &**self.deployment.function.name(), "intake stopped");
+    }
+
+    fn receive(&mut self, message: async_nats::Message) {
+        let max_pending = self.deployment.function.manifest().limits.max_pending.get() as usize;
+        if self.pending.len() < max_pending {
+            self.pending.push_back(message);
+        } else {
+            self.dispatcher.overflow(&self.deployment, &message);
+        }
+    }
+
+    /// Switches to a new version: events admitted from now on run it; subscriptions of
+    /// unchanged subjects are kept, added ones start, removed ones are drained and closed.
+    async fn apply(&mut self, update: Update) {
+        self.deployment = update.deployment;
+        for (subject, subscriber) in update.subscribe {
+            self.subscriptions.insert(subject, subscriber);
+        }
+        self.unsubscribe(&update.unsubscribe).await;
+        let _ = update.applied.send(());
+    }
+
+    /// Unsubscribes from `subjects`, keeping every message NATS had already delivered.
+    async fn unsubscribe(&mut self, subjects: &[String]) {
+        for subject in subjects {
+            let Some(mut subscriber) = self.subscriptions.remove(subject) else {
+                continue;
+            };
+            if let Err(error) = subscriber.unsubscribe().await {
+                tracing::warn!(function = &**self.deployment.function.name(), %subject, "unsubscribe failed: {error}");
+            }
+            while let Some(message) = subscriber.next().await {
+                self.receive(message);
+            }
+        }
+    }
+}

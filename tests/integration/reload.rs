@@ -1,0 +1,252 @@
+//! Hot reload: functions deployed, swapped and removed by changing files while the host runs.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sluice_runtime::reload::ReloadEvent;
+use sluice_runtime::{Runtime, RuntimeConfig};
+use sluice_tests::{FunctionsDir, NatsServer, guest, next_message};
+use tokio::sync::broadcast;
+
+use crate::{WAIT, header};
+
+async fn start_watching(server: &NatsServer, dir: &FunctionsDir) -> Runtime {
+    let mut config = RuntimeConfig::new(dir.path(), server.url());
+    config.watch = true;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("debug")
+        .with_test_writer()
+        .try_init();
+    Runtime::start(config).await.expect("host starts")
+}
+
+fn versioned(version: u32) -> String {
+    format!(
+        "[trigger]\nsubjects = [\"in\"]\n[permissions]\npublish = [\"probe.out\"]\n[config]\nversion = \"{version}\"\n"
+    )
+}
+
+/// The next reload event about `name`.
+async fn reload_of(events: &mut broadcast::Receiver<ReloadEvent>, name: &str) -> ReloadEvent {
+    let wait = async {
+        loop {
+            let event = events.recv().await.expect("reload events keep coming");
+            let about = match &event {
+                ReloadEvent::Deployed { name, .. }
+                | ReloadEvent::Unchanged { name }
+                | ReloadEvent::Failed { name, .. }
+                | ReloadEvent::Undeployed { name } => name,
+            };
+            if about == name {
+                return event;
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, wait)
+        .await
+        .unwrap_or_else(|_| panic!("no reload of {name}"))
+}
+
+/// Writes `contents` to `file` the way editors and deploy scripts do: into a temporary file,
+/// then renamed into place.
+fn write_then_rename(file: &std::path::Path, contents: &[u8]) {
+    let temporary = file.with_extension("tmp");
+    std::fs::write(&temporary, contents).unwrap();
+    std::fs::rename(&temporary, file).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_swaps_under_a_steady_stream_lose_and_duplicate_nothing() {
+    const SWAPS: u32 = 20;
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    dir.add("live", "probe", &versioned(0));
+    let host = start_watching(&server, &dir).await;
+    let mut reloads = host.reload_events();
+    let client = server.client().await;
+    let mut out = client.subscribe("probe.out").await.unwrap();
+
+    // A publisher sends a steady stream until the swaps are done.
+    let swapping = Arc::new(AtomicBool::new(true));
+    let publisher = {
+        let (client, swapping) = (client.clone(), swapping.clone());
+        tokio::spawn(async move {
+            // After the last swap, 20 more events, which must all run the last version.
+            let (mut sent, mut after) = (0u32, 0);
+            while (swapping.load(Ordering::Relaxed) || after < 20) && sent < 20_000 {
+                if !swapping.load(Ordering::Relaxed) {
+                    after += 1;
+                }
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Sluice-Event-Id", sent.to_string().as_str());
+                let payload = json!({"op": "config", "key": "version"}).to_string();
+                client
+                    .publish_with_headers("in", headers, payload.into())
+                    .await
+                    .unwrap();
+                sent += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            client.flush().await.unwrap();
+            sent
+        })
+    };
+    let manifest = dir.path().join("live.toml");
+    for version in 1..=SWAPS {
+        if version % 2 == 0 {
+            write_then_rename(&manifest, versioned(version).as_bytes());
+        } else {
+            std::fs::write(&manifest, versioned(version)).unwrap();
+        }
+        match reload_of(&mut reloads, "live").await {
+            ReloadEvent::Deployed { .. } => {}
+            other => panic!("swap {version}: {other:?}"),
+        }
+    }
+    swapping.store(false, Ordering::Relaxed);
+    let sent = publisher.await.unwrap();
+
+    let mut handled: HashMap<u32, Vec<u32>> = HashMap::new();
+    for _ in 0..sent {
+        let message = next_message(&mut out, WAIT, "every event handled").await;
+        let id: u32 = header(&message, "Sluice-Causation-Id").unwrap().parse().unwrap();
+        let body: Value = serde_json::from_slice(&message.payload).unwrap();
+        let version: u32 = body["value"].as_str().unwrap().parse().unwrap();
+        handled.entry(id).or_default().push(version);
+    }
+    assert_eq!(handled.len() as u32, sent, "every event handled");
+    assert!(
+        handled.values().all(|versions| versions.len() == 1),
+        "an event was handled twice"
+    );
+    // Events arrive in publish order and are admitted in that order, so the version each
+    // ran on never goes back.
+    let by_id: Vec<u32> = (0..sent).map(|id| handled[&id][0]).collect();
+    assert!(
+        by_id.windows(2).all(|pair| pair[0] <= pair[1]),
+        "versions went backwards: {by_id:?}"
+    );
+    assert_eq!(
+        *by_id.last().unwrap(),
+        SWAPS,
+        "the last events ran the last version"
+    );
+    let distinct: std::collections::BTreeSet<u32> = by_id.iter().copied().collect();
+    assert!(
+        distinct.len() >= 10,
+        "swaps happened while events flowed: {distinct:?}"
+    );
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_replacement_keeps_the_old_version_serving_until_fixed() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    dir.add("live", "probe", "[trigger]\nsubjects = [\"in\"]\n");
+    let host = start_watching(&server, &dir).await;
+    let mut reloads = host.reload_events();
+    let client = server.client().await;
+    let good = host.version("live").unwrap();
+    let wasm = dir.path().join("live.wasm");
+
+    write_then_rename(&wasm, b"\0asm\x0d\0\x01\0 truncated");
+    match reload_of(&mut reloads, "live").await {
+        ReloadEvent::Failed { error, .. } => {
+            assert!(error.contains("live.wasm: invalid component"), "{error}")
+        }
+        other => panic!("expected a failure: {other:?}"),
+    }
+    assert_eq!(
+        host.version("live").unwrap(),
+        good,
+        "the old version is still deployed"
+    );
+    let answer = client
+        .request("in", json!({"op": "echo"}).to_string().into())
+        .await;
+    assert!(answer.is_ok(), "the old version still serves");
+
+    // A broken manifest is no different.
+    std::fs::write(dir.path().join("live.toml"), "[limits]\ntimeout = 5\n").unwrap();
+    match reload_of(&mut reloads, "live").await {
+        ReloadEvent::Failed { error, .. } => assert!(error.contains("live.toml"), "{error}"),
+        other => panic!("expected a failure: {other:?}"),
+    }
+    std::fs::write(dir.path().join("live.toml"), "[trigger]\nsubjects = [\"in\"]\n").unwrap();
+    write_then_rename(&wasm, &std::fs::read(guest("probe")).unwrap());
+    match reload_of(&mut reloads, "live").await {
+        ReloadEvent::Deployed { .. } | ReloadEvent::Unchanged { .. } => {}
+        other => panic!("expected the fix to deploy: {other:?}"),
+    }
+    let answer = client
+        .request("in", json!({"op": "echo"}).to_string().into())
+        .await;
+    assert!(answer.is_ok(), "serving after the fix");
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_deploys_and_deleting_undeploys() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    let host = start_watching(&server, &dir).await;
+    let mut reloads = host.reload_events();
+    let client = server.client().await;
+    assert!(host.functions().is_empty());
+
+    dir.write("fresh.toml", b"[trigger]\nsubjects = [\"fresh\"]\n");
+    dir.add("fresh", "probe", "");
+    loop {
+        match reload_of(&mut reloads, "fresh").await {
+            ReloadEvent::Deployed { .. } => break,
+            // The manifest alone, before the component arrived, deploys nothing.
+            ReloadEvent::Failed { .. } | ReloadEvent::Unchanged { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let answer = client
+        .request("fresh", json!({"op": "echo"}).to_string().into())
+        .await;
+    assert!(answer.is_ok(), "a new function serves");
+
+    std::fs::remove_file(dir.path().join("fresh.wasm")).unwrap();
+    assert_eq!(
+        reload_of(&mut reloads, "fresh").await,
+        ReloadEvent::Undeployed { name: "fresh".into() }
+    );
+    assert!(host.functions().is_empty());
+    let answer = client
+        .request("fresh", json!({"op": "echo"}).to_string().into())
+        .await;
+    assert!(answer.is_err(), "an undeployed function does not answer");
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_copy_is_never_loaded_half_written() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    let host = start_watching(&server, &dir).await;
+    let mut reloads = host.reload_events();
+    let bytes = std::fs::read(guest("probe")).unwrap();
+    let (first, rest) = bytes.split_at(bytes.len() / 2);
+
+    // Like a slow `cp`: half the file, a pause with the file still open, then the rest.
+    let mut file = std::fs::File::create(dir.path().join("slow.wasm")).unwrap();
+    file.write_all(first).unwrap();
+    file.flush().unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    file.write_all(rest).unwrap();
+    drop(file);
+
+    match reload_of(&mut reloads, "slow").await {
+        ReloadEvent::Deployed { .. } => {}
+        other => panic!("the first load of a slow copy must be the complete file: {other:?}"),
+    }
+    host.shutdown().await;
+}
