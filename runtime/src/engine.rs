@@ -5,9 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::component::Linker;
+use std::path::PathBuf;
+
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::cache::ComponentCache;
 use crate::host::State;
 
 /// How often the epoch advances. A running handler yields to the async executor once per
@@ -34,6 +37,7 @@ pub const MAX_MEMORY: u64 = 4 << 30;
 /// advances the epoch; dropping it stops the thread.
 pub struct SluiceEngine {
     engine: Engine,
+    cache: Option<ComponentCache>,
     linker: Linker<State>,
     ticker: Arc<AtomicBool>,
 }
@@ -63,6 +67,7 @@ impl SluiceEngine {
         crate::host::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
         Ok(Self {
             engine,
+            cache: None,
             linker,
             ticker,
         })
@@ -71,6 +76,25 @@ impl SluiceEngine {
     /// The linker holding WASI (deny-by-default) and the Sluice imports.
     pub fn linker(&self) -> &Linker<State> {
         &self.linker
+    }
+
+    /// Keeps compiled components in `dir`, so unchanged files are not compiled again.
+    pub fn with_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache = Some(ComponentCache::new(dir));
+        self
+    }
+
+    /// Compiles `bytes` (or loads the compiled form from the cache).
+    pub fn compile(&self, bytes: &[u8]) -> wasmtime::Result<Component> {
+        match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, bytes),
+            None => Component::new(&self.engine, bytes),
+        }
+    }
+
+    /// The component cache, if any.
+    pub fn cache(&self) -> Option<&ComponentCache> {
+        self.cache.as_ref()
     }
 
     /// The wasmtime engine.

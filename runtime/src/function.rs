@@ -4,8 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use wasmtime::component::Component;
-
 use crate::bindings::HandlerPre;
 use crate::engine::SluiceEngine;
 use crate::host::State;
@@ -104,7 +102,7 @@ impl Function {
     ) -> Result<Self, LoadError> {
         let file = || source.to_owned();
         check_component_header(bytes).map_err(|reason| LoadError::NotAComponent { file: file(), reason })?;
-        let component = Component::new(engine.engine(), bytes).map_err(|error| LoadError::Compile {
+        let component = engine.compile(bytes).map_err(|error| LoadError::Compile {
             file: file(),
             message: one_line(&error),
         })?;

@@ -16,6 +16,7 @@
 //! [`host`](crate::runtime) (a running host and its shutdown).
 
 pub mod bindings;
+pub mod cache;
 pub mod check;
 pub mod dead_letter;
 pub mod dispatch;

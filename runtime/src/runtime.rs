@@ -27,6 +27,8 @@ pub struct RuntimeConfig {
     pub shutdown_grace: Duration,
     /// Whether to watch the folder and deploy, redeploy and undeploy as files change.
     pub watch: bool,
+    /// Where compiled components are cached; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl RuntimeConfig {
@@ -37,6 +39,7 @@ impl RuntimeConfig {
             nats_url: nats_url.into(),
             shutdown_grace: Duration::from_secs(30),
             watch: false,
+            cache_dir: None,
         }
     }
 }
@@ -108,7 +111,11 @@ impl Runtime {
     /// A function that fails to load is logged and skipped; the others still run. With
     /// `config.watch`, later changes to the folder are deployed while the host runs.
     pub async fn start(config: RuntimeConfig) -> anyhow::Result<Self> {
-        let engine = Arc::new(SluiceEngine::new()?);
+        let mut engine = SluiceEngine::new()?;
+        if let Some(dir) = &config.cache_dir {
+            engine = engine.with_cache(dir);
+        }
+        let engine = Arc::new(engine);
         let client = crate::nats::connect(&config.nats_url).await?;
         let dispatcher = Dispatcher {
             engine,

@@ -155,3 +155,37 @@ fn an_unreachable_nats_server_is_one_clear_error() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiled_components_are_cached_by_content() {
+    use sluice_runtime::{Event, Function, SluiceEngine, invoke};
+    let cache = tempfile::tempdir().unwrap();
+    let dir = FunctionsDir::new();
+    dir.add("echo", "probe", "[permissions]\npublish = [\"probe.out\"]\n");
+    let wasm = dir.path().join("echo.wasm");
+    let load = |expected: (u64, u64)| {
+        let engine = SluiceEngine::new().unwrap().with_cache(cache.path());
+        let function = Function::load(&engine, &wasm).unwrap();
+        assert_eq!(engine.cache().unwrap().hits_and_misses(), expected);
+        (engine, function)
+    };
+    load((0, 1));
+    let (engine, function) = load((1, 0));
+    let event = std::sync::Arc::new(Event::new(
+        "echo".into(),
+        json!({"op": "echo"}).to_string().into(),
+        vec![],
+        None,
+    ));
+    let published = invoke(&engine, &function, &event, 1)
+        .await
+        .expect("a cached component runs");
+    assert_eq!(published.len(), 1);
+
+    // A damaged entry is recompiled, not trusted.
+    for entry in std::fs::read_dir(cache.path()).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"garbage").unwrap();
+    }
+    load((0, 1));
+    load((1, 0));
+}

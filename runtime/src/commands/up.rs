@@ -19,10 +19,11 @@ pub async fn run(
     if !functions.is_dir() {
         return Err(UsageError(format!("functions folder {} does not exist", functions.display())).into());
     }
-    let (url, local) = resolve_nats(nats_url, state_dir).await?;
+    let (url, local) = resolve_nats(nats_url, state_dir.clone()).await?;
     let mut config = RuntimeConfig::new(&functions, &url);
     config.shutdown_grace = Duration::from_secs(grace);
     config.watch = watch;
+    config.cache_dir = Some(state_dir.join("cache"));
     let runtime = Runtime::start(config).await?;
     tracing::info!(
         "sluice is up: {} functions deployed from {}, {} failed to load; NATS at {url}. Ctrl-C to stop.",
