@@ -31,6 +31,7 @@ pub mod registry;
 pub mod reload;
 pub mod retry;
 pub mod runtime;
+pub mod scaffold;
 pub mod stats;
 mod text;
 pub mod watch;

@@ -1,7 +1,5 @@
 //! The function's configuration.
 
-use crate::bindings::sluice::function::config as host;
-
 /// Returns the value of `key` in the `[config]` table of the function's manifest, or `None`
 /// when the manifest does not set it.
 ///
@@ -11,5 +9,5 @@ use crate::bindings::sluice::function::config as host;
 ///     .unwrap_or(10_000);
 /// ```
 pub fn config(key: &str) -> Option<String> {
-    host::get(key)
+    crate::host::config(key)
 }

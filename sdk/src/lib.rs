@@ -62,19 +62,23 @@
 //!
 //! A panic traps the instance; the host treats it like a retryable failure.
 //!
-//! # Outside WebAssembly
+//! # Testing handlers natively
 //!
-//! The crate also compiles for the host target so that a function crate's unit tests run with
-//! plain `cargo test`. There is no Sluice host there: calling [`publish`], [`config`] or the
-//! [`log`] functions natively aborts the process, so keep the handler's logic in plain
-//! functions and test those (an [`Event`] can be built with [`Event::new`]).
+//! The crate also compiles for the host target, so a function crate's unit tests run with
+//! plain `cargo test`: [`testing::TestHost`] plays the Sluice host (config, publish
+//! permissions, the outbox, logs) and runs a handler on an [`Event`] built with
+//! [`Event::new`]. Calling [`publish`], [`config`] or the [`log`] functions natively outside
+//! a `TestHost` run panics with a message saying so.
 
 mod bindings_glue;
 mod config;
 mod error;
 mod event;
+mod host;
 pub mod log;
 mod publish;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 /// The generated wit-bindgen bindings of the `sluice:function/handler` world.
 ///
@@ -99,6 +103,7 @@ pub mod bindings {
 pub use config::config;
 pub use error::Error;
 pub use event::Event;
+pub use host::Level;
 pub use publish::{publish, publish_json, publish_with_headers};
 
 /// An event handler: the one trait a Sluice function implements.

@@ -5,29 +5,29 @@
 //! [`warn!`](crate::warn) and [`error!`](crate::error) take format arguments; these functions
 //! take a finished message. Anything printed to stdout or stderr also reaches the log.
 
-use crate::bindings::sluice::function::logging::{self, Level};
+use crate::host::{self, Level};
 
 /// Logs `message` at trace level: very detailed tracing.
 pub fn trace(message: &str) {
-    logging::log(Level::Trace, message);
+    host::log(Level::Trace, message);
 }
 
 /// Logs `message` at debug level: debugging detail.
 pub fn debug(message: &str) {
-    logging::log(Level::Debug, message);
+    host::log(Level::Debug, message);
 }
 
 /// Logs `message` at info level: normal operation.
 pub fn info(message: &str) {
-    logging::log(Level::Info, message);
+    host::log(Level::Info, message);
 }
 
 /// Logs `message` at warn level: something unexpected that the handler coped with.
 pub fn warn(message: &str) {
-    logging::log(Level::Warn, message);
+    host::log(Level::Warn, message);
 }
 
 /// Logs `message` at error level: something failed.
 pub fn error(message: &str) {
-    logging::log(Level::Error, message);
+    host::log(Level::Error, message);
 }

@@ -3,7 +3,6 @@
 use serde::Serialize;
 
 use crate::Error;
-use crate::bindings::sluice::function::publisher;
 
 /// Publishes `payload` to `subject` once the current event succeeds.
 ///
@@ -27,7 +26,7 @@ pub fn publish_with_headers(
         .iter()
         .map(|&(name, value)| (name.to_owned(), value.to_owned()))
         .collect();
-    publisher::publish(subject, payload.as_ref(), &headers).map_err(Error::permanent)
+    crate::host::publish(subject, payload.as_ref(), &headers).map_err(Error::permanent)
 }
 
 /// Serializes `value` as JSON and publishes it to `subject` with

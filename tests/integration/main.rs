@@ -5,6 +5,7 @@ mod failures;
 mod limits;
 mod loading;
 mod reload;
+mod scaffold;
 mod shutdown;
 
 use std::time::Duration;

@@ -153,4 +153,25 @@ mod tests {
             assert!(err.message().contains("not valid JSON"), "{}", err.message());
         }
     }
+
+    #[test]
+    fn the_handler_publishes_one_totalled_event() {
+        use sluice_sdk::testing::TestHost;
+        let host = TestHost::new().allow_publish(TOTALLED_SUBJECT);
+        let event = Event::new(
+            "e-9",
+            "orders.placed",
+            r#"{"id":"o-9","customer":"c-2","items":[{"sku":"A","qty":3,"price":250}]}"#,
+        );
+        let outcome = host.run::<OrderTotal>(event);
+        assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+        assert_eq!(outcome.published.len(), 1);
+        let totalled: serde_json::Value = outcome.published[0].json();
+        assert_eq!(totalled["total"], 750);
+        assert_eq!(outcome.published[0].subject, "orders.totalled");
+
+        let outcome = host.run::<OrderTotal>(Event::new("e-10", "orders.placed", "not json"));
+        assert!(!outcome.result.unwrap_err().is_retryable());
+        assert!(outcome.published.is_empty());
+    }
 }

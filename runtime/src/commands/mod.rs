@@ -2,6 +2,7 @@
 
 mod check;
 mod invoke;
+mod new;
 mod publish;
 mod up;
 
@@ -71,6 +72,17 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         attempt: u32,
     },
+    /// Create a function crate that builds, has a manifest and a passing unit test.
+    New {
+        /// The function's name: lowercase letters, digits and `-`.
+        name: String,
+        /// The language of the handler.
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// The folder to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Publish one event to NATS and optionally wait for messages it causes.
     Publish {
         /// Subject to publish to.
@@ -109,6 +121,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             no_watch,
         } => up::run(!no_watch, functions, nats, state_dir, grace).await,
         Command::Check { dir } => check::run(&dir).await,
+        Command::New { name, lang, dir } => new::run(name, lang, dir).await,
         Command::Invoke {
             name,
             data,

@@ -1,0 +1,93 @@
+//! `sluice new` creates a function that passes its own test, builds into a component and
+//! loads in the host.
+
+use std::path::Path;
+use std::process::Command;
+
+use sluice_tests::sluice_binary;
+
+fn cargo(dir: &Path, args: &[&str]) {
+    // A target folder shared by every run, so the SDK's dependencies compile once.
+    let target = sluice_binary()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("scaffold");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "cargo {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_new_rust_function_tests_builds_and_loads() {
+    let parent = tempfile::tempdir().unwrap();
+    let output = Command::new(sluice_binary())
+        .args(["new", "stock-check", "--dir"])
+        .arg(parent.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let crate_dir = parent.path().join("stock-check");
+
+    cargo(&crate_dir, &["test", "--quiet"]);
+    cargo(
+        &crate_dir,
+        &["build", "--quiet", "--release", "--target", "wasm32-wasip2"],
+    );
+
+    let functions = parent.path().join("functions");
+    std::fs::create_dir(&functions).unwrap();
+    let target = sluice_binary()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("scaffold");
+    std::fs::copy(
+        target.join("wasm32-wasip2/release/stock_check.wasm"),
+        functions.join("stock-check.wasm"),
+    )
+    .unwrap();
+    std::fs::copy(
+        crate_dir.join("stock-check.toml"),
+        functions.join("stock-check.toml"),
+    )
+    .unwrap();
+    let output = Command::new(sluice_binary())
+        .args(["invoke", "stock-check", "--functions"])
+        .arg(&functions)
+        .args(["--data", r#"{"name":"Ada"}"#])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(r#"stock-check.out {"message":"Hello, Ada!"}"#),
+        "{stdout}"
+    );
+
+    let again = Command::new(sluice_binary())
+        .args(["new", "stock-check", "--dir"])
+        .arg(parent.path())
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
