@@ -19,6 +19,7 @@ pub mod bindings;
 pub mod cache;
 pub mod check;
 pub mod dead_letter;
+pub mod dev;
 pub mod dispatch;
 pub mod engine;
 pub mod event;

@@ -1,6 +1,7 @@
 //! Sluice's integration tests: real `nats-server`, real components, one binary.
 
 mod delivery;
+mod dev;
 mod failures;
 mod limits;
 mod loading;

@@ -1,6 +1,7 @@
 //! The subcommands. Each parses nothing itself: clap did that; each calls the library.
 
 mod check;
+mod dev;
 mod invoke;
 mod new;
 mod publish;
@@ -45,6 +46,22 @@ pub enum Command {
         /// files deploys, redeploys or undeploys functions while the host runs).
         #[arg(long)]
         no_watch: bool,
+    },
+    /// Build the function crates in a folder, run them, and rebuild and redeploy each one
+    /// whose sources change.
+    Dev {
+        /// Folder whose subfolders are function crates.
+        #[arg(default_value = "functions")]
+        dir: PathBuf,
+        /// NATS server URL (as for `up`).
+        #[arg(long)]
+        nats: Option<String>,
+        /// Where builds are deployed from and a local nats-server keeps its data.
+        #[arg(long, default_value = ".sluice")]
+        state_dir: PathBuf,
+        /// Seconds to let in-flight events finish on shutdown.
+        #[arg(long, default_value_t = 30)]
+        grace: u64,
     },
     /// Validate every manifest and component in a folder; exit non-zero on a problem.
     Check {
@@ -121,6 +138,12 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             no_watch,
         } => up::run(!no_watch, functions, nats, state_dir, grace).await,
         Command::Check { dir } => check::run(&dir).await,
+        Command::Dev {
+            dir,
+            nats,
+            state_dir,
+            grace,
+        } => dev::run(dir, nats, state_dir, grace).await,
         Command::New { name, lang, dir } => new::run(name, lang, dir).await,
         Command::Invoke {
             name,

@@ -44,7 +44,7 @@ pub async fn run(
 }
 
 /// The URL to use: the one given, else a server on the default port, else a local one.
-async fn resolve_nats(
+pub(super) async fn resolve_nats(
     url: Option<String>,
     state_dir: PathBuf,
 ) -> anyhow::Result<(String, Option<LocalNatsServer>)> {
@@ -62,7 +62,7 @@ async fn resolve_nats(
     Ok((server.url().to_owned(), Some(server)))
 }
 
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

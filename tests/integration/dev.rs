@@ -1,0 +1,135 @@
+//! `sluice dev`: crates are built and deployed, a source change is rebuilt and swapped in,
+//! and a compile error keeps the last good version serving.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::json;
+use sluice_tests::{NatsServer, sluice_binary};
+
+/// Generous: the first build compiles the SDK's dependencies for wasm.
+const BUILD: Duration = Duration::from_secs(300);
+
+struct DevProcess(Child);
+
+impl Drop for DevProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Publishes greeting requests until a greeting satisfying `wanted` comes back.
+async fn greeting_matching(
+    client: &async_nats::Client,
+    out: &mut async_nats::Subscriber,
+    wanted: impl Fn(&str) -> bool,
+    what: &str,
+) -> String {
+    let deadline = Instant::now() + BUILD;
+    loop {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        client
+            .publish("greeter.in", json!({"name": "Ada"}).to_string().into())
+            .await
+            .unwrap();
+        if let Ok(Some(message)) = tokio::time::timeout(Duration::from_millis(500), out.next()).await {
+            let text = String::from_utf8_lossy(&message.payload).into_owned();
+            if wanted(&text) {
+                return text;
+            }
+        }
+    }
+}
+
+fn edit(file: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains(from), "{from:?} not in {}", file.display());
+    std::fs::write(file, text.replace(from, to)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_builds_rebuilds_on_change_and_survives_a_compile_error() {
+    let server = NatsServer::start();
+    let parent = tempfile::tempdir().unwrap();
+    let created = Command::new(sluice_binary())
+        .args(["new", "greeter", "--dir"])
+        .arg(parent.path())
+        .status()
+        .unwrap();
+    assert!(created.success());
+    let log = parent.path().join("dev.log");
+    let target = sluice_binary()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("scaffold");
+    let _dev = DevProcess(
+        Command::new(sluice_binary())
+            .arg("dev")
+            .arg(parent.path())
+            .args(["--nats", &server.url(), "--state-dir"])
+            .arg(parent.path().join(".state"))
+            .env("CARGO_TARGET_DIR", target)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let client = server.client().await;
+    let mut out = client.subscribe("greeter.out").await.unwrap();
+
+    let first = greeting_matching(
+        &client,
+        &mut out,
+        |text| text.contains("Hello, Ada!"),
+        "the first build",
+    )
+    .await;
+    assert!(first.contains("Hello, Ada!"), "{first}");
+
+    let source = parent.path().join("greeter/src/lib.rs");
+    edit(&source, "{greeting}, {}!", "{greeting}, {}!?");
+    greeting_matching(
+        &client,
+        &mut out,
+        |text| text.contains("Hello, Ada!?"),
+        "the rebuilt version",
+    )
+    .await;
+
+    edit(
+        &source,
+        "sluice_sdk::export!",
+        "this does not compile; sluice_sdk::export!",
+    );
+    let deadline = Instant::now() + BUILD;
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("greeter failed to build")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no build failure reported:\n{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log_text.contains("error"),
+        "the compiler's message is shown:\n{log_text}"
+    );
+    assert!(
+        log_text.contains("sluice dev: built greeter in"),
+        "build progress is shown:\n{log_text}"
+    );
+    let still = greeting_matching(&client, &mut out, |_| true, "the last good version").await;
+    assert!(
+        still.contains("Hello, Ada!?"),
+        "the last good version keeps serving: {still}"
+    );
+}
