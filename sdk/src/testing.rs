@@ -177,7 +177,8 @@ pub(crate) fn log(level: Level, message: &str) {
     with_run("log", |run| run.logs.push((level, message.to_owned())));
 }
 
-/// NATS subject matching: `*` is one token, a final `>` one or more.
+/// NATS subject matching: `*` is one token, a final `>` one or more. (The host has its own
+/// copy in `sluice-runtime`; the SDK must not depend on the host.)
 fn matches(pattern: &str, subject: &str) -> bool {
     let mut tokens = subject.split('.');
     for want in pattern.split('.') {

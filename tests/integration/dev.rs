@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::json;
-use sluice_tests::{NatsServer, sluice_binary};
+use sluice_tests::{NatsServer, scaffold_target_dir, sluice_binary};
 
 /// Generous: the first build compiles the SDK's dependencies for wasm.
 const BUILD: Duration = Duration::from_secs(300);
@@ -61,12 +61,7 @@ async fn dev_builds_rebuilds_on_change_and_survives_a_compile_error() {
         .unwrap();
     assert!(created.success());
     let log = parent.path().join("dev.log");
-    let target = sluice_binary()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("scaffold");
+    let target = scaffold_target_dir();
     let _dev = DevProcess(
         Command::new(sluice_binary())
             .arg("dev")

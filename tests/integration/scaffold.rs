@@ -4,16 +4,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use sluice_tests::sluice_binary;
+use sluice_tests::{scaffold_target_dir, sluice_binary};
 
 fn cargo(dir: &Path, args: &[&str]) {
-    // A target folder shared by every run, so the SDK's dependencies compile once.
-    let target = sluice_binary()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("scaffold");
+    let target = scaffold_target_dir();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
         .args(args)
@@ -54,12 +48,7 @@ fn a_new_rust_function_tests_builds_and_loads() {
 
     let functions = parent.path().join("functions");
     std::fs::create_dir(&functions).unwrap();
-    let target = sluice_binary()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("scaffold");
+    let target = scaffold_target_dir();
     std::fs::copy(
         target.join("wasm32-wasip2/release/stock_check.wasm"),
         functions.join("stock-check.wasm"),

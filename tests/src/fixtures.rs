@@ -31,6 +31,16 @@ pub fn sluice_binary() -> PathBuf {
     binary
 }
 
+/// A target folder shared by every test that builds a scaffolded crate, so the SDK's
+/// dependencies compile once.
+pub fn scaffold_target_dir() -> PathBuf {
+    sluice_binary()
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/sluice")
+        .join("scaffold")
+}
+
 /// A temporary functions folder.
 pub struct FunctionsDir {
     dir: TempDir,

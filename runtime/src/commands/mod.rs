@@ -32,20 +32,12 @@ pub enum Command {
         /// Folder of NAME.wasm (+ NAME.toml) files.
         #[arg(long, default_value = "functions")]
         functions: PathBuf,
-        /// NATS server URL. Without it, uses nats://127.0.0.1:4222 if a server answers there,
-        /// else starts a local nats-server and stops it on exit.
-        #[arg(long)]
-        nats: Option<String>,
-        /// Where a local nats-server keeps its data.
-        #[arg(long, default_value = ".sluice")]
-        state_dir: PathBuf,
-        /// Seconds to let in-flight events finish on shutdown.
-        #[arg(long, default_value_t = 30)]
-        grace: u64,
         /// Do not watch the folder for changes (by default, adding, replacing or removing
         /// files deploys, redeploys or undeploys functions while the host runs).
         #[arg(long)]
         no_watch: bool,
+        #[command(flatten)]
+        host: HostArgs,
     },
     /// Build the function crates in a folder, run them, and rebuild and redeploy each one
     /// whose sources change.
@@ -53,15 +45,8 @@ pub enum Command {
         /// Folder whose subfolders are function crates.
         #[arg(default_value = "functions")]
         dir: PathBuf,
-        /// NATS server URL (as for `up`).
-        #[arg(long)]
-        nats: Option<String>,
-        /// Where builds are deployed from and a local nats-server keeps its data.
-        #[arg(long, default_value = ".sluice")]
-        state_dir: PathBuf,
-        /// Seconds to let in-flight events finish on shutdown.
-        #[arg(long, default_value_t = 30)]
-        grace: u64,
+        #[command(flatten)]
+        host: HostArgs,
     },
     /// Validate every manifest and component in a folder; exit non-zero on a problem.
     Check {
@@ -122,6 +107,22 @@ pub enum Command {
     },
 }
 
+/// How `up` and `dev` run a host.
+#[derive(Debug, clap::Args)]
+pub struct HostArgs {
+    /// NATS server URL. Without it, uses nats://127.0.0.1:4222 if a server answers there,
+    /// else starts a local nats-server and stops it on exit.
+    #[arg(long)]
+    pub nats: Option<String>,
+    /// Where compiled components are cached, `dev` deploys its builds and a local
+    /// nats-server keeps its data.
+    #[arg(long, default_value = ".sluice")]
+    pub state_dir: PathBuf,
+    /// Seconds to let in-flight events finish on shutdown.
+    #[arg(long, default_value_t = 30)]
+    pub grace: u64,
+}
+
 /// A mistake in how sluice was called or configured (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -132,18 +133,11 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Up {
             functions,
-            nats,
-            state_dir,
-            grace,
             no_watch,
-        } => up::run(!no_watch, functions, nats, state_dir, grace).await,
+            host,
+        } => up::run(functions, !no_watch, host).await,
         Command::Check { dir } => check::run(&dir).await,
-        Command::Dev {
-            dir,
-            nats,
-            state_dir,
-            grace,
-        } => dev::run(dir, nats, state_dir, grace).await,
+        Command::Dev { dir, host } => dev::run(dir, host).await,
         Command::New { name, lang, dir } => new::run(name, lang, dir).await,
         Command::Invoke {
             name,

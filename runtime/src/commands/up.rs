@@ -1,52 +1,67 @@
 //! `sluice up`: run the host until SIGINT or SIGTERM.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use sluice_runtime::nats::{self, LocalNatsServer};
 use sluice_runtime::{Runtime, RuntimeConfig};
 
-use super::UsageError;
+use super::{HostArgs, UsageError};
 
-pub async fn run(
-    watch: bool,
-    functions: PathBuf,
-    nats_url: Option<String>,
-    state_dir: PathBuf,
-    grace: u64,
-) -> anyhow::Result<ExitCode> {
+pub async fn run(functions: PathBuf, watch: bool, args: HostArgs) -> anyhow::Result<ExitCode> {
     if !functions.is_dir() {
         return Err(UsageError(format!("functions folder {} does not exist", functions.display())).into());
     }
-    let (url, local) = resolve_nats(nats_url, state_dir.clone()).await?;
-    let mut config = RuntimeConfig::new(&functions, &url);
-    config.shutdown_grace = Duration::from_secs(grace);
-    config.watch = watch;
-    config.cache_dir = Some(state_dir.join("cache"));
-    let runtime = Runtime::start(config).await?;
+    let host = Host::start(&args, &functions, watch).await?;
     tracing::info!(
-        "sluice is up: {} functions deployed from {}, {} failed to load; NATS at {url}. Ctrl-C to stop.",
-        runtime.functions().len(),
+        "sluice is up: {} functions deployed from {}, {} failed to load; NATS at {}. Ctrl-C to stop.",
+        host.runtime.functions().len(),
         functions.display(),
-        runtime.load_errors().len()
+        host.runtime.load_errors().len(),
+        host.url
     );
     wait_for_signal().await;
-    let report = runtime.shutdown().await;
-    if let Some(server) = local {
-        server.stop().await;
+    Ok(host.stop().await)
+}
+
+/// A running host and the local nats-server it may have started.
+pub(super) struct Host {
+    pub runtime: Runtime,
+    pub url: String,
+    local: Option<LocalNatsServer>,
+}
+
+impl Host {
+    /// Finds or starts NATS and starts the runtime on `functions`.
+    pub async fn start(args: &HostArgs, functions: &Path, watch: bool) -> anyhow::Result<Self> {
+        let (url, local) = resolve_nats(args.nats.clone(), &args.state_dir).await?;
+        let mut config = RuntimeConfig::new(functions, &url);
+        config.shutdown_grace = Duration::from_secs(args.grace);
+        config.watch = watch;
+        config.cache_dir = Some(args.state_dir.join("cache"));
+        let runtime = Runtime::start(config).await?;
+        Ok(Self { runtime, url, local })
     }
-    Ok(if report.abandoned == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+
+    /// Shuts down gracefully; exit code 1 if events had to be abandoned.
+    pub async fn stop(self) -> ExitCode {
+        let report = self.runtime.shutdown().await;
+        if let Some(server) = self.local {
+            server.stop().await;
+        }
+        if report.abandoned == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// The URL to use: the one given, else a server on the default port, else a local one.
-pub(super) async fn resolve_nats(
+async fn resolve_nats(
     url: Option<String>,
-    state_dir: PathBuf,
+    state_dir: &Path,
 ) -> anyhow::Result<(String, Option<LocalNatsServer>)> {
     if let Some(url) = url {
         return Ok((url, None));
