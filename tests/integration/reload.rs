@@ -17,10 +17,7 @@ use crate::{WAIT, header};
 async fn start_watching(server: &NatsServer, dir: &FunctionsDir) -> Runtime {
     let mut config = RuntimeConfig::new(dir.path(), server.url());
     config.watch = true;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("debug")
-        .with_test_writer()
-        .try_init();
+    crate::init_logging();
     Runtime::start(config).await.expect("host starts")
 }
 
@@ -248,5 +245,56 @@ async fn a_slow_copy_is_never_loaded_half_written() {
         ReloadEvent::Deployed { .. } => {}
         other => panic!("the first load of a slow copy must be the complete file: {other:?}"),
     }
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redeploy_resubscribes_only_changed_subjects_and_applies_the_new_cap() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    dir.add(
+        "router",
+        "probe",
+        "[trigger]\nsubjects = [\"kept\", \"dropped\"]\n",
+    );
+    let host = start_watching(&server, &dir).await;
+    let mut reloads = host.reload_events();
+    let client = server.client().await;
+    let ask = |subject: &'static str| {
+        let client = client.clone();
+        async move {
+            let request = client.request(subject, json!({"op": "echo"}).to_string().into());
+            matches!(
+                tokio::time::timeout(Duration::from_secs(2), request).await,
+                Ok(Ok(_))
+            )
+        }
+    };
+    assert!(ask("kept").await && ask("dropped").await);
+
+    let manifest = "[trigger]\nsubjects = [\"kept\", \"added\"]\n[limits]\nmax_concurrency = 2\n\
+                    [permissions]\npublish = [\"probe.out\"]\n";
+    write_then_rename(&dir.path().join("router.toml"), manifest.as_bytes());
+    assert!(matches!(
+        reload_of(&mut reloads, "router").await,
+        ReloadEvent::Deployed { .. }
+    ));
+    assert!(ask("kept").await, "an unchanged subject keeps serving");
+    assert!(ask("added").await, "an added subject is subscribed");
+    assert!(!ask("dropped").await, "a removed subject is unsubscribed");
+
+    // The new cap: a burst of slow events never runs more than 2 at once.
+    let mut out = client.subscribe("probe.out").await.unwrap();
+    for _ in 0..6 {
+        client
+            .publish("added", json!({"op": "sleep", "ms": 100}).to_string().into())
+            .await
+            .unwrap();
+    }
+    for _ in 0..6 {
+        next_message(&mut out, WAIT, "slow event done").await;
+    }
+    let stats = host.stats("router").unwrap();
+    assert_eq!(stats.peak_in_flight, 2, "{stats:?}");
     host.shutdown().await;
 }
