@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh
+# The Python and JavaScript handlers the integration tests deploy.
+scripts/build-polyglot.sh
 # A trap in a handler must not pay for a host backtrace (see README, "Performance notes").
 export RUST_LIB_BACKTRACE=0
 if cargo nextest --version >/dev/null 2>&1; then

@@ -15,7 +15,7 @@
 // - the world's exported function `handle` is the module's export `handle`;
 // - `result<_, error>`: returning means `ok`; throwing means `err`, with the thrown value as
 //   the error;
-// - the variant `error` is `{ tag: 'retryable', val: { message, retryAfterMs } }` or
+// - the variant `failure` is `{ tag: 'retryable', val: { message, retryAfterMs } }` or
 //   `{ tag: 'permanent', val: message }`;
 // - imports are ES modules named `<package>/<interface>@<version>`; an imported function
 //   returning `result<_, string>` (`publish`) throws on `err`, with the string as the
@@ -26,7 +26,7 @@
 // host treats as retryable.
 
 import { publish } from 'sluice:function/publisher@0.1.0';
-import { log } from 'sluice:function/logging@0.1.0';
+import { log } from 'sluice:function/log@0.1.0';
 
 const TOTALLED_SUBJECT = 'orders.totalled';
 
@@ -36,6 +36,12 @@ function permanent(message) {
 }
 
 class InvalidOrder extends Error {}
+
+/** `value` as JSON, cut short so a huge payload does not end up in the message. */
+function show(value) {
+  const text = JSON.stringify(value);
+  return text.length <= 60 ? text : `${text.slice(0, 57)}...`;
+}
 
 function field(obj, key, where) {
   if (!Object.hasOwn(obj, key)) {
@@ -47,7 +53,7 @@ function field(obj, key, where) {
 function string(obj, key, where) {
   const value = field(obj, key, where);
   if (typeof value !== 'string') {
-    throw new InvalidOrder(`${where}.${key}: expected a string, got ${JSON.stringify(value)}`);
+    throw new InvalidOrder(`${where}.${key}: expected a string, got ${show(value)}`);
   }
   return value;
 }
@@ -55,8 +61,12 @@ function string(obj, key, where) {
 function whole(obj, key, where) {
   const value = field(obj, key, where);
   if (!Number.isSafeInteger(value) || value < 0) {
+    // A number past 2^53 has already lost digits in JSON.parse: say so.
+    const got = typeof value === 'number' && Number.isInteger(value) && value > 0
+      ? `${value} (as parsed into a double)`
+      : show(value);
     throw new InvalidOrder(
-      `${where}.${key}: expected an integer from 0 to ${Number.MAX_SAFE_INTEGER}, got ${JSON.stringify(value)}`,
+      `${where}.${key}: expected an integer from 0 to ${Number.MAX_SAFE_INTEGER}, got ${got}`,
     );
   }
   return value;
@@ -81,16 +91,16 @@ export function parseOrder(payload) {
     throw new InvalidOrder(e.message);
   }
   if (!isObject(order)) {
-    throw new InvalidOrder(`expected an object, got ${JSON.stringify(order)}`);
+    throw new InvalidOrder(`expected an object, got ${show(order)}`);
   }
   const items = field(order, 'items', 'order');
   if (!Array.isArray(items)) {
-    throw new InvalidOrder(`order.items: expected an array, got ${JSON.stringify(items)}`);
+    throw new InvalidOrder(`order.items: expected an array, got ${show(items)}`);
   }
   const lines = items.map((item, index) => {
     const where = `order.items[${index}]`;
     if (!isObject(item)) {
-      throw new InvalidOrder(`${where}: expected an object, got ${JSON.stringify(item)}`);
+      throw new InvalidOrder(`${where}: expected an object, got ${show(item)}`);
     }
     return {
       sku: string(item, 'sku', where),

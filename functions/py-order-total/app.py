@@ -15,7 +15,7 @@ componentize-py maps the `handler` world like this:
   module (the world's own exports live on `WitWorld`; exported interfaces would get their
   own classes);
 - `result<_, error>`: returning means `ok`; raising `Err(value)` means `err(value)`;
-- the variant `error` is the union `Error_Retryable(RetryableError(...)) | Error_Permanent(str)`;
+- the variant `failure` is the union `Failure_Retryable(RetryableError(...)) | Failure_Permanent(str)`;
 - an imported function returning `result<_, string>` (`publish`) raises `Err(message)`;
 - `option<string>` is `Optional[str]`, `list<u8>` is `bytes`.
 An exception other than `Err` escaping `handle` traps the instance, which the host treats
@@ -27,9 +27,9 @@ from typing import Any, NoReturn
 
 from componentize_py_types import Err
 from wit_world import WitWorld as _World
-from wit_world.imports import logging as sluice_log  # not Python's `logging`
+from wit_world.imports import log as sluice_log
 from wit_world.imports import publisher
-from wit_world.imports.types import Error_Permanent, Event
+from wit_world.imports.types import Event, Failure_Permanent
 
 TOTALLED_SUBJECT = "orders.totalled"
 U64_MAX = 2**64 - 1
@@ -41,7 +41,7 @@ class InvalidOrder(Exception):
 
 def permanent(message: str) -> NoReturn:
     """Fails the event for good: it goes to the dead-letter subject with `message`."""
-    raise Err(Error_Permanent(message))
+    raise Err(Failure_Permanent(message))
 
 
 def _reject_duplicates(pairs: list) -> dict:
@@ -59,6 +59,12 @@ def _reject_constant(name: str) -> NoReturn:
     raise InvalidOrder(f"{name} is not valid JSON")
 
 
+def _show(value: Any) -> str:
+    """`value` as JSON, cut short so a huge payload does not end up in the message."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _field(obj: dict, key: str, where: str) -> Any:
     if key not in obj:
         raise InvalidOrder(f"{where}: missing field `{key}`")
@@ -68,7 +74,7 @@ def _field(obj: dict, key: str, where: str) -> Any:
 def _string(obj: dict, key: str, where: str) -> str:
     value = _field(obj, key, where)
     if not isinstance(value, str):
-        raise InvalidOrder(f"{where}.{key}: expected a string, got {json.dumps(value)}")
+        raise InvalidOrder(f"{where}.{key}: expected a string, got {_show(value)}")
     return value
 
 
@@ -77,7 +83,7 @@ def _u64(obj: dict, key: str, where: str) -> int:
     # bool is a subclass of int in Python; JSON `true` is not a number.
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= U64_MAX:
         raise InvalidOrder(
-            f"{where}.{key}: expected an integer from 0 to {U64_MAX}, got {json.dumps(value)}"
+            f"{where}.{key}: expected an integer from 0 to {U64_MAX}, got {_show(value)}"
         )
     return value
 
@@ -95,15 +101,15 @@ def parse_order(payload: bytes) -> dict:
     except json.JSONDecodeError as e:
         raise InvalidOrder(str(e)) from None
     if not isinstance(order, dict):
-        raise InvalidOrder(f"expected an object, got {type(order).__name__}")
+        raise InvalidOrder(f"expected an object, got {_show(order)}")
     items = _field(order, "items", "order")
     if not isinstance(items, list):
-        raise InvalidOrder(f"order.items: expected an array, got {json.dumps(items)}")
+        raise InvalidOrder(f"order.items: expected an array, got {_show(items)}")
     lines = []
     for index, item in enumerate(items):
         where = f"order.items[{index}]"
         if not isinstance(item, dict):
-            raise InvalidOrder(f"{where}: expected an object, got {json.dumps(item)}")
+            raise InvalidOrder(f"{where}: expected an object, got {_show(item)}")
         lines.append(
             {
                 "sku": _string(item, "sku", where),

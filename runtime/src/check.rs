@@ -15,9 +15,14 @@ pub struct Checked {
     pub result: Result<String, LoadError>,
 }
 
-/// Validates every manifest and component in `dir`.
-pub async fn check_dir(dir: &Path) -> anyhow::Result<Vec<Checked>> {
-    let engine = Arc::new(SluiceEngine::new()?);
+/// Validates every manifest and component in `dir`, keeping compiled components in `cache`
+/// when given (so a following `sluice up` does not compile them again).
+pub async fn check_dir(dir: &Path, cache: Option<&Path>) -> anyhow::Result<Vec<Checked>> {
+    let mut engine = SluiceEngine::new()?;
+    if let Some(cache) = cache {
+        engine = engine.with_cache(cache);
+    }
+    let engine = Arc::new(engine);
     let files = crate::runtime::component_files(dir)?;
     let loaded = load_dir(&engine, dir).await?;
     Ok(files

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use crate::bindings::sluice::function::types::Error as HandlerError;
+use crate::bindings::sluice::function::types::Failure;
 use crate::engine::SluiceEngine;
 use crate::event::Event;
 use crate::function::{Function, one_line};
@@ -119,11 +119,13 @@ pub async fn invoke(
     };
     match handled {
         Ok(()) => Ok(store.data_mut().take_outbox().into_messages()),
-        Err(HandlerError::Retryable(error)) => Err(InvokeError::Retryable {
+        Err(Failure::Retryable(error)) => Err(InvokeError::Retryable {
             message: error.message,
-            retry_after: error.retry_after_ms.map(Duration::from_millis),
+            retry_after: error
+                .retry_after_ms
+                .map(|ms| Duration::from_millis(u64::from(ms))),
         }),
-        Err(HandlerError::Permanent(message)) => Err(InvokeError::Permanent { message }),
+        Err(Failure::Permanent(message)) => Err(InvokeError::Permanent { message }),
     }
 }
 
@@ -166,12 +168,18 @@ fn last_words(lines: &[String]) -> Option<String> {
     let lines: Vec<&str> = lines
         .iter()
         .map(|line| line.trim())
-        .filter(|line| !line.starts_with("note: run with `RUST_BACKTRACE"))
+        .filter(|line| !is_noise(line))
         .collect();
     match lines.iter().rposition(|line| line.contains("panicked at")) {
         Some(start) => Some(lines[start..].join(" ")),
         None => lines.last().map(|line| (*line).to_owned()),
     }
+}
+
+/// Lines runtimes print on their way down that say nothing about why: rustc's backtrace hint,
+/// SpiderMonkey's abort redirection (JavaScript handlers).
+fn is_noise(line: &str) -> bool {
+    line.starts_with("note: run with `RUST_BACKTRACE") || line.starts_with("Redirecting call to abort()")
 }
 
 /// `1.5s`, `250ms`: durations as the manifest writes them.
@@ -202,6 +210,11 @@ mod tests {
             "thread '<unnamed>' panicked at src/lib.rs:10:5: probe trap"
         );
         assert_eq!(last_words(&["one".into(), "two".into()]).unwrap(), "two");
+        let js = [
+            "uncaught: bad variant".to_owned(),
+            "Redirecting call to abort() to mozalloc_abort".to_owned(),
+        ];
+        assert_eq!(last_words(&js).unwrap(), "uncaught: bad variant");
         assert_eq!(last_words(&[]), None);
     }
 

@@ -73,6 +73,13 @@ impl Host {
         let version = function.version().to_owned();
         let manifest = function.manifest().clone();
         let deployed = self.registry.deploy(&self.dispatcher, function).await?;
+        // Once the server has answered a ping, it has processed the subscriptions: the
+        // function is reachable when this returns.
+        self.dispatcher
+            .client
+            .flush()
+            .await
+            .context("NATS did not confirm the subscriptions")?;
         let subjects: Vec<String> = manifest
             .trigger
             .subjects

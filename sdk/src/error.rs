@@ -92,14 +92,14 @@ impl Error {
         &self.message
     }
 
-    /// Converts into the WIT `error` variant, with the retry-after in milliseconds.
-    pub(crate) fn into_wit(self) -> types::Error {
+    /// Converts into the WIT `failure` variant, with the retry-after in milliseconds.
+    pub(crate) fn into_wit(self) -> types::Failure {
         match self.kind {
-            Kind::Retryable { retry_after } => types::Error::Retryable(types::RetryableError {
+            Kind::Retryable { retry_after } => types::Failure::Retryable(types::RetryableError {
                 message: self.message,
-                retry_after_ms: retry_after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                retry_after_ms: retry_after.map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
             }),
-            Kind::Permanent => types::Error::Permanent(self.message),
+            Kind::Permanent => types::Failure::Permanent(self.message),
         }
     }
 }
@@ -177,15 +177,15 @@ mod tests {
             .retry_after(Duration::from_millis(1500))
             .into_wit();
         match wit {
-            types::Error::Retryable(r) => {
+            types::Failure::Retryable(r) => {
                 assert_eq!(r.message, "busy");
                 assert_eq!(r.retry_after_ms, Some(1500));
             }
-            types::Error::Permanent(_) => panic!("expected retryable"),
+            types::Failure::Permanent(_) => panic!("expected retryable"),
         }
         match Error::permanent("no").into_wit() {
-            types::Error::Permanent(m) => assert_eq!(m, "no"),
-            types::Error::Retryable(_) => panic!("expected permanent"),
+            types::Failure::Permanent(m) => assert_eq!(m, "no"),
+            types::Failure::Retryable(_) => panic!("expected permanent"),
         }
     }
 

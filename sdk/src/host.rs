@@ -19,7 +19,7 @@ pub enum Level {
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::Level;
-    use crate::bindings::sluice::function::{config, logging, publisher};
+    use crate::bindings::sluice::function::{config, log as logging, publisher};
 
     pub fn publish(subject: &str, payload: &[u8], headers: &[(String, String)]) -> Result<(), String> {
         publisher::publish(subject, payload, headers)

@@ -2,12 +2,12 @@
 //! and a compile error keeps the last good version serving.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::json;
-use sluice_tests::{NatsServer, scaffold_target_dir, sluice_binary};
+use sluice_tests::{NatsServer, scaffold_target_dir, sluice_command};
 
 /// Generous: the first build compiles the SDK's dependencies for wasm.
 const BUILD: Duration = Duration::from_secs(300);
@@ -54,7 +54,7 @@ fn edit(file: &Path, from: &str, to: &str) {
 async fn dev_builds_rebuilds_on_change_and_survives_a_compile_error() {
     let server = NatsServer::start();
     let parent = tempfile::tempdir().unwrap();
-    let created = Command::new(sluice_binary())
+    let created = sluice_command()
         .args(["new", "greeter", "--dir"])
         .arg(parent.path())
         .status()
@@ -63,7 +63,7 @@ async fn dev_builds_rebuilds_on_change_and_survives_a_compile_error() {
     let log = parent.path().join("dev.log");
     let target = scaffold_target_dir();
     let _dev = DevProcess(
-        Command::new(sluice_binary())
+        sluice_command()
             .arg("dev")
             .arg(parent.path())
             .args(["--nats", &server.url(), "--state-dir"])

@@ -1,10 +1,8 @@
 //! Broken functions get precise errors and never stop the others; `sluice check` and
 //! `sluice invoke` work without running a host.
 
-use std::process::Command;
-
 use serde_json::json;
-use sluice_tests::{FunctionsDir, NatsServer, guest, sluice_binary};
+use sluice_tests::{FunctionsDir, NatsServer, guest, sluice_command};
 
 use crate::start_host;
 
@@ -79,11 +77,7 @@ async fn broken_functions_are_reported_and_the_rest_still_serve() {
 #[test]
 fn check_reports_every_problem_and_exits_with_2() {
     let dir = broken_folder();
-    let output = Command::new(sluice_binary())
-        .arg("check")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let output = sluice_command().arg("check").arg(dir.path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(2), "{stdout}");
     assert!(stdout.contains("good: ok, listens on good"), "{stdout}");
@@ -92,11 +86,7 @@ fn check_reports_every_problem_and_exits_with_2() {
 
     let good = FunctionsDir::new();
     good.add("good", "probe", "");
-    let output = Command::new(sluice_binary())
-        .arg("check")
-        .arg(good.path())
-        .output()
-        .unwrap();
+    let output = sluice_command().arg("check").arg(good.path()).output().unwrap();
     assert!(
         output.status.success(),
         "{}",
@@ -113,7 +103,7 @@ fn invoke_runs_one_event_without_nats() {
         "[trigger]\nsubjects = [\"orders.placed\"]\n[permissions]\npublish = [\"orders.totalled\"]\n",
     );
     let order = json!({"id": "o-9", "customer": "c-1", "items": [{"sku": "A", "qty": 3, "price": 250}]});
-    let output = Command::new(sluice_binary())
+    let output = sluice_command()
         .args(["invoke", "order-total", "--functions"])
         .arg(dir.path())
         .args(["--data", &order.to_string()])
@@ -129,7 +119,7 @@ fn invoke_runs_one_event_without_nats() {
     assert!(stdout.contains("orders.totalled"), "{stdout}");
     assert!(stdout.contains("\"total\":750"), "{stdout}");
 
-    let output = Command::new(sluice_binary())
+    let output = sluice_command()
         .args(["invoke", "order-total", "--functions"])
         .arg(dir.path())
         .args(["--data", "{\"id\":\"o-1\",\"items\":[]}"])
@@ -143,7 +133,7 @@ fn invoke_runs_one_event_without_nats() {
 #[test]
 fn an_unreachable_nats_server_is_one_clear_error() {
     let dir = FunctionsDir::new();
-    let output = Command::new(sluice_binary())
+    let output = sluice_command()
         .args(["up", "--nats", "nats://127.0.0.1:1", "--functions"])
         .arg(dir.path())
         .output()

@@ -5,6 +5,7 @@ mod dev;
 mod failures;
 mod limits;
 mod loading;
+mod polyglot;
 mod reload;
 mod scaffold;
 mod shutdown;

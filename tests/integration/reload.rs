@@ -209,7 +209,7 @@ async fn adding_deploys_and_deleting_undeploys() {
     let answer = client
         .request("fresh", json!({"op": "echo"}).to_string().into())
         .await;
-    assert!(answer.is_ok(), "a new function serves");
+    assert!(answer.is_ok(), "a new function serves: {answer:?}");
 
     std::fs::remove_file(dir.path().join("fresh.wasm")).unwrap();
     assert_eq!(

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use sluice_tests::{scaffold_target_dir, sluice_binary};
+use sluice_tests::{scaffold_target_dir, sluice_command};
 
 fn cargo(dir: &Path, args: &[&str]) {
     let target = scaffold_target_dir();
@@ -28,7 +28,7 @@ fn cargo(dir: &Path, args: &[&str]) {
 #[test]
 fn a_new_rust_function_tests_builds_and_loads() {
     let parent = tempfile::tempdir().unwrap();
-    let output = Command::new(sluice_binary())
+    let output = sluice_command()
         .args(["new", "stock-check", "--dir"])
         .arg(parent.path())
         .output()
@@ -59,7 +59,7 @@ fn a_new_rust_function_tests_builds_and_loads() {
         functions.join("stock-check.toml"),
     )
     .unwrap();
-    let output = Command::new(sluice_binary())
+    let output = sluice_command()
         .args(["invoke", "stock-check", "--functions"])
         .arg(&functions)
         .args(["--data", r#"{"name":"Ada"}"#])
@@ -72,7 +72,7 @@ fn a_new_rust_function_tests_builds_and_loads() {
         "{stdout}"
     );
 
-    let again = Command::new(sluice_binary())
+    let again = sluice_command()
         .args(["new", "stock-check", "--dir"])
         .arg(parent.path())
         .output()

@@ -15,6 +15,25 @@ pub fn guest(name: &str) -> PathBuf {
     file
 }
 
+/// A handler built by another toolchain into `target/functions/` (`py-order-total`,
+/// `js-order-total`), with its manifest from `functions/<name>/`.
+pub fn polyglot(name: &str) -> (PathBuf, PathBuf) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let wasm = sluice_binary()
+        .parent()
+        .and_then(Path::parent)
+        .expect("target")
+        .join(format!("functions/{name}.wasm"));
+    assert!(
+        wasm.is_file(),
+        "{} is missing: build the Python and JavaScript handlers with scripts/build-polyglot.sh (scripts/test.sh does)",
+        wasm.display()
+    );
+    (wasm, root.join(format!("functions/{name}/{name}.toml")))
+}
+
 /// The `sluice` binary of this workspace build (built by `cargo nextest run --workspace`).
 pub fn sluice_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -29,6 +48,16 @@ pub fn sluice_binary() -> PathBuf {
         binary.display()
     );
     binary
+}
+
+/// A `sluice` command run from a scratch folder, so what it keeps in `.sluice/` (the
+/// compiled-component cache) stays out of the source tree.
+pub fn sluice_command() -> std::process::Command {
+    let scratch = std::env::temp_dir().join("sluice-tests-scratch");
+    std::fs::create_dir_all(&scratch).expect("scratch folder");
+    let mut command = std::process::Command::new(sluice_binary());
+    command.current_dir(scratch);
+    command
 }
 
 /// A target folder shared by every test that builds a scaffolded crate, so the SDK's

@@ -6,6 +6,6 @@ pub mod fixtures;
 pub mod nats_server;
 pub mod wait;
 
-pub use fixtures::{FunctionsDir, guest, scaffold_target_dir, sluice_binary};
+pub use fixtures::{FunctionsDir, guest, polyglot, scaffold_target_dir, sluice_binary, sluice_command};
 pub use nats_server::NatsServer;
 pub use wait::{eventually, next_message, no_message_pending};

@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use super::UsageError;
 
-pub async fn run(dir: &Path) -> anyhow::Result<ExitCode> {
+pub async fn run(dir: &Path, state_dir: &Path) -> anyhow::Result<ExitCode> {
     if !dir.is_dir() {
         return Err(UsageError(format!("functions folder {} does not exist", dir.display())).into());
     }
-    let checked = sluice_runtime::check::check_dir(dir).await?;
+    let checked = sluice_runtime::check::check_dir(dir, Some(&state_dir.join("cache"))).await?;
     let mut failed = 0;
     for function in &checked {
         match &function.result {

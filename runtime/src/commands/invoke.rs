@@ -15,6 +15,7 @@ pub struct Args {
     pub subject: Option<String>,
     pub headers: Vec<String>,
     pub attempt: u32,
+    pub state_dir: PathBuf,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -37,7 +38,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok((name.to_owned(), value.to_owned()))
         })
         .collect::<Result<Vec<_>, UsageError>>()?;
-    let engine = SluiceEngine::new()?;
+    let engine = SluiceEngine::new()?.with_cache(args.state_dir.join("cache"));
     let function = tokio::task::block_in_place(|| Function::load(&engine, &wasm))
         .map_err(|e| UsageError(e.to_string()))?;
     let subject = args.subject.unwrap_or_else(|| default_subject(&function));

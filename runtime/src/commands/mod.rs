@@ -53,6 +53,9 @@ pub enum Command {
         /// Folder of NAME.wasm (+ NAME.toml) files.
         #[arg(default_value = "functions")]
         dir: PathBuf,
+        /// Where compiled components are cached.
+        #[arg(long, default_value = ".sluice")]
+        state_dir: PathBuf,
     },
     /// Run one event through a function without NATS and print what happened.
     Invoke {
@@ -73,6 +76,9 @@ pub enum Command {
         /// The delivery number the handler sees.
         #[arg(long, default_value_t = 1)]
         attempt: u32,
+        /// Where compiled components are cached.
+        #[arg(long, default_value = ".sluice")]
+        state_dir: PathBuf,
     },
     /// Create a function crate that builds, has a manifest and a passing unit test.
     New {
@@ -136,7 +142,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             no_watch,
             host,
         } => up::run(functions, !no_watch, host).await,
-        Command::Check { dir } => check::run(&dir).await,
+        Command::Check { dir, state_dir } => check::run(&dir, &state_dir).await,
         Command::Dev { dir, host } => dev::run(dir, host).await,
         Command::New { name, lang, dir } => new::run(name, lang, dir).await,
         Command::Invoke {
@@ -146,16 +152,18 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             subject,
             headers,
             attempt,
+            state_dir,
         } => {
-            invoke::run(invoke::Args {
+            let args = invoke::Args {
                 name,
                 data,
                 functions,
                 subject,
                 headers,
                 attempt,
-            })
-            .await
+                state_dir,
+            };
+            invoke::run(args).await
         }
         Command::Publish {
             subject,

@@ -2,7 +2,7 @@
 //! interface.
 
 mod config;
-mod logging;
+mod log;
 mod publisher;
 mod stdio;
 

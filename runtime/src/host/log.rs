@@ -1,7 +1,7 @@
-//! `sluice:function/logging`: handler log lines in the host's structured log.
+//! `sluice:function/log`: handler log lines in the host's structured log.
 
 use super::State;
-use crate::bindings::sluice::function::logging::{Host, Level};
+use crate::bindings::sluice::function::log::{Host, Level};
 
 /// Longest log line kept from a handler; longer lines are cut so a handler cannot flood the log.
 const MAX_LINE: usize = 4096;
