@@ -80,3 +80,69 @@ fn a_new_rust_function_tests_builds_and_loads() {
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
+
+/// Runs `program args` in `dir`, failing the test with its output if it fails.
+fn run(dir: &Path, program: &str, args: &[&str]) {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn new_python_and_javascript_functions_test_build_and_load() {
+    let parent = tempfile::tempdir().unwrap();
+    let functions = parent.path().join("functions");
+    std::fs::create_dir(&functions).unwrap();
+    for (lang, name, test) in [
+        ("python", "greeter-py", ["python3", "-m", "unittest"].as_slice()),
+        ("js", "greeter-js", ["npm", "test"].as_slice()),
+    ] {
+        let output = sluice_command()
+            .args(["new", name, "--lang", lang, "--dir"])
+            .arg(parent.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let dir = parent.path().join(name);
+        if lang == "js" {
+            run(&dir, "npm", &["ci", "--no-audit", "--no-fund"]);
+        }
+        run(&dir, test[0], &test[1..]);
+        run(&dir, "./build.sh", &[]);
+        std::fs::copy(
+            dir.join(format!("target/{name}.wasm")),
+            functions.join(format!("{name}.wasm")),
+        )
+        .unwrap();
+        std::fs::copy(
+            dir.join(format!("{name}.toml")),
+            functions.join(format!("{name}.toml")),
+        )
+        .unwrap();
+
+        let output = sluice_command()
+            .args(["invoke", name, "--functions"])
+            .arg(&functions)
+            .args(["--data", r#"{"name":"Ada"}"#])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{lang}: {stdout}");
+        assert!(
+            stdout.contains(&format!(r#"{name}.out {{"message":"Hello, Ada!"}}"#)),
+            "{lang}: {stdout}"
+        );
+    }
+}

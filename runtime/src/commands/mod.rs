@@ -84,7 +84,7 @@ pub enum Command {
     New {
         /// The function's name: lowercase letters, digits and `-`.
         name: String,
-        /// The language of the handler.
+        /// The language of the handler: rust, python or js.
         #[arg(long, default_value = "rust")]
         lang: String,
         /// The folder to create it in.

@@ -3,27 +3,33 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use sluice_runtime::scaffold::{self, SdkSource};
+use sluice_runtime::scaffold::{self, Language, SdkSource};
 
 use super::UsageError;
 
 pub async fn run(name: String, lang: String, dir: PathBuf) -> anyhow::Result<ExitCode> {
-    if lang != "rust" {
-        return Err(UsageError(format!("--lang {lang}: only `rust` is available yet")).into());
-    }
-    let sdk = sdk_source(&dir)?;
-    let created = scaffold::rust(&dir, &name, &sdk).map_err(|error| UsageError(format!("{error:#}")))?;
+    let language: Language = lang.parse().map_err(UsageError)?;
+    let sdk = match language {
+        Language::Rust => sdk_source(&dir)?,
+        _ => SdkSource::Workspace,
+    };
+    let created =
+        scaffold::create(&dir, &name, language, &sdk).map_err(|error| UsageError(format!("{error:#}")))?;
     println!("created {}", created.display());
-    if let (SdkSource::Path(_), Some(workspace)) = (&sdk, scaffold::enclosing_workspace(&dir)) {
-        println!(
-            "note: add it to the members of the workspace in {}",
-            workspace.display()
-        );
-    }
-    println!(
-        "next:\n  cd {}\n  cargo test\n  cargo build --release --target wasm32-wasip2",
-        created.display()
-    );
+    let next = match language {
+        Language::Rust => {
+            if let (SdkSource::Path(_), Some(workspace)) = (&sdk, scaffold::enclosing_workspace(&dir)) {
+                println!(
+                    "note: add it to the members of the workspace in {}",
+                    workspace.display()
+                );
+            }
+            "cargo test\n  cargo build --release --target wasm32-wasip2"
+        }
+        Language::Python => "python3 -m unittest\n  ./build.sh",
+        Language::JavaScript => "npm ci && npm test\n  ./build.sh",
+    };
+    println!("next:\n  cd {}\n  {next}", created.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,4 +1,6 @@
-//! `sluice new`: a function crate that builds, has a manifest and a passing unit test.
+//! `sluice new`: a function that builds, has a manifest and a passing unit test, in Rust,
+//! Python or JavaScript. Templates live beside this file, one folder per language;
+//! `{{name}}` becomes the function's name and `{{Type}}` its PascalCase form.
 
 use std::path::{Path, PathBuf};
 
@@ -13,25 +15,113 @@ pub enum SdkSource {
     Workspace,
 }
 
-/// Creates function `name` in `parent/name`: `Cargo.toml`, `src/lib.rs` with a handler and a
-/// native unit test, and the manifest `name.toml`. Returns the created folder.
+/// A language `sluice new` can scaffold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// A Rust crate using `sluice-sdk`, tested with `cargo test`.
+    Rust,
+    /// A componentize-py app, tested with `python3 -m unittest`.
+    Python,
+    /// A ComponentizeJS module, tested with `node --test`.
+    JavaScript,
+}
+
+impl std::str::FromStr for Language {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "rust" => Ok(Self::Rust),
+            "python" | "py" => Ok(Self::Python),
+            "js" | "javascript" => Ok(Self::JavaScript),
+            other => Err(format!("unknown language `{other}`: use rust, python or js")),
+        }
+    }
+}
+
+/// A file to write: path in the new folder, template, whether it is a script.
+type Template = (&'static str, &'static str, bool);
+
+/// The WIT contract, copied into Python and JavaScript functions (their toolchains read it).
+const WIT: &str = include_str!("../../../wit/sluice.wit");
+
+const PYTHON: &[Template] = &[
+    ("app.py", include_str!("python/app.py.txt"), false),
+    ("logic.py", include_str!("python/logic.py.txt"), false),
+    ("test_logic.py", include_str!("python/test_logic.py.txt"), false),
+    ("build.sh", include_str!("python/build.sh.txt"), true),
+    ("{{name}}.toml", include_str!("python/manifest.toml.txt"), false),
+    ("README.md", include_str!("python/README.md.txt"), false),
+    (".gitignore", include_str!("python/.gitignore.txt"), false),
+    ("wit/sluice.wit", WIT, false),
+];
+
+const JAVASCRIPT: &[Template] = &[
+    ("handler.js", include_str!("js/handler.js.txt"), false),
+    ("logic.js", include_str!("js/logic.js.txt"), false),
+    ("logic.test.js", include_str!("js/logic.test.js.txt"), false),
+    ("build.mjs", include_str!("js/build.mjs.txt"), false),
+    ("build.sh", include_str!("js/build.sh.txt"), true),
+    ("package.json", include_str!("js/package.json.txt"), false),
+    (
+        "package-lock.json",
+        include_str!("js/package-lock.json.txt"),
+        false,
+    ),
+    ("{{name}}.toml", include_str!("js/manifest.toml.txt"), false),
+    ("README.md", include_str!("js/README.md.txt"), false),
+    (".gitignore", include_str!("js/.gitignore.txt"), false),
+    ("wit/sluice.wit", WIT, false),
+];
+
+/// Creates function `name` in `parent/name` and returns the folder. Rust gets a crate whose
+/// `sluice-sdk` comes from `sdk`; the other languages get their sources, a build script, a
+/// copy of the WIT and a manifest.
+pub fn create(parent: &Path, name: &str, language: Language, sdk: &SdkSource) -> anyhow::Result<PathBuf> {
+    match language {
+        Language::Rust => rust(parent, name, sdk),
+        Language::Python => from_templates(parent, name, PYTHON),
+        Language::JavaScript => from_templates(parent, name, JAVASCRIPT),
+    }
+}
+
+/// Creates a Rust function crate in `parent/name`: `Cargo.toml`, `src/lib.rs` with a handler
+/// and a native unit test, and the manifest `name.toml`.
 pub fn rust(parent: &Path, name: &str, sdk: &SdkSource) -> anyhow::Result<PathBuf> {
+    let dir = new_folder(parent, name)?;
+    let standalone = enclosing_workspace(parent).is_none();
+    write(&dir.join("Cargo.toml"), &cargo_toml(name, sdk, standalone), false)?;
+    write(
+        &dir.join("src/lib.rs"),
+        &fill(include_str!("rust/lib.rs.txt"), name),
+        false,
+    )?;
+    write(
+        &dir.join(format!("{name}.toml")),
+        &fill(include_str!("rust/manifest.toml.txt"), name),
+        false,
+    )?;
+    if standalone {
+        write(&dir.join(".gitignore"), "/target\n", false)?;
+    }
+    Ok(dir)
+}
+
+fn from_templates(parent: &Path, name: &str, templates: &[Template]) -> anyhow::Result<PathBuf> {
+    let dir = new_folder(parent, name)?;
+    for (path, template, script) in templates {
+        write(&dir.join(fill(path, name)), &fill(template, name), *script)?;
+    }
+    Ok(dir)
+}
+
+fn new_folder(parent: &Path, name: &str) -> anyhow::Result<PathBuf> {
     check_name(name)?;
     let dir = parent.join(name);
     if dir.exists() {
         bail!("{} already exists", dir.display());
     }
-    std::fs::create_dir_all(dir.join("src")).with_context(|| format!("cannot create {}", dir.display()))?;
-    let standalone = enclosing_workspace(parent).is_none();
-    write(&dir.join("Cargo.toml"), &cargo_toml(name, sdk, standalone))?;
-    write(&dir.join("src/lib.rs"), &fill(include_str!("lib.rs.txt"), name))?;
-    write(
-        &dir.join(format!("{name}.toml")),
-        &fill(include_str!("manifest.toml.txt"), name),
-    )?;
-    if standalone {
-        write(&dir.join(".gitignore"), "/target\n")?;
-    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
 }
 
@@ -100,8 +190,17 @@ fn fill(template: &str, name: &str) -> String {
     template.replace("{{name}}", name).replace("{{Type}}", &type_name)
 }
 
-fn write(path: &Path, contents: &str) -> anyhow::Result<()> {
-    std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
+fn write(path: &Path, contents: &str, script: bool) -> anyhow::Result<()> {
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    }
+    std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    if script {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -131,5 +230,58 @@ mod tests {
                 .contains("already exists")
         );
         assert!(rust(dir.path(), "Bad_Name", &SdkSource::Workspace).is_err());
+    }
+
+    #[test]
+    fn python_and_javascript_get_sources_a_build_script_and_the_wit() {
+        let dir = tempfile::tempdir().unwrap();
+        for (language, name, source) in [
+            (Language::Python, "greet-py", "app.py"),
+            (Language::JavaScript, "greet-js", "handler.js"),
+        ] {
+            let created = create(dir.path(), name, language, &SdkSource::Workspace).unwrap();
+            assert!(created.join(source).is_file());
+            assert_eq!(
+                std::fs::read_to_string(created.join("wit/sluice.wit")).unwrap(),
+                WIT
+            );
+            let manifest = std::fs::read_to_string(created.join(format!("{name}.toml"))).unwrap();
+            assert!(manifest.contains(&format!("{name}.in")), "{manifest}");
+            crate::manifest::Manifest::parse(name, &manifest, Path::new("m.toml")).unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(created.join("build.sh"))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o111, 0o111, "build.sh is executable");
+            }
+            for entry in walk(&created) {
+                let text = std::fs::read_to_string(&entry).unwrap_or_default();
+                assert!(
+                    !text.contains("{{"),
+                    "unfilled placeholder in {}",
+                    entry.display()
+                );
+            }
+        }
+        assert_eq!("py".parse::<Language>(), Ok(Language::Python));
+        assert!(
+            "cobol"
+                .parse::<Language>()
+                .unwrap_err()
+                .contains("rust, python or js")
+        );
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flat_map(|entry| {
+                let path = entry.unwrap().path();
+                if path.is_dir() { walk(&path) } else { vec![path] }
+            })
+            .collect()
     }
 }
