@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::bindings::HandlerPre;
 use crate::engine::SluiceEngine;
 use crate::host::State;
+use crate::invoke::InstancePool;
 use crate::manifest::{Manifest, ManifestError};
 
 /// Why a function could not be loaded. Every variant names the file.
@@ -64,6 +65,7 @@ pub struct Function {
     pre: HandlerPre<State>,
     source: PathBuf,
     version: String,
+    instances: InstancePool,
 }
 
 impl Function {
@@ -123,6 +125,7 @@ impl Function {
             pre,
             source: file(),
             version: version_of(bytes, b""),
+            instances: InstancePool::default(),
         })
     }
 
@@ -145,6 +148,11 @@ impl Function {
     /// redeployed, and what logs name.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// Idle instances kept for reuse (`limits.events_per_instance` > 1).
+    pub fn instances(&self) -> &InstancePool {
+        &self.instances
     }
 
     /// The file the component was loaded from.

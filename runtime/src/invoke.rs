@@ -1,11 +1,12 @@
 //! Running one attempt of one event: a fresh store and instance with the function's limits
 //! and deadline, `handle` called, the outcome classified.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use crate::bindings::Handler;
 use crate::bindings::sluice::function::types::Failure;
 use crate::engine::SluiceEngine;
 use crate::event::Event;
@@ -72,7 +73,42 @@ impl InvokeError {
     }
 }
 
-/// Runs delivery number `attempt` of `event` through `function` in a fresh instance.
+/// A live instance kept for its next event (`limits.events_per_instance` > 1).
+pub struct WarmInstance {
+    store: Store<State>,
+    handler: Handler,
+    output: CapturedOutput,
+    served: u32,
+    idle_since: Instant,
+}
+
+/// Instances of one function waiting for their next event.
+#[derive(Default)]
+pub struct InstancePool {
+    idle: Mutex<Vec<WarmInstance>>,
+}
+
+/// An idle instance older than this is dropped rather than reused.
+const MAX_IDLE: Duration = Duration::from_secs(10);
+
+impl InstancePool {
+    fn take(&self) -> Option<WarmInstance> {
+        let mut idle = self.idle.lock().expect("instance pool lock poisoned");
+        idle.retain(|warm| warm.idle_since.elapsed() < MAX_IDLE);
+        idle.pop()
+    }
+
+    fn put(&self, warm: WarmInstance, keep_at_most: usize) {
+        let mut idle = self.idle.lock().expect("instance pool lock poisoned");
+        if idle.len() < keep_at_most {
+            idle.push(warm);
+        }
+    }
+}
+
+/// Runs delivery number `attempt` of `event` through `function`: in a fresh instance, or
+/// with `limits.events_per_instance` > 1 in one that served fewer events than that and never
+/// failed.
 ///
 /// On success returns the messages the handler published, in order, for the caller to send.
 pub async fn invoke(
@@ -82,43 +118,77 @@ pub async fn invoke(
     attempt: u32,
 ) -> Result<Vec<OutgoingMessage>, InvokeError> {
     let limits = &function.manifest().limits;
-    let output = CapturedOutput::default();
     let call = Call {
         function: function.name().clone(),
         manifest: function.manifest().clone(),
         event: event.clone(),
         outbox: Default::default(),
     };
-    let mut store = Store::new(engine.engine(), State::new(call, limits.memory, &output));
-    store.limiter(|state| state.limiter());
-    // Yield to the executor every epoch tick so a busy handler shares its thread; the
-    // timeout below drops the call (and the instance) when the attempt's time is up.
+    let reuse = limits.events_per_instance.get();
+    let warm = if reuse > 1 {
+        function.instances().take()
+    } else {
+        None
+    };
+    let (mut store, handler, output, served) = match warm {
+        Some(mut warm) => {
+            warm.store.data_mut().begin(call);
+            (warm.store, Some(warm.handler), warm.output, warm.served)
+        }
+        None => {
+            let output = CapturedOutput::default();
+            let mut store = Store::new(engine.engine(), State::new(call, limits.memory, &output));
+            store.limiter(|state| state.limiter());
+            // Yield to the executor every epoch tick so a busy handler shares its thread;
+            // the timeout below drops the call (and the instance) when time is up.
+            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+            (store, None, output, 0)
+        }
+    };
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
 
     let wit_event = event.to_wit(attempt);
     let attempt_future = async {
-        let handler = function
-            .pre()
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|error| (Stage::Instantiate, error))?;
-        handler
+        let handler = match handler {
+            Some(handler) => handler,
+            None => function
+                .pre()
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|error| (Stage::Instantiate, error))?,
+        };
+        let handled = handler
             .call_handle(&mut store, &wit_event)
             .await
-            .map_err(|error| (Stage::Call, error))
+            .map_err(|error| (Stage::Call, error))?;
+        Ok((handler, handled))
     };
     let result = tokio::time::timeout(limits.timeout, attempt_future).await;
     output.log(function.name(), &event.id);
-    let handled = match result {
+    let (handler, handled) = match result {
         Err(_elapsed) => return Err(InvokeError::Timeout(limits.timeout)),
         Ok(Err((stage, error))) => {
             return Err(classify(stage, &error, store.data_mut(), &output, limits.memory));
         }
-        Ok(Ok(handled)) => handled,
+        Ok(Ok(done)) => done,
     };
     match handled {
-        Ok(()) => Ok(store.data_mut().take_outbox().into_messages()),
+        Ok(()) => {
+            let messages = store.data_mut().take_outbox().into_messages();
+            if served + 1 < reuse {
+                let warm = WarmInstance {
+                    store,
+                    handler,
+                    output,
+                    served: served + 1,
+                    idle_since: Instant::now(),
+                };
+                function
+                    .instances()
+                    .put(warm, limits.max_concurrency.get() as usize);
+            }
+            Ok(messages)
+        }
         Err(Failure::Retryable(error)) => Err(InvokeError::Retryable {
             message: error.message,
             retry_after: error

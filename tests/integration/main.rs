@@ -7,6 +7,7 @@ mod limits;
 mod loading;
 mod polyglot;
 mod reload;
+mod reuse;
 mod scaffold;
 mod shutdown;
 

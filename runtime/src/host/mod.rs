@@ -56,6 +56,13 @@ impl State {
         }
     }
 
+    /// Starts serving `call` in an instance that already served others: the previous call's
+    /// state (event, outbox, memory flag) is replaced.
+    pub fn begin(&mut self, call: Call) {
+        self.call = call;
+        self.limiter.refused = false;
+    }
+
     /// The call this store serves.
     pub fn call(&self) -> &Call {
         &self.call

@@ -36,9 +36,14 @@ impl CapturedOutput {
         (lines, captured.dropped)
     }
 
-    /// Writes the captured lines to the log at info level.
+    /// Writes the captured lines to the log at info level and empties the buffer.
     pub fn log(&self, function: &str, event_id: &str) {
         let (lines, dropped) = self.lines();
+        {
+            let mut captured = self.inner.lock().expect("output lock poisoned");
+            captured.bytes.clear();
+            captured.dropped = 0;
+        }
         for line in lines {
             tracing::info!(target: "sluice::handler::stdio", function, event_id, "{line}");
         }

@@ -84,6 +84,8 @@ pub struct Limits {
     pub memory: u64,
     /// Largest payload handed to the function, in bytes; larger ones are dead-lettered.
     pub max_payload: u64,
+    /// Events one instance may serve one after another (1 = a fresh instance per event).
+    pub events_per_instance: NonZeroU32,
 }
 
 /// A function's validated manifest, with every default filled in.
@@ -200,20 +202,13 @@ fn trigger(name: &str, raw: raw::RawTrigger) -> Result<Trigger, KeyError> {
 }
 
 fn limits(raw: raw::RawLimits) -> Result<Limits, KeyError> {
-    if let Some(n) = raw.events_per_instance
-        && n != 1
-    {
-        return Err((
-            "limits.events_per_instance",
-            format!("only 1 (a fresh instance per event) is available in this version, found {n}"),
-        ));
-    }
     Ok(Limits {
         max_concurrency: positive("limits.max_concurrency", raw.max_concurrency, 16)?,
         max_pending: positive("limits.max_pending", raw.max_pending, 10_000)?,
         timeout: duration("limits.timeout", raw.timeout, "30s")?,
         memory: size("limits.memory", raw.memory, "64MiB", 64 << 10)?,
         max_payload: size("limits.max_payload", raw.max_payload, "1MiB", 1)?,
+        events_per_instance: positive("limits.events_per_instance", raw.events_per_instance, 1)?,
     })
 }
 

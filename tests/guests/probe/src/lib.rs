@@ -14,6 +14,7 @@
 //! | `{"op":"hog"}` | allocates 1 MiB blocks until allocation fails: out of memory |
 //! | `{"op":"sleep","ms":N}` | sleeps, then publishes `{"id","start_ns","end_ns"}` (unix nanoseconds) to `out` |
 //! | `{"op":"config","key":"k"}` | publishes `{"key":k,"value":<value or null>}` to `out` |
+//! | `{"op":"count"}` | publishes `{"count": n}`, the number of count events this instance handled |
 //! | `{"op":"log","message":"m"}` | logs `m` at info, prints it to stdout and stderr, then echo |
 //!
 //! Anything else (an unknown op, a payload that is not JSON) is a permanent error.
@@ -24,6 +25,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use serde_json::json;
 use sluice_sdk::{Error, Event, Handler};
+
+/// Events this instance handled with `{"op":"count"}`.
+static HANDLED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The subject `out` defaults to when the manifest's `[config]` does not set it.
 pub const DEFAULT_OUT: &str = "probe.out";
@@ -70,6 +74,9 @@ pub enum Op {
         /// The config key to read.
         key: String,
     },
+    /// Count the events this instance has handled and publish the count: 1 every time in a
+    /// fresh instance, 1, 2, 3, ... when instances are reused.
+    Count,
     /// Log, print, then echo.
     Log {
         /// What to log and print.
@@ -187,6 +194,10 @@ impl Handler for Probe {
                 let end_ns = unix_nanos();
                 let report = json!({ "id": event.id(), "start_ns": start_ns, "end_ns": end_ns });
                 sluice_sdk::publish_json(&out(), &report)
+            }
+            Op::Count => {
+                let count = HANDLED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                sluice_sdk::publish_json(&out(), &json!({ "count": count }))
             }
             Op::Config { key } => {
                 let value = sluice_sdk::config(&key);
