@@ -1,48 +1,61 @@
-//! `sluice-bench`: per-event host cost first; more scenarios follow.
+//! `sluice-bench`: Sluice and its baselines measured in the same run on the same machine.
+//!
+//! Each scenario starts what it needs (a `nats-server` on loopback, a host in-process, a
+//! native consumer, a Python consumer), is bounded in events and time, and reports rows of
+//! the final table, which is printed and written to `BENCHMARKS.md`.
 
-use std::sync::Arc;
-use std::time::Instant;
+mod baselines;
+mod host_cost;
+mod machine;
+mod report;
+mod scenarios;
+mod workload;
 
-use sluice_runtime::{Event, Function, SluiceEngine, invoke};
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Command-line settings.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice-bench",
+    about = "Benchmarks Sluice against native and Python consumers"
+)]
+struct Args {
+    /// Order events per throughput run.
+    #[arg(long, default_value_t = 200_000)]
+    events: usize,
+    /// Tiny sizes, to check the benchmark still runs (CI).
+    #[arg(long)]
+    smoke: bool,
+    /// Where to write the report (nothing is written in smoke mode unless given).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(20_000);
-    let dir = sluice_tests::FunctionsDir::new();
-    dir.add(
-        "order-total",
-        "order-total",
-        "[permissions]\npublish = [\"orders.totalled\"]\n",
-    );
-    let engine = SluiceEngine::new()?;
-    let function = Function::load(&engine, &dir.path().join("order-total.wasm"))?;
-    let order = serde_json::json!({"id": "o-1", "customer": "c-1", "items": [{"sku": "A", "qty": 2, "price": 1999}, {"sku": "B", "qty": 1, "price": 500}]});
-    let event = Arc::new(Event::new(
-        "orders.placed".into(),
-        order.to_string().into(),
-        vec![],
-        None,
-    ));
-    for _ in 0..1000 {
-        invoke(&engine, &function, &event, 1).await.unwrap();
+    let args = Args::parse();
+    let size = if args.smoke {
+        workload::Size::smoke()
+    } else {
+        workload::Size::full(args.events)
+    };
+    let machine = machine::describe();
+    println!("{machine}");
+    let mut report = report::Report::new(machine);
+    host_cost::run(&size, &mut report).await?;
+    scenarios::throughput(&size, &mut report).await?;
+    scenarios::latency(&size, &mut report).await?;
+    scenarios::scale(&size, &mut report).await?;
+    scenarios::concurrency(&size, &mut report).await?;
+    scenarios::reload(&size, &mut report).await?;
+    let out = args
+        .out
+        .or_else(|| (!args.smoke).then(|| PathBuf::from("BENCHMARKS.md")));
+    if let Some(out) = out {
+        report.write(&out)?;
+        println!("wrote {}", out.display());
     }
-    let mut samples = Vec::with_capacity(n);
-    let started = Instant::now();
-    for _ in 0..n {
-        let t = Instant::now();
-        invoke(&engine, &function, &event, 1).await.unwrap();
-        samples.push(t.elapsed().as_nanos() as u64);
-    }
-    let total = started.elapsed();
-    samples.sort_unstable();
-    println!(
-        "fresh instance + call + drop: mean {:.1} µs, median {:.1} µs, p99 {:.1} µs ({n} events)",
-        total.as_secs_f64() * 1e6 / n as f64,
-        samples[n / 2] as f64 / 1e3,
-        samples[n * 99 / 100] as f64 / 1e3
-    );
     Ok(())
 }

@@ -50,6 +50,17 @@ impl SluiceEngine {
             tracing::warn!("pooling allocator unavailable ({pool_error}); allocating on demand");
             Engine::new(&config(false))
         })?;
+        Self::from_engine(engine)
+    }
+
+    /// An engine that allocates every instance on demand instead of from a pool (slower;
+    /// for comparison in benchmarks, and for hosts that cannot reserve the pool's address
+    /// space).
+    pub fn without_pooling() -> anyhow::Result<Self> {
+        Self::from_engine(Engine::new(&config(false))?)
+    }
+
+    fn from_engine(engine: Engine) -> anyhow::Result<Self> {
         let ticker = Arc::new(AtomicBool::new(true));
         let (running, ticking) = (ticker.clone(), engine.weak());
         std::thread::Builder::new()

@@ -1,0 +1,68 @@
+//! Collecting results and writing them as a table, printed and in `BENCHMARKS.md`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// One measured row.
+pub struct Row {
+    /// Scenario name.
+    pub scenario: String,
+    /// What ran.
+    pub subject: String,
+    /// The number, with its unit.
+    pub value: String,
+    /// Ratios and remarks.
+    pub note: String,
+}
+
+/// All rows of a run.
+pub struct Report {
+    machine: String,
+    rows: Vec<Row>,
+}
+
+impl Report {
+    /// An empty report for `machine`.
+    pub fn new(machine: String) -> Self {
+        Self {
+            machine,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row and prints it.
+    pub fn add(&mut self, scenario: &str, subject: &str, value: String, note: String) {
+        println!("{scenario:<28} {subject:<44} {value:>18}  {note}");
+        self.rows.push(Row {
+            scenario: scenario.into(),
+            subject: subject.into(),
+            value,
+            note,
+        });
+    }
+
+    /// Writes the Markdown report to `path`.
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        let mut text = String::new();
+        writeln!(text, "# Sluice benchmarks\n")?;
+        writeln!(
+            text,
+            "Measured by `cargo run --release -p sluice-bench` on {}.",
+            self.machine.trim_start_matches("machine: ")
+        )?;
+        writeln!(
+            text,
+            "Every row of one table comes from the same run; baselines run on the same machine, against the same `nats-server`.\n"
+        )?;
+        writeln!(text, "| scenario | what | result | notes |\n|---|---|---:|---|")?;
+        for row in &self.rows {
+            writeln!(
+                text,
+                "| {} | {} | {} | {} |",
+                row.scenario, row.subject, row.value, row.note
+            )?;
+        }
+        std::fs::write(path, text)?;
+        Ok(())
+    }
+}

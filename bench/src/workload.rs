@@ -1,0 +1,116 @@
+//! The order events every scenario pushes, and how many.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Sizes of one benchmark run.
+pub struct Size {
+    /// Events per throughput run.
+    pub events: usize,
+    /// Calls per host-cost measurement.
+    pub calls: usize,
+    /// Seconds of fixed-rate publishing for latency.
+    pub latency_secs: u64,
+    /// Events per concurrency run (scaled by the cap).
+    pub concurrency_events: usize,
+    /// Upper bound of any one run.
+    pub timeout: Duration,
+}
+
+impl Size {
+    /// The real thing.
+    pub fn full(events: usize) -> Self {
+        Self {
+            events,
+            calls: 20_000,
+            latency_secs: 5,
+            concurrency_events: 2_000,
+            timeout: Duration::from_secs(120),
+        }
+    }
+
+    /// Enough to prove every scenario runs.
+    pub fn smoke() -> Self {
+        Self {
+            events: 2_000,
+            calls: 200,
+            latency_secs: 1,
+            concurrency_events: 64,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// An order as published to `orders.placed`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Order {
+    /// Order id.
+    pub id: String,
+    /// Customer.
+    pub customer: String,
+    /// Lines.
+    pub items: Vec<Item>,
+}
+
+/// One order line.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Item {
+    /// Stock-keeping unit.
+    pub sku: String,
+    /// Quantity.
+    pub qty: u64,
+    /// Unit price in cents.
+    pub price: u64,
+}
+
+/// What the order-total work publishes.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OrderTotalled {
+    /// The order.
+    pub order_id: String,
+    /// The customer.
+    pub customer: String,
+    /// Sum of qty * price.
+    pub total: u64,
+    /// Sum of qty.
+    pub item_count: u64,
+}
+
+/// The payload of order `n`.
+pub fn order(n: usize) -> Vec<u8> {
+    let order = Order {
+        id: format!("o-{n}"),
+        customer: format!("c-{}", n % 100),
+        items: vec![
+            Item {
+                sku: "A".into(),
+                qty: 2,
+                price: 1999,
+            },
+            Item {
+                sku: "B".into(),
+                qty: 1,
+                price: 500 + (n % 7) as u64,
+            },
+            Item {
+                sku: "C".into(),
+                qty: 3,
+                price: 250,
+            },
+        ],
+    };
+    serde_json::to_vec(&order).expect("orders serialize")
+}
+
+/// The order-total work, as the native consumer does it.
+pub fn total(payload: &[u8]) -> Option<Vec<u8>> {
+    let order: Order = serde_json::from_slice(payload).ok()?;
+    let totalled = OrderTotalled {
+        total: order.items.iter().map(|i| i.qty * i.price).sum(),
+        item_count: order.items.iter().map(|i| i.qty).sum(),
+        order_id: order.id,
+        customer: order.customer,
+    };
+    serde_json::to_vec(&totalled).ok()
+}
