@@ -58,7 +58,11 @@ pub async fn start(consumer: Consumer, url: &str) -> anyhow::Result<Running> {
 }
 
 async fn native(url: &str) -> anyhow::Result<Running> {
-    let client = async_nats::connect(url).await?;
+    // The same client buffer as the Sluice host's, so neither drops what the other keeps.
+    let client = async_nats::ConnectOptions::new()
+        .subscription_capacity(1 << 20)
+        .connect(url)
+        .await?;
     let mut orders = client.subscribe("orders.placed").await?;
     client.flush().await?;
     let task = tokio::spawn(async move {

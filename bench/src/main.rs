@@ -15,6 +15,10 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+/// The same allocator as the `sluice` binary, so the host measured here is the one users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Command-line settings.
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +35,9 @@ struct Args {
     /// Where to write the report (nothing is written in smoke mode unless given).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Run only these scenarios: host, throughput, latency, scale, concurrency, reload.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -44,12 +51,25 @@ async fn main() -> anyhow::Result<()> {
     let machine = machine::describe();
     println!("{machine}");
     let mut report = report::Report::new(machine);
-    host_cost::run(&size, &mut report).await?;
-    scenarios::throughput(&size, &mut report).await?;
-    scenarios::latency(&size, &mut report).await?;
-    scenarios::scale(&size, &mut report).await?;
-    scenarios::concurrency(&size, &mut report).await?;
-    scenarios::reload(&size, &mut report).await?;
+    let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|only| only == name);
+    if wanted("host") {
+        host_cost::run(&size, &mut report).await?;
+    }
+    if wanted("throughput") {
+        scenarios::throughput(&size, &mut report).await?;
+    }
+    if wanted("latency") {
+        scenarios::latency(&size, &mut report).await?;
+    }
+    if wanted("scale") {
+        scenarios::scale(&size, &mut report).await?;
+    }
+    if wanted("concurrency") {
+        scenarios::concurrency(&size, &mut report).await?;
+    }
+    if wanted("reload") {
+        scenarios::reload(&size, &mut report).await?;
+    }
     let out = args
         .out
         .or_else(|| (!args.smoke).then(|| PathBuf::from("BENCHMARKS.md")));

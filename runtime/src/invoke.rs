@@ -176,6 +176,7 @@ pub async fn invoke(
         Ok(()) => {
             let messages = store.data_mut().take_outbox().into_messages();
             if served + 1 < reuse {
+                output.clear();
                 let warm = WarmInstance {
                     store,
                     handler,

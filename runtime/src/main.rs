@@ -6,6 +6,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Every event allocates from several threads at once (NATS client, executor workers);
+/// mimalloc's per-thread heaps avoid glibc's arena lock contention (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = commands::Cli::parse();
     init_tracing(cli.verbose);

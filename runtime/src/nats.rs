@@ -11,6 +11,9 @@ use anyhow::{Context, bail};
 /// The address `sluice up` tries when no `--nats` is given.
 pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 
+/// Messages the NATS client buffers per subscription before it drops (slow consumer).
+const SUBSCRIPTION_CAPACITY: usize = 1 << 20;
+
 /// How to get `nats-server` when it is missing.
 pub const INSTALL_HINT: &str = "install it with `apt-get install nats-server` (Debian/Ubuntu) or from https://github.com/nats-io/nats-server/releases";
 
@@ -22,6 +25,11 @@ pub async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
         .name("sluice")
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None)
+        // Each function's intake moves messages into its own bounded queue
+        // (`limits.max_pending`), where overflow is counted per function. The client's
+        // per-subscription buffer is made large enough that it is never the place where
+        // events are dropped first, even while the intake waits for a busy executor.
+        .subscription_capacity(SUBSCRIPTION_CAPACITY)
         .event_callback(|event| async move {
             match event {
                 async_nats::Event::Connected => tracing::info!("NATS connection (re)established"),

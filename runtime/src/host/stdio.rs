@@ -36,14 +36,16 @@ impl CapturedOutput {
         (lines, captured.dropped)
     }
 
-    /// Writes the captured lines to the log at info level and empties the buffer.
+    /// Empties the buffer, for an instance that goes on to its next event.
+    pub fn clear(&self) {
+        let mut captured = self.inner.lock().expect("output lock poisoned");
+        captured.bytes.clear();
+        captured.dropped = 0;
+    }
+
+    /// Writes the captured lines to the log at info level.
     pub fn log(&self, function: &str, event_id: &str) {
         let (lines, dropped) = self.lines();
-        {
-            let mut captured = self.inner.lock().expect("output lock poisoned");
-            captured.bytes.clear();
-            captured.dropped = 0;
-        }
         for line in lines {
             tracing::info!(target: "sluice::handler::stdio", function, event_id, "{line}");
         }

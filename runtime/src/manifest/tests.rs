@@ -95,7 +95,7 @@ fn wrong_types_and_values_name_the_key() {
             "`limits.memory`: unknown size unit",
         ),
         (
-            "[limits]\nevents_per_instance = 100",
+            "[limits]\nevents_per_instance = 0",
             "`limits.events_per_instance`",
         ),
         ("[retry]\njitter = \"some\"", "`retry.jitter`: expected \"full\""),
