@@ -17,5 +17,12 @@ if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
 fi
+# The benchmark's chart labels need a font.
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+  echo "==> installing fonts-dejavu-core (for the benchmark chart)"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null
+fi
 # Debian's package also starts a system service on :4222 where systemd runs; Sluice does
 # not need it (tests start their own servers), and `sluice up` simply uses it if present.

@@ -113,6 +113,7 @@ pub async fn run(size: &Size, report: &mut Report) -> anyhow::Result<()> {
             format!("median {}", micros(median)),
             note,
         );
+        report.bar("host cost per event (µs, median)", subject.label, median * 1e6);
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! the final table, which is printed and written to `BENCHMARKS.md`.
 
 mod baselines;
+mod chart;
 mod host_cost;
 mod machine;
 mod report;

@@ -19,6 +19,7 @@ pub struct Row {
 pub struct Report {
     machine: String,
     rows: Vec<Row>,
+    panels: Vec<crate::chart::Panel>,
 }
 
 impl Report {
@@ -27,6 +28,7 @@ impl Report {
         Self {
             machine,
             rows: Vec::new(),
+            panels: Vec::new(),
         }
     }
 
@@ -41,7 +43,22 @@ impl Report {
         });
     }
 
-    /// Writes the Markdown report to `path`.
+    /// Adds a bar to the chart panel titled `panel`.
+    pub fn bar(&mut self, panel: &str, label: &str, value: f64) {
+        let index = match self.panels.iter().position(|p| p.title == panel) {
+            Some(index) => index,
+            None => {
+                self.panels.push(crate::chart::Panel {
+                    title: panel.to_owned(),
+                    bars: Vec::new(),
+                });
+                self.panels.len() - 1
+            }
+        };
+        self.panels[index].bars.push((label.to_owned(), value));
+    }
+
+    /// Writes the Markdown report to `path`, and the chart beside it as `<stem>.png`.
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         let mut text = String::new();
         writeln!(text, "# Sluice benchmarks\n")?;
@@ -54,6 +71,17 @@ impl Report {
             text,
             "Every row of one table comes from the same run; baselines run on the same machine, against the same `nats-server`.\n"
         )?;
+        let chart = path.with_extension("png");
+        match crate::chart::draw(&chart, &self.panels) {
+            Ok(()) => {
+                let name = chart
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                writeln!(text, "![throughput and host cost]({name})\n")?;
+            }
+            Err(error) => println!("(chart not drawn: {error:#})"),
+        }
         writeln!(text, "| scenario | what | result | notes |\n|---|---|---:|---|")?;
         for row in &self.rows {
             writeln!(
@@ -62,6 +90,8 @@ impl Report {
                 row.scenario, row.subject, row.value, row.note
             )?;
         }
+        text.push('\n');
+        text.push_str(include_str!("../NOTES.md"));
         std::fs::write(path, text)?;
         Ok(())
     }

@@ -73,6 +73,7 @@ pub async fn throughput(size: &Size, report: &mut Report) -> anyhow::Result<()> 
             format!("{:.0} events/s", rate),
             note,
         );
+        report.bar("core NATS throughput (events/s)", label, *rate);
     }
     Ok(())
 }
@@ -277,7 +278,10 @@ pub async fn reload(size: &Size, report: &mut Report) -> anyhow::Result<()> {
             "hot reload (3 MB component)",
             label,
             format!("{:.0} ms", median * 1e3),
-            format!("median of {}; includes the 200 ms settle time", samples.len()),
+            format!(
+                "median of {}; includes the settle time after the write",
+                samples.len()
+            ),
         );
     }
     Ok(())
