@@ -7,19 +7,27 @@ use std::process::Command;
 use sluice_tests::{scaffold_target_dir, sluice_command};
 
 fn cargo(dir: &Path, args: &[&str]) {
-    let target = scaffold_target_dir();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    command
         .args(args)
         .current_dir(dir)
-        .env("CARGO_TARGET_DIR", &target)
+        .env("CARGO_TARGET_DIR", scaffold_target_dir())
         .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output()
-        .unwrap();
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    succeed(&mut command);
+}
+
+/// Runs `program args` in `dir`, failing the test with its output if it fails.
+fn run(dir: &Path, program: &str, args: &[&str]) {
+    succeed(Command::new(program).args(args).current_dir(dir));
+}
+
+fn succeed(command: &mut Command) {
+    let output = command.output().unwrap();
     assert!(
         output.status.success(),
-        "cargo {args:?} failed:\n{}\n{}",
+        "{command:?} failed:\n{}\n{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
@@ -79,21 +87,6 @@ fn a_new_rust_function_tests_builds_and_loads() {
         .unwrap();
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
-}
-
-/// Runs `program args` in `dir`, failing the test with its output if it fails.
-fn run(dir: &Path, program: &str, args: &[&str]) {
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 #[test]
