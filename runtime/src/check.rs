@@ -23,11 +23,9 @@ pub async fn check_dir(dir: &Path, cache: Option<&Path>) -> anyhow::Result<Vec<C
         engine = engine.with_cache(cache);
     }
     let engine = Arc::new(engine);
-    let files = crate::runtime::component_files(dir)?;
     let loaded = load_dir(&engine, dir).await?;
-    Ok(files
-        .iter()
-        .zip(loaded)
+    Ok(loaded
+        .into_iter()
         .map(|(file, result)| Checked {
             name: file
                 .file_stem()

@@ -144,7 +144,7 @@ impl Runtime {
             false => None,
         };
         let mut load_errors = Vec::new();
-        for loaded in load_dir(&host.dispatcher.engine, &config.functions_dir).await? {
+        for (_, loaded) in load_dir(&host.dispatcher.engine, &config.functions_dir).await? {
             match loaded {
                 Ok(function) => {
                     host.deploy(function).await?;
@@ -248,17 +248,22 @@ impl Runtime {
     }
 }
 
-/// Loads every `*.wasm` in `dir` (compiling on a blocking thread), in name order.
+/// Loads every `*.wasm` in `dir` (compiling on a blocking thread), in name order, each with
+/// the file it came from.
 pub async fn load_dir(
     engine: &Arc<SluiceEngine>,
     dir: &Path,
-) -> anyhow::Result<Vec<Result<Function, LoadError>>> {
+) -> anyhow::Result<Vec<(PathBuf, Result<Function, LoadError>)>> {
     let files = component_files(dir)?;
     let engine = engine.clone();
-    let loaded =
-        tokio::task::spawn_blocking(move || files.iter().map(|file| Function::load(&engine, file)).collect())
-            .await
-            .context("function loading panicked")?;
+    let loaded = tokio::task::spawn_blocking(move || {
+        files
+            .into_iter()
+            .map(|file| (file.clone(), Function::load(&engine, &file)))
+            .collect()
+    })
+    .await
+    .context("function loading panicked")?;
     Ok(loaded)
 }
 
