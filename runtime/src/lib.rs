@@ -16,6 +16,7 @@
 //! [`host`](crate::runtime) (a running host and its shutdown).
 
 pub mod bindings;
+pub mod breaker;
 pub mod cache;
 pub mod check;
 pub mod dead_letter;
@@ -26,6 +27,7 @@ pub mod event;
 pub mod function;
 pub mod host;
 pub mod invoke;
+pub mod jetstream;
 pub mod manifest;
 pub mod nats;
 pub mod registry;

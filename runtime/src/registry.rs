@@ -10,20 +10,30 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::dispatch::{Deployment, Dispatcher, Intake, Update};
+use async_nats::jetstream::consumer::PullConsumer;
+
+use crate::dispatch::{Deployment, Dispatcher, Intake, PullIntake, Update};
 use crate::function::Function;
+use crate::jetstream::{self, SetupError};
+use crate::manifest::{DeliveryMode, Trigger};
 use crate::stats::StatsSnapshot;
 
 /// Why a function could not be deployed.
 #[derive(Debug, thiserror::Error)]
-#[error("function `{function}`: cannot subscribe to `{subject}`: {source}")]
-pub struct DeployError {
-    /// The function.
-    pub function: String,
-    /// The subject that failed.
-    pub subject: String,
-    /// What NATS said.
-    pub source: async_nats::SubscribeError,
+pub enum DeployError {
+    /// A core subscription failed.
+    #[error("function `{function}`: cannot subscribe to `{subject}`: {source}")]
+    Subscribe {
+        /// The function.
+        function: String,
+        /// The subject that failed.
+        subject: String,
+        /// What NATS said.
+        source: async_nats::SubscribeError,
+    },
+    /// The function's stream, consumer, dead-letter stream or dedupe bucket could not be set up.
+    #[error(transparent)]
+    JetStream(#[from] SetupError),
 }
 
 /// Whether a deploy added a function or replaced one.
@@ -46,8 +56,7 @@ impl std::fmt::Display for Deployed {
 
 struct Entry {
     deployment: Arc<Deployment>,
-    subjects: BTreeSet<String>,
-    queue_group: Option<String>,
+    trigger: Trigger,
     updates: mpsc::Sender<Update>,
     stop: CancellationToken,
 }
@@ -66,54 +75,146 @@ impl Registry {
     pub async fn deploy(&self, dispatcher: &Dispatcher, function: Function) -> Result<Deployed, DeployError> {
         let _one_at_a_time = self.deploying.lock().await;
         let name = function.name().to_string();
-        let trigger = &function.manifest().trigger;
-        let subjects: BTreeSet<String> = trigger.subjects.iter().map(ToString::to_string).collect();
-        let queue_group = trigger.queue_group.clone();
+        let trigger = function.manifest().trigger.clone();
         let previous = self.lock().get(&name).map(|entry| {
-            let keep_subscriptions = entry.queue_group == queue_group;
-            let kept = if keep_subscriptions {
-                entry.subjects.clone()
-            } else {
-                BTreeSet::new()
-            };
             (
                 entry.deployment.clone(),
-                kept,
-                entry.subjects.clone(),
+                entry.trigger.clone(),
                 entry.updates.clone(),
             )
         });
-        let Some((old, kept, old_subjects, updates)) = previous else {
-            let subscriptions = subscribe(dispatcher, &name, subjects.iter(), &queue_group).await?;
-            let deployment = Arc::new(Deployment::new(function));
-            let (sender, receiver) = mpsc::channel(4);
-            let stop = CancellationToken::new();
-            let intake = Intake::new(
-                dispatcher.clone(),
-                deployment.clone(),
-                subscriptions,
-                receiver,
-                stop.clone(),
-            );
-            self.intakes.spawn(intake.run());
-            let entry = Entry {
-                deployment,
-                subjects,
-                queue_group,
-                updates: sender,
-                stop,
-            };
-            self.lock().insert(name, entry);
-            return Ok(Deployed::New);
+        let consumer = prepare_jetstream(dispatcher, &function).await?;
+        let dedupe = match (&consumer, function.manifest().dedupe_window) {
+            (Some(_), Some(window)) => {
+                Some(jetstream::dedupe_store(&dispatcher.jetstream, &name, window).await?)
+            }
+            _ => None,
         };
-        let added = subjects.difference(&kept);
-        let subscribe = subscribe(dispatcher, &name, added, &queue_group).await?;
+        let deployed = match previous {
+            Some((old, old_trigger, updates)) if same_intake(&old_trigger, &trigger) => {
+                let mut deployment = Deployment::replacing(function, &old);
+                deployment.dedupe = dedupe;
+                let (subscribe, unsubscribe) = match &trigger.mode {
+                    DeliveryMode::Core => {
+                        self.resubscribe(dispatcher, &name, &old_trigger, &trigger)
+                            .await?
+                    }
+                    DeliveryMode::JetStream(_) => (Vec::new(), Vec::new()),
+                };
+                self.update(&name, deployment, subscribe, unsubscribe, updates)
+                    .await;
+                Deployed::Replaced
+            }
+            previous => {
+                let mut deployment = match &previous {
+                    Some((old, _, _)) => Deployment::replacing(function, old),
+                    None => Deployment::new(function),
+                };
+                deployment.dedupe = dedupe;
+                let replaced = previous.is_some();
+                // A new way of receiving events: the old intake stops (its in-flight events
+                // finish) and a new one starts.
+                self.start_intake(dispatcher, &name, Arc::new(deployment), consumer)
+                    .await?;
+                match replaced {
+                    true => Deployed::Replaced,
+                    false => Deployed::New,
+                }
+            }
+        };
+        Ok(deployed)
+    }
+
+    /// Starts an intake for `deployment` and records it, stopping the one it replaces.
+    async fn start_intake(
+        &self,
+        dispatcher: &Dispatcher,
+        name: &str,
+        deployment: Arc<Deployment>,
+        consumer: Option<PullConsumer>,
+    ) -> Result<(), DeployError> {
+        let trigger = deployment.function.manifest().trigger.clone();
+        let (sender, receiver) = mpsc::channel(4);
+        let stop = CancellationToken::new();
+        match consumer {
+            Some(consumer) => {
+                let intake = PullIntake::new(
+                    dispatcher.clone(),
+                    deployment.clone(),
+                    consumer,
+                    receiver,
+                    stop.clone(),
+                )
+                .await
+                .map_err(|source| DeployError::Subscribe {
+                    function: name.to_owned(),
+                    subject: "its pull inbox".into(),
+                    source,
+                })?;
+                self.intakes.spawn(intake.run());
+            }
+            None => {
+                let subjects: Vec<String> = trigger.subjects.iter().map(ToString::to_string).collect();
+                let subscriptions =
+                    subscribe(dispatcher, name, subjects.iter(), &trigger.queue_group).await?;
+                let intake = Intake::new(
+                    dispatcher.clone(),
+                    deployment.clone(),
+                    subscriptions,
+                    receiver,
+                    stop.clone(),
+                );
+                self.intakes.spawn(intake.run());
+            }
+        }
+        let entry = Entry {
+            deployment,
+            trigger,
+            updates: sender,
+            stop,
+        };
+        if let Some(replaced) = self.lock().insert(name.to_owned(), entry) {
+            replaced.stop.cancel();
+        }
+        Ok(())
+    }
+
+    /// Core subscriptions a new version needs and the ones it no longer needs.
+    async fn resubscribe(
+        &self,
+        dispatcher: &Dispatcher,
+        name: &str,
+        old: &Trigger,
+        new: &Trigger,
+    ) -> Result<(Vec<(String, async_nats::Subscriber)>, Vec<String>), DeployError> {
+        let subjects = |trigger: &Trigger| -> BTreeSet<String> {
+            trigger.subjects.iter().map(ToString::to_string).collect()
+        };
+        let (old_subjects, new_subjects) = (subjects(old), subjects(new));
+        let kept = match old.queue_group == new.queue_group {
+            true => old_subjects.clone(),
+            false => BTreeSet::new(),
+        };
+        let added = new_subjects.difference(&kept);
+        let subscribe = subscribe(dispatcher, name, added, &new.queue_group).await?;
         let unsubscribe = old_subjects
             .iter()
-            .filter(|s| !kept.contains(*s) || !subjects.contains(*s))
+            .filter(|s| !kept.contains(*s) || !new_subjects.contains(*s))
             .cloned()
             .collect();
-        let deployment = Arc::new(Deployment::replacing(function, &old));
+        Ok((subscribe, unsubscribe))
+    }
+
+    /// Hands a new version to the running intake and waits until it is live.
+    async fn update(
+        &self,
+        name: &str,
+        deployment: Deployment,
+        subscribe: Vec<(String, async_nats::Subscriber)>,
+        unsubscribe: Vec<String>,
+        updates: mpsc::Sender<Update>,
+    ) {
+        let deployment = Arc::new(deployment);
         let (applied, live) = tokio::sync::oneshot::channel();
         let update = Update {
             deployment: deployment.clone(),
@@ -127,12 +228,10 @@ impl Registry {
                 "intake had stopped; the new version is not receiving events"
             );
         }
-        if let Some(entry) = self.lock().get_mut(&name) {
+        if let Some(entry) = self.lock().get_mut(name) {
+            entry.trigger = deployment.function.manifest().trigger.clone();
             entry.deployment = deployment;
-            entry.subjects = subjects;
-            entry.queue_group = queue_group;
         }
-        Ok(Deployed::Replaced)
     }
 
     /// Stops the intake of `name`; its in-flight events finish. Returns whether it was deployed.
@@ -189,7 +288,7 @@ async fn subscribe(
             }
             None => dispatcher.client.subscribe(subject.clone()).await,
         };
-        let subscriber = subscribed.map_err(|source| DeployError {
+        let subscriber = subscribed.map_err(|source| DeployError::Subscribe {
             function: name.to_owned(),
             subject: subject.clone(),
             source,
@@ -197,4 +296,42 @@ async fn subscribe(
         subscriptions.push((subject.clone(), subscriber));
     }
     Ok(subscriptions)
+}
+
+/// Whether a new version can keep the running intake: same delivery mode, and for JetStream
+/// the same stream, consumer and subjects.
+fn same_intake(old: &Trigger, new: &Trigger) -> bool {
+    match (&old.mode, &new.mode) {
+        (DeliveryMode::Core, DeliveryMode::Core) => true,
+        (DeliveryMode::JetStream(a), DeliveryMode::JetStream(b)) => {
+            a.stream == b.stream && a.consumer == b.consumer && old.subjects == new.subjects
+        }
+        _ => false,
+    }
+}
+
+/// Sets up what a function needs from JetStream: in JetStream mode its stream and consumer
+/// (returned) and a stream keeping its dead letters; in core mode only the latter, and only
+/// when the server has JetStream.
+async fn prepare_jetstream(
+    dispatcher: &Dispatcher,
+    function: &Function,
+) -> Result<Option<PullConsumer>, DeployError> {
+    let js = &dispatcher.jetstream;
+    let name = function.name();
+    let manifest = function.manifest();
+    let consumer = match &manifest.trigger.mode {
+        DeliveryMode::JetStream(trigger) => {
+            Some(jetstream::prepare_consumer(js, name, manifest, trigger).await?)
+        }
+        DeliveryMode::Core => None,
+    };
+    if let Some(subject) = &manifest.dead_letter {
+        match jetstream::ensure_dead_letter_stream(js, name, subject).await {
+            Ok(_) => {}
+            Err(error) if consumer.is_some() => return Err(error.into()),
+            Err(error) => tracing::warn!("{error}; dead letters are published but not kept"),
+        }
+    }
+    Ok(consumer)
 }

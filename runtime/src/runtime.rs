@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::dispatch::Dispatcher;
 use crate::engine::SluiceEngine;
@@ -43,6 +42,9 @@ impl RuntimeConfig {
         }
     }
 }
+
+/// How long abandoned JetStream events get to be handed back to the server.
+const HAND_BACK_TIME: Duration = Duration::from_secs(2);
 
 /// What shutdown finished and what it had to abandon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,11 +126,7 @@ impl Runtime {
         }
         let engine = Arc::new(engine);
         let client = crate::nats::connect(&config.nats_url).await?;
-        let dispatcher = Dispatcher {
-            engine,
-            client,
-            tracker: TaskTracker::new(),
-        };
+        let dispatcher = Dispatcher::new(engine, client);
         let (reloads, _) = tokio::sync::broadcast::channel(256);
         let host = Arc::new(Host {
             dispatcher,
@@ -238,8 +236,11 @@ impl Runtime {
         let abandoned = if finished { 0 } else { tracker.len() };
         if abandoned > 0 {
             tracing::warn!(
-                "grace period over: {abandoned} events were still being handled and are abandoned"
+                "grace period over: {abandoned} events were still being handled and are abandoned \
+                 (JetStream events are handed back to the server for redelivery)"
             );
+            self.host.dispatcher.abandon.cancel();
+            let _ = tokio::time::timeout(HAND_BACK_TIME, tracker.wait()).await;
         }
         if let Err(error) = self.host.dispatcher.client.flush().await {
             tracing::warn!("final flush to NATS failed: {error}");

@@ -11,6 +11,7 @@ pub struct FunctionStats {
     dead_lettered: AtomicU64,
     dropped: AtomicU64,
     overflowed: AtomicU64,
+    deduplicated: AtomicU64,
     published: AtomicU64,
     publish_failed: AtomicU64,
     in_flight: AtomicU64,
@@ -33,6 +34,8 @@ pub struct StatsSnapshot {
     pub dropped: u64,
     /// Events dropped because `limits.max_pending` events were already waiting.
     pub overflowed: u64,
+    /// Redeliveries of already handled events, acked without running the handler.
+    pub deduplicated: u64,
     /// Messages published on behalf of the handler.
     pub published: u64,
     /// Messages the handler published that NATS refused.
@@ -90,6 +93,11 @@ impl FunctionStats {
         self.overflowed.fetch_add(1, Relaxed) + 1
     }
 
+    /// Counts a duplicate acked without running the handler.
+    pub fn deduplicated(&self) {
+        self.deduplicated.fetch_add(1, Relaxed);
+    }
+
     /// Handler messages were published (`ok`) or refused by NATS.
     pub fn published(&self, ok: u64, failed: u64) {
         self.published.fetch_add(ok, Relaxed);
@@ -105,6 +113,7 @@ impl FunctionStats {
             dead_lettered: self.dead_lettered.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             overflowed: self.overflowed.load(Relaxed),
+            deduplicated: self.deduplicated.load(Relaxed),
             published: self.published.load(Relaxed),
             publish_failed: self.publish_failed.load(Relaxed),
             in_flight: self.in_flight.load(Relaxed),

@@ -3,6 +3,7 @@
 mod delivery;
 mod dev;
 mod failures;
+mod jetstream;
 mod limits;
 mod loading;
 mod polyglot;

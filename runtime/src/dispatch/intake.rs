@@ -60,6 +60,11 @@ impl Intake {
         let mut open = true;
         while open || !self.pending.is_empty() {
             let permits = self.deployment.permits.clone();
+            let deployment = self.deployment.clone();
+            let admission = async move {
+                deployment.breaker.ready().await;
+                permits.acquire_owned().await
+            };
             tokio::select! {
                 _ = self.stop.cancelled(), if open => {
                     open = false;
@@ -71,8 +76,10 @@ impl Intake {
                     Some((_, message)) => self.receive(message),
                     None => open = false,
                 },
-                permit = permits.acquire_owned(), if !self.pending.is_empty() => {
+                permit = admission, if !self.pending.is_empty() => {
                     let permit = permit.expect("function permits are never closed");
+                    // A probe holds back the next admission until its outcome is known.
+                    self.deployment.breaker.admit();
                     let message = self.pending.pop_front().expect("checked non-empty");
                     self.dispatcher.admit(&self.deployment, message, permit);
                 }

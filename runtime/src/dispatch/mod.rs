@@ -8,10 +8,14 @@
 //! and is released when the task ends (or while it waits to retry), so no more than the cap
 //! of instances of one function ever run at once on a host.
 
+mod acked;
 mod intake;
 mod process;
+mod pull;
 
+pub use acked::Delivery;
 pub use intake::{Intake, Update};
+pub use pull::PullIntake;
 
 use std::sync::Arc;
 
@@ -19,6 +23,7 @@ use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::breaker::Breaker;
 use crate::engine::SluiceEngine;
 use crate::event::Event;
 use crate::function::Function;
@@ -32,6 +37,10 @@ pub struct Deployment {
     pub permits: Arc<Semaphore>,
     /// What happened to its events.
     pub stats: Arc<FunctionStats>,
+    /// Pauses the intake while the function keeps failing.
+    pub breaker: Breaker,
+    /// Ids of handled events, when the manifest asks for `[dedupe]` (JetStream only).
+    pub dedupe: Option<async_nats::jetstream::kv::Store>,
 }
 
 impl Deployment {
@@ -39,9 +48,11 @@ impl Deployment {
     pub fn new(function: Function) -> Self {
         let permits = function.manifest().limits.max_concurrency.get() as usize;
         Self {
+            breaker: Breaker::new(function.name(), function.manifest().circuit_breaker),
             function: Arc::new(function),
             permits: Arc::new(Semaphore::new(permits)),
             stats: Arc::default(),
+            dedupe: None,
         }
     }
 
@@ -51,7 +62,9 @@ impl Deployment {
         let cap = function.manifest().limits.max_concurrency;
         let same_cap = previous.function.manifest().limits.max_concurrency == cap;
         Self {
+            breaker: Breaker::new(function.name(), function.manifest().circuit_breaker),
             function: Arc::new(function),
+            dedupe: None,
             permits: if same_cap {
                 previous.permits.clone()
             } else {
@@ -71,6 +84,13 @@ pub struct Dispatcher {
     pub client: async_nats::Client,
     /// Tracks every event task so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// JetStream on the same connection.
+    pub jetstream: async_nats::jetstream::Context,
+    /// Which subjects streams capture (publishes there wait for the stream's ack).
+    pub routes: Arc<crate::jetstream::StreamRoutes>,
+    /// Cancelled when the shutdown grace period is over: JetStream events still running are
+    /// handed back to the server at once.
+    pub abandon: tokio_util::sync::CancellationToken,
 }
 
 impl Dispatcher {
@@ -90,6 +110,38 @@ impl Dispatcher {
             correlation_id = %event.correlation_id,
         );
         let task = process::process(self.clone(), deployment.clone(), event, permit);
+        self.tracker.spawn(task.instrument(span));
+    }
+
+    /// A dispatcher publishing through `client`, running functions on `engine`.
+    pub fn new(engine: Arc<SluiceEngine>, client: async_nats::Client) -> Self {
+        let jetstream = async_nats::jetstream::new(client.clone());
+        Self {
+            engine,
+            routes: Arc::new(crate::jetstream::StreamRoutes::new(jetstream.clone())),
+            jetstream,
+            client,
+            tracker: TaskTracker::new(),
+            abandon: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    pub(crate) fn admit_delivery(
+        &self,
+        deployment: &Arc<Deployment>,
+        delivery: Delivery,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        deployment.stats.received();
+        let event = &delivery.event;
+        let span = tracing::info_span!(
+            "event",
+            function = &**deployment.function.name(),
+            subject = %event.subject,
+            event_id = %event.id,
+            correlation_id = %event.correlation_id,
+        );
+        let task = acked::process(self.clone(), deployment.clone(), delivery, permit);
         self.tracker.spawn(task.instrument(span));
     }
 

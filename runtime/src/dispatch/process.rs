@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::{Deployment, Dispatcher};
+use crate::breaker;
 use crate::dead_letter;
 use crate::event::Event;
 use crate::event::headers;
@@ -22,14 +23,17 @@ pub async fn process(
 ) {
     let function = &deployment.function;
     let manifest = function.manifest();
-    if event.payload.len() as u64 > manifest.limits.max_payload {
-        let error = format!(
-            "payload of {} bytes exceeds limits.max_payload = {} bytes",
-            event.payload.len(),
-            manifest.limits.max_payload
-        );
+    if let Some(rejected) = precheck(&deployment, &event) {
         drop(permit);
-        return dead_letter(&dispatcher, &deployment, &event, "payload_too_large", &error, 0).await;
+        return dead_letter(
+            &dispatcher,
+            &deployment,
+            &event,
+            rejected.reason,
+            &rejected.error,
+            0,
+        )
+        .await;
     }
     let mut permit = Some(permit);
     let mut attempt = 1;
@@ -43,11 +47,27 @@ pub async fn process(
                 .await
                 .expect("function permits are never closed"),
         };
+        if let Some(rejected) = expired(&deployment, &event) {
+            drop(permit_held);
+            return dead_letter(
+                &dispatcher,
+                &deployment,
+                &event,
+                rejected.reason,
+                &rejected.error,
+                attempt - 1,
+            )
+            .await;
+        }
         let result = {
             let _running = deployment.stats.start_instance();
             invoke(&dispatcher.engine, function, &event, attempt).await
         };
         drop(permit_held);
+        deployment.breaker.record(match &result {
+            Err(error) if error.is_retryable() => breaker::Outcome::Failing,
+            _ => breaker::Outcome::Healthy,
+        });
         match result {
             Ok(messages) => {
                 deployment.stats.succeeded();
@@ -81,6 +101,43 @@ pub async fn process(
             }
         }
     }
+}
+
+/// An event dead-lettered before its handler runs.
+pub(super) struct Rejected {
+    /// `Sluice-Dlq-Reason`.
+    pub reason: dead_letter::Reason,
+    /// `Sluice-Dlq-Error`.
+    pub error: String,
+}
+
+/// Rejects an event the function must not see: too large, or too old.
+pub(super) fn precheck(deployment: &Deployment, event: &Event) -> Option<Rejected> {
+    let max_payload = deployment.function.manifest().limits.max_payload;
+    if event.payload.len() as u64 > max_payload {
+        return Some(Rejected {
+            reason: "payload_too_large",
+            error: format!(
+                "payload of {} bytes exceeds limits.max_payload = {max_payload} bytes",
+                event.payload.len()
+            ),
+        });
+    }
+    expired(deployment, event)
+}
+
+/// Rejects an event older than `delivery.max_event_age`.
+fn expired(deployment: &Deployment, event: &Event) -> Option<Rejected> {
+    let max_age = deployment.function.manifest().delivery.max_event_age?;
+    let age = event.age();
+    (age > max_age).then(|| Rejected {
+        reason: "expired",
+        error: format!(
+            "event is {} old, more than delivery.max_event_age = {}",
+            humanize(round(age)),
+            humanize(max_age)
+        ),
+    })
 }
 
 async fn dead_letter(
@@ -135,6 +192,22 @@ async fn send(dispatcher: &Dispatcher, message: OutgoingMessage) -> Result<(), a
         .client
         .publish_with_headers(message.subject, headers, message.payload)
         .await
+}
+
+/// Publishes `message`; when a stream captures its subject, waits for the stream's ack.
+/// Other subjects get a plain publish: it reaches the server before the ack that follows it
+/// on the same connection, and no stream would keep it anyway.
+pub(super) async fn send_confirmed(dispatcher: &Dispatcher, message: OutgoingMessage) -> Result<(), String> {
+    if !dispatcher.routes.captured(&message.subject).await {
+        return send(dispatcher, message).await.map_err(|error| error.to_string());
+    }
+    let headers = headers::to_nats(&message.headers);
+    let ack = dispatcher
+        .jetstream
+        .publish_with_headers(message.subject, headers, message.payload)
+        .await
+        .map_err(|error| error.to_string())?;
+    ack.await.map(drop).map_err(|error| error.to_string())
 }
 
 fn round(delay: Duration) -> Duration {

@@ -3,6 +3,8 @@
 
 pub mod headers;
 
+use std::time::SystemTime;
+
 use bytes::Bytes;
 
 use crate::bindings::sluice::function::types as wit;
@@ -23,6 +25,9 @@ pub struct Event {
     pub reply_to: Option<String>,
     /// `Sluice-Correlation-Id` as received, or the event id when it starts a new flow.
     pub correlation_id: String,
+    /// When the event was published: the stream's time in JetStream mode, the host's
+    /// receipt in core mode. `delivery.max_event_age` counts from here.
+    pub published_at: SystemTime,
 }
 
 impl Event {
@@ -33,9 +38,20 @@ impl Event {
         headers: Vec<(String, String)>,
         reply_to: Option<String>,
     ) -> Self {
+        Self::with_fallback_id(subject, payload, headers, reply_to, || nuid::next().to_string())
+    }
+
+    /// Like [`Event::new`], with `fallback` naming the event when no header does.
+    pub fn with_fallback_id(
+        subject: String,
+        payload: Bytes,
+        headers: Vec<(String, String)>,
+        reply_to: Option<String>,
+        fallback: impl FnOnce() -> String,
+    ) -> Self {
         let id = headers::find(&headers, headers::NATS_MSG_ID)
             .or_else(|| headers::find(&headers, headers::EVENT_ID))
-            .map_or_else(|| nuid::next().to_string(), str::to_owned);
+            .map_or_else(fallback, str::to_owned);
         let correlation_id = headers::find(&headers, headers::CORRELATION_ID)
             .unwrap_or(&id)
             .to_owned();
@@ -46,6 +62,7 @@ impl Event {
             headers,
             reply_to,
             correlation_id,
+            published_at: SystemTime::now(),
         }
     }
 
@@ -54,6 +71,31 @@ impl Event {
         let headers = headers::from_nats(message.headers.as_ref());
         let reply_to = message.reply.map(|subject| subject.to_string());
         Self::new(message.subject.to_string(), message.payload, headers, reply_to)
+    }
+
+    /// Builds an event from a JetStream delivery. Without an id header the event is named
+    /// `STREAM:SEQUENCE`, which every redelivery shares; the ack subject is not a reply-to.
+    pub fn from_jetstream(
+        message: async_nats::Message,
+        stream: &str,
+        sequence: u64,
+        published: SystemTime,
+    ) -> Self {
+        let headers = headers::from_nats(message.headers.as_ref());
+        let mut event = Self::with_fallback_id(
+            message.subject.to_string(),
+            message.payload,
+            headers,
+            None,
+            || format!("{stream}:{sequence}"),
+        );
+        event.published_at = published;
+        event
+    }
+
+    /// How long ago the event was published.
+    pub fn age(&self) -> std::time::Duration {
+        self.published_at.elapsed().unwrap_or_default()
     }
 
     /// The WIT record handed to the handler for delivery number `attempt`.

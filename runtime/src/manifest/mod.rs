@@ -53,10 +53,57 @@ pub enum ManifestError {
 }
 
 /// How events reach the function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryMode {
     /// Core NATS subscription: at-most-once; retries happen in the host's memory.
     Core,
+    /// A durable JetStream pull consumer: at-least-once; retries are redeliveries.
+    JetStream(JetStreamTrigger),
+}
+
+/// Where a JetStream function's events are stored and how its consumer is named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JetStreamTrigger {
+    /// The stream holding the events (created, covering the subjects, if missing).
+    pub stream: String,
+    /// The durable consumer shared by every host running the function.
+    pub consumer: String,
+    /// Where a newly created consumer starts.
+    pub deliver: DeliverFrom,
+}
+
+/// `trigger.deliver`: where a new consumer starts reading its stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliverFrom {
+    /// Every event still in the stream.
+    All,
+    /// Only events published after the consumer was created.
+    New,
+    /// Events published at or after this time.
+    Time(time::OffsetDateTime),
+    /// Events from this stream sequence on.
+    Sequence(u64),
+}
+
+/// `[delivery]`: how old an event may be and how long a delivery may stay unacknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Events older than this are dead-lettered as `expired` without running the handler.
+    pub max_event_age: Option<Duration>,
+    /// JetStream: how long the server waits for an ack before redelivering. A running handler
+    /// keeps its event by sending progress acks; a dead host's events come back after this.
+    pub ack_wait: Duration,
+}
+
+/// `[circuit_breaker]`: when to stop taking events from a failing function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerPolicy {
+    /// Consecutive retryable failures that open the circuit.
+    pub failures: NonZeroU32,
+    /// The first pause; each failed probe doubles it.
+    pub cool_down: Duration,
+    /// The longest pause.
+    pub max_cool_down: Duration,
 }
 
 /// `[trigger]`: where the function's events come from.
@@ -103,6 +150,12 @@ pub struct Manifest {
     pub publish: Vec<SubjectPattern>,
     /// The `[config]` table, readable by the function.
     pub config: BTreeMap<String, String>,
+    /// Event age limit and ack wait.
+    pub delivery: Delivery,
+    /// `[dedupe] window`: how long a handled event id is remembered (JetStream only).
+    pub dedupe_window: Option<Duration>,
+    /// The circuit breaker, when configured.
+    pub circuit_breaker: Option<BreakerPolicy>,
 }
 
 impl Manifest {
@@ -132,8 +185,11 @@ impl Manifest {
             key,
             message,
         };
+        let trigger = trigger(name, raw.trigger).map_err(|(key, msg)| invalid(key, msg))?;
+        let jetstream = matches!(trigger.mode, DeliveryMode::JetStream(_));
+        let dedupe_window = dedupe(raw.dedupe, jetstream).map_err(|(key, msg)| invalid(key, msg))?;
         Ok(Manifest {
-            trigger: trigger(name, raw.trigger).map_err(|(key, msg)| invalid(key, msg))?,
+            trigger,
             limits: limits(raw.limits).map_err(|(key, msg)| invalid(key, msg))?,
             retry: retry(raw.retry).map_err(|(key, msg)| invalid(key, msg))?,
             dead_letter: dead_letter(name, raw.dead_letter.subject)
@@ -141,6 +197,9 @@ impl Manifest {
             publish: patterns(raw.permissions.publish.unwrap_or_default())
                 .map_err(|msg| invalid("permissions.publish", msg))?,
             config: raw.config,
+            delivery: delivery(raw.delivery).map_err(|(key, msg)| invalid(key, msg))?,
+            dedupe_window,
+            circuit_breaker: circuit_breaker(raw.circuit_breaker).map_err(|(key, msg)| invalid(key, msg))?,
         })
     }
 
@@ -154,19 +213,25 @@ impl Manifest {
 type KeyError = (&'static str, String);
 
 fn trigger(name: &str, raw: raw::RawTrigger) -> Result<Trigger, KeyError> {
-    let subjects = raw.subjects.unwrap_or_else(|| vec![name.to_owned()]);
+    let subjects = raw.subjects.clone().unwrap_or_else(|| vec![name.to_owned()]);
     if subjects.is_empty() {
         return Err(("trigger.subjects", "needs at least one subject".into()));
     }
     let subjects = patterns(subjects).map_err(|msg| ("trigger.subjects", msg))?;
     let mode = match raw.mode.as_deref().unwrap_or("core") {
-        "core" => DeliveryMode::Core,
-        "jetstream" => {
-            return Err((
-                "trigger.mode",
-                "\"jetstream\" (at-least-once) is not available in this version; use \"core\"".into(),
-            ));
+        "core" => {
+            for (key, value) in [
+                ("trigger.stream", &raw.stream),
+                ("trigger.consumer", &raw.consumer),
+                ("trigger.deliver", &raw.deliver),
+            ] {
+                if value.is_some() {
+                    return Err((key, "only applies to mode = \"jetstream\"".into()));
+                }
+            }
+            DeliveryMode::Core
         }
+        "jetstream" => DeliveryMode::JetStream(jetstream_trigger(name, &raw)?),
         other => {
             return Err((
                 "trigger.mode",
@@ -174,14 +239,11 @@ fn trigger(name: &str, raw: raw::RawTrigger) -> Result<Trigger, KeyError> {
             ));
         }
     };
-    for (key, value) in [
-        ("trigger.stream", &raw.stream),
-        ("trigger.consumer", &raw.consumer),
-        ("trigger.deliver", &raw.deliver),
-    ] {
-        if value.is_some() {
-            return Err((key, "only applies to mode = \"jetstream\"".into()));
-        }
+    if matches!(mode, DeliveryMode::JetStream(_)) && raw.queue_group.is_some() {
+        return Err((
+            "trigger.queue_group",
+            "only applies to mode = \"core\"; JetStream hosts share the work through trigger.consumer".into(),
+        ));
     }
     let queue_group = match raw.queue_group.as_deref() {
         None | Some("") => Some(format!("sluice-{name}")),
@@ -199,6 +261,123 @@ fn trigger(name: &str, raw: raw::RawTrigger) -> Result<Trigger, KeyError> {
         mode,
         queue_group,
     })
+}
+
+fn jetstream_trigger(name: &str, raw: &raw::RawTrigger) -> Result<JetStreamTrigger, KeyError> {
+    let stream = match raw.stream.as_deref() {
+        None | Some("") => format!("SLUICE_{}", name.to_uppercase().replace('-', "_")),
+        Some(stream) => stream.to_owned(),
+    };
+    if !is_jetstream_name(&stream) {
+        return Err((
+            "trigger.stream",
+            format!("{stream:?} is not a valid stream name (letters, digits, `-` and `_`)"),
+        ));
+    }
+    let consumer = match raw.consumer.as_deref() {
+        None | Some("") => format!("sluice-{name}"),
+        Some(consumer) => consumer.to_owned(),
+    };
+    if !is_jetstream_name(&consumer) {
+        return Err((
+            "trigger.consumer",
+            format!("{consumer:?} is not a valid consumer name (letters, digits, `-` and `_`)"),
+        ));
+    }
+    let deliver =
+        deliver_from(raw.deliver.as_deref().unwrap_or("all")).map_err(|msg| ("trigger.deliver", msg))?;
+    Ok(JetStreamTrigger {
+        stream,
+        consumer,
+        deliver,
+    })
+}
+
+fn is_jetstream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn deliver_from(text: &str) -> Result<DeliverFrom, String> {
+    let expected = "expected \"all\", \"new\", \"time:RFC3339\" or \"seq:N\"";
+    match text {
+        "all" => Ok(DeliverFrom::All),
+        "new" => Ok(DeliverFrom::New),
+        _ => {
+            if let Some(at) = text.strip_prefix("time:") {
+                time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+                    .map(DeliverFrom::Time)
+                    .map_err(|error| format!("{at:?} is not an RFC 3339 time: {error}"))
+            } else if let Some(seq) = text.strip_prefix("seq:") {
+                match seq.parse::<u64>() {
+                    Ok(seq) if seq > 0 => Ok(DeliverFrom::Sequence(seq)),
+                    _ => Err(format!(
+                        "{seq:?} is not a stream sequence (a whole number from 1)"
+                    )),
+                }
+            } else {
+                Err(format!("{expected}, found {text:?}"))
+            }
+        }
+    }
+}
+
+fn delivery(raw: raw::RawDelivery) -> Result<Delivery, KeyError> {
+    let max_event_age = match raw.max_event_age {
+        None => None,
+        Some(text) => Some(duration("delivery.max_event_age", Some(text), "")?),
+    };
+    Ok(Delivery {
+        max_event_age,
+        ack_wait: duration("delivery.ack_wait", raw.ack_wait, "30s")?,
+    })
+}
+
+fn dedupe(raw: raw::RawDedupe, jetstream: bool) -> Result<Option<Duration>, KeyError> {
+    let Some(text) = raw.window else {
+        return Ok(None);
+    };
+    if !jetstream {
+        return Err((
+            "dedupe.window",
+            "only applies to trigger.mode = \"jetstream\" (ids are remembered in a JetStream key-value bucket)".into(),
+        ));
+    }
+    duration("dedupe.window", Some(text), "").map(Some)
+}
+
+fn circuit_breaker(raw: raw::RawCircuitBreaker) -> Result<Option<BreakerPolicy>, KeyError> {
+    let Some(failures) = raw.failures else {
+        for (key, value) in [
+            ("circuit_breaker.cool_down", &raw.cool_down),
+            ("circuit_breaker.max_cool_down", &raw.max_cool_down),
+        ] {
+            if value.is_some() {
+                return Err((
+                    key,
+                    "needs circuit_breaker.failures (how many consecutive failures open it)".into(),
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    let failures = positive("circuit_breaker.failures", Some(failures), 5)?;
+    let cool_down = duration("circuit_breaker.cool_down", raw.cool_down, "1s")?;
+    let max_cool_down = duration("circuit_breaker.max_cool_down", raw.max_cool_down, "1m")?;
+    if max_cool_down < cool_down {
+        return Err((
+            "circuit_breaker.max_cool_down",
+            "must not be shorter than circuit_breaker.cool_down".into(),
+        ));
+    }
+    Ok(Some(BreakerPolicy {
+        failures,
+        cool_down,
+        max_cool_down,
+    }))
 }
 
 fn limits(raw: raw::RawLimits) -> Result<Limits, KeyError> {

@@ -20,6 +20,12 @@ pub struct RawManifest {
     #[serde(default)]
     pub permissions: RawPermissions,
     #[serde(default)]
+    pub delivery: RawDelivery,
+    #[serde(default)]
+    pub dedupe: RawDedupe,
+    #[serde(default)]
+    pub circuit_breaker: RawCircuitBreaker,
+    #[serde(default)]
     pub config: BTreeMap<String, String>,
 }
 
@@ -70,4 +76,28 @@ pub struct RawDeadLetter {
 #[serde(deny_unknown_fields)]
 pub struct RawPermissions {
     pub publish: Option<Vec<String>>,
+}
+
+/// `[delivery]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelivery {
+    pub max_event_age: Option<String>,
+    pub ack_wait: Option<String>,
+}
+
+/// `[dedupe]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDedupe {
+    pub window: Option<String>,
+}
+
+/// `[circuit_breaker]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCircuitBreaker {
+    pub failures: Option<i64>,
+    pub cool_down: Option<String>,
+    pub max_cool_down: Option<String>,
 }

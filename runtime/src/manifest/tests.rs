@@ -136,3 +136,95 @@ fn dead_letters_can_be_dropped_and_queue_groups_named() {
     assert_eq!(manifest.dead_letter, None);
     assert_eq!(manifest.trigger.queue_group.as_deref(), Some("billing"));
 }
+
+#[test]
+fn jetstream_triggers_get_named_streams_and_consumers() {
+    let manifest = parse("[trigger]\nmode = \"jetstream\"\nsubjects = [\"orders.>\"]\n").unwrap();
+    let DeliveryMode::JetStream(trigger) = manifest.trigger.mode else {
+        panic!("expected jetstream mode");
+    };
+    assert_eq!(trigger.stream, "SLUICE_ORDERS");
+    assert_eq!(trigger.consumer, "sluice-orders");
+    assert_eq!(trigger.deliver, DeliverFrom::All);
+    assert_eq!(manifest.delivery.ack_wait, Duration::from_secs(30));
+    let manifest = parse(
+        r#"
+        [trigger]
+        mode = "jetstream"
+        stream = "ORDERS"
+        consumer = "totals"
+        deliver = "seq:42"
+        [delivery]
+        max_event_age = "1h"
+        ack_wait = "5s"
+        [dedupe]
+        window = "10m"
+        [circuit_breaker]
+        failures = 3
+        cool_down = "100ms"
+        max_cool_down = "2s"
+        "#,
+    )
+    .unwrap();
+    let DeliveryMode::JetStream(trigger) = &manifest.trigger.mode else {
+        panic!("expected jetstream mode");
+    };
+    assert_eq!(
+        (trigger.stream.as_str(), trigger.consumer.as_str()),
+        ("ORDERS", "totals")
+    );
+    assert_eq!(trigger.deliver, DeliverFrom::Sequence(42));
+    assert_eq!(manifest.delivery.max_event_age, Some(Duration::from_secs(3600)));
+    assert_eq!(manifest.delivery.ack_wait, Duration::from_secs(5));
+    assert_eq!(manifest.dedupe_window, Some(Duration::from_secs(600)));
+    let breaker = manifest.circuit_breaker.unwrap();
+    assert_eq!(breaker.failures.get(), 3);
+    assert_eq!(breaker.cool_down, Duration::from_millis(100));
+    assert_eq!(breaker.max_cool_down, Duration::from_secs(2));
+}
+
+#[test]
+fn jetstream_keys_are_checked() {
+    let cases = [
+        (
+            "[trigger]\nstream = \"S\"\n",
+            "`trigger.stream`: only applies to mode = \"jetstream\"",
+        ),
+        (
+            "[trigger]\nmode = \"jetstream\"\nstream = \"a b\"\n",
+            "`trigger.stream`: \"a b\" is not a valid stream name",
+        ),
+        (
+            "[trigger]\nmode = \"jetstream\"\ndeliver = \"latest\"\n",
+            "`trigger.deliver`: expected \"all\"",
+        ),
+        (
+            "[trigger]\nmode = \"jetstream\"\ndeliver = \"time:yesterday\"\n",
+            "`trigger.deliver`: \"yesterday\" is not an RFC 3339 time",
+        ),
+        (
+            "[trigger]\nmode = \"jetstream\"\nqueue_group = \"g\"\n",
+            "`trigger.queue_group`: only applies to mode = \"core\"",
+        ),
+        (
+            "[dedupe]\nwindow = \"10m\"\n",
+            "`dedupe.window`: only applies to trigger.mode = \"jetstream\"",
+        ),
+        (
+            "[delivery]\nmax_event_age = \"0s\"\n",
+            "`delivery.max_event_age`: must be longer than zero",
+        ),
+        (
+            "[circuit_breaker]\ncool_down = \"1s\"\n",
+            "`circuit_breaker.cool_down`: needs circuit_breaker.failures",
+        ),
+        (
+            "[circuit_breaker]\nfailures = 2\ncool_down = \"1m\"\nmax_cool_down = \"1s\"\n",
+            "`circuit_breaker.max_cool_down`: must not be shorter",
+        ),
+    ];
+    for (text, expected) in cases {
+        let error = parse(text).unwrap_err().to_string();
+        assert!(error.contains(expected), "{text:?} gave {error}");
+    }
+}

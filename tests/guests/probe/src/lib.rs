@@ -16,6 +16,8 @@
 //! | `{"op":"config","key":"k"}` | publishes `{"key":k,"value":<value or null>}` to `out` |
 //! | `{"op":"count"}` | publishes `{"count": n}`, the number of count events this instance handled |
 //! | `{"op":"log","message":"m"}` | logs `m` at info, prints it to stdout and stderr, then echo |
+//! | `{"op":"recurse"}` | recurses without end: a stack overflow |
+//! | `{"op":"flood","count":N}` | publishes N messages to `out`; a refused publish is a permanent error |
 //!
 //! Anything else (an unknown op, a payload that is not JSON) is a permanent error.
 
@@ -81,6 +83,13 @@ pub enum Op {
     Log {
         /// What to log and print.
         message: String,
+    },
+    /// Recurse until the stack overflows.
+    Recurse,
+    /// Publish `count` messages to `out`.
+    Flood {
+        /// How many.
+        count: u32,
     },
 }
 
@@ -149,6 +158,20 @@ fn spin() -> ! {
     }
 }
 
+/// Recurses without end; the frame's buffer keeps the optimiser from turning it into a loop.
+fn recurse(depth: u64) -> u64 {
+    let frame = black_box([depth; 64]);
+    recurse(black_box(frame[7]) + 1) + frame[3]
+}
+
+fn flood(count: u32) -> Result<(), Error> {
+    let subject = out();
+    for n in 0..count {
+        sluice_sdk::publish(&subject, n.to_string().as_bytes())?;
+    }
+    Ok(())
+}
+
 fn hog() -> ! {
     const MIB: usize = 1 << 20;
     let mut blocks: Vec<Vec<u8>> = Vec::new();
@@ -203,6 +226,11 @@ impl Handler for Probe {
                 let value = sluice_sdk::config(&key);
                 sluice_sdk::publish_json(&out(), &json!({ "key": key, "value": value }))
             }
+            Op::Recurse => {
+                recurse(0);
+                Ok(())
+            }
+            Op::Flood { count } => flood(count),
             Op::Log { message } => {
                 sluice_sdk::log::info(&message);
                 println!("{message}");

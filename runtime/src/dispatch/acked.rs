@@ -1,0 +1,253 @@
+//! One JetStream delivery's life after admission: checks, one attempt, then exactly one of
+//! ack (after the handler's publishes are confirmed), NAK with the host's delay, or a
+//! confirmed dead letter followed by TERM. The attempt number is the server's delivery count,
+//! so retries survive a host restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::AckKind;
+use async_nats::jetstream::message::Acker;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::{Deployment, Dispatcher};
+use crate::breaker;
+use crate::dead_letter;
+use crate::event::Event;
+use crate::host::OutgoingMessage;
+use crate::invoke::{InvokeError, humanize, invoke};
+
+/// A message taken from a function's consumer.
+pub struct Delivery {
+    /// The event.
+    pub event: Arc<Event>,
+    /// Acknowledges the message to the server.
+    pub acker: Acker,
+    /// The server's delivery count: 1 for the first delivery.
+    pub attempt: u32,
+}
+
+/// How one delivery ended.
+enum Settlement {
+    Ack,
+    Nak(Duration),
+    DeadLetter {
+        reason: dead_letter::Reason,
+        error: String,
+    },
+}
+
+/// Handles `delivery` and settles it with the server. Holds `permit` until settled.
+pub async fn process(
+    dispatcher: Dispatcher,
+    deployment: Arc<Deployment>,
+    delivery: Delivery,
+    permit: OwnedSemaphorePermit,
+) {
+    let Delivery {
+        event,
+        acker,
+        attempt,
+    } = delivery;
+    let settlement = tokio::select! {
+        settlement = settle(&dispatcher, &deployment, &event, &acker, attempt) => settlement,
+        _ = dispatcher.abandon.cancelled() => {
+            tracing::warn!(attempt, "shutdown grace period over: handing the event back to the server");
+            Settlement::Nak(Duration::ZERO)
+        }
+    };
+    let settled = match settlement {
+        Settlement::Ack => acker.ack().await,
+        Settlement::Nak(delay) => acker.ack_with(AckKind::Nak(Some(delay))).await,
+        Settlement::DeadLetter { reason, error } => {
+            match dead_letter(&dispatcher, &deployment, &event, reason, &error, attempt).await {
+                Ok(()) => acker.ack_with(AckKind::Term).await,
+                Err(publish_error) => {
+                    let delay = deployment.function.manifest().retry.max_delay;
+                    tracing::error!(
+                        reason,
+                        "dead letter not confirmed ({publish_error}); the event stays in the stream and comes back in {}",
+                        humanize(delay)
+                    );
+                    acker.ack_with(AckKind::Nak(Some(delay))).await
+                }
+            }
+        }
+    };
+    if let Err(error) = settled {
+        tracing::warn!(
+            attempt,
+            "could not settle the message with the server ({error}); it will be redelivered"
+        );
+    }
+    drop(permit);
+}
+
+/// Decides what becomes of the delivery, running the handler if it should run.
+async fn settle(
+    dispatcher: &Dispatcher,
+    deployment: &Deployment,
+    event: &Arc<Event>,
+    acker: &Acker,
+    attempt: u32,
+) -> Settlement {
+    let manifest = deployment.function.manifest();
+    if let Some(rejected) = super::process::precheck(deployment, event) {
+        return rejected.into();
+    }
+    if attempt > manifest.retry.max_attempts.get() {
+        // Earlier deliveries ended without an outcome: the host died or lost the connection
+        // while handling it. Do not let such an event take hosts down forever.
+        return Settlement::DeadLetter {
+            reason: "exhausted",
+            error: format!(
+                "delivered {attempt} times without an outcome (host stopped or lost its connection while handling it); retry.max_attempts = {}",
+                manifest.retry.max_attempts
+            ),
+        };
+    }
+    if let Some(store) = &deployment.dedupe
+        && let Ok(Some(_)) = store.get(crate::jetstream::dedupe_key(&event.id)).await
+    {
+        deployment.stats.deduplicated();
+        tracing::debug!("duplicate of a handled event: acked without running the handler");
+        return Settlement::Ack;
+    }
+    let result = {
+        let _running = deployment.stats.start_instance();
+        with_progress(
+            acker,
+            manifest.delivery.ack_wait,
+            invoke(&dispatcher.engine, &deployment.function, event, attempt),
+        )
+        .await
+    };
+    match result {
+        Ok(messages) => {
+            deployment.breaker.record(breaker::Outcome::Healthy);
+            deployment.stats.succeeded();
+            if let Err(error) = publish_confirmed(dispatcher, deployment, messages).await {
+                let delay = manifest.retry.delay(attempt, None, rand::random::<f64>());
+                tracing::warn!(
+                    attempt,
+                    "outputs not confirmed ({error}); redelivering in {}",
+                    humanize(delay)
+                );
+                return Settlement::Nak(delay);
+            }
+            remember(deployment, event).await;
+            Settlement::Ack
+        }
+        Err(error) => failed(deployment, error, attempt),
+    }
+}
+
+/// The settlement of a failed attempt: NAK with the host's delay while attempts remain.
+fn failed(deployment: &Deployment, error: InvokeError, attempt: u32) -> Settlement {
+    let manifest = deployment.function.manifest();
+    let outcome = match error.is_retryable() {
+        true => breaker::Outcome::Failing,
+        false => breaker::Outcome::Healthy,
+    };
+    deployment.breaker.record(outcome);
+    if error.is_retryable() && manifest.retry.allows_another(attempt) {
+        let delay = manifest
+            .retry
+            .delay(attempt, error.retry_after(), rand::random::<f64>());
+        tracing::warn!(
+            attempt,
+            "attempt failed: {error}; redelivering in {}",
+            humanize(delay)
+        );
+        deployment.stats.retried();
+        return Settlement::Nak(delay);
+    }
+    tracing::warn!(attempt, "giving up: {error}");
+    Settlement::DeadLetter {
+        reason: error.reason(),
+        error: error.to_string(),
+    }
+}
+
+/// Runs `work`, telling the server every third of `ack_wait` that the event is still being
+/// handled, so a slow but healthy handler keeps its event.
+async fn with_progress<T>(acker: &Acker, ack_wait: Duration, work: impl Future<Output = T>) -> T {
+    let mut work = std::pin::pin!(work);
+    let period = ack_wait / 3;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tokio::select! {
+            output = &mut work => return output,
+            _ = ticks.tick() => {
+                if let Err(error) = acker.ack_with(AckKind::Progress).await {
+                    tracing::warn!("progress ack failed: {error}");
+                }
+            }
+        }
+    }
+}
+
+/// Publishes the handler's messages; those to subjects a stream captures wait for the
+/// stream's ack. Fails on the first message not confirmed.
+async fn publish_confirmed(
+    dispatcher: &Dispatcher,
+    deployment: &Deployment,
+    messages: Vec<OutgoingMessage>,
+) -> Result<(), String> {
+    let total = messages.len() as u64;
+    let mut sent = 0;
+    let mut result = Ok(());
+    for message in messages {
+        let subject = message.subject.clone();
+        if let Err(error) = super::process::send_confirmed(dispatcher, message).await {
+            result = Err(format!("publish to `{subject}`: {error}"));
+            break;
+        }
+        sent += 1;
+    }
+    deployment.stats.published(sent, total - sent);
+    result
+}
+
+/// Remembers that the event was handled, when the function dedupes.
+async fn remember(deployment: &Deployment, event: &Event) {
+    let Some(store) = &deployment.dedupe else {
+        return;
+    };
+    if let Err(error) = store
+        .put(crate::jetstream::dedupe_key(&event.id), bytes::Bytes::new())
+        .await
+    {
+        tracing::warn!("could not remember the event as handled ({error}); a redelivery would run it again");
+    }
+}
+
+async fn dead_letter(
+    dispatcher: &Dispatcher,
+    deployment: &Deployment,
+    event: &Event,
+    reason: dead_letter::Reason,
+    error: &str,
+    attempts: u32,
+) -> Result<(), String> {
+    let function = deployment.function.name();
+    let Some(subject) = deployment.function.manifest().dead_letter.as_deref() else {
+        deployment.stats.dropped();
+        tracing::error!(reason, "event dropped (dead_letter.subject = \"none\"): {error}");
+        return Ok(());
+    };
+    let message = dead_letter::message(subject, event, function, reason, error, attempts);
+    super::process::send_confirmed(dispatcher, message).await?;
+    deployment.stats.dead_lettered();
+    tracing::info!(reason, dead_letter_subject = subject, "event dead-lettered");
+    Ok(())
+}
+
+impl From<super::process::Rejected> for Settlement {
+    fn from(rejected: super::process::Rejected) -> Self {
+        Settlement::DeadLetter {
+            reason: rejected.reason,
+            error: rejected.error,
+        }
+    }
+}

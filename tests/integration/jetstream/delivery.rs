@@ -1,0 +1,309 @@
+//! What a JetStream function does with each delivery: ack after ok, NAK with the host's delay,
+//! dead letters kept in a stream, duplicates skipped, stale events expired, slow handlers kept,
+//! and a circuit breaker that pauses a failing function.
+
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, StreamExt};
+use serde_json::json;
+use sluice_tests::{FunctionsDir, NatsServer, next_message, no_message_pending};
+
+use super::{consumer_info, count_ids, drained, publish_js, publish_many};
+use crate::{WAIT, header, start_host};
+
+/// A JetStream probe on `js.in` in stream `SLUICE_ORDERS`, with `extra` TOML appended.
+fn manifest(extra: &str) -> String {
+    format!(
+        r#"
+[trigger]
+subjects = ["js.in"]
+mode = "jetstream"
+[permissions]
+publish = ["probe.out"]
+{extra}
+"#
+    )
+}
+
+const STREAM: &str = "SLUICE_ORDERS";
+const CONSUMER: &str = "sluice-orders";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_event_is_dead_lettered_durably_while_the_others_flow() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    let retry = "[retry]\nmax_attempts = 3\ninitial_delay = \"300ms\"\nmax_delay = \"1s\"\njitter = \"none\"";
+    dir.add("orders", "probe", &manifest(retry));
+    let host = start_host(&server, &dir).await;
+    let client = server.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    let mut out = client.subscribe("probe.out").await.unwrap();
+    let mut dlq = client.subscribe("sluice.dlq.orders").await.unwrap();
+
+    let poison = json!({"op": "fail", "note": "poison"}).to_string();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Sluice-Event-Id", "poison");
+    headers.insert("x-tenant", "acme");
+    js.publish_with_headers("js.in", headers, poison.clone().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    publish_many(&js, "js.in", "good", 500, |_| json!({"op": "echo"}).to_string()).await;
+
+    let seen = count_ids(&mut out, WAIT, "500 good events", |seen| seen.len() == 500).await;
+    assert!(seen.values().all(|&n| n == 1), "each good event published once");
+    // The poison event needs two retry delays (300 ms + 600 ms) before it is dead-lettered;
+    // the good ones did not wait for it.
+    assert!(
+        no_message_pending(&mut dlq),
+        "the good events finished before the poison gave up"
+    );
+    let letter = next_message(&mut dlq, WAIT, "the poison event's dead letter").await;
+    assert_eq!(letter.payload, poison.as_bytes());
+    assert_eq!(header(&letter, "Sluice-Dlq-Reason"), Some("exhausted"));
+    assert_eq!(header(&letter, "Sluice-Attempts"), Some("3"));
+    assert_eq!(header(&letter, "Sluice-Function"), Some("orders"));
+    assert_eq!(header(&letter, "Sluice-Original-Subject"), Some("js.in"));
+    assert_eq!(header(&letter, "x-tenant"), Some("acme"));
+    assert!(
+        header(&letter, "Sluice-Dlq-Error")
+            .unwrap()
+            .contains("failing attempt 3")
+    );
+
+    // The dead letter is kept by a stream, and the function's consumer has nothing left.
+    let mut dead_letters = js.get_stream("SLUICE_DLQ").await.expect("dead-letter stream");
+    assert_eq!(dead_letters.info().await.unwrap().state.messages, 1);
+    drained(&js, STREAM, CONSUMER).await;
+    let stats = host.stats("orders").unwrap();
+    assert_eq!((stats.succeeded, stats.dead_lettered, stats.retried), (500, 1, 2));
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_are_redeliveries_counted_by_the_server() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    dir.add(
+        "orders",
+        "probe",
+        &manifest("[retry]\ninitial_delay = \"10ms\"\nmax_delay = \"50ms\""),
+    );
+    let host = start_host(&server, &dir).await;
+    let client = server.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    let mut out = client.subscribe("probe.out").await.unwrap();
+
+    publish_js(&js, "js.in", "e-1", json!({"op": "fail", "until": 3}).to_string()).await;
+    let message = next_message(&mut out, WAIT, "success on the third delivery").await;
+    assert_eq!(header(&message, "probe-attempt"), Some("3"));
+    assert_eq!(header(&message, "probe-event-id"), Some("e-1"));
+    drained(&js, STREAM, CONSUMER).await;
+    let info = consumer_info(&js, STREAM, CONSUMER).await;
+    assert_eq!(info.num_redelivered, 0, "nothing waits for redelivery");
+    assert_eq!(host.stats("orders").unwrap().retried, 2);
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_id_header_redeliveries_share_the_stream_sequence_as_id() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    dir.add(
+        "orders",
+        "probe",
+        &manifest("[retry]\ninitial_delay = \"10ms\"\nmax_delay = \"50ms\""),
+    );
+    let host = start_host(&server, &dir).await;
+    let client = server.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    let mut out = client.subscribe("probe.out").await.unwrap();
+
+    let payload = json!({"op": "fail", "until": 2}).to_string();
+    js.publish("js.in", payload.into()).await.unwrap().await.unwrap();
+    let message = next_message(&mut out, WAIT, "success on the second delivery").await;
+    assert_eq!(header(&message, "probe-event-id"), Some("SLUICE_ORDERS:1"));
+    assert_eq!(header(&message, "Nats-Msg-Id"), Some("orders:SLUICE_ORDERS:1:1"));
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_dedupe_a_handled_event_id_is_acked_without_running_again() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    dir.add("orders", "probe", &manifest("[dedupe]\nwindow = \"1m\""));
+    let host = start_host(&server, &dir).await;
+    let client = server.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    let mut out = client.subscribe("probe.out").await.unwrap();
+
+    let echo = json!({"op": "echo"}).to_string();
+    publish_js(&js, "js.in", "order-7", echo.clone()).await;
+    next_message(&mut out, WAIT, "the first delivery handled").await;
+    // The same event again (a producer retry past the stream's own duplicate check).
+    publish_js(&js, "js.in", "order-7", echo.clone()).await;
+    publish_js(&js, "js.in", "order-8", echo).await;
+    let message = next_message(&mut out, WAIT, "the next event handled").await;
+    assert_eq!(header(&message, "probe-event-id"), Some("order-8"));
+    drained(&js, STREAM, CONSUMER).await;
+    assert!(no_message_pending(&mut out), "order-7 ran once");
+    let stats = host.stats("orders").unwrap();
+    assert_eq!((stats.succeeded, stats.deduplicated), (2, 1));
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_older_than_max_event_age_expire_to_the_dead_letter_subject() {
+    let server = NatsServer::start();
+    let client = server.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: STREAM.into(),
+        subjects: vec!["js.in".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let echo = json!({"op": "echo"}).to_string();
+    publish_js(&js, "js.in", "stale", echo.clone()).await;
+    let published = Instant::now();
+    let dir = FunctionsDir::new();
+    dir.add(
+        "orders",
+        "probe",
+        &manifest("[delivery]\nmax_event_age = \"500ms\""),
+    );
+    let mut out = client.subscribe("probe.out").await.unwrap();
+    let mut dlq = client.subscribe("sluice.dlq.orders").await.unwrap();
+    client.flush().await.unwrap();
+    // Let the stored event grow older than the limit before a host can take it.
+    tokio::time::sleep(Duration::from_millis(700).saturating_sub(published.elapsed())).await;
+    let host = start_host(&server, &dir).await;
+
+    let letter = next_message(&mut dlq, WAIT, "the stale event dead-lettered").await;
+    assert_eq!(header(&letter, "Sluice-Dlq-Reason"), Some("expired"));
+    assert!(
+        header(&letter, "Sluice-Dlq-Error")
+            .unwrap()
+            .contains("delivery.max_event_age = 500ms")
+    );
+    publish_js(&js, "js.in", "fresh", echo).await;
+    let message = next_message(&mut out, WAIT, "a fresh event handled").await;
+    assert_eq!(header(&message, "probe-event-id"), Some("fresh"));
+    assert!(no_message_pending(&mut out));
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_handler_keeps_its_event_past_the_ack_wait() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    dir.add("orders", "probe", &manifest("[delivery]\nack_wait = \"1s\""));
+    let host = start_host(&server, &dir).await;
+    let client = server.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    let mut out = client.subscribe("probe.out").await.unwrap();
+
+    publish_js(
+        &js,
+        "js.in",
+        "slow",
+        json!({"op": "sleep", "ms": 2500}).to_string(),
+    )
+    .await;
+    next_message(&mut out, WAIT, "the slow event handled").await;
+    drained(&js, STREAM, CONSUMER).await;
+    let info = consumer_info(&js, STREAM, CONSUMER).await;
+    assert_eq!(
+        info.delivered.consumer_sequence, 1,
+        "delivered once, not again after 1 s"
+    );
+    assert_eq!(host.stats("orders").unwrap().received, 1);
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_circuit_breaker_pauses_a_failing_function_and_probes_until_it_recovers() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    let extra = r#"
+[retry]
+max_attempts = 10
+initial_delay = "10ms"
+max_delay = "10ms"
+[circuit_breaker]
+failures = 3
+cool_down = "300ms"
+max_cool_down = "1s"
+"#;
+    dir.add("orders", "probe", &manifest(extra));
+    let host = start_host(&server, &dir).await;
+    let client = server.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    let mut out = client.subscribe("probe.out").await.unwrap();
+
+    let start = Instant::now();
+    publish_js(
+        &js,
+        "js.in",
+        "flaky",
+        json!({"op": "fail", "until": 6}).to_string(),
+    )
+    .await;
+    let message = next_message(&mut out, WAIT, "success once the dependency recovers").await;
+    let took = start.elapsed();
+    assert_eq!(header(&message, "probe-attempt"), Some("6"));
+    // Three failures open it for 300 ms; the failed probes (attempts 4 and 5) reopen it for
+    // 600 ms and then 1 s (the maximum); attempt 6 succeeds. Retry delays alone are 50 ms.
+    assert!(
+        took >= Duration::from_millis(1900),
+        "breaker paused for only {took:?}"
+    );
+    let stats = host.stats("orders").unwrap();
+    assert_eq!((stats.received, stats.retried, stats.succeeded), (6, 5, 1));
+
+    // Closed again: the next event runs at once.
+    let start = Instant::now();
+    publish_js(&js, "js.in", "next", json!({"op": "echo"}).to_string()).await;
+    next_message(&mut out, WAIT, "the next event").await;
+    assert!(
+        start.elapsed() < Duration::from_millis(900),
+        "took {:?}",
+        start.elapsed()
+    );
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_gets_no_more_events_at_once_than_its_cap() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    dir.add("orders", "probe", &manifest("[limits]\nmax_concurrency = 4"));
+    let host = start_host(&server, &dir).await;
+    let client = server.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    let mut out = client.subscribe("probe.out").await.unwrap();
+
+    publish_many(&js, "js.in", "s", 40, |_| {
+        json!({"op": "sleep", "ms": 50}).to_string()
+    })
+    .await;
+    let mut reports = Vec::new();
+    // While the handlers run, the server holds the rest: at most the cap is unacknowledged.
+    let mut max_unacked = 0;
+    let deadline = Instant::now() + WAIT;
+    while reports.len() < 40 {
+        assert!(Instant::now() < deadline, "only {} of 40 reports", reports.len());
+        let info = consumer_info(&js, STREAM, CONSUMER).await;
+        max_unacked = max_unacked.max(info.num_ack_pending);
+        while let Some(Some(message)) = out.next().now_or_never() {
+            reports.push(message);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(max_unacked <= 4, "{max_unacked} events were out at once");
+    assert!(max_unacked >= 2, "the cap was used ({max_unacked})");
+    assert_eq!(host.stats("orders").unwrap().peak_in_flight, 4);
+    host.shutdown().await;
+}

@@ -1,0 +1,110 @@
+//! JetStream mode: at-least-once delivery, and proof that nothing is lost under faults.
+
+mod delivery;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use futures::StreamExt;
+
+/// Publishes `payload` to `subject` through JetStream with event id `id`, waiting for the
+/// stream's ack.
+pub async fn publish_js(js: &jetstream::Context, subject: &str, id: &str, payload: impl Into<bytes::Bytes>) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Sluice-Event-Id", id);
+    js.publish_with_headers(subject.to_owned(), headers, payload.into())
+        .await
+        .expect("publish to the stream")
+        .await
+        .expect("stream acked the event");
+}
+
+/// Publishes `count` events `{prefix}-{n}` with `payload(n)` to `subject` through JetStream,
+/// a thousand acks in flight at a time.
+pub async fn publish_many(
+    js: &jetstream::Context,
+    subject: &str,
+    prefix: &str,
+    count: usize,
+    payload: impl Fn(usize) -> String,
+) {
+    let mut acks = Vec::with_capacity(1000);
+    for n in 0..count {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Sluice-Event-Id", format!("{prefix}-{n}").as_str());
+        let ack = js
+            .publish_with_headers(subject.to_owned(), headers, payload(n).into())
+            .await
+            .expect("publish to the stream");
+        acks.push(ack);
+        if acks.len() == 1000 {
+            for ack in acks.drain(..) {
+                ack.await.expect("stream acked the event");
+            }
+        }
+    }
+    for ack in acks {
+        ack.await.expect("stream acked the event");
+    }
+}
+
+/// Counts, per `probe-event-id`, the messages `subscriber` receives until `done` says the
+/// counts are complete or `timeout` passes (then panics with `what` and the counts).
+pub async fn count_ids(
+    subscriber: &mut async_nats::Subscriber,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&HashMap<String, u32>) -> bool,
+) -> HashMap<String, u32> {
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !done(&seen) {
+        match tokio::time::timeout_at(deadline, subscriber.next()).await {
+            Ok(Some(message)) => {
+                let id = crate::header(&message, "probe-event-id")
+                    .unwrap_or("?")
+                    .to_owned();
+                *seen.entry(id).or_default() += 1;
+            }
+            Ok(None) => panic!("subscription closed while waiting for: {what}"),
+            Err(_) => panic!(
+                "timed out after {timeout:?} waiting for: {what}; saw {} distinct ids, {} messages",
+                seen.len(),
+                seen.values().sum::<u32>()
+            ),
+        }
+    }
+    seen
+}
+
+/// The durable consumer `consumer` of `stream`, as the server sees it now.
+pub async fn consumer_info(
+    js: &jetstream::Context,
+    stream: &str,
+    consumer: &str,
+) -> jetstream::consumer::Info {
+    let mut consumer: jetstream::consumer::PullConsumer = js
+        .get_consumer_from_stream(consumer, stream)
+        .await
+        .expect("the function's consumer exists");
+    consumer.info().await.expect("consumer info").clone()
+}
+
+/// Waits until the consumer has nothing pending or unacknowledged.
+pub async fn drained(js: &jetstream::Context, stream: &str, consumer: &str) {
+    let deadline = tokio::time::Instant::now() + crate::WAIT;
+    loop {
+        let info = consumer_info(js, stream, consumer).await;
+        if info.num_pending == 0 && info.num_ack_pending == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "consumer {consumer} still has {} pending and {} unacknowledged",
+            info.num_pending,
+            info.num_ack_pending
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
