@@ -100,7 +100,7 @@ async fn dead_letter(
     let message = dead_letter::message(subject, event, function, reason, error, attempts);
     match send(dispatcher, message).await {
         Ok(()) => {
-            deployment.stats.dead_lettered();
+            deployment.stats.dead_lettered(reason);
             tracing::info!(reason, dead_letter_subject = subject, "event dead-lettered");
         }
         Err(publish_error) => {
