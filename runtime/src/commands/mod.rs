@@ -7,6 +7,7 @@ mod new;
 mod publish;
 mod up;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -127,6 +128,10 @@ pub struct HostArgs {
     /// Seconds to let in-flight events finish on shutdown.
     #[arg(long, default_value_t = 30)]
     pub grace: u64,
+    /// Serve Prometheus metrics on GET /metrics and a health check on GET /healthz at this
+    /// address (e.g. 127.0.0.1:9090; port 0 picks a free port, logged at start).
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<SocketAddr>,
 }
 
 /// A mistake in how sluice was called or configured (exit code 2).
