@@ -1,11 +1,14 @@
-//! Operations: `/metrics` and `/healthz` on the admin endpoint.
+//! Operations: `/metrics` and `/healthz` on the admin endpoint, and `--log-format json`.
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use sluice_runtime::{Runtime, RuntimeConfig};
-use sluice_tests::{FunctionsDir, NatsServer, eventually, http_get, next_message};
+use sluice_tests::{FunctionsDir, NatsServer, eventually, http_get, next_message, sluice_command};
 
 use crate::{WAIT, init_logging, publish_event};
 
@@ -124,4 +127,132 @@ async fn metrics_count_every_outcome_and_healthz_follows_nats() {
     assert!(health.body.starts_with("NATS connection is "), "{}", health.body);
     // The server is gone, so there is nothing to flush: dropping the host stops it.
     drop(host);
+}
+
+/// A `sluice` process, killed on drop, whose stderr lines arrive on a channel.
+struct SluiceProcess {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl SluiceProcess {
+    fn spawn(command: &mut std::process::Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sluice");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next log line (parsed as JSON: every line must be) for which `wanted` holds.
+    fn line_where(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                panic!(
+                    "no log line {what} within {WAIT:?}; stderr so far:\n{}",
+                    self.seen.join("\n")
+                );
+            };
+            self.seen.push(line.clone());
+            let parsed: Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            for key in ["timestamp", "level", "target", "fields"] {
+                assert!(parsed.get(key).is_some(), "no {key:?} in {line}");
+            }
+            if wanted(&parsed) {
+                return parsed;
+            }
+        }
+    }
+}
+
+impl Drop for SluiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn message(line: &Value) -> &str {
+    line["fields"]["message"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sluice_up_serves_the_admin_endpoint_and_logs_json_with_event_fields() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    dir.add("metered", "probe", MANIFEST);
+    let state = tempfile::tempdir().unwrap();
+    let mut sluice = SluiceProcess::spawn(
+        sluice_command()
+            .args([
+                "--log-format",
+                "json",
+                "up",
+                "--no-watch",
+                "--admin",
+                "127.0.0.1:0",
+            ])
+            .args(["--nats", &server.url(), "--functions"])
+            .arg(dir.path())
+            .arg("--state-dir")
+            .arg(state.path()),
+    );
+    let listening = sluice.line_where("naming the admin address", |l| {
+        message(l).starts_with("admin endpoint: ")
+    });
+    let addr: SocketAddr = listening["fields"]["addr"]
+        .as_str()
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {listening}"));
+    sluice.line_where("saying the host is up", |l| {
+        message(l).starts_with("sluice is up")
+    });
+    assert_eq!(http_get(addr, "/healthz").status, 200);
+
+    let client = server.client().await;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Sluice-Event-Id", "e-json");
+    headers.insert("Sluice-Correlation-Id", "c-json");
+    let event = json!({"op": "fail", "retryable": false}).to_string();
+    client
+        .publish_with_headers("in", headers, event.into())
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+
+    let giving_up = sluice.line_where("giving up on the event", |l| message(l).starts_with("giving up"));
+    assert_eq!(giving_up["level"], "WARN");
+    let span = &giving_up["span"];
+    assert_eq!(span["name"], "event", "{giving_up}");
+    assert_eq!(span["function"], "metered", "{giving_up}");
+    assert_eq!(span["subject"], "in", "{giving_up}");
+    assert_eq!(span["event_id"], "e-json", "{giving_up}");
+    assert_eq!(span["correlation_id"], "c-json", "{giving_up}");
+    assert_eq!(span["attempt"], 1, "{giving_up}");
+    let scrape = http_get(addr, "/metrics");
+    assert!(
+        scrape
+            .body
+            .contains(r#"sluice_events_received_total{function="metered"} 1"#),
+        "{}",
+        scrape.body
+    );
 }

@@ -20,9 +20,22 @@ pub struct Cli {
     /// Log more (or set SLUICE_LOG, e.g. SLUICE_LOG=sluice_runtime=debug).
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// How log lines are written to stderr: `text` for people, `json` (one object per line,
+    /// with the event's span fields) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// A `sluice` subcommand.

@@ -34,6 +34,7 @@ pub async fn process(
     let mut permit = Some(permit);
     let mut attempt = 1;
     loop {
+        tracing::Span::current().record("attempt", attempt);
         let permit_held = match permit.take() {
             Some(permit) => permit,
             None => deployment
