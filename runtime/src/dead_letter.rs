@@ -14,6 +14,17 @@ pub const MAX_ERROR_BYTES: usize = 1024;
 /// Why an event was dead-lettered, as written in `Sluice-Dlq-Reason`.
 pub type Reason = &'static str;
 
+/// Every [`Reason`] Sluice writes; metrics count dead letters by these.
+pub const REASONS: [Reason; 7] = [
+    "permanent",
+    "exhausted",
+    "timeout",
+    "trap",
+    "out_of_memory",
+    "payload_too_large",
+    "expired",
+];
+
 /// The dead letter of `event` for `subject`: original payload and headers, then the
 /// `Sluice-Dlq-*` headers.
 pub fn message(
@@ -44,8 +55,31 @@ pub fn message(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::event::headers::find;
+    use crate::invoke::InvokeError;
+
+    #[test]
+    fn every_reason_an_invocation_gives_is_known() {
+        let errors = [
+            InvokeError::Retryable {
+                message: String::new(),
+                retry_after: None,
+            },
+            InvokeError::Permanent {
+                message: String::new(),
+            },
+            InvokeError::Timeout(Duration::from_secs(1)),
+            InvokeError::OutOfMemory { limit: 1 },
+            InvokeError::Trap(String::new()),
+            InvokeError::Instantiate(String::new()),
+        ];
+        for error in errors {
+            assert!(REASONS.contains(&error.reason()), "{}", error.reason());
+        }
+    }
 
     #[test]
     fn dead_letters_keep_the_event_and_explain_it() {

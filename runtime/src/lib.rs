@@ -13,8 +13,11 @@
 //! The modules follow that flow: [`manifest`] (what a function asks for), [`function`]
 //! (compile once, pre-link), [`invoke`] (one attempt in a fresh instance), [`dispatch`]
 //! (subscription, admission, retry, dead letter), [`registry`] (the deployed set) and
-//! [`host`](crate::runtime) (a running host and its shutdown).
+//! [`host`](crate::runtime) (a running host and its shutdown). Beside the flow, [`stats`]
+//! counts what happened to every event and [`admin`] serves those counts ([`metrics`]) and
+//! the host's health over HTTP.
 
+pub mod admin;
 pub mod bindings;
 pub mod breaker;
 pub mod cache;
@@ -29,6 +32,7 @@ pub mod host;
 pub mod invoke;
 pub mod jetstream;
 pub mod manifest;
+pub mod metrics;
 pub mod nats;
 pub mod registry;
 pub mod reload;

@@ -13,7 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = commands::Cli::parse();
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: bool) {
+fn init_tracing(verbose: bool, format: commands::LogFormat) {
     let default = if verbose {
         "sluice=debug,sluice_runtime=debug,info"
     } else {
@@ -38,8 +38,12 @@ fn init_tracing(verbose: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        commands::LogFormat::Text => logs.init(),
+        // Span fields (function, subject, event_id, correlation_id, attempt) are in "span".
+        commands::LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
+    }
 }

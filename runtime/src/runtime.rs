@@ -1,6 +1,7 @@
 //! A running host: connects, loads a functions folder, deploys what loads, and shuts down
 //! gracefully when asked.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::AdminServer;
 use crate::dispatch::Dispatcher;
 use crate::engine::SluiceEngine;
 use crate::function::{Function, LoadError};
@@ -28,6 +30,9 @@ pub struct RuntimeConfig {
     pub watch: bool,
     /// Where compiled components are cached; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
+    /// Where to serve `/metrics` and `/healthz` over HTTP; `None` serves nothing. Port 0
+    /// picks a free port (see [`Runtime::admin_addr`]).
+    pub admin: Option<SocketAddr>,
 }
 
 impl RuntimeConfig {
@@ -39,6 +44,7 @@ impl RuntimeConfig {
             shutdown_grace: Duration::from_secs(30),
             watch: false,
             cache_dir: None,
+            admin: None,
         }
     }
 }
@@ -113,6 +119,7 @@ pub struct Runtime {
     grace: Duration,
     load_errors: Vec<LoadError>,
     reloading: Option<Reloading>,
+    admin: Option<AdminServer>,
 }
 
 impl Runtime {
@@ -133,6 +140,10 @@ impl Runtime {
             registry: Registry::default(),
             reloads,
         });
+        let admin = match config.admin {
+            Some(addr) => Some(AdminServer::start(addr, host.clone()).await?),
+            None => None,
+        };
         // Watch before loading, so a file that changes while the folder loads is not missed.
         let watched = match config.watch {
             true => Some(
@@ -177,6 +188,7 @@ impl Runtime {
             grace: config.shutdown_grace,
             load_errors,
             reloading,
+            admin,
         })
     }
 
@@ -213,13 +225,19 @@ impl Runtime {
         self.host.registry.stats(name)
     }
 
+    /// Where the admin endpoint listens, if `config.admin` asked for one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(AdminServer::addr)
+    }
+
     /// The host's NATS connection.
     pub fn client(&self) -> &async_nats::Client {
         &self.host.dispatcher.client
     }
 
     /// Stops watching and intake, lets in-flight events finish within the grace period,
-    /// flushes what they published and closes the connection.
+    /// flushes what they published and closes the connection. The admin endpoint answers
+    /// until the in-flight events are done.
     pub async fn shutdown(self) -> ShutdownReport {
         tracing::info!(
             "shutting down: no new events; waiting up to {:?} for in-flight ones",
@@ -241,6 +259,9 @@ impl Runtime {
             );
             self.host.dispatcher.abandon.cancel();
             let _ = tokio::time::timeout(HAND_BACK_TIME, tracker.wait()).await;
+        }
+        if let Some(admin) = self.admin {
+            admin.stop().await;
         }
         if let Err(error) = self.host.dispatcher.client.flush().await {
             tracing::warn!("final flush to NATS failed: {error}");

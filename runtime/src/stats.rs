@@ -1,6 +1,17 @@
 //! Per-function counters: what happened to every event, readable while the host runs.
+//!
+//! Updating a counter is one relaxed atomic operation, so the event path never waits on
+//! metrics; the admin endpoint reads [`FunctionStats::snapshot`] when it is scraped.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use crate::dead_letter::{REASONS, Reason};
+
+/// Upper bounds, in seconds, of the handler-duration histogram's buckets.
+pub const DURATION_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// Live counters of one deployed function. Cheap to update from many tasks.
 #[derive(Debug, Default)]
@@ -9,6 +20,7 @@ pub struct FunctionStats {
     succeeded: AtomicU64,
     retried: AtomicU64,
     dead_lettered: AtomicU64,
+    dead_lettered_by_reason: [AtomicU64; REASONS.len()],
     dropped: AtomicU64,
     overflowed: AtomicU64,
     deduplicated: AtomicU64,
@@ -16,6 +28,8 @@ pub struct FunctionStats {
     publish_failed: AtomicU64,
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
+    jetstream_pending: AtomicU64,
+    durations: DurationHistogram,
 }
 
 /// A copy of a function's counters at one moment.
@@ -29,6 +43,8 @@ pub struct StatsSnapshot {
     pub retried: u64,
     /// Events published to the dead-letter subject.
     pub dead_lettered: u64,
+    /// Dead-lettered events by reason, in the order of [`REASONS`].
+    pub dead_lettered_by_reason: [u64; REASONS.len()],
     /// Events that failed for good with dead-lettering turned off, or whose dead letter could
     /// not be published.
     pub dropped: u64,
@@ -44,14 +60,81 @@ pub struct StatsSnapshot {
     pub in_flight: u64,
     /// The most instances that ever ran at once.
     pub peak_in_flight: u64,
+    /// Messages of the function's JetStream consumer not yet delivered (0 without JetStream).
+    pub jetstream_pending: u64,
+    /// How long attempts took.
+    pub durations: DurationSnapshot,
 }
 
-/// Counts an instance as running until dropped.
-pub struct InFlight<'a>(&'a FunctionStats);
+impl StatsSnapshot {
+    /// Events dead-lettered for `reason` (0 for a reason Sluice does not write).
+    pub fn dead_lettered_for(&self, reason: &str) -> u64 {
+        reason_index(reason).map_or(0, |i| self.dead_lettered_by_reason[i])
+    }
+}
+
+/// A histogram of attempt durations: atomics per bucket, a count and a sum.
+#[derive(Debug, Default)]
+struct DurationHistogram {
+    buckets: [AtomicU64; DURATION_BUCKETS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl DurationHistogram {
+    fn observe(&self, duration: Duration) {
+        let seconds = duration.as_secs_f64();
+        if let Some(i) = DURATION_BUCKETS.iter().position(|&bound| seconds <= bound) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+    }
+
+    fn snapshot(&self) -> DurationSnapshot {
+        DurationSnapshot {
+            buckets: self.buckets.each_ref().map(|bucket| bucket.load(Relaxed)),
+            count: self.count.load(Relaxed),
+            sum_nanos: self.sum_nanos.load(Relaxed),
+        }
+    }
+}
+
+/// Attempt durations at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DurationSnapshot {
+    /// Attempts per bucket of [`DURATION_BUCKETS`] (each counted once, in the first bucket
+    /// whose bound it does not exceed; longer attempts are only in `count`).
+    pub buckets: [u64; DURATION_BUCKETS.len()],
+    /// Attempts timed.
+    pub count: u64,
+    /// Their total duration in nanoseconds.
+    pub sum_nanos: u64,
+}
+
+impl DurationSnapshot {
+    /// The total duration in seconds.
+    pub fn sum_seconds(&self) -> f64 {
+        Duration::from_nanos(self.sum_nanos).as_secs_f64()
+    }
+}
+
+fn reason_index(reason: &str) -> Option<usize> {
+    REASONS.iter().position(|&known| known == reason)
+}
+
+/// Counts an instance as running until dropped, and then records how long it ran (one
+/// attempt) in the duration histogram.
+pub struct InFlight<'a> {
+    stats: &'a FunctionStats,
+    started: Instant,
+}
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Relaxed);
+        self.stats.in_flight.fetch_sub(1, Relaxed);
+        self.stats.durations.observe(self.started.elapsed());
     }
 }
 
@@ -60,7 +143,10 @@ impl FunctionStats {
     pub fn start_instance(&self) -> InFlight<'_> {
         let now = self.in_flight.fetch_add(1, Relaxed) + 1;
         self.peak_in_flight.fetch_max(now, Relaxed);
-        InFlight(self)
+        InFlight {
+            stats: self,
+            started: Instant::now(),
+        }
     }
 
     /// An event arrived.
@@ -78,9 +164,14 @@ impl FunctionStats {
         self.retried.fetch_add(1, Relaxed);
     }
 
-    /// An event went to the dead-letter subject.
-    pub fn dead_lettered(&self) {
+    /// An event went to the dead-letter subject for `reason` (one of [`REASONS`]).
+    pub fn dead_lettered(&self, reason: Reason) {
         self.dead_lettered.fetch_add(1, Relaxed);
+        let index = reason_index(reason);
+        debug_assert!(index.is_some(), "dead-letter reason {reason:?} is not in REASONS");
+        if let Some(i) = index {
+            self.dead_lettered_by_reason[i].fetch_add(1, Relaxed);
+        }
     }
 
     /// An event failed for good and was not dead-lettered.
@@ -104,6 +195,11 @@ impl FunctionStats {
         self.publish_failed.fetch_add(failed, Relaxed);
     }
 
+    /// The function's JetStream consumer has `pending` messages not yet delivered.
+    pub fn set_jetstream_pending(&self, pending: u64) {
+        self.jetstream_pending.store(pending, Relaxed);
+    }
+
     /// The counters now.
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
@@ -111,6 +207,10 @@ impl FunctionStats {
             succeeded: self.succeeded.load(Relaxed),
             retried: self.retried.load(Relaxed),
             dead_lettered: self.dead_lettered.load(Relaxed),
+            dead_lettered_by_reason: self
+                .dead_lettered_by_reason
+                .each_ref()
+                .map(|count| count.load(Relaxed)),
             dropped: self.dropped.load(Relaxed),
             overflowed: self.overflowed.load(Relaxed),
             deduplicated: self.deduplicated.load(Relaxed),
@@ -118,6 +218,8 @@ impl FunctionStats {
             publish_failed: self.publish_failed.load(Relaxed),
             in_flight: self.in_flight.load(Relaxed),
             peak_in_flight: self.peak_in_flight.load(Relaxed),
+            jetstream_pending: self.jetstream_pending.load(Relaxed),
+            durations: self.durations.snapshot(),
         }
     }
 }
@@ -137,5 +239,45 @@ mod tests {
         let snapshot = stats.snapshot();
         assert_eq!(snapshot.in_flight, 0);
         assert_eq!(snapshot.peak_in_flight, 2);
+        assert_eq!(snapshot.durations.count, 3, "one observation per instance");
+    }
+
+    #[test]
+    fn dead_letters_are_counted_in_total_and_by_reason() {
+        let stats = FunctionStats::default();
+        stats.dead_lettered("trap");
+        stats.dead_lettered("trap");
+        stats.dead_lettered("timeout");
+        let snapshot = stats.snapshot();
+        assert_eq!(snapshot.dead_lettered, 3);
+        assert_eq!(snapshot.dead_lettered_for("trap"), 2);
+        assert_eq!(snapshot.dead_lettered_for("timeout"), 1);
+        assert_eq!(snapshot.dead_lettered_for("permanent"), 0);
+    }
+
+    #[test]
+    fn durations_land_in_the_first_bucket_that_holds_them() {
+        let histogram = DurationHistogram::default();
+        histogram.observe(Duration::from_micros(100));
+        histogram.observe(Duration::from_millis(3));
+        histogram.observe(Duration::from_secs(60));
+        let snapshot = histogram.snapshot();
+        assert_eq!(snapshot.buckets[0], 1, "100 µs is within the 0.1 ms bound");
+        assert_eq!(snapshot.buckets[5], 1, "3 ms is within the 5 ms bound");
+        assert_eq!(
+            snapshot.buckets.iter().sum::<u64>(),
+            2,
+            "60 s is beyond every bound"
+        );
+        assert_eq!(snapshot.count, 3);
+        assert_eq!(snapshot.sum_nanos, 60_003_100_000);
+    }
+
+    #[test]
+    fn jetstream_pending_is_a_gauge() {
+        let stats = FunctionStats::default();
+        stats.set_jetstream_pending(7);
+        stats.set_jetstream_pending(2);
+        assert_eq!(stats.snapshot().jetstream_pending, 2);
     }
 }

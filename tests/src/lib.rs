@@ -3,9 +3,11 @@
 //! the clock.
 
 pub mod fixtures;
+pub mod http;
 pub mod nats_server;
 pub mod wait;
 
 pub use fixtures::{FunctionsDir, guest, polyglot, scaffold_target_dir, sluice_binary, sluice_command};
+pub use http::{HttpResponse, http_get};
 pub use nats_server::NatsServer;
 pub use wait::{eventually, next_message, no_message_pending};

@@ -7,6 +7,7 @@ mod new;
 mod publish;
 mod up;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,9 +20,22 @@ pub struct Cli {
     /// Log more (or set SLUICE_LOG, e.g. SLUICE_LOG=sluice_runtime=debug).
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// How log lines are written to stderr: `text` for people, `json` (one object per line,
+    /// with the event's span fields) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// A `sluice` subcommand.
@@ -127,6 +141,10 @@ pub struct HostArgs {
     /// Seconds to let in-flight events finish on shutdown.
     #[arg(long, default_value_t = 30)]
     pub grace: u64,
+    /// Serve Prometheus metrics on GET /metrics and a health check on GET /healthz at this
+    /// address (e.g. 127.0.0.1:9090; port 0 picks a free port, logged at start).
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<SocketAddr>,
 }
 
 /// A mistake in how sluice was called or configured (exit code 2).

@@ -40,6 +40,7 @@ impl Host {
         config.shutdown_grace = Duration::from_secs(args.grace);
         config.watch = watch;
         config.cache_dir = Some(args.state_dir.join("cache"));
+        config.admin = args.admin;
         let runtime = Runtime::start(config).await?;
         Ok(Self { runtime, url, local })
     }

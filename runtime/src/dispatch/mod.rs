@@ -108,6 +108,7 @@ impl Dispatcher {
             subject = %event.subject,
             event_id = %event.id,
             correlation_id = %event.correlation_id,
+            attempt = tracing::field::Empty,
         );
         let task = process::process(self.clone(), deployment.clone(), event, permit);
         self.tracker.spawn(task.instrument(span));

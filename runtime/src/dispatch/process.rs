@@ -38,6 +38,7 @@ pub async fn process(
     let mut permit = Some(permit);
     let mut attempt = 1;
     loop {
+        tracing::Span::current().record("attempt", attempt);
         let permit_held = match permit.take() {
             Some(permit) => permit,
             None => deployment
@@ -157,7 +158,7 @@ async fn dead_letter(
     let message = dead_letter::message(subject, event, function, reason, error, attempts);
     match send(dispatcher, message).await {
         Ok(()) => {
-            deployment.stats.dead_lettered();
+            deployment.stats.dead_lettered(reason);
             tracing::info!(reason, dead_letter_subject = subject, "event dead-lettered");
         }
         Err(publish_error) => {

@@ -1,0 +1,258 @@
+//! Operations: `/metrics` and `/healthz` on the admin endpoint, and `--log-format json`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sluice_runtime::{Runtime, RuntimeConfig};
+use sluice_tests::{FunctionsDir, NatsServer, eventually, http_get, next_message, sluice_command};
+
+use crate::{WAIT, init_logging, publish_event};
+
+/// A probe on `in` that retries once, quickly.
+const MANIFEST: &str = r#"
+[trigger]
+subjects = ["in"]
+[retry]
+max_attempts = 2
+initial_delay = "10ms"
+max_delay = "10ms"
+[permissions]
+publish = ["probe.out"]
+"#;
+
+/// Starts a host on `dir` with the admin endpoint on a free loopback port.
+async fn start_with_admin(server: &NatsServer, dir: &FunctionsDir) -> (Runtime, SocketAddr) {
+    init_logging();
+    let mut config = RuntimeConfig::new(dir.path(), server.url());
+    config.shutdown_grace = Duration::from_secs(10);
+    config.admin = Some(([127, 0, 0, 1], 0).into());
+    let host = Runtime::start(config).await.expect("host starts");
+    let addr = host.admin_addr().expect("admin endpoint requested");
+    assert_ne!(addr.port(), 0, "the bound port is reported");
+    (host, addr)
+}
+
+/// The value of `series` (name and labels exactly as exposed) in a Prometheus text body.
+fn sample(body: &str, series: &str) -> String {
+    body.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{series} is not in the scrape:\n{body}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_every_outcome_and_healthz_follows_nats() {
+    let mut server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    dir.add("metered", "probe", MANIFEST);
+    let (host, addr) = start_with_admin(&server, &dir).await;
+    let client = server.client().await;
+    let mut dlq = client.subscribe("sluice.dlq.metered").await.unwrap();
+
+    // 2 successes (1 attempt each), a trap (retried once: 2 attempts), a permanent
+    // rejection (1 attempt): 4 events, 5 attempts.
+    let events = [
+        json!({"op": "echo"}),
+        json!({"op": "echo"}),
+        json!({"op": "trap"}),
+        json!({"op": "fail", "retryable": false}),
+    ];
+    for (i, event) in events.iter().enumerate() {
+        publish_event(&client, "in", &format!("e-{i}"), event.to_string()).await;
+    }
+    next_message(&mut dlq, WAIT, "first dead letter").await;
+    next_message(&mut dlq, WAIT, "second dead letter").await;
+    eventually(WAIT, "both successes published", || {
+        host.stats("metered").unwrap().published == 2
+    })
+    .await;
+
+    let scrape = http_get(addr, "/metrics");
+    assert_eq!(scrape.status, 200, "{}", scrape.body);
+    assert!(
+        scrape
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let body = &scrape.body;
+    let value = |series: &str| sample(body, &series.replace("FN", r#"function="metered""#));
+    assert_eq!(value("sluice_events_received_total{FN}"), "4");
+    assert_eq!(value("sluice_events_succeeded_total{FN}"), "2");
+    assert_eq!(value("sluice_events_retried_total{FN}"), "1");
+    assert_eq!(
+        value(r#"sluice_events_dead_lettered_total{FN,reason="trap"}"#),
+        "1"
+    );
+    assert_eq!(
+        value(r#"sluice_events_dead_lettered_total{FN,reason="permanent"}"#),
+        "1"
+    );
+    assert_eq!(
+        value(r#"sluice_events_dead_lettered_total{FN,reason="exhausted"}"#),
+        "0"
+    );
+    assert_eq!(value("sluice_events_dropped_total{FN}"), "0");
+    assert_eq!(value("sluice_events_overflowed_total{FN}"), "0");
+    assert_eq!(value(r#"sluice_publishes_total{FN,result="ok"}"#), "2");
+    assert_eq!(value(r#"sluice_publishes_total{FN,result="failed"}"#), "0");
+    assert_eq!(value("sluice_events_in_flight{FN}"), "0");
+    assert_eq!(value("sluice_jetstream_pending{FN}"), "0");
+    assert_eq!(
+        value("sluice_handler_duration_seconds_count{FN}"),
+        "5",
+        "one per attempt"
+    );
+    assert_eq!(
+        value(r#"sluice_handler_duration_seconds_bucket{FN,le="+Inf"}"#),
+        "5"
+    );
+    let seconds: f64 = value("sluice_handler_duration_seconds_sum{FN}").parse().unwrap();
+    assert!(seconds > 0.0, "{seconds}");
+
+    let health = http_get(addr, "/healthz");
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+    assert_eq!(http_get(addr, "/nope").status, 404);
+
+    server.kill();
+    eventually(WAIT, "/healthz reports the lost NATS connection", || {
+        http_get(addr, "/healthz").status == 503
+    })
+    .await;
+    let health = http_get(addr, "/healthz");
+    assert!(health.body.starts_with("NATS connection is "), "{}", health.body);
+    // The server is gone, so there is nothing to flush: dropping the host stops it.
+    drop(host);
+}
+
+/// A `sluice` process, killed on drop, whose stderr lines arrive on a channel.
+struct SluiceProcess {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl SluiceProcess {
+    fn spawn(command: &mut std::process::Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sluice");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next log line (parsed as JSON: every line must be) for which `wanted` holds.
+    fn line_where(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                panic!(
+                    "no log line {what} within {WAIT:?}; stderr so far:\n{}",
+                    self.seen.join("\n")
+                );
+            };
+            self.seen.push(line.clone());
+            let parsed: Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            for key in ["timestamp", "level", "target", "fields"] {
+                assert!(parsed.get(key).is_some(), "no {key:?} in {line}");
+            }
+            if wanted(&parsed) {
+                return parsed;
+            }
+        }
+    }
+}
+
+impl Drop for SluiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn message(line: &Value) -> &str {
+    line["fields"]["message"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sluice_up_serves_the_admin_endpoint_and_logs_json_with_event_fields() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    dir.add("metered", "probe", MANIFEST);
+    let state = tempfile::tempdir().unwrap();
+    let mut sluice = SluiceProcess::spawn(
+        sluice_command()
+            .args([
+                "--log-format",
+                "json",
+                "up",
+                "--no-watch",
+                "--admin",
+                "127.0.0.1:0",
+            ])
+            .args(["--nats", &server.url(), "--functions"])
+            .arg(dir.path())
+            .arg("--state-dir")
+            .arg(state.path()),
+    );
+    let listening = sluice.line_where("naming the admin address", |l| {
+        message(l).starts_with("admin endpoint: ")
+    });
+    let addr: SocketAddr = listening["fields"]["addr"]
+        .as_str()
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {listening}"));
+    sluice.line_where("saying the host is up", |l| {
+        message(l).starts_with("sluice is up")
+    });
+    assert_eq!(http_get(addr, "/healthz").status, 200);
+
+    let client = server.client().await;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Sluice-Event-Id", "e-json");
+    headers.insert("Sluice-Correlation-Id", "c-json");
+    let event = json!({"op": "fail", "retryable": false}).to_string();
+    client
+        .publish_with_headers("in", headers, event.into())
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+
+    let giving_up = sluice.line_where("giving up on the event", |l| message(l).starts_with("giving up"));
+    assert_eq!(giving_up["level"], "WARN");
+    let span = &giving_up["span"];
+    assert_eq!(span["name"], "event", "{giving_up}");
+    assert_eq!(span["function"], "metered", "{giving_up}");
+    assert_eq!(span["subject"], "in", "{giving_up}");
+    assert_eq!(span["event_id"], "e-json", "{giving_up}");
+    assert_eq!(span["correlation_id"], "c-json", "{giving_up}");
+    assert_eq!(span["attempt"], 1, "{giving_up}");
+    let scrape = http_get(addr, "/metrics");
+    assert!(
+        scrape
+            .body
+            .contains(r#"sluice_events_received_total{function="metered"} 1"#),
+        "{}",
+        scrape.body
+    );
+}
