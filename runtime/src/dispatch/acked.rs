@@ -238,7 +238,7 @@ async fn dead_letter(
     };
     let message = dead_letter::message(subject, event, function, reason, error, attempts);
     super::process::send_confirmed(dispatcher, message).await?;
-    deployment.stats.dead_lettered();
+    deployment.stats.dead_lettered(reason);
     tracing::info!(reason, dead_letter_subject = subject, "event dead-lettered");
     Ok(())
 }

@@ -141,6 +141,7 @@ impl Dispatcher {
             subject = %event.subject,
             event_id = %event.id,
             correlation_id = %event.correlation_id,
+            attempt = delivery.attempt,
         );
         let task = acked::process(self.clone(), deployment.clone(), delivery, permit);
         self.tracker.spawn(task.instrument(span));

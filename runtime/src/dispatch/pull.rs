@@ -267,12 +267,15 @@ impl PullIntake {
     fn delivery(&self, message: async_nats::Message) -> Option<Delivery> {
         let message = self.jetstream_message(message);
         let (stream, sequence, delivered, published) = match message.info() {
-            Ok(info) => (
-                info.stream.to_owned(),
-                info.stream_sequence,
-                info.delivered,
-                SystemTime::from(info.published),
-            ),
+            Ok(info) => {
+                self.deployment.stats.set_jetstream_pending(info.pending);
+                (
+                    info.stream.to_owned(),
+                    info.stream_sequence,
+                    info.delivered,
+                    SystemTime::from(info.published),
+                )
+            }
             Err(error) => {
                 tracing::error!(
                     function = &**self.deployment.function.name(),
