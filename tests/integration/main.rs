@@ -1,5 +1,6 @@
 //! Sluice's integration tests: real `nats-server`, real components, one binary.
 
+mod auth;
 mod delivery;
 mod dev;
 mod failures;

@@ -80,6 +80,18 @@ impl Failure {
     }
 }
 
+/// The cause of `error` in a few words, without repeating itself (the server's
+/// `nats: authorization violation` already says what the kind would).
+fn describe(error: &async_nats::ConnectError, failure: Failure) -> String {
+    let kind = error.kind().to_string();
+    match std::error::Error::source(error).map(ToString::to_string) {
+        Some(source) if failure == Failure::Tls => format!("TLS handshake failed: {source}"),
+        Some(source) if source.contains(&kind) => source,
+        Some(source) => format!("{kind}: {source}"),
+        None => kind,
+    }
+}
+
 /// Whether the source of `error` is an I/O error carrying a rustls error.
 fn wraps_tls_error(error: &async_nats::ConnectError) -> bool {
     std::error::Error::source(error)
@@ -118,10 +130,13 @@ pub async fn connect(urls: &str, options: &ConnectionOptions) -> Result<async_na
         .apply(client_options())?
         .connect(servers)
         .await
-        .map_err(|error| ConnectError::Server {
-            urls: urls.to_owned(),
-            failure: Failure::of(&error),
-            cause: error.to_string(),
+        .map_err(|error| {
+            let failure = Failure::of(&error);
+            ConnectError::Server {
+                urls: urls.to_owned(),
+                failure,
+                cause: describe(&error, failure),
+            }
         })
 }
 
