@@ -91,14 +91,14 @@ pub struct ConnectionOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum OptionsError {
     /// The file could not be read.
-    #[error("{what} {}: cannot read: {source}", file.display())]
+    #[error("{what} {}: cannot read: {cause}", file.display())]
     Read {
         /// What the file was supposed to be, e.g. `TLS CA file`.
         what: &'static str,
         /// The file.
         file: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, so not repeated as a source).
+        cause: std::io::Error,
     },
     /// The file was read but does not hold what it should.
     #[error("{what} {}: {message}", file.display())]
@@ -154,10 +154,10 @@ impl ConnectionOptions {
 
 /// Reads `file`, described as `what` in the error.
 fn read(what: &'static str, file: &Path) -> Result<String, OptionsError> {
-    std::fs::read_to_string(file).map_err(|source| OptionsError::Read {
+    std::fs::read_to_string(file).map_err(|cause| OptionsError::Read {
         what,
         file: file.to_owned(),
-        source,
+        cause,
     })
 }
 
