@@ -13,6 +13,7 @@ use crate::admin::AdminServer;
 use crate::dispatch::Dispatcher;
 use crate::engine::SluiceEngine;
 use crate::function::{Function, LoadError};
+use crate::nats::ConnectionOptions;
 use crate::registry::{Deployed, Registry};
 use crate::reload::ReloadEvent;
 use crate::stats::StatsSnapshot;
@@ -22,8 +23,10 @@ use crate::stats::StatsSnapshot;
 pub struct RuntimeConfig {
     /// Folder of `NAME.wasm` (+ `NAME.toml`) files.
     pub functions_dir: PathBuf,
-    /// NATS server URL.
+    /// NATS server URL, or a comma-separated list of a cluster's URLs.
     pub nats_url: String,
+    /// Authentication and TLS for the NATS connection.
+    pub nats_options: ConnectionOptions,
     /// How long shutdown waits for in-flight events.
     pub shutdown_grace: Duration,
     /// Whether to watch the folder and deploy, redeploy and undeploy as files change.
@@ -36,11 +39,13 @@ pub struct RuntimeConfig {
 }
 
 impl RuntimeConfig {
-    /// Settings with the default grace period of 30 s.
+    /// Settings with no NATS authentication, TLS only if the server asks for it, and the
+    /// default grace period of 30 s.
     pub fn new(functions_dir: impl Into<PathBuf>, nats_url: impl Into<String>) -> Self {
         Self {
             functions_dir: functions_dir.into(),
             nats_url: nats_url.into(),
+            nats_options: ConnectionOptions::default(),
             shutdown_grace: Duration::from_secs(30),
             watch: false,
             cache_dir: None,
@@ -132,7 +137,7 @@ impl Runtime {
             engine = engine.with_cache(dir);
         }
         let engine = Arc::new(engine);
-        let client = crate::nats::connect(&config.nats_url).await?;
+        let client = crate::nats::connect(&config.nats_url, &config.nats_options).await?;
         let dispatcher = Dispatcher::new(engine, client);
         let (reloads, _) = tokio::sync::broadcast::channel(256);
         let host = Arc::new(Host {

@@ -1,6 +1,7 @@
 //! A `nats-server` child on a free loopback port, killed on drop.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ pub struct NatsServer {
     child: Child,
     port: u16,
     store: TempDir,
+    config: Option<PathBuf>,
 }
 
 impl NatsServer {
@@ -20,12 +22,33 @@ impl NatsServer {
     /// Panics with how to install it when the binary is missing: a test that needs NATS never
     /// skips silently.
     pub fn start() -> Self {
+        Self::start_on(None)
+    }
+
+    /// Like [`start`](Self::start), with `extra_conf` (nats-server configuration, e.g. a
+    /// `tls { ... }` or `authorization { ... }` block) written to a config file the server
+    /// loads. Address, port and JetStream still come from the command line.
+    pub fn start_with_config(extra_conf: &str) -> Self {
+        Self::start_on(Some(extra_conf))
+    }
+
+    fn start_on(extra_conf: Option<&str>) -> Self {
         let store = tempfile::tempdir().expect("temporary folder for JetStream");
+        let config = extra_conf.map(|conf| {
+            let file = store.path().join("nats-server.conf");
+            std::fs::write(&file, conf).expect("write nats-server.conf");
+            file
+        });
         for _ in 0..5 {
             let port = free_port();
-            let mut child = spawn(port, &store);
+            let mut child = spawn(port, &store, config.as_ref());
             if wait_until_ready(&mut child, port) {
-                return Self { child, port, store };
+                return Self {
+                    child,
+                    port,
+                    store,
+                    config,
+                };
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -37,7 +60,7 @@ impl NatsServer {
     /// going away and coming back.
     pub fn restart(&mut self) {
         self.kill();
-        self.child = spawn(self.port, &self.store);
+        self.child = spawn(self.port, &self.store, self.config.as_ref());
         assert!(
             wait_until_ready(&mut self.child, self.port),
             "nats-server did not come back on port {}",
@@ -70,9 +93,13 @@ impl Drop for NatsServer {
     }
 }
 
-fn spawn(port: u16, store: &TempDir) -> Child {
+fn spawn(port: u16, store: &TempDir, config: Option<&PathBuf>) -> Child {
     let binary = sluice_runtime::nats::find_binary().unwrap_or_else(|error| panic!("{error:#}"));
-    Command::new(binary)
+    let mut command = Command::new(binary);
+    if let Some(config) = config {
+        command.arg("-c").arg(config);
+    }
+    command
         .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
         .arg(store.path())
         .stdout(Stdio::null())

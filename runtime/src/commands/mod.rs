@@ -3,6 +3,7 @@
 mod check;
 mod dev;
 mod invoke;
+mod nats_args;
 mod new;
 mod publish;
 mod up;
@@ -12,6 +13,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+pub use nats_args::NatsArgs;
 
 /// Sluice runs NATS events through sandboxed WebAssembly component functions.
 #[derive(Debug, Parser)]
@@ -112,9 +115,11 @@ pub enum Command {
         /// The event payload (usually JSON).
         #[arg(long)]
         data: String,
-        /// NATS server URL.
+        /// NATS server URL, or a comma-separated list of a cluster's URLs.
         #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL)]
         nats: String,
+        #[command(flatten)]
+        connection: NatsArgs,
         /// A header, as NAME=VALUE; repeatable.
         #[arg(long = "header", value_name = "NAME=VALUE")]
         headers: Vec<String>,
@@ -130,10 +135,14 @@ pub enum Command {
 /// How `up` and `dev` run a host.
 #[derive(Debug, clap::Args)]
 pub struct HostArgs {
-    /// NATS server URL. Without it, uses nats://127.0.0.1:4222 if a server answers there,
-    /// else starts a local nats-server and stops it on exit.
+    /// NATS server URL, or a comma-separated list of a cluster's URLs. Without it, uses
+    /// nats://127.0.0.1:4222 if a server answers there, else starts a local nats-server and
+    /// stops it on exit.
     #[arg(long)]
     pub nats: Option<String>,
+    /// Authentication and TLS for the NATS connection.
+    #[command(flatten)]
+    pub connection: NatsArgs,
     /// Where compiled components are cached, `dev` deploys its builds and a local
     /// nats-server keeps its data.
     #[arg(long, default_value = ".sluice")]
@@ -187,6 +196,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             subject,
             data,
             nats,
+            connection,
             headers,
             wait_for,
             timeout,
@@ -195,6 +205,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 subject,
                 data,
                 nats,
+                connection,
                 headers,
                 wait_for,
                 timeout,

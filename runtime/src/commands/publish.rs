@@ -6,19 +6,21 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::SelectAll;
 
-use super::UsageError;
+use super::{NatsArgs, UsageError};
 
 pub struct Args {
     pub subject: String,
     pub data: String,
     pub nats: String,
+    pub connection: NatsArgs,
     pub headers: Vec<String>,
     pub wait_for: Vec<String>,
     pub timeout: u64,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let client = sluice_runtime::nats::connect(&args.nats).await?;
+    let options = args.connection.options()?;
+    let client = sluice_runtime::nats::connect(&args.nats, &options).await?;
     let mut watched = SelectAll::new();
     for subject in &args.wait_for {
         watched.push(client.subscribe(subject.clone()).await?);

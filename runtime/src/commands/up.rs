@@ -35,8 +35,10 @@ pub(super) struct Host {
 impl Host {
     /// Finds or starts NATS and starts the runtime on `functions`.
     pub async fn start(args: &HostArgs, functions: &Path, watch: bool) -> anyhow::Result<Self> {
+        let nats_options = args.connection.options()?;
         let (url, local) = resolve_nats(args.nats.clone(), &args.state_dir).await?;
         let mut config = RuntimeConfig::new(functions, &url);
+        config.nats_options = nats_options;
         config.shutdown_grace = Duration::from_secs(args.grace);
         config.watch = watch;
         config.cache_dir = Some(args.state_dir.join("cache"));

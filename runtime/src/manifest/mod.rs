@@ -475,4 +475,6 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

@@ -1,5 +1,4 @@
-//! The NATS side: connecting with clear errors and logged connection events, and a local
-//! `nats-server` child for `sluice up` without `--nats`.
+//! A local `nats-server` child for `sluice up` without `--nats`, and finding the binary.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -8,42 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-/// The address `sluice up` tries when no `--nats` is given.
-pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
-
-/// Messages the NATS client buffers per subscription before it drops (slow consumer).
-const SUBSCRIPTION_CAPACITY: usize = 1 << 20;
-
 /// How to get `nats-server` when it is missing.
 pub const INSTALL_HINT: &str = "install it with `apt-get install nats-server` (Debian/Ubuntu) or from https://github.com/nats-io/nats-server/releases";
-
-/// Connects to `url`, failing fast with a message naming the URL when nothing answers.
-/// Once connected, the client reconnects forever; disconnects and slow-consumer drops are
-/// logged.
-pub async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
-    async_nats::ConnectOptions::new()
-        .name("sluice")
-        .connection_timeout(Duration::from_secs(5))
-        .max_reconnects(None)
-        // Each function's intake moves messages into its own bounded queue
-        // (`limits.max_pending`), where overflow is counted per function. The client's
-        // per-subscription buffer is made large enough that it is never the place where
-        // events are dropped first, even while the intake waits for a busy executor.
-        .subscription_capacity(SUBSCRIPTION_CAPACITY)
-        .event_callback(|event| async move {
-            match event {
-                async_nats::Event::Connected => tracing::info!("NATS connection (re)established"),
-                async_nats::Event::Disconnected => tracing::warn!("NATS connection lost; reconnecting"),
-                async_nats::Event::SlowConsumer(sid) => {
-                    tracing::error!("NATS dropped messages of subscription {sid}: the host fell behind")
-                }
-                other => tracing::info!("NATS: {other}"),
-            }
-        })
-        .connect(url)
-        .await
-        .with_context(|| format!("cannot connect to NATS at {url} (is nats-server running? use --nats URL)"))
-}
 
 /// A `nats-server` started by Sluice; killed when dropped.
 pub struct LocalNatsServer {
