@@ -224,6 +224,15 @@ fn classify(
         return InvokeError::Instantiate(one_line(error));
     }
     let code = match error.downcast_ref::<Trap>() {
+        // Toolchains keep the guest's own stack in linear memory, below its data: overflowing
+        // it shows up as an access out of bounds, not as wasm's call-stack exhaustion.
+        Some(Trap::MemoryOutOfBounds) => {
+            format!(
+                "{} (a stack overflow in the handler, or a bad pointer)",
+                Trap::MemoryOutOfBounds
+            )
+        }
+        Some(Trap::StackOverflow) => format!("{} (stack overflow: recursion too deep)", Trap::StackOverflow),
         Some(trap) => trap.to_string(),
         None => one_line(error),
     };

@@ -1,6 +1,7 @@
 //! JetStream mode: at-least-once delivery, and proof that nothing is lost under faults.
 
 mod delivery;
+mod proof;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -57,9 +58,21 @@ pub async fn count_ids(
     what: &str,
     done: impl Fn(&HashMap<String, u32>) -> bool,
 ) -> HashMap<String, u32> {
-    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut seen = HashMap::new();
+    count_more(subscriber, &mut seen, timeout, what, done).await;
+    seen
+}
+
+/// Like [`count_ids`], adding to counts already made.
+pub async fn count_more(
+    subscriber: &mut async_nats::Subscriber,
+    seen: &mut HashMap<String, u32>,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&HashMap<String, u32>) -> bool,
+) {
     let deadline = tokio::time::Instant::now() + timeout;
-    while !done(&seen) {
+    while !done(seen) {
         match tokio::time::timeout_at(deadline, subscriber.next()).await {
             Ok(Some(message)) => {
                 let id = crate::header(&message, "probe-event-id")
@@ -75,7 +88,6 @@ pub async fn count_ids(
             ),
         }
     }
-    seen
 }
 
 /// The durable consumer `consumer` of `stream`, as the server sees it now.
