@@ -175,3 +175,46 @@ fn time_is_rfc3339(text: &str) -> bool {
         && text.as_bytes()[10] == b'T'
         && (text.ends_with('Z') || text.contains('+'))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_core_function_with_a_circuit_breaker_pauses_after_consecutive_failures() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    let manifest = r#"
+[trigger]
+subjects = ["in"]
+[retry]
+max_attempts = 5
+initial_delay = "10ms"
+max_delay = "10ms"
+[circuit_breaker]
+failures = 2
+cool_down = "400ms"
+max_cool_down = "400ms"
+[permissions]
+publish = ["probe.out"]
+"#;
+    dir.add("flaky", "probe", manifest);
+    let host = start_host(&server, &dir).await;
+    let client = server.client().await;
+    let mut out = client.subscribe("probe.out").await.unwrap();
+
+    let start = std::time::Instant::now();
+    publish_event(
+        &client,
+        "in",
+        "e-1",
+        json!({"op": "fail", "until": 4}).to_string(),
+    )
+    .await;
+    let message = next_message(&mut out, WAIT, "success on the fourth attempt").await;
+    assert_eq!(header(&message, "probe-attempt"), Some("4"));
+    // Two failures open the circuit (400 ms), the failed probe (attempt 3) reopens it
+    // (400 ms, the maximum), attempt 4 succeeds. Without the breaker: 30 ms of retry delays.
+    let took = start.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(800),
+        "paused only {took:?}"
+    );
+    host.shutdown().await;
+}

@@ -92,26 +92,10 @@ async fn settle(
     attempt: u32,
 ) -> Settlement {
     let manifest = deployment.function.manifest();
-    if let Some(rejected) = super::process::precheck(deployment, event) {
-        return rejected.into();
-    }
-    if attempt > manifest.retry.max_attempts.get() {
-        // Earlier deliveries ended without an outcome: the host died or lost the connection
-        // while handling it. Do not let such an event take hosts down forever.
-        return Settlement::DeadLetter {
-            reason: "exhausted",
-            error: format!(
-                "delivered {attempt} times without an outcome (host stopped or lost its connection while handling it); retry.max_attempts = {}",
-                manifest.retry.max_attempts
-            ),
-        };
-    }
-    if let Some(store) = &deployment.dedupe
-        && let Ok(Some(_)) = store.get(crate::jetstream::dedupe_key(&event.id)).await
-    {
-        deployment.stats.deduplicated();
-        tracing::debug!("duplicate of a handled event: acked without running the handler");
-        return Settlement::Ack;
+    if let Some(settlement) = screen(deployment, event, attempt).await {
+        // The handler did not run: if this delivery was the breaker's probe, another may go.
+        deployment.breaker.cancel_probe();
+        return settlement;
     }
     let result = {
         let _running = deployment.stats.start_instance();
@@ -140,6 +124,34 @@ async fn settle(
         }
         Err(error) => failed(deployment, error, attempt),
     }
+}
+
+/// Settles a delivery that must not reach the handler: too large, too old, delivered too
+/// often without an outcome, or (with `[dedupe]`) already handled.
+async fn screen(deployment: &Deployment, event: &Event, attempt: u32) -> Option<Settlement> {
+    let manifest = deployment.function.manifest();
+    if let Some(rejected) = super::process::precheck(deployment, event) {
+        return Some(rejected.into());
+    }
+    if attempt > manifest.retry.max_attempts.get() {
+        // Earlier deliveries ended without an outcome: the host died or lost the connection
+        // while handling it. Do not let such an event take hosts down forever.
+        return Some(Settlement::DeadLetter {
+            reason: "exhausted",
+            error: format!(
+                "delivered {attempt} times without an outcome (host stopped or lost its connection while handling it); retry.max_attempts = {}",
+                manifest.retry.max_attempts
+            ),
+        });
+    }
+    if let Some(store) = &deployment.dedupe
+        && let Ok(Some(_)) = store.get(crate::jetstream::dedupe_key(&event.id)).await
+    {
+        deployment.stats.deduplicated();
+        tracing::debug!("duplicate of a handled event: acked without running the handler");
+        return Some(Settlement::Ack);
+    }
+    None
 }
 
 /// The settlement of a failed attempt: NAK with the host's delay while attempts remain.

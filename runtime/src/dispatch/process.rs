@@ -25,6 +25,7 @@ pub async fn process(
     let manifest = function.manifest();
     if let Some(rejected) = precheck(&deployment, &event) {
         drop(permit);
+        deployment.breaker.cancel_probe();
         return dead_letter(
             &dispatcher,
             &deployment,
@@ -41,15 +42,21 @@ pub async fn process(
         tracing::Span::current().record("attempt", attempt);
         let permit_held = match permit.take() {
             Some(permit) => permit,
-            None => deployment
-                .permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("function permits are never closed"),
+            None => {
+                // A retry waits for the circuit like a new event would, and may be its probe.
+                deployment.breaker.ready().await;
+                deployment.breaker.admit();
+                deployment
+                    .permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("function permits are never closed")
+            }
         };
         if let Some(rejected) = expired(&deployment, &event) {
             drop(permit_held);
+            deployment.breaker.cancel_probe();
             return dead_letter(
                 &dispatcher,
                 &deployment,
