@@ -249,7 +249,8 @@ impl PullIntake {
             return;
         }
         let message = self.jetstream_message(message);
-        tokio::spawn(async move {
+        // Tracked, so shutdown flushes the NAK before it closes the connection.
+        self.dispatcher.tracker.spawn(async move {
             if let Err(error) = message.ack_with(AckKind::Nak(None)).await {
                 tracing::debug!("handing a message back failed: {error}; it returns after the ack wait");
             }
