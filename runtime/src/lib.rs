@@ -34,6 +34,7 @@ pub mod jetstream;
 pub mod manifest;
 pub mod metrics;
 pub mod nats;
+pub mod ordering;
 pub mod registry;
 pub mod reload;
 pub mod retry;

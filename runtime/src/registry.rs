@@ -301,6 +301,9 @@ async fn subscribe(
 /// Whether a new version can keep the running intake: same delivery mode, and for JetStream
 /// the same stream, consumer and subjects.
 fn same_intake(old: &Trigger, new: &Trigger) -> bool {
+    if old.ordering != new.ordering {
+        return false;
+    }
     match (&old.mode, &new.mode) {
         (DeliveryMode::Core, DeliveryMode::Core) => true,
         (DeliveryMode::JetStream(a), DeliveryMode::JetStream(b)) => {

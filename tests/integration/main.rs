@@ -8,6 +8,7 @@ mod failures;
 mod jetstream;
 mod limits;
 mod loading;
+mod ordering;
 mod polyglot;
 mod reload;
 mod reuse;

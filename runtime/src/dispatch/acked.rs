@@ -16,6 +16,7 @@ use crate::dead_letter;
 use crate::event::Event;
 use crate::host::OutgoingMessage;
 use crate::invoke::{InvokeError, humanize, invoke};
+use crate::ordering::KeyRelease;
 
 /// A message taken from a function's consumer.
 pub struct Delivery {
@@ -43,17 +44,33 @@ pub async fn process(
     deployment: Arc<Deployment>,
     delivery: Delivery,
     permit: OwnedSemaphorePermit,
+    key: Option<KeyRelease>,
 ) {
     let Delivery {
         event,
         acker,
-        attempt,
+        mut attempt,
     } = delivery;
-    let settlement = tokio::select! {
-        settlement = settle(&dispatcher, &deployment, &event, &acker, attempt) => settlement,
-        _ = dispatcher.abandon.cancelled() => {
-            tracing::warn!(attempt, "shutdown grace period over: handing the event back to the server");
-            Settlement::Nak(Duration::ZERO)
+    let settlement = loop {
+        let settlement = tokio::select! {
+            settlement = settle(&dispatcher, &deployment, &event, &acker, attempt) => settlement,
+            _ = dispatcher.abandon.cancelled() => {
+                tracing::warn!(attempt, "shutdown grace period over: handing the event back to the server");
+                break Settlement::Nak(Duration::ZERO);
+            }
+        };
+        // With per-key ordering a retry must not let the key's next event overtake it, so the
+        // event stays here (kept alive with progress acks) instead of going back to the stream.
+        match (settlement, &key) {
+            (Settlement::Nak(delay), Some(_)) => {
+                let manifest = deployment.function.manifest();
+                let wait = with_progress(&acker, manifest.delivery.ack_wait, tokio::time::sleep(delay));
+                tokio::select! {
+                    _ = wait => attempt += 1,
+                    _ = dispatcher.abandon.cancelled() => break Settlement::Nak(Duration::ZERO),
+                }
+            }
+            (settlement, _) => break settlement,
         }
     };
     let settled = match settlement {
@@ -81,6 +98,7 @@ pub async fn process(
         );
     }
     drop(permit);
+    drop(key);
 }
 
 /// Decides what becomes of the delivery, running the handler if it should run.

@@ -2,7 +2,6 @@
 //! deployed function, alive across redeploys, so a new version takes over without dropping
 //! or duplicating an event.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -10,6 +9,7 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamMap;
 use tokio_util::sync::CancellationToken;
 
+use super::pending::{Pending, next_release};
 use super::{Deployment, Dispatcher};
 
 /// A new version of a deployed function, sent to its running intake.
@@ -29,7 +29,8 @@ pub struct Intake {
     dispatcher: Dispatcher,
     deployment: Arc<Deployment>,
     subscriptions: StreamMap<String, async_nats::Subscriber>,
-    pending: VecDeque<async_nats::Message>,
+    pending: Pending,
+    released: Option<mpsc::UnboundedReceiver<String>>,
     updates: mpsc::Receiver<Update>,
     stop: CancellationToken,
 }
@@ -43,11 +44,13 @@ impl Intake {
         updates: mpsc::Receiver<Update>,
         stop: CancellationToken,
     ) -> Self {
+        let (pending, released) = Pending::new(deployment.function.manifest().trigger.ordering.clone());
         Self {
             dispatcher,
             deployment,
             subscriptions: subscriptions.into_iter().collect(),
-            pending: VecDeque::new(),
+            pending,
+            released,
             updates,
             stop,
         }
@@ -76,12 +79,13 @@ impl Intake {
                     Some((_, message)) => self.receive(message),
                     None => open = false,
                 },
-                permit = admission, if !self.pending.is_empty() => {
+                Some(key) = next_release(&mut self.released) => self.pending.release(key),
+                permit = admission, if self.pending.has_ready() => {
                     let permit = permit.expect("function permits are never closed");
                     // A probe holds back the next admission until its outcome is known.
                     self.deployment.breaker.admit();
-                    let message = self.pending.pop_front().expect("checked non-empty");
-                    self.dispatcher.admit(&self.deployment, message, permit);
+                    let (message, key) = self.pending.pop_ready().expect("checked ready");
+                    self.dispatcher.admit(&self.deployment, message, permit, key);
                 }
             }
         }
@@ -91,7 +95,7 @@ impl Intake {
     fn receive(&mut self, message: async_nats::Message) {
         let max_pending = self.deployment.function.manifest().limits.max_pending.get() as usize;
         if self.pending.len() < max_pending {
-            self.pending.push_back(message);
+            self.pending.push(message);
         } else {
             self.dispatcher.overflow(&self.deployment, &message);
         }

@@ -10,6 +10,7 @@
 
 mod acked;
 mod intake;
+mod pending;
 mod process;
 mod pull;
 
@@ -99,6 +100,7 @@ impl Dispatcher {
         deployment: &Arc<Deployment>,
         message: async_nats::Message,
         permit: tokio::sync::OwnedSemaphorePermit,
+        key: Option<crate::ordering::KeyRelease>,
     ) {
         deployment.stats.received();
         let event = Arc::new(Event::from_message(message));
@@ -110,7 +112,7 @@ impl Dispatcher {
             correlation_id = %event.correlation_id,
             attempt = tracing::field::Empty,
         );
-        let task = process::process(self.clone(), deployment.clone(), event, permit);
+        let task = process::process(self.clone(), deployment.clone(), event, permit, key);
         self.tracker.spawn(task.instrument(span));
     }
 
@@ -132,6 +134,7 @@ impl Dispatcher {
         deployment: &Arc<Deployment>,
         delivery: Delivery,
         permit: tokio::sync::OwnedSemaphorePermit,
+        key: Option<crate::ordering::KeyRelease>,
     ) {
         deployment.stats.received();
         let event = &delivery.event;
@@ -143,7 +146,7 @@ impl Dispatcher {
             correlation_id = %event.correlation_id,
             attempt = delivery.attempt,
         );
-        let task = acked::process(self.clone(), deployment.clone(), delivery, permit);
+        let task = acked::process(self.clone(), deployment.clone(), delivery, permit, key);
         self.tracker.spawn(task.instrument(span));
     }
 

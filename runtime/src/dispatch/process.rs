@@ -12,6 +12,7 @@ use crate::event::Event;
 use crate::event::headers;
 use crate::host::OutgoingMessage;
 use crate::invoke::{humanize, invoke};
+use crate::ordering::KeyRelease;
 
 /// Runs `event` through the function until it succeeds, fails permanently or runs out of
 /// attempts. Holds `permit` while an instance runs and gives it back while waiting to retry.
@@ -20,6 +21,8 @@ pub async fn process(
     deployment: Arc<Deployment>,
     event: Arc<Event>,
     permit: OwnedSemaphorePermit,
+    // Held until the event is finished: its key's next event waits for it, retries included.
+    _key: Option<KeyRelease>,
 ) {
     let function = &deployment.function;
     let manifest = function.manifest();

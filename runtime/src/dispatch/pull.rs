@@ -19,10 +19,12 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::pending::next_release;
 use super::{Deployment, Dispatcher, Update};
 use crate::breaker::Admission;
 use crate::dispatch::Delivery;
 use crate::event::Event;
+use crate::ordering::{KeyRelease, KeySource, KeyedQueue};
 
 /// The most messages one pull request asks for.
 const MAX_BATCH: usize = 256;
@@ -46,6 +48,11 @@ pub struct PullIntake {
     /// (kept alive with progress acks) rather than going back to the server, which would
     /// count a delivery the handler never saw.
     held: VecDeque<(async_nats::Message, OwnedSemaphorePermit)>,
+    /// With per-key ordering: messages (with their permits) waiting for their key.
+    keyed: Option<(KeySource, KeyedQueue<(async_nats::Message, OwnedSemaphorePermit)>)>,
+    released: Option<mpsc::UnboundedReceiver<String>>,
+    /// When to tell the server that held and waiting messages are still being worked on.
+    progress: tokio::time::Interval,
 }
 
 impl PullIntake {
@@ -59,6 +66,17 @@ impl PullIntake {
     ) -> Result<Self, async_nats::SubscribeError> {
         let inbox = dispatcher.client.new_inbox();
         let messages = dispatcher.client.subscribe(inbox.clone()).await?;
+        let manifest = deployment.function.manifest();
+        let (keyed, released) = match manifest.trigger.ordering.clone() {
+            Some(source) => {
+                let (queue, released) = KeyedQueue::new();
+                (Some((source, queue)), Some(released))
+            }
+            None => (None, None),
+        };
+        let period = manifest.delivery.ack_wait / 3;
+        let mut progress = tokio::time::interval_at(Instant::now() + period, period);
+        progress.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Ok(Self {
             dispatcher,
             deployment,
@@ -69,6 +87,9 @@ impl PullIntake {
             stop,
             stopping: false,
             held: VecDeque::new(),
+            keyed,
+            released,
+            progress,
         })
     }
 
@@ -101,6 +122,14 @@ impl PullIntake {
                     }
                     continue;
                 }
+                Some(key) = next_release(&mut self.released) => {
+                    self.release(key);
+                    continue;
+                }
+                _ = self.progress.tick() => {
+                    self.keep_alive();
+                    continue;
+                }
                 permit = breaker_ready => permit.expect("function permits are never closed"),
             };
             let probe = self.deployment.breaker.admit() == Admission::Probe;
@@ -110,7 +139,12 @@ impl PullIntake {
                 self.deployment.breaker.cancel_probe();
             }
         }
-        for (message, _permit) in std::mem::take(&mut self.held) {
+        let waiting = self
+            .keyed
+            .as_mut()
+            .map(|(_, queue)| queue.drain())
+            .unwrap_or_default();
+        for (message, _permit) in std::mem::take(&mut self.held).into_iter().chain(waiting) {
             self.hand_back(message);
         }
         if let Err(error) = self.messages.unsubscribe().await {
@@ -166,6 +200,8 @@ impl PullIntake {
             tokio::select! {
                 _ = self.stop.cancelled(), if !self.stopping => self.stopping = true,
                 Some(update) = self.updates.recv() => self.apply(update),
+                Some(key) = next_release(&mut self.released) => self.release(key),
+                _ = self.progress.tick() => self.keep_alive(),
                 _ = tokio::time::sleep_until(deadline) => break,
                 message = self.messages.next() => {
                     let Some(message) = message else { break };
@@ -174,7 +210,7 @@ impl PullIntake {
                             received += 1;
                             let permit = permits.pop().expect("checked non-empty");
                             if probe || self.deployment.breaker.is_closed() {
-                                self.admit(message, permit);
+                                self.place(message, permit);
                             } else {
                                 self.held.push_back((message, permit));
                             }
@@ -199,46 +235,87 @@ impl PullIntake {
     /// Waits for the circuit to let held messages through (one, when probing), keeping them
     /// alive with progress acks meanwhile.
     async fn release_held(&mut self) {
-        let period = self.deployment.function.manifest().delivery.ack_wait / 3;
-        let breaker = &self.deployment.breaker;
+        let deployment = self.deployment.clone();
+        let breaker = &deployment.breaker;
         tokio::select! {
             _ = self.stop.cancelled() => self.stopping = true,
+            Some(key) = next_release(&mut self.released) => self.release(key),
+            _ = self.progress.tick() => self.keep_alive(),
             _ = breaker.ready() => {
                 let take = match breaker.admit() {
                     Admission::Open => self.held.len(),
                     Admission::Probe => 1,
                 };
                 for (message, permit) in self.held.drain(..take).collect::<Vec<_>>() {
-                    self.admit(message, permit);
-                }
-            }
-            _ = tokio::time::sleep(period) => {
-                for (message, _) in &self.held {
-                    let message = self.jetstream_message(message.clone());
-                    tokio::spawn(async move { message.ack_with(AckKind::Progress).await });
+                    self.place(message, permit);
                 }
             }
         }
     }
 
+    /// Admits `message`, or with per-key ordering queues it behind its key.
+    fn place(&mut self, message: async_nats::Message, permit: OwnedSemaphorePermit) {
+        let key = match &self.keyed {
+            Some((source, _)) => source.key_of(&message.subject, message.headers.as_ref(), &message.payload),
+            None => None,
+        };
+        match (key, &mut self.keyed) {
+            (Some(key), Some((_, queue))) => {
+                queue.push(key, (message, permit));
+                self.admit_ready();
+            }
+            _ => self.admit(message, permit, None),
+        }
+    }
+
+    /// Admits every message whose key is free.
+    fn admit_ready(&mut self) {
+        while let Some(((message, permit), key)) =
+            self.keyed.as_mut().and_then(|(_, queue)| queue.pop_ready())
+        {
+            self.admit(message, permit, Some(key));
+        }
+    }
+
+    /// A key's event finished: its next message may go.
+    fn release(&mut self, key: String) {
+        if let Some((_, queue)) = &mut self.keyed {
+            queue.release(key);
+        }
+        self.admit_ready();
+    }
+
+    /// Tells the server that messages held for the breaker or waiting for their key are
+    /// still in this host's hands.
+    fn keep_alive(&self) {
+        let waiting = self.keyed.iter().flat_map(|(_, queue)| queue.iter());
+        for (message, _) in self.held.iter().chain(waiting) {
+            let message = self.jetstream_message(message.clone());
+            self.dispatcher
+                .tracker
+                .spawn(async move { message.ack_with(AckKind::Progress).await });
+        }
+    }
+
     /// Hands `message` to a task with `permit`, or back to the server when stopping.
-    fn admit(&self, message: async_nats::Message, permit: OwnedSemaphorePermit) {
+    fn admit(&self, message: async_nats::Message, permit: OwnedSemaphorePermit, key: Option<KeyRelease>) {
         if self.stopping {
             return self.hand_back(message);
         }
         let Some(delivery) = self.delivery(message) else {
             return;
         };
-        self.dispatcher.admit_delivery(&self.deployment, delivery, permit);
+        self.dispatcher
+            .admit_delivery(&self.deployment, delivery, permit, key);
     }
 
     /// A message that arrived with no request out: admitted if a permit is free.
-    fn stray(&self, message: async_nats::Message) {
+    fn stray(&mut self, message: async_nats::Message) {
         if message.status.is_some_and(|status| status != StatusCode::OK) {
             return;
         }
         match self.deployment.permits.clone().try_acquire_owned() {
-            Ok(permit) => self.admit(message, permit),
+            Ok(permit) => self.place(message, permit),
             Err(_) => self.hand_back(message),
         }
     }

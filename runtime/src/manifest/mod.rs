@@ -14,6 +14,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::ordering::KeySource;
 use crate::retry::{Jitter, RetryPolicy};
 use raw::RawManifest;
 pub use subject::SubjectPattern;
@@ -116,6 +117,8 @@ pub struct Trigger {
     /// Queue group shared by every host running this function; `None` means every host
     /// gets every event.
     pub queue_group: Option<String>,
+    /// `ordering = "per-key"`: where the key comes from. `None`: no ordering.
+    pub ordering: Option<KeySource>,
 }
 
 /// `[limits]`: what one invocation, and the function as a whole, may use.
@@ -260,7 +263,26 @@ fn trigger(name: &str, raw: raw::RawTrigger) -> Result<Trigger, KeyError> {
         subjects,
         mode,
         queue_group,
+        ordering: ordering(raw.ordering.as_deref(), raw.key.as_deref())?,
     })
+}
+
+fn ordering(ordering: Option<&str>, key: Option<&str>) -> Result<Option<KeySource>, KeyError> {
+    match (ordering.unwrap_or("none"), key) {
+        ("none", None) => Ok(None),
+        ("none", Some(_)) => Err(("trigger.key", "only applies to ordering = \"per-key\"".into())),
+        ("per-key", Some(key)) => KeySource::parse(key)
+            .map(Some)
+            .map_err(|msg| ("trigger.key", msg)),
+        ("per-key", None) => Err((
+            "trigger.key",
+            "ordering = \"per-key\" needs a key: \"header:NAME\", \"json:/pointer\" or \"subject:N\"".into(),
+        )),
+        (other, _) => Err((
+            "trigger.ordering",
+            format!("expected \"none\" or \"per-key\", found {other:?}"),
+        )),
+    }
 }
 
 fn jetstream_trigger(name: &str, raw: &raw::RawTrigger) -> Result<JetStreamTrigger, KeyError> {

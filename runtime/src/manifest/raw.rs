@@ -39,6 +39,8 @@ pub struct RawTrigger {
     pub consumer: Option<String>,
     pub queue_group: Option<String>,
     pub deliver: Option<String>,
+    pub ordering: Option<String>,
+    pub key: Option<String>,
 }
 
 /// `[limits]`.

@@ -228,3 +228,35 @@ fn jetstream_keys_are_checked() {
         assert!(error.contains(expected), "{text:?} gave {error}");
     }
 }
+
+#[test]
+fn per_key_ordering_needs_a_key() {
+    let manifest = parse("[trigger]\nordering = \"per-key\"\nkey = \"json:/order/id\"\n").unwrap();
+    assert_eq!(
+        manifest.trigger.ordering,
+        Some(KeySource::Json("/order/id".into()))
+    );
+    assert_eq!(parse("").unwrap().trigger.ordering, None);
+    let cases = [
+        (
+            "[trigger]\nordering = \"per-key\"\n",
+            "`trigger.key`: ordering = \"per-key\" needs a key",
+        ),
+        (
+            "[trigger]\nkey = \"header:k\"\n",
+            "`trigger.key`: only applies to ordering = \"per-key\"",
+        ),
+        (
+            "[trigger]\nordering = \"strict\"\n",
+            "`trigger.ordering`: expected \"none\" or \"per-key\"",
+        ),
+        (
+            "[trigger]\nordering = \"per-key\"\nkey = \"json:id\"\n",
+            "`trigger.key`: \"id\" is not a JSON pointer",
+        ),
+    ];
+    for (text, expected) in cases {
+        let error = parse(text).unwrap_err().to_string();
+        assert!(error.contains(expected), "{text:?} gave {error}");
+    }
+}

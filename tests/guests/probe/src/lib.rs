@@ -16,6 +16,7 @@
 //! | `{"op":"config","key":"k"}` | publishes `{"key":k,"value":<value or null>}` to `out` |
 //! | `{"op":"count"}` | publishes `{"count": n}`, the number of count events this instance handled |
 //! | `{"op":"log","message":"m"}` | logs `m` at info, prints it to stdout and stderr, then echo |
+//! | `{"op":"ordered","key":"k","seq":N,"ms":M,"fail_first":B}` | fails its first attempt (retryable, retry after 5 ms) when B; sleeps M ms; publishes `{"key","seq","attempt","start_ns","end_ns"}` to `out` |
 //! | `{"op":"recurse"}` | recurses without end: a stack overflow |
 //! | `{"op":"flood","count":N}` | publishes N messages to `out`; a refused publish is a permanent error |
 //!
@@ -83,6 +84,19 @@ pub enum Op {
     Log {
         /// What to log and print.
         message: String,
+    },
+    /// Report `key` and `seq` after sleeping, for per-key ordering tests.
+    Ordered {
+        /// The ordering key.
+        key: String,
+        /// The event's position among its key's events.
+        seq: u64,
+        /// How long to sleep.
+        #[serde(default)]
+        ms: u64,
+        /// Fail the first attempt.
+        #[serde(default)]
+        fail_first: bool,
     },
     /// Recurse until the stack overflows.
     Recurse,
@@ -225,6 +239,23 @@ impl Handler for Probe {
             Op::Config { key } => {
                 let value = sluice_sdk::config(&key);
                 sluice_sdk::publish_json(&out(), &json!({ "key": key, "value": value }))
+            }
+            Op::Ordered {
+                key,
+                seq,
+                ms,
+                fail_first,
+            } => {
+                if fail_first && event.attempt() == 1 {
+                    return Err(Error::retryable("first attempt fails").retry_after(Duration::from_millis(5)));
+                }
+                let start_ns = unix_nanos();
+                std::thread::sleep(Duration::from_millis(ms));
+                let report = json!({
+                    "key": key, "seq": seq, "attempt": event.attempt(),
+                    "start_ns": start_ns, "end_ns": unix_nanos(),
+                });
+                sluice_sdk::publish_json(&out(), &report)
             }
             Op::Recurse => {
                 recurse(0);
