@@ -6,6 +6,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::event::Event;
 use crate::event::headers::dead_letter as header;
+use crate::event::headers::{EVENT_ID, NATS_MSG_ID, find};
 use crate::host::OutgoingMessage;
 
 /// Longest `Sluice-Dlq-Error` value.
@@ -26,7 +27,8 @@ pub const REASONS: [Reason; 7] = [
 ];
 
 /// The dead letter of `event` for `subject`: original payload and headers, then the
-/// `Sluice-Dlq-*` headers.
+/// `Sluice-Dlq-*` headers. When no header named the event (its id was generated or is
+/// `STREAM:SEQ`), `Sluice-Event-Id` records the id, so a replay keeps it.
 pub fn message(
     subject: &str,
     event: &Event,
@@ -38,6 +40,9 @@ pub fn message(
     let at = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
     let error = crate::text::single_line(&crate::text::truncate(error, MAX_ERROR_BYTES));
     let mut headers = event.headers.clone();
+    if find(&headers, NATS_MSG_ID).is_none() && find(&headers, EVENT_ID).is_none() {
+        headers.push((EVENT_ID.to_owned(), event.id.clone()));
+    }
     headers.extend([
         (header::REASON.to_owned(), reason.to_owned()),
         (header::ERROR.to_owned(), error),
@@ -58,7 +63,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::event::headers::find;
     use crate::invoke::InvokeError;
 
     #[test]
@@ -86,7 +90,11 @@ mod tests {
         let event = Event::new(
             "orders.placed".into(),
             Bytes::from_static(b"\x00raw\xffbytes"),
-            vec![("x-tenant".into(), "acme".into())],
+            vec![
+                ("x-tenant".into(), "acme".into()),
+                ("Sluice-Event-Id".into(), "e-7".into()),
+                (header::REPLAYS.into(), "1".into()),
+            ],
             None,
         );
         let long_error = "e".repeat(5000) + "\nsecond line";
@@ -95,6 +103,13 @@ mod tests {
         assert_eq!(message.payload, event.payload);
         let headers = &message.headers;
         assert_eq!(find(headers, "x-tenant"), Some("acme"));
+        assert_eq!(
+            find(headers, header::REPLAYS),
+            Some("1"),
+            "a replayed event stays counted"
+        );
+        let ids = headers.iter().filter(|(name, _)| name == EVENT_ID).count();
+        assert_eq!(ids, 1, "the publisher's id is not repeated");
         assert_eq!(find(headers, header::REASON), Some("exhausted"));
         assert_eq!(find(headers, header::FUNCTION), Some("totals"));
         assert_eq!(find(headers, header::ORIGINAL_SUBJECT), Some("orders.placed"));
@@ -103,5 +118,24 @@ mod tests {
         assert!(error.len() <= MAX_ERROR_BYTES && !error.contains('\n'));
         let at = find(headers, header::DEAD_LETTERED_AT).unwrap();
         assert!(OffsetDateTime::parse(at, &Rfc3339).is_ok(), "{at}");
+    }
+
+    #[test]
+    fn a_generated_event_id_is_written_down() {
+        let event = Event::new("in".into(), Bytes::new(), vec![], None);
+        let generated = message("sluice.dlq.f", &event, "f", "permanent", "no", 1);
+        assert_eq!(find(&generated.headers, EVENT_ID), Some(event.id.as_str()));
+        let named = Event::new(
+            "in".into(),
+            Bytes::new(),
+            vec![(NATS_MSG_ID.into(), "m-1".into())],
+            None,
+        );
+        let named = message("sluice.dlq.f", &named, "f", "permanent", "no", 1);
+        assert_eq!(
+            find(&named.headers, EVENT_ID),
+            None,
+            "Nats-Msg-Id already names it"
+        );
     }
 }

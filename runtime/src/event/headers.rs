@@ -29,6 +29,17 @@ pub mod dead_letter {
     pub const ATTEMPTS: &str = "Sluice-Attempts";
     /// RFC 3339 time of dead-lettering.
     pub const DEAD_LETTERED_AT: &str = "Sluice-Dead-Lettered-At";
+    /// How many times `sluice dlq replay` republished the event; kept on later dead letters.
+    pub const REPLAYS: &str = "Sluice-Replays";
+    /// The headers a dead letter adds to the event's own (dropped again on replay).
+    pub const ADDED: [&str; 6] = [
+        REASON,
+        ERROR,
+        FUNCTION,
+        ORIGINAL_SUBJECT,
+        ATTEMPTS,
+        DEAD_LETTERED_AT,
+    ];
 }
 
 /// The first value of header `name` (case-insensitive).
