@@ -6,6 +6,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::event::Event;
 use crate::event::headers::dead_letter as header;
+use crate::event::headers::{EVENT_ID, NATS_MSG_ID, find};
 use crate::host::OutgoingMessage;
 
 /// Longest `Sluice-Dlq-Error` value.
@@ -26,7 +27,10 @@ pub const REASONS: [Reason; 7] = [
 ];
 
 /// The dead letter of `event` for `subject`: original payload and headers, then the
-/// `Sluice-Dlq-*` headers.
+/// `Sluice-Dlq-*` headers. `Sluice-Event-Id` records the event's id (so a replay keeps it),
+/// and `Nats-Msg-Id` is `dlq:<function>:<event id>:<replays>`: the same letter written twice
+/// (a host died between dead-lettering and settling) is stored once, while letters of other
+/// functions or of later replays of the same event are all kept.
 pub fn message(
     subject: &str,
     event: &Event,
@@ -38,6 +42,24 @@ pub fn message(
     let at = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
     let error = crate::text::single_line(&crate::text::truncate(error, MAX_ERROR_BYTES));
     let mut headers = event.headers.clone();
+    // The event's `Nats-Msg-Id` would make the dead-letter stream drop this letter as a
+    // duplicate of another function's letter for the same event: it moves aside, the id is
+    // kept in `Sluice-Event-Id`, and the letter gets an id of its own.
+    if let Some(position) = headers
+        .iter()
+        .position(|(name, _)| name.eq_ignore_ascii_case(NATS_MSG_ID))
+    {
+        let (_, original) = headers.remove(position);
+        headers.push((header::ORIGINAL_MSG_ID.to_owned(), original));
+    }
+    if find(&headers, EVENT_ID).is_none() {
+        headers.push((EVENT_ID.to_owned(), event.id.clone()));
+    }
+    let replays = find(&headers, header::REPLAYS).unwrap_or("0").to_owned();
+    headers.push((
+        NATS_MSG_ID.to_owned(),
+        format!("dlq:{function}:{}:{replays}", event.id),
+    ));
     headers.extend([
         (header::REASON.to_owned(), reason.to_owned()),
         (header::ERROR.to_owned(), error),
@@ -58,7 +80,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::event::headers::find;
     use crate::invoke::InvokeError;
 
     #[test]
@@ -86,7 +107,11 @@ mod tests {
         let event = Event::new(
             "orders.placed".into(),
             Bytes::from_static(b"\x00raw\xffbytes"),
-            vec![("x-tenant".into(), "acme".into())],
+            vec![
+                ("x-tenant".into(), "acme".into()),
+                ("Sluice-Event-Id".into(), "e-7".into()),
+                (header::REPLAYS.into(), "1".into()),
+            ],
             None,
         );
         let long_error = "e".repeat(5000) + "\nsecond line";
@@ -95,6 +120,13 @@ mod tests {
         assert_eq!(message.payload, event.payload);
         let headers = &message.headers;
         assert_eq!(find(headers, "x-tenant"), Some("acme"));
+        assert_eq!(
+            find(headers, header::REPLAYS),
+            Some("1"),
+            "a replayed event stays counted"
+        );
+        let ids = headers.iter().filter(|(name, _)| name == EVENT_ID).count();
+        assert_eq!(ids, 1, "the publisher's id is not repeated");
         assert_eq!(find(headers, header::REASON), Some("exhausted"));
         assert_eq!(find(headers, header::FUNCTION), Some("totals"));
         assert_eq!(find(headers, header::ORIGINAL_SUBJECT), Some("orders.placed"));
@@ -103,5 +135,37 @@ mod tests {
         assert!(error.len() <= MAX_ERROR_BYTES && !error.contains('\n'));
         let at = find(headers, header::DEAD_LETTERED_AT).unwrap();
         assert!(OffsetDateTime::parse(at, &Rfc3339).is_ok(), "{at}");
+    }
+
+    #[test]
+    fn a_generated_event_id_is_written_down() {
+        let event = Event::new("in".into(), Bytes::new(), vec![], None);
+        let generated = message("sluice.dlq.f", &event, "f", "permanent", "no", 1);
+        assert_eq!(find(&generated.headers, EVENT_ID), Some(event.id.as_str()));
+        let named = Event::new(
+            "in".into(),
+            Bytes::new(),
+            vec![(NATS_MSG_ID.into(), "m-1".into())],
+            None,
+        );
+        let named = message("sluice.dlq.f", &named, "f", "permanent", "no", 1);
+        assert_eq!(find(&named.headers, EVENT_ID), Some("m-1"));
+        assert_eq!(find(&named.headers, header::ORIGINAL_MSG_ID), Some("m-1"));
+        assert_eq!(
+            find(&named.headers, NATS_MSG_ID),
+            Some("dlq:f:m-1:0"),
+            "the letter's own id, so the stream does not drop it as the event's duplicate"
+        );
+        let replayed = Event::new(
+            "in".into(),
+            Bytes::new(),
+            vec![
+                (EVENT_ID.into(), "e-2".into()),
+                (header::REPLAYS.into(), "2".into()),
+            ],
+            None,
+        );
+        let replayed = message("sluice.dlq.f", &replayed, "f", "permanent", "no", 1);
+        assert_eq!(find(&replayed.headers, NATS_MSG_ID), Some("dlq:f:e-2:2"));
     }
 }

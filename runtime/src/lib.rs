@@ -15,7 +15,8 @@
 //! (subscription, admission, retry, dead letter), [`registry`] (the deployed set) and
 //! [`host`](crate::runtime) (a running host and its shutdown). Beside the flow, [`stats`]
 //! counts what happened to every event and [`admin`] serves those counts ([`metrics`]) and
-//! the host's health over HTTP.
+//! the host's health over HTTP. After the flow, [`dlq`] reads dead letters back from their
+//! stream and replays them to the subject they came from.
 
 pub mod admin;
 pub mod bindings;
@@ -25,6 +26,7 @@ pub mod check;
 pub mod dead_letter;
 pub mod dev;
 pub mod dispatch;
+pub mod dlq;
 pub mod engine;
 pub mod event;
 pub mod function;
@@ -41,7 +43,7 @@ pub mod retry;
 pub mod runtime;
 pub mod scaffold;
 pub mod stats;
-mod text;
+pub mod text;
 pub mod watch;
 
 pub use engine::SluiceEngine;

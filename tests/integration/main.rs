@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod delivery;
 mod dev;
+mod dlq;
 mod failures;
 mod jetstream;
 mod limits;

@@ -2,6 +2,7 @@
 
 mod check;
 mod dev;
+mod dlq;
 mod invoke;
 mod nats_args;
 mod new;
@@ -130,6 +131,12 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         timeout: u64,
     },
+    /// List or replay a function's dead letters (kept in a JetStream stream).
+    Dlq {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: dlq::DlqCommand,
+    },
 }
 
 /// How `up` and `dev` run a host.
@@ -212,6 +219,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             })
             .await
         }
+        Command::Dlq { command } => dlq::run(command).await,
     }
 }
 

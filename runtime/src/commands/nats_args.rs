@@ -1,4 +1,4 @@
-//! The NATS authentication and TLS flags shared by `up`, `dev` and `publish`, and their
+//! The NATS authentication and TLS flags shared by `up`, `dev`, `publish` and `dlq`, and their
 //! conversion into the library's [`ConnectionOptions`], rejecting contradictory combinations.
 
 use std::path::PathBuf;

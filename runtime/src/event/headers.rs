@@ -29,6 +29,20 @@ pub mod dead_letter {
     pub const ATTEMPTS: &str = "Sluice-Attempts";
     /// RFC 3339 time of dead-lettering.
     pub const DEAD_LETTERED_AT: &str = "Sluice-Dead-Lettered-At";
+    /// How many times `sluice dlq replay` republished the event; kept on later dead letters.
+    pub const REPLAYS: &str = "Sluice-Replays";
+    /// The event's own `Nats-Msg-Id`, moved aside: a dead letter's `Nats-Msg-Id` is its own.
+    pub const ORIGINAL_MSG_ID: &str = "Sluice-Original-Msg-Id";
+    /// The headers a dead letter adds to the event's own (dropped again on replay).
+    pub const ADDED: [&str; 7] = [
+        REASON,
+        ERROR,
+        FUNCTION,
+        ORIGINAL_SUBJECT,
+        ATTEMPTS,
+        DEAD_LETTERED_AT,
+        ORIGINAL_MSG_ID,
+    ];
 }
 
 /// The first value of header `name` (case-insensitive).

@@ -1,0 +1,242 @@
+//! `sluice dlq list` and `sluice dlq replay`: a function's dead letters, read back from the
+//! stream that keeps them, and sent again to where they came from.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use sluice_runtime::Manifest;
+use sluice_runtime::dlq::{DeadLetter, DeadLetterQueue, ReplayReport};
+
+use super::{NatsArgs, UsageError};
+
+/// Longest error shown in a `list` row.
+const ERROR_WIDTH: usize = 60;
+
+/// What to do with the dead letters.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Show a function's dead letters, oldest first.
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// Show at most this many.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Republish a function's dead-lettered events to their original subject, oldest first,
+    /// and delete their dead letters.
+    Replay {
+        #[command(flatten)]
+        target: Target,
+        /// Replay at most this many (refused ones count).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Refuse an event already replayed this many times (its `Sluice-Replays` header),
+        /// so an event that can never succeed does not go round forever.
+        #[arg(long, default_value_t = 3)]
+        max_replays: u32,
+    },
+}
+
+/// Whose dead letters, and how to reach them.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// Function name; its NAME.toml in the functions folder may set a dead-letter subject.
+    name: String,
+    /// Folder of NAME.wasm (+ NAME.toml) files.
+    #[arg(long, default_value = "functions")]
+    functions: PathBuf,
+    /// NATS server URL, or a comma-separated list of a cluster's URLs.
+    #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL)]
+    nats: String,
+    #[command(flatten)]
+    connection: NatsArgs,
+}
+
+/// Runs `command`.
+pub async fn run(command: DlqCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DlqCommand::List { target, limit } => list(&target, limit).await,
+        DlqCommand::Replay {
+            target,
+            limit,
+            max_replays,
+        } => replay(&target, limit, max_replays).await,
+    }
+}
+
+async fn list(target: &Target, limit: Option<usize>) -> anyhow::Result<ExitCode> {
+    let queue = open(target).await?;
+    let listing = queue.list(limit).await?;
+    let mut rows = vec![row([
+        "SEQ",
+        "DEAD-LETTERED-AT",
+        "REASON",
+        "ATTEMPTS",
+        "SUBJECT",
+        "EVENT-ID",
+        "ERROR",
+    ])];
+    rows.extend(listing.letters.iter().map(letter_row));
+    print!("{}", table(&rows));
+    let more = match listing.more {
+        0 => String::new(),
+        more => format!(", {more} more messages on the subject not read (--limit)"),
+    };
+    println!(
+        "{} dead letters of {} in stream {} (subject {}){more}",
+        listing.letters.len(),
+        target.name,
+        queue.stream_name(),
+        queue.subject()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn replay(target: &Target, limit: Option<usize>, max_replays: u32) -> anyhow::Result<ExitCode> {
+    let queue = open(target).await?;
+    let report = queue.replay(limit, max_replays).await?;
+    print_report(&report);
+    match report.failed {
+        Some((_, error)) => Err(error.into()),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn print_report(report: &ReplayReport) {
+    for letter in &report.replayed {
+        println!(
+            "replayed {} (event {}) to {} (replay {})",
+            letter.sequence,
+            event_id(letter),
+            letter.original_subject,
+            letter.replays + 1
+        );
+    }
+    for refused in &report.refused {
+        let letter = &refused.letter;
+        println!(
+            "refused {} (event {}): {}",
+            letter.sequence,
+            event_id(letter),
+            refused.why
+        );
+    }
+    println!(
+        "{} replayed, {} refused",
+        report.replayed.len(),
+        report.refused.len()
+    );
+}
+
+/// Connects and finds the stream keeping the function's dead letters.
+async fn open(target: &Target) -> anyhow::Result<DeadLetterQueue> {
+    let subject = dead_letter_subject(&target.functions, &target.name)?;
+    let options = target.connection.options()?;
+    let client = sluice_runtime::nats::connect(&target.nats, &options).await?;
+    Ok(DeadLetterQueue::open(client, &target.name, &subject).await?)
+}
+
+/// The function's dead-letter subject: from `DIR/NAME.toml` when there is one, else the
+/// default `sluice.dlq.NAME`.
+fn dead_letter_subject(dir: &Path, name: &str) -> Result<String, UsageError> {
+    let file = dir.join(format!("{name}.toml"));
+    let manifest = if file.is_file() {
+        Manifest::from_file(name, &file)
+    } else {
+        Manifest::default_for(name)
+    };
+    let manifest = manifest.map_err(|error| UsageError(format!("{error:#}")))?;
+    manifest.dead_letter.ok_or_else(|| {
+        UsageError(format!(
+            "{name} keeps no dead letters: {} sets dead_letter.subject = \"none\"",
+            file.display()
+        ))
+    })
+}
+
+fn letter_row(letter: &DeadLetter) -> Vec<String> {
+    let error = sluice_runtime::text::truncate(&letter.error, ERROR_WIDTH);
+    row([
+        &letter.sequence.to_string(),
+        &letter.dead_lettered_at,
+        &letter.reason,
+        &letter.attempts.to_string(),
+        &letter.original_subject,
+        event_id(letter),
+        &error,
+    ])
+}
+
+fn event_id(letter: &DeadLetter) -> &str {
+    letter.event_id.as_deref().unwrap_or("-")
+}
+
+fn row<const N: usize>(cells: [&str; N]) -> Vec<String> {
+    cells
+        .iter()
+        .map(|cell| if cell.is_empty() { "-" } else { cell }.to_owned())
+        .collect()
+}
+
+/// Left-aligned columns two spaces apart; the last column is not padded.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|column| {
+            rows.iter()
+                .map(|row| row[column].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let last = row.len() - 1;
+        for (column, cell) in row.iter().enumerate() {
+            if column == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  ", width = widths[column]));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_line_up_and_blanks_show_as_dashes() {
+        let rows = vec![row(["SEQ", "REASON", "ERROR"]), row(["12", "", "boom"])];
+        assert_eq!(table(&rows), "SEQ  REASON  ERROR\n12   -       boom\n");
+    }
+
+    #[test]
+    fn the_subject_comes_from_the_manifest_when_there_is_one() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            dead_letter_subject(dir.path(), "orders").unwrap(),
+            "sluice.dlq.orders"
+        );
+        std::fs::write(
+            dir.path().join("orders.toml"),
+            "[dead_letter]\nsubject = \"orders.failed\"",
+        )
+        .unwrap();
+        assert_eq!(
+            dead_letter_subject(dir.path(), "orders").unwrap(),
+            "orders.failed"
+        );
+        std::fs::write(
+            dir.path().join("orders.toml"),
+            "[dead_letter]\nsubject = \"none\"",
+        )
+        .unwrap();
+        assert!(dead_letter_subject(dir.path(), "orders").is_err());
+    }
+}
