@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: [&str; 6] = [
+const GUESTS: [&str; 7] = [
+    "wasmcloud-echo",
     "probe",
     "not-a-handler",
     "order-total",
