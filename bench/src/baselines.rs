@@ -1,5 +1,6 @@
 //! The consumers Sluice is compared with: a native Rust async-nats consumer doing the same
-//! work in-process, and a tutorial-style Python nats-py consumer.
+//! work in-process (on core NATS, and on a JetStream pull consumer with an ack per message),
+//! and a tutorial-style Python nats-py consumer.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -74,6 +75,45 @@ async fn native(url: &str) -> anyhow::Result<Running> {
             let _ = client
                 .publish_with_headers("orders.totalled", headers, totalled.into())
                 .await;
+        }
+    });
+    Ok(Running::Task(task))
+}
+
+/// How the report names the native JetStream consumer.
+pub const NATIVE_JETSTREAM: &str = "native Rust async-nats JetStream consumer";
+
+/// The native consumer of JetStream scenario: a durable pull consumer named `durable` on
+/// `stream` read through async-nats's `messages()` stream (batches of 200, the next request
+/// sent before the last batch is used up); per message it parses, sums, publishes
+/// `orders.totalled` (plain publish, as Sluice does for a subject no stream captures) and
+/// acks, one message at a time. `max_ack_pending` is Sluice's default `max_pending`.
+pub async fn native_jetstream(url: &str, stream: &str, durable: &str) -> anyhow::Result<Running> {
+    use async_nats::jetstream::consumer::{AckPolicy, pull};
+
+    let client = async_nats::connect(url).await?;
+    let js = async_nats::jetstream::new(client.clone());
+    let config = pull::Config {
+        durable_name: Some(durable.to_owned()),
+        ack_policy: AckPolicy::Explicit,
+        max_ack_pending: 10_000,
+        ..Default::default()
+    };
+    let consumer = js.create_consumer_on_stream(config, stream).await?;
+    let mut messages = consumer.messages().await?;
+    let task = tokio::spawn(async move {
+        while let Some(Ok(message)) = messages.next().await {
+            if let Some(totalled) = workload::total(&message.payload) {
+                let headers = message.headers.clone().unwrap_or_default();
+                if client
+                    .publish_with_headers("orders.totalled", headers, totalled.into())
+                    .await
+                    .is_err()
+                {
+                    continue;
+                }
+            }
+            let _ = message.ack().await;
         }
     });
     Ok(Running::Task(task))

@@ -17,23 +17,18 @@ pub struct Panel {
     pub bars: Vec<(String, f64)>,
 }
 
-/// Draws `panels` side by side into `path`.
+/// Draws `panels` one above the other into `path`, each the full width so long labels fit.
 pub fn draw(path: &Path, panels: &[Panel]) -> anyhow::Result<()> {
     let font = std::fs::read(FONT)
         .with_context(|| format!("{FONT} is missing (apt-get install fonts-dejavu-core)"))?;
     let font: &'static [u8] = Box::leak(font.into_boxed_slice());
     plotters::style::register_font("sans-serif", FontStyle::Normal, font)
         .map_err(|_| anyhow::anyhow!("bad font"))?;
-    let root = BitMapBackend::new(
-        path,
-        (
-            1200,
-            220 + 40 * panels.iter().map(|p| p.bars.len()).max().unwrap_or(1) as u32,
-        ),
-    )
-    .into_drawing_area();
+    let bars = panels.iter().map(|p| p.bars.len()).max().unwrap_or(1) as u32;
+    let rows = panels.len().max(1);
+    let root = BitMapBackend::new(path, (1200, rows as u32 * (100 + 40 * bars))).into_drawing_area();
     root.fill(&WHITE)?;
-    for (area, panel) in root.split_evenly((1, panels.len().max(1))).iter().zip(panels) {
+    for (area, panel) in root.split_evenly((rows, 1)).iter().zip(panels) {
         draw_panel(area, panel)?;
     }
     root.present()?;
@@ -66,6 +61,7 @@ fn draw_panel(
                 String::new()
             }
         })
+        .x_labels(8)
         .x_label_formatter(&|x| format!("{x:.0}"))
         .draw()?;
     chart.draw_series(panel.bars.iter().enumerate().map(|(i, (_, value))| {

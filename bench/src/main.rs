@@ -7,6 +7,7 @@
 mod baselines;
 mod chart;
 mod host_cost;
+mod jetstream;
 mod machine;
 mod report;
 mod scenarios;
@@ -30,13 +31,16 @@ struct Args {
     /// Order events per throughput run.
     #[arg(long, default_value_t = 200_000)]
     events: usize,
+    /// Order events per JetStream throughput run (pre-published into a stream).
+    #[arg(long, default_value_t = 50_000)]
+    jetstream_events: usize,
     /// Tiny sizes, to check the benchmark still runs (CI).
     #[arg(long)]
     smoke: bool,
     /// Where to write the report (nothing is written in smoke mode unless given).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Run only these scenarios: host, throughput, latency, scale, concurrency, reload.
+    /// Run only these scenarios: host, throughput, jetstream, latency, scale, concurrency, reload.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -47,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
     let size = if args.smoke {
         workload::Size::smoke()
     } else {
-        workload::Size::full(args.events)
+        workload::Size::full(args.events, args.jetstream_events)
     };
     let machine = machine::describe();
     println!("{machine}");
@@ -58,6 +62,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("throughput") {
         scenarios::throughput(&size, &mut report).await?;
+    }
+    if wanted("jetstream") {
+        jetstream::throughput(&size, &mut report).await?;
     }
     if wanted("latency") {
         scenarios::latency(&size, &mut report).await?;

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 pub struct Size {
     /// Events per throughput run.
     pub events: usize,
+    /// Events per JetStream throughput run (each is stored, pulled and acked).
+    pub jetstream_events: usize,
     /// Calls per host-cost measurement.
     pub calls: usize,
     /// Seconds of fixed-rate publishing for latency.
@@ -20,9 +22,10 @@ pub struct Size {
 
 impl Size {
     /// The real thing.
-    pub fn full(events: usize) -> Self {
+    pub fn full(events: usize, jetstream_events: usize) -> Self {
         Self {
             events,
+            jetstream_events,
             calls: 20_000,
             latency_secs: 5,
             concurrency_events: 2_000,
@@ -34,6 +37,7 @@ impl Size {
     pub fn smoke() -> Self {
         Self {
             events: 2_000,
+            jetstream_events: 2_000,
             calls: 200,
             latency_secs: 1,
             concurrency_events: 64,
