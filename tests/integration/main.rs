@@ -13,6 +13,7 @@ mod reload;
 mod reuse;
 mod scaffold;
 mod shutdown;
+mod state;
 
 use std::time::Duration;
 
