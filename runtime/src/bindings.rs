@@ -7,6 +7,11 @@ wasmtime::component::bindgen!({
     world: "handler",
     path: "../wit",
     // `handle` runs with epoch interruption and async host calls (WASI clocks), so it is
-    // called as a future; the imports only touch memory and stay synchronous.
+    // called as a future. Key-value and request calls wait on the network and are async
+    // too; the other imports only touch memory and stay synchronous.
     exports: { default: async },
+    imports: {
+        "sluice:function/kv": async,
+        "sluice:function/requester": async,
+    },
 });

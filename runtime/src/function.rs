@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::bindings::HandlerPre;
 use crate::engine::SluiceEngine;
-use crate::host::State;
+use crate::host::{Services, State};
 use crate::invoke::InstancePool;
 use crate::manifest::{Manifest, ManifestError};
 
@@ -66,6 +66,7 @@ pub struct Function {
     source: PathBuf,
     version: String,
     instances: InstancePool,
+    services: Arc<Services>,
 }
 
 impl Function {
@@ -126,6 +127,7 @@ impl Function {
             source: file(),
             version: version_of(bytes, b""),
             instances: InstancePool::default(),
+            services: Arc::default(),
         })
     }
 
@@ -153,6 +155,17 @@ impl Function {
     /// Idle instances kept for reuse (`limits.events_per_instance` > 1).
     pub fn instances(&self) -> &InstancePool {
         &self.instances
+    }
+
+    /// What the function's key-value and request calls reach; nothing until
+    /// [`set_services`](Self::set_services) (deploying does that).
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
+    /// Connects the function's key-value and request calls to `services`.
+    pub fn set_services(&mut self, services: Arc<Services>) {
+        self.services = services;
     }
 
     /// The file the component was loaded from.

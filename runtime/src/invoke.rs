@@ -123,6 +123,7 @@ pub async fn invoke(
         manifest: function.manifest().clone(),
         event: event.clone(),
         outbox: Default::default(),
+        services: function.services().clone(),
     };
     let reuse = limits.events_per_instance.get();
     let warm = if reuse > 1 {

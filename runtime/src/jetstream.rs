@@ -195,24 +195,67 @@ pub async fn ensure_dead_letter_stream(
 }
 
 /// The bucket remembering the ids of events the function handled, for `window`.
-///
-/// The bucket's stream is created here with the key-value layout (`KV_<bucket>` on
-/// `$KV.<bucket>.>`, one value per key, direct gets) rather than through
-/// `create_key_value`, whose account-info request nats-server 2.9 answers in a shape the
-/// client does not parse.
 pub async fn dedupe_store(
     js: &jetstream::Context,
     function: &str,
     window: Duration,
 ) -> Result<kv::Store, SetupError> {
-    let bucket = format!("sluice-dedupe-{function}");
-    let what = || format!("dedupe bucket `{bucket}`");
-    let config = stream::Config {
-        name: format!("KV_{bucket}"),
-        description: Some(format!("event ids handled by sluice function {function}")),
-        subjects: vec![format!("$KV.{bucket}.>")],
-        max_messages_per_subject: 1,
+    let bucket = Bucket {
+        name: format!("sluice-dedupe-{function}"),
+        purpose: "dedupe bucket",
+        description: format!("event ids handled by sluice function {function}"),
         max_age: window,
+    };
+    key_value_store(js, function, &bucket).await
+}
+
+/// A key-value bucket named in the function's `[state] buckets`, created if missing (values
+/// kept forever, one revision per key).
+pub async fn state_store(
+    js: &jetstream::Context,
+    function: &str,
+    bucket: &str,
+) -> Result<kv::Store, SetupError> {
+    let bucket = Bucket {
+        name: bucket.to_owned(),
+        purpose: "state bucket",
+        description: format!("created by sluice for function {function} ([state] buckets)"),
+        max_age: Duration::ZERO,
+    };
+    key_value_store(js, function, &bucket).await
+}
+
+/// A key-value bucket to open or create.
+struct Bucket {
+    /// The bucket's name.
+    name: String,
+    /// What it is for, in errors ("dedupe bucket").
+    purpose: &'static str,
+    /// The description of its stream, when created.
+    description: String,
+    /// How long a value is kept; zero keeps it forever.
+    max_age: Duration,
+}
+
+/// Opens `bucket`, creating it first when missing.
+///
+/// The bucket's stream is created here with the key-value layout (`KV_<bucket>` on
+/// `$KV.<bucket>.>`, one value per key, rollups, direct gets) rather than through
+/// `create_key_value`, whose account-info request nats-server 2.9 answers in a shape the
+/// client does not parse. An existing bucket is opened as it is.
+async fn key_value_store(
+    js: &jetstream::Context,
+    function: &str,
+    bucket: &Bucket,
+) -> Result<kv::Store, SetupError> {
+    let name = &bucket.name;
+    let what = || format!("{} `{name}`", bucket.purpose);
+    let config = stream::Config {
+        name: format!("KV_{name}"),
+        description: Some(bucket.description.clone()),
+        subjects: vec![format!("$KV.{name}.>")],
+        max_messages_per_subject: 1,
+        max_age: bucket.max_age,
         allow_rollup: true,
         deny_delete: true,
         allow_direct: true,
@@ -222,7 +265,7 @@ pub async fn dedupe_store(
     js.get_or_create_stream(config)
         .await
         .map_err(|e| SetupError::new(function, what(), e))?;
-    js.get_key_value(&bucket)
+    js.get_key_value(name)
         .await
         .map_err(|e| SetupError::new(function, what(), e))
 }

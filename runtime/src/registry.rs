@@ -14,6 +14,7 @@ use async_nats::jetstream::consumer::PullConsumer;
 
 use crate::dispatch::{Deployment, Dispatcher, Intake, PullIntake, Update};
 use crate::function::Function;
+use crate::host::Services;
 use crate::jetstream::{self, SetupError};
 use crate::manifest::{DeliveryMode, Trigger};
 use crate::stats::StatsSnapshot;
@@ -31,7 +32,8 @@ pub enum DeployError {
         /// What NATS said.
         source: async_nats::SubscribeError,
     },
-    /// The function's stream, consumer, dead-letter stream or dedupe bucket could not be set up.
+    /// The function's stream, consumer, dead-letter stream, dedupe bucket or state bucket
+    /// could not be set up.
     #[error(transparent)]
     JetStream(#[from] SetupError),
 }
@@ -72,7 +74,11 @@ pub struct Registry {
 
 impl Registry {
     /// Deploys `function`, or replaces the deployed function of the same name.
-    pub async fn deploy(&self, dispatcher: &Dispatcher, function: Function) -> Result<Deployed, DeployError> {
+    pub async fn deploy(
+        &self,
+        dispatcher: &Dispatcher,
+        mut function: Function,
+    ) -> Result<Deployed, DeployError> {
         let _one_at_a_time = self.deploying.lock().await;
         let name = function.name().to_string();
         let trigger = function.manifest().trigger.clone();
@@ -90,6 +96,14 @@ impl Registry {
             }
             _ => None,
         };
+        let services = Services::deployed(
+            &dispatcher.jetstream,
+            &dispatcher.client,
+            &name,
+            function.manifest(),
+        )
+        .await?;
+        function.set_services(Arc::new(services));
         let deployed = match previous {
             Some((old, old_trigger, updates)) if same_intake(&old_trigger, &trigger) => {
                 let mut deployment = Deployment::replacing(function, &old);

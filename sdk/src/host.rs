@@ -1,4 +1,4 @@
-//! The three host calls, routed to the Sluice host inside WebAssembly and to
+//! The host calls, routed to the Sluice host inside WebAssembly and to
 //! [`testing::TestHost`](crate::testing::TestHost) in native unit tests.
 
 /// How important a log line is (mirrors the WIT `logging.level`).
@@ -19,7 +19,9 @@ pub enum Level {
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::Level;
-    use crate::bindings::sluice::function::{config, log as logging, publisher};
+    use crate::bindings::sluice::function::{config, kv, log as logging, publisher, requester};
+    use crate::kv::{Entry, KvError};
+    use crate::{Reply, RequestError};
 
     pub fn publish(subject: &str, payload: &[u8], headers: &[(String, String)]) -> Result<(), String> {
         publisher::publish(subject, payload, headers)
@@ -39,11 +41,66 @@ mod imp {
         };
         logging::log(level, message);
     }
+
+    pub fn kv_get(bucket: &str, key: &str) -> Result<Option<Entry>, KvError> {
+        kv::get(bucket, key)
+            .map(|entry| {
+                entry.map(|e| Entry {
+                    value: e.value,
+                    revision: e.revision,
+                })
+            })
+            .map_err(kv_error)
+    }
+
+    pub fn kv_set(bucket: &str, key: &str, value: &[u8]) -> Result<u64, KvError> {
+        kv::set(bucket, key, value).map_err(kv_error)
+    }
+
+    pub fn kv_delete(bucket: &str, key: &str) -> Result<(), KvError> {
+        kv::delete(bucket, key).map_err(kv_error)
+    }
+
+    pub fn kv_compare_and_swap(bucket: &str, key: &str, value: &[u8], revision: u64) -> Result<u64, KvError> {
+        kv::compare_and_swap(bucket, key, value, revision).map_err(kv_error)
+    }
+
+    pub fn kv_keys(bucket: &str, prefix: &str) -> Result<Vec<String>, KvError> {
+        kv::keys(bucket, prefix).map_err(kv_error)
+    }
+
+    fn kv_error(error: kv::KvError) -> KvError {
+        match error {
+            kv::KvError::Denied(m) => KvError::Denied(m),
+            kv::KvError::Conflict(m) => KvError::Conflict(m),
+            kv::KvError::Invalid(m) => KvError::Invalid(m),
+            kv::KvError::Unavailable(m) => KvError::Unavailable(m),
+        }
+    }
+
+    pub fn request(
+        subject: &str,
+        payload: &[u8],
+        headers: &[(String, String)],
+        timeout_ms: u32,
+    ) -> Result<Reply, RequestError> {
+        match requester::request(subject, payload, headers, timeout_ms) {
+            Ok(reply) => Ok(Reply::new(reply.payload, reply.headers)),
+            Err(requester::RequestError::Denied(m)) => Err(RequestError::Denied(m)),
+            Err(requester::RequestError::Timeout(m)) => Err(RequestError::Timeout(m)),
+            Err(requester::RequestError::NoResponders(m)) => Err(RequestError::NoResponders(m)),
+            Err(requester::RequestError::Failed(m)) => Err(RequestError::Failed(m)),
+        }
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
-    pub(crate) use crate::testing::{config, log, publish};
+    pub(crate) use crate::testing::{
+        config, kv_compare_and_swap, kv_delete, kv_get, kv_keys, kv_set, log, publish, request,
+    };
 }
 
-pub(crate) use imp::{config, log, publish};
+pub(crate) use imp::{
+    config, kv_compare_and_swap, kv_delete, kv_get, kv_keys, kv_set, log, publish, request,
+};

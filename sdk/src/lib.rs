@@ -66,17 +66,27 @@
 //!
 //! The crate also compiles for the host target, so a function crate's unit tests run with
 //! plain `cargo test`: [`testing::TestHost`] plays the Sluice host (config, publish
-//! permissions, the outbox, logs) and runs a handler on an [`Event`] built with
-//! [`Event::new`]. Calling [`publish`], [`config`] or the [`log`] functions natively outside
-//! a `TestHost` run panics with a message saying so.
+//! permissions, the outbox, logs, in-memory key-value buckets, canned replies to requests)
+//! and runs a handler on an [`Event`] built with [`Event::new`]. Calling [`publish`],
+//! [`config`], [`kv`], [`request`] or the [`log`] functions natively outside a `TestHost`
+//! run panics with a message saying so.
+//!
+//! # State and requests
+//!
+//! [`kv`] reads and writes the JetStream key-value buckets named in the manifest's
+//! `[state] buckets`; [`request`] asks another service (another Sluice function, say) and
+//! waits for its answer, on the subjects in `permissions.request`. Neither goes through the
+//! outbox: their effects happen at once, even in an attempt that later fails.
 
 mod bindings_glue;
 mod config;
 mod error;
 mod event;
 mod host;
+pub mod kv;
 pub mod log;
 mod publish;
+mod request;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
@@ -105,6 +115,7 @@ pub use error::Error;
 pub use event::Event;
 pub use host::Level;
 pub use publish::{publish, publish_json, publish_with_headers};
+pub use request::{Reply, RequestError, request, request_with_headers};
 
 /// An event handler: the one trait a Sluice function implements.
 ///

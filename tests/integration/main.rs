@@ -15,6 +15,7 @@ mod reload;
 mod reuse;
 mod scaffold;
 mod shutdown;
+mod state;
 
 use std::time::Duration;
 

@@ -1,9 +1,11 @@
-//! `sluice invoke`: one event through one function, no NATS.
+//! `sluice invoke`: one event through one function, no NATS: key-value calls use in-memory
+//! buckets that start empty, requests fail.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use sluice_runtime::host::Services;
 use sluice_runtime::{Event, Function, SluiceEngine, invoke};
 
 use super::UsageError;
@@ -39,8 +41,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .collect::<Result<Vec<_>, UsageError>>()?;
     let engine = SluiceEngine::new()?.with_cache(args.state_dir.join("cache"));
-    let function = tokio::task::block_in_place(|| Function::load(&engine, &wasm))
+    let mut function = tokio::task::block_in_place(|| Function::load(&engine, &wasm))
         .map_err(|e| UsageError(e.to_string()))?;
+    // Key-value calls work on empty in-memory buckets; requests fail (there is no NATS).
+    function.set_services(Arc::new(Services::in_memory()));
     let subject = args.subject.unwrap_or_else(|| default_subject(&function));
     let event = Arc::new(Event::new(subject, args.data.into_bytes().into(), headers, None));
     let outcome = invoke(&engine, &function, &event, args.attempt).await;

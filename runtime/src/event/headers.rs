@@ -74,11 +74,24 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
 /// the handler set them), the causation id and a `Nats-Msg-Id` that is the same on every
 /// retry of the event, so JetStream can drop duplicates.
 pub fn for_publish(
-    mut headers: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
     event: &Event,
     function: &str,
     sequence: usize,
 ) -> Vec<(String, String)> {
+    let mut headers = for_request(headers, event);
+    headers.retain(|(name, _)| !name.eq_ignore_ascii_case(NATS_MSG_ID));
+    headers.push((
+        NATS_MSG_ID.to_owned(),
+        format!("{function}:{}:{sequence}", event.id),
+    ));
+    headers
+}
+
+/// The headers of a request a handler sends while handling `event`: the handler's own, then
+/// the correlation id, trace context and causation id carried over from the event (unless
+/// the handler set them).
+pub fn for_request(mut headers: Vec<(String, String)>, event: &Event) -> Vec<(String, String)> {
     let add = |headers: &mut Vec<(String, String)>, name: &str, value: &str| {
         if find(headers, name).is_none() {
             headers.push((name.to_owned(), value.to_owned()));
@@ -91,11 +104,6 @@ pub fn for_publish(
         }
     }
     add(&mut headers, CAUSATION_ID, &event.id);
-    headers.retain(|(name, _)| !name.eq_ignore_ascii_case(NATS_MSG_ID));
-    headers.push((
-        NATS_MSG_ID.to_owned(),
-        format!("{function}:{}:{sequence}", event.id),
-    ));
     headers
 }
 
@@ -173,6 +181,26 @@ mod tests {
             1
         );
         assert_eq!(find(&headers, CORRELATION_ID), Some("mine"));
+    }
+
+    #[test]
+    fn requests_carry_correlation_but_no_msg_id() {
+        let event = Event::new(
+            "orders.placed".into(),
+            Bytes::new(),
+            vec![
+                (EVENT_ID.into(), "evt-2".into()),
+                (CORRELATION_ID.into(), "flow-7".into()),
+                ("traceparent".into(), "00-abc-def-01".into()),
+            ],
+            None,
+        );
+        let headers = for_request(vec![("x-sku".into(), "A".into())], &event);
+        assert_eq!(find(&headers, "x-sku"), Some("A"));
+        assert_eq!(find(&headers, CORRELATION_ID), Some("flow-7"));
+        assert_eq!(find(&headers, "traceparent"), Some("00-abc-def-01"));
+        assert_eq!(find(&headers, CAUSATION_ID), Some("evt-2"));
+        assert_eq!(find(&headers, NATS_MSG_ID), None);
     }
 
     #[test]

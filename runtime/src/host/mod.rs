@@ -2,8 +2,11 @@
 //! interface.
 
 mod config;
+pub mod kv;
 mod log;
 mod publisher;
+mod requester;
+mod services;
 mod stdio;
 
 use std::sync::Arc;
@@ -15,6 +18,7 @@ use crate::bindings::Handler;
 use crate::event::Event;
 use crate::manifest::Manifest;
 pub use publisher::{Outbox, OutgoingMessage};
+pub use services::Services;
 pub use stdio::CapturedOutput;
 
 /// Everything one store (one instance, one event) owns.
@@ -35,6 +39,8 @@ pub struct Call {
     pub event: Arc<Event>,
     /// Messages published so far, sent only if the handler succeeds.
     pub outbox: Outbox,
+    /// The function's key-value buckets and request connection.
+    pub services: Arc<Services>,
 }
 
 impl State {

@@ -30,6 +30,8 @@ enum Kind {
     Word,
     /// Any string.
     Text,
+    /// An array of bucket names.
+    Buckets,
 }
 
 /// The manifest's sections and their keys, as the generator writes them. Add a key here
@@ -83,7 +85,11 @@ const SECTIONS: &[(&str, &[(&str, Kind)])] = &[
             ("max_cool_down", Kind::Duration),
         ],
     ),
-    ("permissions", &[("publish", Kind::Subjects)]),
+    (
+        "permissions",
+        &[("publish", Kind::Subjects), ("request", Kind::Subjects)],
+    ),
+    ("state", &[("buckets", Kind::Buckets)]),
     (
         "config",
         &[
@@ -154,6 +160,11 @@ fn subject_text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A bucket name: mostly valid, else with dots, spaces, wildcards or empty.
+fn bucket_text() -> impl Strategy<Value = String> {
+    prop_oneof![4 => "[A-Za-z0-9_-]{1,12}", 1 => "[a-z0-9.* >_-]{0,8}"]
+}
+
 /// A whole number: small and positive mostly, but also zero, negative and out of range.
 fn int() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -173,6 +184,16 @@ fn float() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A TOML array of up to three strings drawn from `item`.
+fn string_array(item: impl Strategy<Value = String> + 'static) -> BoxedStrategy<String> {
+    prop::collection::vec(item, 0..4)
+        .prop_map(|items| {
+            let items: Vec<String> = items.iter().map(|t| quoted(t)).collect();
+            format!("[{}]", items.join(", "))
+        })
+        .boxed()
+}
+
 /// A value of the type `kind` expects.
 fn typed(kind: Kind) -> BoxedStrategy<String> {
     match kind {
@@ -181,14 +202,10 @@ fn typed(kind: Kind) -> BoxedStrategy<String> {
         Kind::Duration => duration_text().prop_map(|t| quoted(&t)).boxed(),
         Kind::Size => size_text().prop_map(|t| quoted(&t)).boxed(),
         Kind::Subject => subject_text().prop_map(|t| quoted(&t)).boxed(),
-        Kind::Subjects => prop::collection::vec(subject_text(), 0..4)
-            .prop_map(|items| {
-                let items: Vec<String> = items.iter().map(|t| quoted(t)).collect();
-                format!("[{}]", items.join(", "))
-            })
-            .boxed(),
+        Kind::Subjects => string_array(subject_text()),
         Kind::Word => prop::sample::select(WORDS).prop_map(quoted).boxed(),
         Kind::Text => any::<String>().prop_map(|t| quoted(&t)).boxed(),
+        Kind::Buckets => string_array(bucket_text()),
     }
 }
 

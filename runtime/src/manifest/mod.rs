@@ -6,6 +6,7 @@
 //! except [`Manifest::from_file`] reading the file.
 
 mod raw;
+mod state;
 pub mod subject;
 pub mod units;
 
@@ -151,6 +152,10 @@ pub struct Manifest {
     pub dead_letter: Option<String>,
     /// Subject patterns the function may publish to.
     pub publish: Vec<SubjectPattern>,
+    /// `permissions.request`: subject patterns the function may send requests to.
+    pub request: Vec<SubjectPattern>,
+    /// `state.buckets`: the key-value buckets the function may use, in manifest order.
+    pub buckets: Vec<String>,
     /// The `[config]` table, readable by the function.
     pub config: BTreeMap<String, String>,
     /// Event age limit and ack wait.
@@ -199,6 +204,10 @@ impl Manifest {
                 .map_err(|msg| invalid("dead_letter.subject", msg))?,
             publish: patterns(raw.permissions.publish.unwrap_or_default())
                 .map_err(|msg| invalid("permissions.publish", msg))?,
+            request: patterns(raw.permissions.request.unwrap_or_default())
+                .map_err(|msg| invalid("permissions.request", msg))?,
+            buckets: state::buckets(raw.state.buckets.unwrap_or_default())
+                .map_err(|msg| invalid("state.buckets", msg))?,
             config: raw.config,
             delivery: delivery(raw.delivery).map_err(|(key, msg)| invalid(key, msg))?,
             dedupe_window,
@@ -209,6 +218,17 @@ impl Manifest {
     /// Whether this function may publish to `subject` (its event's reply-to aside).
     pub fn may_publish(&self, subject: &str) -> bool {
         self.publish.iter().any(|pattern| pattern.matches(subject))
+    }
+
+    /// Whether this function may send a request to `subject` (`permissions.request`; unlike
+    /// publishing, the event's reply-to is not implied).
+    pub fn may_request(&self, subject: &str) -> bool {
+        self.request.iter().any(|pattern| pattern.matches(subject))
+    }
+
+    /// Whether this function may use key-value bucket `bucket` (`state.buckets`).
+    pub fn may_use_bucket(&self, bucket: &str) -> bool {
+        self.buckets.iter().any(|name| name == bucket)
     }
 }
 

@@ -26,6 +26,8 @@ pub struct RawManifest {
     #[serde(default)]
     pub circuit_breaker: RawCircuitBreaker,
     #[serde(default)]
+    pub state: RawState,
+    #[serde(default)]
     pub config: BTreeMap<String, String>,
 }
 
@@ -78,6 +80,14 @@ pub struct RawDeadLetter {
 #[serde(deny_unknown_fields)]
 pub struct RawPermissions {
     pub publish: Option<Vec<String>>,
+    pub request: Option<Vec<String>>,
+}
+
+/// `[state]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub buckets: Option<Vec<String>>,
 }
 
 /// `[delivery]`.

@@ -260,3 +260,57 @@ fn per_key_ordering_needs_a_key() {
         assert!(error.contains(expected), "{text:?} gave {error}");
     }
 }
+
+#[test]
+fn state_buckets_and_request_permissions_are_read() {
+    let manifest = parse(
+        r#"
+        [state]
+        buckets = ["orders-read-model", "sagas_v2"]
+        [permissions]
+        publish = ["orders.totalled"]
+        request = ["inventory.>", "pricing.quote"]
+        "#,
+    )
+    .unwrap();
+    assert_eq!(manifest.buckets, ["orders-read-model", "sagas_v2"]);
+    assert!(manifest.may_use_bucket("orders-read-model"));
+    assert!(!manifest.may_use_bucket("orders"));
+    assert!(manifest.may_request("inventory.reserve"));
+    assert!(manifest.may_request("pricing.quote"));
+    assert!(!manifest.may_request("pricing.quote.eu"));
+    // Publishing and requesting are separate grants.
+    assert!(!manifest.may_request("orders.totalled"));
+    assert!(!manifest.may_publish("inventory.reserve"));
+}
+
+#[test]
+fn state_and_request_keys_are_checked() {
+    let cases = [
+        (
+            "[state]\nbuckets = [\"orders.read\"]\n",
+            "`state.buckets`: \"orders.read\" is not a valid bucket name",
+        ),
+        (
+            "[state]\nbuckets = [\"\"]\n",
+            "`state.buckets`: \"\" is not a valid bucket name",
+        ),
+        (
+            "[state]\nbuckets = [\"a\", \"b\", \"a\"]\n",
+            "`state.buckets`: bucket \"a\" is listed twice",
+        ),
+        (
+            "[permissions]\nrequest = [\"inventory.>.x\"]\n",
+            "`permissions.request`",
+        ),
+    ];
+    for (text, expected) in cases {
+        let error = parse(text).unwrap_err().to_string();
+        assert!(error.starts_with("functions/orders.toml: "), "{text}: {error}");
+        assert!(error.contains(expected), "{text:?} gave {error}");
+    }
+    let error = parse("[state]\nbucket = [\"a\"]\n").unwrap_err().to_string();
+    assert!(error.contains("unknown field `bucket`"), "{error}");
+    let error = parse("[state]\nbuckets = \"a\"\n").unwrap_err().to_string();
+    assert!(error.starts_with("functions/orders.toml:2: "), "{error}");
+}

@@ -19,6 +19,16 @@
 //! | `{"op":"ordered","key":"k","seq":N,"ms":M,"fail_first":B}` | fails its first attempt (retryable, retry after 5 ms) when B; sleeps M ms; publishes `{"key","seq","attempt","start_ns","end_ns"}` to `out` |
 //! | `{"op":"recurse"}` | recurses without end: a stack overflow |
 //! | `{"op":"flood","count":N}` | publishes N messages to `out`; a refused publish is a permanent error |
+//! | `{"op":"kv-set","bucket":b,"key":k,"value":v}` | sets `k` to the string `v`; publishes `{"revision":r}` to `out` |
+//! | `{"op":"kv-get","bucket":b,"key":k}` | publishes `{"value":v,"revision":r}` (or `{"value":null}`) to `out` |
+//! | `{"op":"kv-cas","bucket":b,"key":k,"value":v,"revision":r}` | compare-and-swap; publishes `{"revision":r}` or `{"error":kind,"message":m}` to `out` |
+//! | `{"op":"kv-delete","bucket":b,"key":k}` | deletes `k`; publishes `{"deleted":k}` to `out` |
+//! | `{"op":"kv-keys","bucket":b,"prefix":p}` | publishes `{"keys":[...]}` to `out` |
+//! | `{"op":"request","subject":s,"payload":p,"timeout_ms":t}` | sends the string `p` to `s`; publishes `{"reply":text,"correlation":id}` to `out` |
+//!
+//! A key-value or request error other than a `kv-cas` conflict fails the event as the SDK
+//! maps it (conflict, unavailable, timeout, no responders: retryable; denied, invalid:
+//! permanent), with the host's message.
 //!
 //! Anything else (an unknown op, a payload that is not JSON) is a permanent error.
 
@@ -27,6 +37,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 use serde_json::json;
+use sluice_sdk::kv::{self, KvError};
 use sluice_sdk::{Error, Event, Handler};
 
 /// Events this instance handled with `{"op":"count"}`.
@@ -105,6 +116,68 @@ pub enum Op {
         /// How many.
         count: u32,
     },
+    /// Send a request and report the answer.
+    Request {
+        /// Where to send it.
+        subject: String,
+        /// What to send.
+        #[serde(default)]
+        payload: String,
+        /// How long to wait.
+        #[serde(default)]
+        timeout_ms: u64,
+    },
+    /// A key-value call, reported to `out` (its own enum, tried when no op above matches).
+    #[serde(untagged)]
+    Kv(KvOp),
+}
+
+/// The probe's key-value ops.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum KvOp {
+    /// Set a key.
+    KvSet {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// The value, as text.
+        value: String,
+    },
+    /// Read a key.
+    KvGet {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+    },
+    /// Compare-and-swap a key.
+    KvCas {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// The value, as text.
+        value: String,
+        /// The revision expected (0: no value).
+        revision: u64,
+    },
+    /// Delete a key.
+    KvDelete {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+    },
+    /// List keys by prefix.
+    KvKeys {
+        /// The bucket.
+        bucket: String,
+        /// The prefix.
+        #[serde(default)]
+        prefix: String,
+    },
 }
 
 fn yes() -> bool {
@@ -173,6 +246,7 @@ fn spin() -> ! {
 }
 
 /// Recurses without end; the frame's buffer keeps the optimiser from turning it into a loop.
+#[allow(unconditional_recursion, reason = "the stack overflow is the point")]
 fn recurse(depth: u64) -> u64 {
     let frame = black_box([depth; 64]);
     recurse(black_box(frame[7]) + 1) + frame[3]
@@ -197,6 +271,44 @@ fn hog() -> ! {
         }
         blocks.push(black_box(block));
     }
+}
+
+/// Runs a key-value op and publishes its result to `out`.
+fn kv_op(op: KvOp) -> Result<(), Error> {
+    let report = match op {
+        KvOp::KvSet { bucket, key, value } => json!({ "revision": kv::set(&bucket, &key, value)? }),
+        KvOp::KvGet { bucket, key } => match kv::get(&bucket, &key)? {
+            Some(entry) => json!({ "value": entry.text()?, "revision": entry.revision }),
+            None => json!({ "value": null }),
+        },
+        KvOp::KvCas {
+            bucket,
+            key,
+            value,
+            revision,
+        } => match kv::compare_and_swap(&bucket, &key, value, revision) {
+            Ok(revision) => json!({ "revision": revision }),
+            Err(KvError::Conflict(message)) => json!({ "error": "conflict", "message": message }),
+            Err(error) => return Err(error.into()),
+        },
+        KvOp::KvDelete { bucket, key } => {
+            kv::delete(&bucket, &key)?;
+            json!({ "deleted": key })
+        }
+        KvOp::KvKeys { bucket, prefix } => json!({ "keys": kv::keys(&bucket, &prefix)? }),
+    };
+    sluice_sdk::publish_json(&out(), &report)
+}
+
+/// Sends a request and publishes the answer, with the correlation id the answer carried.
+fn request(event: &Event, subject: &str, payload: &str, timeout_ms: u64) -> Result<(), Error> {
+    let reply = sluice_sdk::request(subject, payload, Duration::from_millis(timeout_ms))?;
+    let report = json!({
+        "reply": String::from_utf8_lossy(reply.payload()),
+        "correlation": reply.header("Sluice-Correlation-Id"),
+        "attempt": event.attempt(),
+    });
+    sluice_sdk::publish_json(&out(), &report)
 }
 
 /// The `probe` function.
@@ -262,6 +374,12 @@ impl Handler for Probe {
                 Ok(())
             }
             Op::Flood { count } => flood(count),
+            Op::Kv(op) => kv_op(op),
+            Op::Request {
+                subject,
+                payload,
+                timeout_ms,
+            } => request(&event, &subject, &payload, timeout_ms),
             Op::Log { message } => {
                 sluice_sdk::log::info(&message);
                 println!("{message}");
@@ -299,6 +417,13 @@ mod tests {
             Op::PublishThenFail { retry_after_ms: None }
         );
         assert_eq!(op(r#"{"op":"sleep","ms":5}"#).unwrap(), Op::Sleep { ms: 5 });
+        assert_eq!(
+            op(r#"{"op":"kv-keys","bucket":"b"}"#).unwrap(),
+            Op::Kv(KvOp::KvKeys {
+                bucket: "b".into(),
+                prefix: String::new()
+            })
+        );
     }
 
     #[test]

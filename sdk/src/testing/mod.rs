@@ -2,7 +2,9 @@
 //!
 //! [`TestHost`] plays the Sluice host: it gives the handler a `[config]` table, checks
 //! publishes against the function's allowed subjects, keeps them in an outbox that is only
-//! "sent" when the handler succeeds, and records log lines.
+//! "sent" when the handler succeeds, records log lines, keeps key-value buckets in memory
+//! (shared by every run of one host, so a test can run several events against the same
+//! state) and answers requests with canned replies.
 //!
 //! ```
 //! use sluice_sdk::testing::TestHost;
@@ -27,19 +29,32 @@
 //!
 //! Only available outside WebAssembly.
 
+mod kv;
+mod request;
+
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 
 use crate::host::Level;
-use crate::{Error, Event, Handler};
+use crate::kv::Entry;
+use crate::{Error, Event, Handler, Reply};
+pub(crate) use kv::{kv_compare_and_swap, kv_delete, kv_get, kv_keys, kv_set};
+pub(crate) use request::request;
 
 /// A stand-in for the Sluice host in native tests.
+///
+/// Clones share one set of key-value buckets.
 #[derive(Debug, Clone, Default)]
 pub struct TestHost {
     config: BTreeMap<String, String>,
     allowed: Option<Vec<String>>,
+    buckets: Option<Vec<String>>,
+    requests_allowed: Option<Vec<String>>,
+    answers: BTreeMap<String, request::Answer>,
+    kv: Arc<Mutex<kv::MemoryKv>>,
 }
 
 /// What one run of a handler did.
@@ -53,9 +68,11 @@ pub struct Outcome {
     pub attempted: Vec<Published>,
     /// Log lines, with their level.
     pub logs: Vec<(Level, String)>,
+    /// Every request the handler sent (requests go out at once, so also in a failed run).
+    pub requests: Vec<Published>,
 }
 
-/// One message a handler published.
+/// One message a handler published, or one request it sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
     /// The subject.
@@ -85,6 +102,7 @@ struct Run {
     reply_to: Option<String>,
     outbox: Vec<Published>,
     logs: Vec<(Level, String)>,
+    requests: Vec<Published>,
 }
 
 thread_local! {
@@ -111,6 +129,53 @@ impl TestHost {
         self
     }
 
+    /// Allows key-value bucket `bucket`. Once any bucket is given, other buckets are
+    /// refused, as `[state] buckets` does; before that every bucket is allowed.
+    pub fn allow_bucket(mut self, bucket: &str) -> Self {
+        self.buckets.get_or_insert_with(Vec::new).push(bucket.to_owned());
+        self
+    }
+
+    /// Stores `value` under `key` in `bucket` before the handler runs.
+    pub fn with_value(self, bucket: &str, key: &str, value: impl Into<Vec<u8>>) -> Self {
+        self.lock_kv().write(bucket, key, Some(value.into()));
+        self
+    }
+
+    /// What `bucket` holds under `key` now, with its revision.
+    pub fn kv_entry(&self, bucket: &str, key: &str) -> Option<Entry> {
+        self.lock_kv().get(bucket, key)
+    }
+
+    /// Allows requests to subjects matching `pattern`. Once any pattern is given, other
+    /// subjects are refused, as `permissions.request` does; before that every subject is
+    /// allowed.
+    pub fn allow_request(mut self, pattern: &str) -> Self {
+        self.requests_allowed
+            .get_or_insert_with(Vec::new)
+            .push(pattern.to_owned());
+        self
+    }
+
+    /// Answers requests to `subject` with `payload`. A request to a subject with no answer
+    /// fails with no responders.
+    pub fn answer(mut self, subject: &str, payload: impl Into<Vec<u8>>) -> Self {
+        let reply = Reply::new(payload, Vec::new());
+        self.answers
+            .insert(subject.to_owned(), request::Answer::Reply(reply));
+        self
+    }
+
+    /// Lets requests to `subject` time out.
+    pub fn time_out(mut self, subject: &str) -> Self {
+        self.answers.insert(subject.to_owned(), request::Answer::Timeout);
+        self
+    }
+
+    fn lock_kv(&self) -> std::sync::MutexGuard<'_, kv::MemoryKv> {
+        self.kv.lock().expect("test key-value lock poisoned")
+    }
+
     /// Runs `H::handle(event)` with this host.
     pub fn run<H: Handler>(&self, event: Event) -> Outcome {
         let reply_to = event.reply_to().map(str::to_owned);
@@ -135,6 +200,7 @@ impl TestHost {
             published,
             attempted: run.outbox,
             logs: run.logs,
+            requests: run.requests,
         }
     }
 }
@@ -226,5 +292,78 @@ mod tests {
         assert!(!error.is_retryable());
         assert!(error.message().contains("`forbidden` denied"), "{error}");
         assert!(matches("a.*.c", "a.b.c") && !matches("a.*", "a.b.c") && matches("a.>", "a.b.c"));
+    }
+
+    struct Stateful;
+
+    impl Handler for Stateful {
+        fn handle(event: Event) -> Result<(), Error> {
+            let bucket = event.header("bucket").unwrap_or("state");
+            let revision = crate::kv::set(bucket, "orders.1", event.payload())?;
+            crate::kv::compare_and_swap(bucket, "orders.1", "again", revision)?;
+            crate::kv::set(bucket, "orders.2", "x")?;
+            crate::kv::delete(bucket, "orders.2")?;
+            let keys = crate::kv::keys(bucket, "orders.")?;
+            crate::publish("keys", keys.join(","))?;
+            crate::kv::compare_and_swap(bucket, "orders.1", "stale", revision)?;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn key_value_state_has_revisions_conflicts_and_allowed_buckets() {
+        let host = TestHost::new().allow_bucket("state");
+        let outcome = host.run::<Stateful>(Event::new("e", "s", "first"));
+        let error = outcome.result.unwrap_err();
+        assert!(error.is_retryable(), "a conflict is retryable: {error:?}");
+        assert_eq!(outcome.attempted[0].payload, b"orders.1");
+        let entry = host.kv_entry("state", "orders.1").unwrap();
+        assert_eq!((entry.value.as_slice(), entry.revision), (&b"again"[..], 2));
+
+        let denied = host.run::<Stateful>(Event::new("e", "s", "").with_header("bucket", "other"));
+        let error = denied.result.unwrap_err();
+        assert!(!error.is_retryable());
+        assert!(error.message().contains("`other` denied"), "{error:?}");
+        let seeded = TestHost::new().with_value("state", "orders.9", "v");
+        assert_eq!(seeded.kv_entry("state", "orders.9").unwrap().revision, 1);
+    }
+
+    struct Asker;
+
+    impl Handler for Asker {
+        fn handle(event: Event) -> Result<(), Error> {
+            let timeout = std::time::Duration::from_millis(100);
+            let reply = crate::request(event.text()?, "q", timeout)?;
+            crate::publish("answers", reply.payload())
+        }
+    }
+
+    #[test]
+    fn requests_get_canned_answers_timeouts_or_denials() {
+        let host = TestHost::new()
+            .allow_request("svc.>")
+            .answer("svc.a", "42")
+            .time_out("svc.slow");
+        let outcome = host.run::<Asker>(Event::new("e", "s", "svc.a"));
+        assert_eq!(outcome.published[0].payload, b"42");
+        assert_eq!(outcome.requests[0].subject, "svc.a");
+        let slow = host
+            .run::<Asker>(Event::new("e", "s", "svc.slow"))
+            .result
+            .unwrap_err();
+        assert!(
+            slow.is_retryable() && slow.message().contains("timed out"),
+            "{slow:?}"
+        );
+        let nobody = host
+            .run::<Asker>(Event::new("e", "s", "svc.b"))
+            .result
+            .unwrap_err();
+        assert!(nobody.is_retryable() && nobody.message().contains("nobody listens"));
+        let denied = host
+            .run::<Asker>(Event::new("e", "s", "other"))
+            .result
+            .unwrap_err();
+        assert!(!denied.is_retryable() && denied.message().contains("denied"));
     }
 }

@@ -1,0 +1,210 @@
+//! `sluice:function/kv`: key-value state in the buckets a function's manifest names.
+//!
+//! Every call first resolves the bucket: one the manifest does not list is `denied`; a
+//! listed one goes to the function's backend (JetStream on a running host, memory under
+//! `sluice invoke`). Keys are checked here, the same way for both backends.
+
+mod jetstream;
+mod memory;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_nats::jetstream::kv::Store;
+
+use super::State;
+use super::services::Services;
+use crate::bindings::sluice::function::kv::{Entry, Host, KvError};
+pub use memory::MemoryKv;
+
+/// Most keys `keys` returns; a prefix matching more is `invalid`.
+pub const MAX_KEYS: usize = 100_000;
+/// Largest value `set` and `compare-and-swap` accept, in bytes (NATS's default payload
+/// limit).
+pub const MAX_VALUE: usize = 1 << 20;
+
+/// Where a function's key-value calls go.
+pub enum KvBackend {
+    /// Nowhere: every call to a declared bucket is `unavailable`.
+    None,
+    /// JetStream key-value stores, one per declared bucket.
+    JetStream(BTreeMap<String, Store>),
+    /// Memory that lives as long as the function (`sluice invoke`).
+    Memory(MemoryKv),
+}
+
+/// One bucket a call may use.
+enum Bucket<'a> {
+    JetStream(&'a Store),
+    Memory(&'a MemoryKv),
+}
+
+impl State {
+    /// The function's services, once `bucket` is checked against its manifest.
+    fn services_for(&self, bucket: &str) -> Result<Arc<Services>, KvError> {
+        let call = &self.call;
+        if !call.manifest.may_use_bucket(bucket) {
+            let listed: Vec<String> = call.manifest.buckets.iter().map(|b| format!("`{b}`")).collect();
+            return Err(KvError::Denied(format!(
+                "bucket `{bucket}` denied: function `{}` may only use [{}] (state.buckets)",
+                call.function,
+                listed.join(", ")
+            )));
+        }
+        Ok(call.services.clone())
+    }
+}
+
+impl KvBackend {
+    fn resolve(&self, bucket: &str) -> Result<Bucket<'_>, KvError> {
+        match self {
+            Self::JetStream(stores) => stores.get(bucket).map(Bucket::JetStream),
+            Self::Memory(memory) => Some(Bucket::Memory(memory)),
+            Self::None => None,
+        }
+        .ok_or_else(|| {
+            KvError::Unavailable(format!(
+                "bucket `{bucket}` is unavailable: this host has no key-value store for the function"
+            ))
+        })
+    }
+}
+
+/// Checks a key the way JetStream does: letters, digits and `-_=/.`, not starting or ending
+/// with `.`.
+fn check_key(key: &str) -> Result<(), KvError> {
+    let valid =
+        !key.is_empty() && !key.starts_with('.') && !key.ends_with('.') && key.chars().all(is_key_char);
+    match valid {
+        true => Ok(()),
+        false => Err(KvError::Invalid(format!(
+            "invalid key {key:?}: use letters, digits and `-_=/.`, not starting or ending with `.`"
+        ))),
+    }
+}
+
+fn is_key_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '=' | '/' | '.')
+}
+
+fn check_value(value: &[u8]) -> Result<(), KvError> {
+    match value.len() <= MAX_VALUE {
+        true => Ok(()),
+        false => Err(KvError::Invalid(format!(
+            "value of {} bytes is larger than the limit of {MAX_VALUE} bytes",
+            value.len()
+        ))),
+    }
+}
+
+impl Host for State {
+    async fn get(&mut self, bucket: String, key: String) -> Result<Option<Entry>, KvError> {
+        let services = self.services_for(&bucket)?;
+        check_key(&key)?;
+        match services.kv.resolve(&bucket)? {
+            Bucket::JetStream(store) => jetstream::get(store, &bucket, &key).await,
+            Bucket::Memory(memory) => Ok(memory.get(&bucket, &key)),
+        }
+    }
+
+    async fn set(&mut self, bucket: String, key: String, value: Vec<u8>) -> Result<u64, KvError> {
+        let services = self.services_for(&bucket)?;
+        check_key(&key)?;
+        check_value(&value)?;
+        match services.kv.resolve(&bucket)? {
+            Bucket::JetStream(store) => jetstream::set(store, &bucket, &key, value).await,
+            Bucket::Memory(memory) => Ok(memory.set(&bucket, &key, value)),
+        }
+    }
+
+    async fn delete(&mut self, bucket: String, key: String) -> Result<(), KvError> {
+        let services = self.services_for(&bucket)?;
+        check_key(&key)?;
+        match services.kv.resolve(&bucket)? {
+            Bucket::JetStream(store) => jetstream::delete(store, &bucket, &key).await,
+            Bucket::Memory(memory) => {
+                memory.delete(&bucket, &key);
+                Ok(())
+            }
+        }
+    }
+
+    async fn compare_and_swap(
+        &mut self,
+        bucket: String,
+        key: String,
+        value: Vec<u8>,
+        revision: u64,
+    ) -> Result<u64, KvError> {
+        let services = self.services_for(&bucket)?;
+        check_key(&key)?;
+        check_value(&value)?;
+        match services.kv.resolve(&bucket)? {
+            Bucket::JetStream(store) => {
+                jetstream::compare_and_swap(store, &bucket, &key, value, revision).await
+            }
+            Bucket::Memory(memory) => memory.compare_and_swap(&bucket, &key, value, revision),
+        }
+    }
+
+    async fn keys(&mut self, bucket: String, prefix: String) -> Result<Vec<String>, KvError> {
+        let services = self.services_for(&bucket)?;
+        if !prefix.chars().all(is_key_char) {
+            return Err(KvError::Invalid(format!(
+                "invalid prefix {prefix:?}: keys only have letters, digits and `-_=/.`"
+            )));
+        }
+        let keys = match services.kv.resolve(&bucket)? {
+            Bucket::JetStream(store) => jetstream::keys(store, &bucket, &prefix).await?,
+            Bucket::Memory(memory) => memory.keys(&bucket, &prefix),
+        };
+        bounded(keys, &bucket, &prefix)
+    }
+}
+
+/// Sorts `keys`, or refuses when there are more than [`MAX_KEYS`].
+fn bounded(mut keys: Vec<String>, bucket: &str, prefix: &str) -> Result<Vec<String>, KvError> {
+    if keys.len() > MAX_KEYS {
+        return Err(too_many_keys(bucket, prefix));
+    }
+    keys.sort_unstable();
+    Ok(keys)
+}
+
+fn too_many_keys(bucket: &str, prefix: &str) -> KvError {
+    KvError::Invalid(format!(
+        "more than {MAX_KEYS} keys in bucket `{bucket}` start with {prefix:?}; use a longer prefix"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_jetstream_rules() {
+        for key in ["order-42", "a/b=c_d", "orders.eu.42"] {
+            assert!(check_key(key).is_ok(), "{key}");
+        }
+        for key in ["", ".a", "a.", "a b", "a*", "a>", "ü"] {
+            assert!(matches!(check_key(key), Err(KvError::Invalid(_))), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn values_are_bounded() {
+        assert!(check_value(&vec![0; MAX_VALUE]).is_ok());
+        assert!(matches!(
+            check_value(&vec![0; MAX_VALUE + 1]),
+            Err(KvError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn key_lists_are_sorted_and_bounded() {
+        let keys = bounded(vec!["b".into(), "a".into()], "x", "").unwrap();
+        assert_eq!(keys, ["a", "b"]);
+        let many = vec![String::new(); MAX_KEYS + 1];
+        assert!(matches!(bounded(many, "x", ""), Err(KvError::Invalid(_))));
+    }
+}
