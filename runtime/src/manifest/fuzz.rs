@@ -30,6 +30,8 @@ enum Kind {
     Word,
     /// Any string.
     Text,
+    /// A table of version names to file names, e.g. `{ "1" = "a.json" }`.
+    Versions,
 }
 
 /// The manifest's sections and their keys, as the generator writes them. Add a key here
@@ -85,6 +87,15 @@ const SECTIONS: &[(&str, &[(&str, Kind)])] = &[
     ),
     ("permissions", &[("publish", Kind::Subjects)]),
     (
+        "schema",
+        &[
+            ("file", Kind::Text),
+            ("versions", Kind::Versions),
+            ("version_from", Kind::Word),
+            ("default_version", Kind::Word),
+        ],
+    ),
+    (
         "config",
         &[
             ("region", Kind::Text),
@@ -119,6 +130,10 @@ const WORDS: &[&str] = &[
     "seq:42",
     "time:2026-01-01T00:00:00Z",
     "time:yesterday",
+    "1",
+    "2",
+    "header:Schema-Version",
+    "json:/schema_version",
 ];
 
 const FILE: &str = "functions/fuzzed.toml";
@@ -189,6 +204,15 @@ fn typed(kind: Kind) -> BoxedStrategy<String> {
             .boxed(),
         Kind::Word => prop::sample::select(WORDS).prop_map(quoted).boxed(),
         Kind::Text => any::<String>().prop_map(|t| quoted(&t)).boxed(),
+        Kind::Versions => prop::collection::vec(("[0-9 ]{0,2}", "[a-z. ]{0,8}"), 0..3)
+            .prop_map(|pairs| {
+                let pairs: Vec<String> = pairs
+                    .iter()
+                    .map(|(version, file)| format!("{} = {}", quoted(version), quoted(file)))
+                    .collect();
+                format!("{{ {} }}", pairs.join(", "))
+            })
+            .boxed(),
     }
 }
 

@@ -27,6 +27,7 @@ pub struct RawManifest {
     pub circuit_breaker: RawCircuitBreaker,
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    pub schema: Option<RawSchema>,
 }
 
 /// `[trigger]`.
@@ -102,4 +103,14 @@ pub struct RawCircuitBreaker {
     pub failures: Option<i64>,
     pub cool_down: Option<String>,
     pub max_cool_down: Option<String>,
+}
+
+/// `[schema]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchema {
+    pub file: Option<String>,
+    pub versions: Option<BTreeMap<String, String>>,
+    pub version_from: Option<String>,
+    pub default_version: Option<String>,
 }
