@@ -197,6 +197,20 @@ fn broken_files_say_which_and_why() {
 }
 
 #[test]
+fn references_outside_the_file_are_load_errors_not_fetches() {
+    let spec = SchemaSpec::File("a.json".into());
+    for reference in ["https://example.com/order.json", "other.schema.json"] {
+        let schema = format!(r#"{{ "$ref": "{reference}" }}"#);
+        let error = load(&spec, &[("a.json", &schema)]).unwrap_err().to_string();
+        assert!(error.starts_with("a.json: not a valid JSON Schema: "), "{error}");
+    }
+    let local =
+        r##"{ "$defs": { "id": { "type": "string" } }, "properties": { "id": { "$ref": "#/$defs/id" } } }"##;
+    let schemas = load(&spec, &[("a.json", local)]).unwrap();
+    assert!(mismatch(&schemas, r#"{"id": 1}"#, &[]).contains("/id: 1 is not of type \"string\""));
+}
+
+#[test]
 fn the_digest_follows_the_texts() {
     let spec = SchemaSpec::File("a.json".into());
     let one = load(&spec, &[("a.json", V1)]).unwrap();
