@@ -16,7 +16,7 @@ pub const MAX_ERROR_BYTES: usize = 1024;
 pub type Reason = &'static str;
 
 /// Every [`Reason`] Sluice writes; metrics count dead letters by these.
-pub const REASONS: [Reason; 7] = [
+pub const REASONS: [Reason; 8] = [
     "permanent",
     "exhausted",
     "timeout",
@@ -24,6 +24,7 @@ pub const REASONS: [Reason; 7] = [
     "out_of_memory",
     "payload_too_large",
     "expired",
+    "schema_mismatch",
 ];
 
 /// The dead letter of `event` for `subject`: original payload and headers, then the

@@ -9,6 +9,7 @@ use crate::engine::SluiceEngine;
 use crate::host::{Services, State};
 use crate::invoke::InstancePool;
 use crate::manifest::{Manifest, ManifestError};
+use crate::schema::{Mismatch, SchemaProblem, Schemas};
 
 /// Why a function could not be loaded. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +57,16 @@ pub enum LoadError {
     /// The manifest beside the component is invalid.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// A schema file the manifest names (`[schema]`) is missing or invalid.
+    #[error("{}: schema of function `{function}`: {problem}", file.display())]
+    Schema {
+        /// The function whose manifest names the schema.
+        function: String,
+        /// The schema file.
+        file: PathBuf,
+        /// What is wrong with it.
+        problem: SchemaProblem,
+    },
 }
 
 /// A function ready to handle events.
@@ -63,6 +74,7 @@ pub struct Function {
     name: Arc<str>,
     manifest: Arc<Manifest>,
     pre: HandlerPre<State>,
+    schemas: Option<Arc<Schemas>>,
     source: PathBuf,
     version: String,
     instances: InstancePool,
@@ -90,12 +102,12 @@ impl Function {
             source,
         })?;
         let mut function = Self::from_parts(engine, &name, manifest, &bytes, wasm)?;
-        function.version = version_of(&bytes, manifest_text.as_bytes());
+        function.version = version_of(&bytes, manifest_text.as_bytes(), function.schemas.as_deref());
         Ok(function)
     }
 
-    /// Builds a function from a manifest and component bytes; `source` names the component
-    /// in errors.
+    /// Builds a function from a manifest and component bytes, reading the schema files the
+    /// manifest names; `source` names the component in errors.
     pub fn from_parts(
         engine: &SluiceEngine,
         name: &str,
@@ -104,6 +116,7 @@ impl Function {
         source: &Path,
     ) -> Result<Self, LoadError> {
         let file = || source.to_owned();
+        let schemas = load_schemas(name, &manifest)?;
         check_component_header(bytes).map_err(|reason| LoadError::NotAComponent { file: file(), reason })?;
         let component = engine.compile(bytes).map_err(|error| LoadError::Compile {
             file: file(),
@@ -125,7 +138,8 @@ impl Function {
             manifest: Arc::new(manifest),
             pre,
             source: file(),
-            version: version_of(bytes, b""),
+            version: version_of(bytes, b"", schemas.as_deref()),
+            schemas,
             instances: InstancePool::default(),
             services: Arc::default(),
         })
@@ -139,6 +153,18 @@ impl Function {
     /// The validated manifest.
     pub fn manifest(&self) -> &Arc<Manifest> {
         &self.manifest
+    }
+
+    /// The compiled `[schema]` files, when the manifest names any.
+    pub fn schemas(&self) -> Option<&Arc<Schemas>> {
+        self.schemas.as_ref()
+    }
+
+    /// Checks `event` against the function's schema; always `Ok` without one.
+    pub fn check_schema(&self, event: &crate::event::Event) -> Result<(), Mismatch> {
+        self.schemas
+            .as_ref()
+            .map_or(Ok(()), |schemas| schemas.check(event))
     }
 
     /// The pre-linked component.
@@ -196,12 +222,26 @@ fn name_of(wasm: &Path) -> Result<String, LoadError> {
     }
 }
 
-fn version_of(component: &[u8], manifest: &[u8]) -> String {
+/// Reads and compiles the schema files `manifest` names, once for every event.
+fn load_schemas(name: &str, manifest: &Manifest) -> Result<Option<Arc<Schemas>>, LoadError> {
+    let Some(spec) = &manifest.schema else {
+        return Ok(None);
+    };
+    let schemas = Schemas::load(spec).map_err(|error| LoadError::Schema {
+        function: name.to_owned(),
+        file: error.file,
+        problem: error.problem,
+    })?;
+    Ok(Some(Arc::new(schemas)))
+}
+
+fn version_of(component: &[u8], manifest: &[u8], schemas: Option<&Schemas>) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::new()
         .chain_update(component)
         .chain_update([0])
         .chain_update(manifest)
+        .chain_update(schemas.map_or(&[][..], Schemas::digest))
         .finalize();
     digest.iter().take(6).map(|byte| format!("{byte:02x}")).collect()
 }

@@ -11,8 +11,9 @@
 //! ```
 //!
 //! The modules follow that flow: [`manifest`] (what a function asks for), [`function`]
-//! (compile once, pre-link), [`invoke`] (one attempt in a fresh instance), [`dispatch`]
-//! (subscription, admission, retry, dead letter), [`registry`] (the deployed set) and
+//! (compile once, pre-link), [`schema`] (payload schemas, checked before the handler runs),
+//! [`invoke`] (one attempt in a fresh instance), [`dispatch`] (subscription, admission,
+//! retry, dead letter), [`registry`] (the deployed set) and
 //! [`host`](crate::runtime) (a running host and its shutdown). Beside the flow, [`stats`]
 //! counts what happened to every event and [`admin`] serves those counts ([`metrics`]) and
 //! the host's health over HTTP. After the flow, [`dlq`] reads dead letters back from their
@@ -42,6 +43,7 @@ pub mod reload;
 pub mod retry;
 pub mod runtime;
 pub mod scaffold;
+pub mod schema;
 pub mod stats;
 pub mod text;
 pub mod watch;

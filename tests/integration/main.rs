@@ -14,6 +14,7 @@ mod polyglot;
 mod reload;
 mod reuse;
 mod scaffold;
+mod schema;
 mod shutdown;
 mod state;
 

@@ -47,6 +47,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     function.set_services(Arc::new(Services::in_memory()));
     let subject = args.subject.unwrap_or_else(|| default_subject(&function));
     let event = Arc::new(Event::new(subject, args.data.into_bytes().into(), headers, None));
+    if let Err(mismatch) = function.check_schema(&event) {
+        println!("outcome: schema_mismatch (would dead-letter; the handler did not run)");
+        println!("error: {mismatch}");
+        return Ok(ExitCode::from(1));
+    }
     let outcome = invoke(&engine, &function, &event, args.attempt).await;
     match outcome {
         Ok(messages) => {

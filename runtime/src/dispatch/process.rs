@@ -122,7 +122,8 @@ pub(super) struct Rejected {
     pub error: String,
 }
 
-/// Rejects an event the function must not see: too large, or too old.
+/// Rejects an event the function must not see: too large, too old, or not matching its
+/// schema.
 pub(super) fn precheck(deployment: &Deployment, event: &Event) -> Option<Rejected> {
     let max_payload = deployment.function.manifest().limits.max_payload;
     if event.payload.len() as u64 > max_payload {
@@ -134,7 +135,17 @@ pub(super) fn precheck(deployment: &Deployment, event: &Event) -> Option<Rejecte
             ),
         });
     }
-    expired(deployment, event)
+    expired(deployment, event).or_else(|| mismatched(deployment, event))
+}
+
+/// Rejects an event whose payload does not match the function's `[schema]`.
+fn mismatched(deployment: &Deployment, event: &Event) -> Option<Rejected> {
+    let mismatch = deployment.function.check_schema(event).err()?;
+    tracing::warn!("schema mismatch: {mismatch}");
+    Some(Rejected {
+        reason: "schema_mismatch",
+        error: mismatch.to_string(),
+    })
 }
 
 /// Rejects an event older than `delivery.max_event_age`.

@@ -32,6 +32,8 @@ enum Kind {
     Text,
     /// An array of bucket names.
     Buckets,
+    /// A table of version names to file names, e.g. `{ "1" = "a.json" }`.
+    Versions,
 }
 
 /// The manifest's sections and their keys, as the generator writes them. Add a key here
@@ -91,6 +93,15 @@ const SECTIONS: &[(&str, &[(&str, Kind)])] = &[
     ),
     ("state", &[("buckets", Kind::Buckets)]),
     (
+        "schema",
+        &[
+            ("file", Kind::Text),
+            ("versions", Kind::Versions),
+            ("version_from", Kind::Word),
+            ("default_version", Kind::Word),
+        ],
+    ),
+    (
         "config",
         &[
             ("region", Kind::Text),
@@ -125,6 +136,10 @@ const WORDS: &[&str] = &[
     "seq:42",
     "time:2026-01-01T00:00:00Z",
     "time:yesterday",
+    "1",
+    "2",
+    "header:Schema-Version",
+    "json:/schema_version",
 ];
 
 const FILE: &str = "functions/fuzzed.toml";
@@ -206,6 +221,15 @@ fn typed(kind: Kind) -> BoxedStrategy<String> {
         Kind::Word => prop::sample::select(WORDS).prop_map(quoted).boxed(),
         Kind::Text => any::<String>().prop_map(|t| quoted(&t)).boxed(),
         Kind::Buckets => string_array(bucket_text()),
+        Kind::Versions => prop::collection::vec(("[0-9 ]{0,2}", "[a-z. ]{0,8}"), 0..3)
+            .prop_map(|pairs| {
+                let pairs: Vec<String> = pairs
+                    .iter()
+                    .map(|(version, file)| format!("{} = {}", quoted(version), quoted(file)))
+                    .collect();
+                format!("{{ {} }}", pairs.join(", "))
+            })
+            .boxed(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! except [`Manifest::from_file`] reading the file.
 
 mod raw;
+mod schema;
 mod state;
 pub mod subject;
 pub mod units;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use crate::ordering::KeySource;
 use crate::retry::{Jitter, RetryPolicy};
 use raw::RawManifest;
+pub use schema::SchemaSpec;
 pub use subject::SubjectPattern;
 
 /// A manifest that could not be read or is invalid. Every variant names the file.
@@ -164,6 +166,8 @@ pub struct Manifest {
     pub dedupe_window: Option<Duration>,
     /// The circuit breaker, when configured.
     pub circuit_breaker: Option<BreakerPolicy>,
+    /// `[schema]`: the JSON Schema files payloads must match, when configured.
+    pub schema: Option<SchemaSpec>,
 }
 
 impl Manifest {
@@ -212,6 +216,8 @@ impl Manifest {
             delivery: delivery(raw.delivery).map_err(|(key, msg)| invalid(key, msg))?,
             dedupe_window,
             circuit_breaker: circuit_breaker(raw.circuit_breaker).map_err(|(key, msg)| invalid(key, msg))?,
+            schema: schema::schema(raw.schema, file.parent().unwrap_or(Path::new("")))
+                .map_err(|(key, msg)| invalid(key, msg))?,
         })
     }
 

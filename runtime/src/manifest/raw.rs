@@ -29,6 +29,7 @@ pub struct RawManifest {
     pub state: RawState,
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    pub schema: Option<RawSchema>,
 }
 
 /// `[trigger]`.
@@ -112,4 +113,14 @@ pub struct RawCircuitBreaker {
     pub failures: Option<i64>,
     pub cool_down: Option<String>,
     pub max_cool_down: Option<String>,
+}
+
+/// `[schema]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchema {
+    pub file: Option<String>,
+    pub versions: Option<BTreeMap<String, String>>,
+    pub version_from: Option<String>,
+    pub default_version: Option<String>,
 }

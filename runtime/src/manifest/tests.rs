@@ -1,4 +1,5 @@
 use super::*;
+use crate::schema::VersionSource;
 
 fn parse(text: &str) -> Result<Manifest, ManifestError> {
     Manifest::parse("orders", text, Path::new("functions/orders.toml"))
@@ -313,4 +314,108 @@ fn state_and_request_keys_are_checked() {
     assert!(error.contains("unknown field `bucket`"), "{error}");
     let error = parse("[state]\nbuckets = \"a\"\n").unwrap_err().to_string();
     assert!(error.starts_with("functions/orders.toml:2: "), "{error}");
+}
+
+#[test]
+fn one_schema_file_is_taken_from_the_manifest_folder() {
+    assert_eq!(parse("").unwrap().schema, None);
+    let manifest = parse("[schema]\nfile = \"order-placed.schema.json\"\n").unwrap();
+    assert_eq!(
+        manifest.schema,
+        Some(SchemaSpec::File("functions/order-placed.schema.json".into()))
+    );
+}
+
+#[test]
+fn schema_versions_have_a_source_and_an_optional_default() {
+    let manifest = parse(
+        r#"
+        [schema]
+        versions = { "1" = "v1.json", "2" = "schemas/v2.json" }
+        version_from = "header:Schema-Version"
+        default_version = "1"
+        "#,
+    )
+    .unwrap();
+    let Some(SchemaSpec::Versions { files, from, default }) = manifest.schema else {
+        panic!("expected versions");
+    };
+    assert_eq!(files["1"], Path::new("functions/v1.json"));
+    assert_eq!(files["2"], Path::new("functions/schemas/v2.json"));
+    assert_eq!(from, VersionSource::Header("Schema-Version".into()));
+    assert_eq!(default.as_deref(), Some("1"));
+    let manifest = parse("[schema]\nversions = { \"1\" = \"v1.json\" }\n").unwrap();
+    let Some(SchemaSpec::Versions { from, default, .. }) = manifest.schema else {
+        panic!("expected versions");
+    };
+    assert_eq!(
+        from,
+        VersionSource::HeaderOrField,
+        "header Sluice-Schema-Version, else field schema_version"
+    );
+    assert_eq!(default, None);
+    let manifest =
+        parse("[schema]\nversions = { \"1\" = \"v1.json\" }\nversion_from = \"json:/meta/v\"\n").unwrap();
+    let Some(SchemaSpec::Versions { from, .. }) = manifest.schema else {
+        panic!("expected versions");
+    };
+    assert_eq!(from, VersionSource::Json("/meta/v".into()));
+}
+
+#[test]
+fn schema_keys_are_checked() {
+    let cases = [
+        ("[schema]\n", "`schema.file`: [schema] needs `file = "),
+        (
+            "[schema]\nfile = \"\"\n",
+            "`schema.file`: expected a JSON Schema file name",
+        ),
+        (
+            "[schema]\nfile = \"a.json\"\nversions = { \"1\" = \"a.json\" }\n",
+            "`schema.versions`: cannot be combined with schema.file",
+        ),
+        (
+            "[schema]\nfile = \"a.json\"\nversion_from = \"header:V\"\n",
+            "`schema.version_from`: only applies to schema.versions",
+        ),
+        (
+            "[schema]\nfile = \"a.json\"\ndefault_version = \"1\"\n",
+            "`schema.default_version`: only applies to schema.versions",
+        ),
+        (
+            "[schema]\nversions = {}\n",
+            "`schema.versions`: needs at least one version",
+        ),
+        (
+            "[schema]\nversions = { \" 1\" = \"a.json\" }\n",
+            "`schema.versions`: \" 1\" is not a version name",
+        ),
+        (
+            "[schema]\nversions = { \"1\" = \"\" }\n",
+            "`schema.versions`: version \"1\": expected a JSON Schema file name",
+        ),
+        (
+            "[schema]\nversions = { \"1\" = \"a.json\" }\nversion_from = \"subject:2\"\n",
+            "`schema.version_from`: expected \"header:NAME\" or \"json:/pointer\"",
+        ),
+        (
+            "[schema]\nversions = { \"1\" = \"a.json\" }\nversion_from = \"json:v\"\n",
+            "`schema.version_from`: \"v\" is not a JSON pointer",
+        ),
+        (
+            "[schema]\nversions = { \"1\" = \"a.json\", \"2\" = \"b.json\" }\ndefault_version = \"3\"\n",
+            "`schema.default_version`: \"3\" is not one of schema.versions (\"1\", \"2\")",
+        ),
+    ];
+    for (text, expected) in cases {
+        let error = parse(text).unwrap_err().to_string();
+        assert!(
+            error.starts_with("functions/orders.toml: "),
+            "{text:?} gave {error}"
+        );
+        assert!(error.contains(expected), "{text:?} gave {error}");
+    }
+    let error = parse("[schema]\nfiles = \"a.json\"\n").unwrap_err().to_string();
+    assert!(error.starts_with("functions/orders.toml:2: "), "{error}");
+    assert!(error.contains("unknown field `files`"), "{error}");
 }

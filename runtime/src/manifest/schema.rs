@@ -1,0 +1,112 @@
+//! `[schema]`: which JSON Schema files an event's payload must match. Only the keys are
+//! validated here; the files are read and compiled when the function loads
+//! ([`crate::schema::Schemas`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::KeyError;
+use super::raw::RawSchema;
+use crate::schema::VersionSource;
+
+/// `[schema]`: the schema files, paths resolved against the manifest's folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaSpec {
+    /// `file`: one schema for every event.
+    File(PathBuf),
+    /// `versions`: one schema per version, picked by what each event names.
+    Versions {
+        /// Version name to schema file.
+        files: BTreeMap<String, PathBuf>,
+        /// `version_from`: where an event names its version.
+        from: VersionSource,
+        /// `default_version`: the version of an event that names none.
+        default: Option<String>,
+    },
+}
+
+/// Validates `[schema]`; relative file names are taken from `folder`, the manifest's.
+pub(super) fn schema(raw: Option<RawSchema>, folder: &Path) -> Result<Option<SchemaSpec>, KeyError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    match (raw.file, raw.versions) {
+        (Some(_), Some(_)) => Err((
+            "schema.versions",
+            "cannot be combined with schema.file; use one of them".into(),
+        )),
+        (None, None) => Err((
+            "schema.file",
+            "[schema] needs `file = \"NAME.schema.json\"` or `versions = { \"1\" = \"NAME.v1.schema.json\" }`"
+                .into(),
+        )),
+        (Some(file), None) => {
+            for (key, value) in [
+                ("schema.version_from", &raw.version_from),
+                ("schema.default_version", &raw.default_version),
+            ] {
+                if value.is_some() {
+                    return Err((key, "only applies to schema.versions".into()));
+                }
+            }
+            let file = path(&file, folder).map_err(|msg| ("schema.file", msg))?;
+            Ok(Some(SchemaSpec::File(file)))
+        }
+        (None, Some(versions)) => {
+            let files = versions_of(versions, folder)?;
+            let from = match raw.version_from.as_deref() {
+                None => VersionSource::HeaderOrField,
+                Some(text) => VersionSource::parse(text).map_err(|msg| ("schema.version_from", msg))?,
+            };
+            let default = default_version(raw.default_version, &files)?;
+            Ok(Some(SchemaSpec::Versions { files, from, default }))
+        }
+    }
+}
+
+fn versions_of(
+    versions: BTreeMap<String, String>,
+    folder: &Path,
+) -> Result<BTreeMap<String, PathBuf>, KeyError> {
+    if versions.is_empty() {
+        return Err(("schema.versions", "needs at least one version".into()));
+    }
+    versions
+        .into_iter()
+        .map(|(version, file)| {
+            if version.trim().is_empty() || version.trim() != version {
+                return Err((
+                    "schema.versions",
+                    format!("{version:?} is not a version name (empty, or with spaces around it)"),
+                ));
+            }
+            let file = path(&file, folder)
+                .map_err(|msg| ("schema.versions", format!("version {version:?}: {msg}")))?;
+            Ok((version, file))
+        })
+        .collect()
+}
+
+fn default_version(
+    default: Option<String>,
+    files: &BTreeMap<String, PathBuf>,
+) -> Result<Option<String>, KeyError> {
+    match default {
+        Some(version) if !files.contains_key(&version) => {
+            let known: Vec<String> = files.keys().map(|v| format!("{v:?}")).collect();
+            Err((
+                "schema.default_version",
+                format!("{version:?} is not one of schema.versions ({})", known.join(", ")),
+            ))
+        }
+        default => Ok(default),
+    }
+}
+
+/// A schema file name, joined to the manifest's folder.
+fn path(text: &str, folder: &Path) -> Result<PathBuf, String> {
+    if text.trim().is_empty() {
+        return Err("expected a JSON Schema file name, found an empty string".into());
+    }
+    Ok(folder.join(text))
+}
