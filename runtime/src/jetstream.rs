@@ -321,14 +321,27 @@ impl StreamRoutes {
         }
     }
 
-    /// Whether a stream captures `subject`.
+    /// Whether a stream captures `subject`. When JetStream does not answer (no meta leader
+    /// while a cluster recovers, a lost connection), the last answer stands: taking "no" for
+    /// an answer would send outputs unconfirmed to a stream that cannot store them.
     pub async fn captured(&self, subject: &str) -> bool {
-        if let Some((captured, at)) = self.lock().get(subject)
+        let known = self.lock().get(subject).copied();
+        if let Some((captured, at)) = known
             && at.elapsed() < ROUTE_TTL
         {
-            return *captured;
+            return captured;
         }
-        let captured = self.js.stream_by_subject(subject).await.is_ok();
+        let captured = match self.js.stream_by_subject(subject).await {
+            Ok(_) => true,
+            Err(error) if error.kind() == jetstream::context::GetStreamByNameErrorKind::NotFound => false,
+            Err(error) => {
+                tracing::debug!(
+                    subject,
+                    "cannot tell whether a stream captures the subject: {error}"
+                );
+                return known.is_some_and(|(captured, _)| captured);
+            }
+        };
         self.lock().insert(subject.to_owned(), (captured, Instant::now()));
         captured
     }

@@ -1,7 +1,7 @@
 //! A `nats-server` child on a free loopback port, killed on drop.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -94,22 +94,28 @@ impl Drop for NatsServer {
 }
 
 fn spawn(port: u16, store: &TempDir, config: Option<&PathBuf>) -> Child {
-    let binary = sluice_runtime::nats::find_binary().unwrap_or_else(|error| panic!("{error:#}"));
-    let mut command = Command::new(binary);
+    let mut command = command(port, store.path());
     if let Some(config) = config {
         command.arg("-c").arg(config);
     }
+    command.spawn().expect("cannot start nats-server")
+}
+
+/// `nats-server` listening for clients on `127.0.0.1:port` with JetStream data in `store`,
+/// its output discarded.
+pub(crate) fn command(port: u16, store: &Path) -> Command {
+    let binary = sluice_runtime::nats::find_binary().unwrap_or_else(|error| panic!("{error:#}"));
+    let mut command = Command::new(binary);
     command
         .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-        .arg(store.path())
+        .arg(store)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cannot start nats-server")
+        .stderr(Stdio::null());
+    command
 }
 
 /// Waits up to 10 s until the server accepts connections; false if it exited or never did.
-fn wait_until_ready(child: &mut Child, port: u16) -> bool {
+pub(crate) fn wait_until_ready(child: &mut Child, port: u16) -> bool {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
@@ -124,7 +130,7 @@ fn wait_until_ready(child: &mut Child, port: u16) -> bool {
     false
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
     listener.local_addr().expect("bound address").port()
 }

@@ -3,8 +3,9 @@
 //! confirmed dead letter followed by TERM. The attempt number is the server's delivery count,
 //! so retries survive a host restart.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::message::Acker;
@@ -17,6 +18,14 @@ use crate::event::Event;
 use crate::host::OutgoingMessage;
 use crate::invoke::{InvokeError, humanize, invoke};
 use crate::ordering::KeyRelease;
+
+/// How long a handled event's outputs are sent again while a stream does not confirm them,
+/// before the event is handed back (NAK) for a later attempt.
+const OUTPUT_PATIENCE: Duration = Duration::from_secs(30);
+/// The first pause before sending an unconfirmed output again; it doubles up to
+/// [`OUTPUT_RETRY_MAX`].
+const OUTPUT_RETRY: Duration = Duration::from_millis(100);
+const OUTPUT_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// A message taken from a function's consumer.
 pub struct Delivery {
@@ -128,7 +137,12 @@ async fn settle(
         Ok(messages) => {
             deployment.breaker.record(breaker::Outcome::Healthy);
             deployment.stats.succeeded();
-            if let Err(error) = publish_confirmed(dispatcher, deployment, messages).await {
+            let confirmed = with_progress(
+                acker,
+                manifest.delivery.ack_wait,
+                publish_confirmed(dispatcher, deployment, messages),
+            );
+            if let Err(error) = confirmed.await {
                 let delay = manifest.retry.delay(attempt, None, rand::random::<f64>());
                 tracing::warn!(
                     attempt,
@@ -218,23 +232,39 @@ async fn with_progress<T>(acker: &Acker, ack_wait: Duration, work: impl Future<O
 }
 
 /// Publishes the handler's messages; those to subjects a stream captures wait for the
-/// stream's ack. Fails on the first message not confirmed.
+/// stream's ack. A message not confirmed is sent again (same `Nats-Msg-Id`, so the stream
+/// keeps one copy) for up to [`OUTPUT_PATIENCE`]: a stream electing a new leader after a
+/// server is lost answers nothing for seconds, and handing the event back instead would spend
+/// its delivery attempts on an outage and dead-letter a healthy event. Fails with the first
+/// message still not confirmed after that.
 async fn publish_confirmed(
     dispatcher: &Dispatcher,
     deployment: &Deployment,
     messages: Vec<OutgoingMessage>,
 ) -> Result<(), String> {
     let total = messages.len() as u64;
-    let mut sent = 0;
-    let mut result = Ok(());
-    for message in messages {
+    let mut unsent = VecDeque::from(messages);
+    let give_up = Instant::now() + OUTPUT_PATIENCE;
+    let mut pause = OUTPUT_RETRY;
+    let result = loop {
+        let Some(message) = unsent.front() else {
+            break Ok(());
+        };
         let subject = message.subject.clone();
-        if let Err(error) = super::process::send_confirmed(dispatcher, message).await {
-            result = Err(format!("publish to `{subject}`: {error}"));
-            break;
+        match super::process::send_confirmed(dispatcher, message.clone()).await {
+            Ok(()) => drop(unsent.pop_front()),
+            Err(error) if Instant::now() + pause < give_up => {
+                tracing::debug!(
+                    "publish to `{subject}` not confirmed ({error}); sending it again in {}",
+                    humanize(pause)
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(OUTPUT_RETRY_MAX);
+            }
+            Err(error) => break Err(format!("publish to `{subject}`: {error}")),
         }
-        sent += 1;
-    }
+    };
+    let sent = total - unsent.len() as u64;
     deployment.stats.published(sent, total - sent);
     result
 }

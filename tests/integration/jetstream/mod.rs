@@ -1,6 +1,7 @@
 //! JetStream mode: at-least-once delivery, and proof that nothing is lost under faults.
 
 mod delivery;
+mod faults;
 mod proof;
 
 use std::collections::HashMap;
@@ -119,4 +120,72 @@ pub async fn drained(js: &jetstream::Context, stream: &str, consumer: &str) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Waits until stream `name` holds at least `count` messages, panicking with `what` after
+/// `timeout`.
+pub async fn stream_holds(js: &jetstream::Context, name: &str, count: u64, timeout: Duration, what: &str) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut held = 0;
+    while held < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for: {what}; stream {name} holds {held} of {count}"
+        );
+        // Requests may fail while a server restarts or a leader is elected: ask again.
+        if let Ok(Ok(info)) = tokio::time::timeout(Duration::from_secs(2), stream_messages(js, name)).await {
+            held = info;
+        }
+        if held < count {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// How many messages stream `name` holds now.
+pub async fn stream_messages(js: &jetstream::Context, name: &str) -> Result<u64, async_nats::Error> {
+    let mut stream = js.get_stream(name).await?;
+    Ok(stream.info().await?.state.messages)
+}
+
+/// A durable consumer reading stream `name` from its start without acks, for
+/// [`ids_in_stream`]. Made before a fault, it is there after it (creating one needs the
+/// cluster's meta leader, which may take a while to come back).
+pub async fn stream_reader(js: &jetstream::Context, name: &str) -> jetstream::consumer::PullConsumer {
+    use jetstream::consumer::{AckPolicy, pull};
+    js.create_consumer_on_stream(
+        pull::Config {
+            durable_name: Some("TEST_READER".into()),
+            ack_policy: AckPolicy::None,
+            ..Default::default()
+        },
+        name,
+    )
+    .await
+    .unwrap_or_else(|error| panic!("a reader of stream {name}: {error}"))
+}
+
+/// Reads every message stream `name` holds through `reader` (see [`stream_reader`]) and
+/// counts them by `probe-event-id`.
+pub async fn ids_in_stream(
+    js: &jetstream::Context,
+    name: &str,
+    reader: &jetstream::consumer::PullConsumer,
+) -> HashMap<String, u32> {
+    let total = stream_messages(js, name).await.expect("stream info");
+    let consumer = reader;
+    let mut messages = consumer.messages().await.expect("read the stream");
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    for read in 0..total {
+        let message = tokio::time::timeout(crate::WAIT, messages.next())
+            .await
+            .unwrap_or_else(|_| panic!("stream {name} stopped delivering after {read} of {total}"))
+            .expect("the stream's messages go on")
+            .expect("a stream message");
+        let id = crate::header(&message, "probe-event-id")
+            .unwrap_or("?")
+            .to_owned();
+        *seen.entry(id).or_default() += 1;
+    }
+    seen
 }
