@@ -15,3 +15,15 @@ wasmtime::component::bindgen!({
         "sluice:function/requester": async,
     },
 });
+
+/// Bindings of the wasmCloud messaging handler world (`wit/wasmcloud/`): components built for
+/// wasmCloud's `wasmcloud:messaging@0.2.0` run unchanged. The consumer imports are async
+/// because `request` waits on the network.
+pub mod wasmcloud {
+    wasmtime::component::bindgen!({
+        world: "sluice:wasmcloud/messaging-handler",
+        path: "../wit/wasmcloud",
+        exports: { default: async },
+        imports: { default: async },
+    });
+}

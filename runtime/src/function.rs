@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::bindings::HandlerPre;
+use crate::bindings::wasmcloud::MessagingHandlerPre;
 use crate::engine::SluiceEngine;
 use crate::host::{Services, State};
 use crate::invoke::InstancePool;
@@ -69,11 +70,42 @@ pub enum LoadError {
     },
 }
 
+/// A compiled component, pre-linked for the world it implements.
+#[derive(Clone)]
+pub enum FunctionPre {
+    /// `sluice:function/handler`.
+    Sluice(HandlerPre<State>),
+    /// A wasmCloud `wasmcloud:messaging@0.2.0` handler.
+    WasmCloud(MessagingHandlerPre<State>),
+}
+
+impl FunctionPre {
+    /// Recognises the world `instance_pre` implements: Sluice's handler, else wasmCloud's
+    /// messaging handler. The error names what a Sluice handler lacks.
+    fn new(instance_pre: wasmtime::component::InstancePre<State>) -> wasmtime::Result<Self> {
+        match HandlerPre::new(instance_pre.clone()) {
+            Ok(pre) => Ok(Self::Sluice(pre)),
+            Err(error) => match MessagingHandlerPre::new(instance_pre) {
+                Ok(pre) => Ok(Self::WasmCloud(pre)),
+                Err(_) => Err(error),
+            },
+        }
+    }
+
+    /// Which world the component implements, for logs.
+    pub fn world(&self) -> &'static str {
+        match self {
+            Self::Sluice(_) => "sluice:function/handler",
+            Self::WasmCloud(_) => "wasmcloud:messaging/handler@0.2.0",
+        }
+    }
+}
+
 /// A function ready to handle events.
 pub struct Function {
     name: Arc<str>,
     manifest: Arc<Manifest>,
-    pre: HandlerPre<State>,
+    pre: FunctionPre,
     schemas: Option<Arc<Schemas>>,
     source: PathBuf,
     version: String,
@@ -129,7 +161,7 @@ impl Function {
                 file: file(),
                 message: one_line(&error),
             })?;
-        let pre = HandlerPre::new(instance_pre).map_err(|error| LoadError::World {
+        let pre = FunctionPre::new(instance_pre).map_err(|error| LoadError::World {
             file: file(),
             message: one_line(&error),
         })?;
@@ -168,7 +200,7 @@ impl Function {
     }
 
     /// The pre-linked component.
-    pub fn pre(&self) -> &HandlerPre<State> {
+    pub fn pre(&self) -> &FunctionPre {
         &self.pre
     }
 

@@ -7,9 +7,12 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::bindings::Handler;
-use crate::bindings::sluice::function::types::Failure;
+use crate::bindings::sluice::function::types::{Failure, RetryableError};
+use crate::bindings::wasmcloud::MessagingHandler;
+use crate::bindings::wasmcloud::wasmcloud::messaging::types::BrokerMessage;
 use crate::engine::SluiceEngine;
 use crate::event::Event;
+use crate::function::FunctionPre;
 use crate::function::{Function, one_line};
 use crate::host::{Call, CapturedOutput, OutgoingMessage, State};
 
@@ -76,7 +79,7 @@ impl InvokeError {
 /// A live instance kept for its next event (`limits.events_per_instance` > 1).
 pub struct WarmInstance {
     store: Store<State>,
-    handler: Handler,
+    handler: Instance,
     output: CapturedOutput,
     served: u32,
     idle_since: Instant,
@@ -148,18 +151,14 @@ pub async fn invoke(
     };
     store.set_epoch_deadline(1);
 
-    let wit_event = event.to_wit(attempt);
     let attempt_future = async {
         let handler = match handler {
             Some(handler) => handler,
-            None => function
-                .pre()
-                .instantiate_async(&mut store)
+            None => instantiate(function.pre(), &mut store)
                 .await
                 .map_err(|error| (Stage::Instantiate, error))?,
         };
-        let handled = handler
-            .call_handle(&mut store, &wit_event)
+        let handled = call_handler(&handler, &mut store, event, attempt)
             .await
             .map_err(|error| (Stage::Call, error))?;
         Ok((handler, handled))
@@ -198,6 +197,51 @@ pub async fn invoke(
                 .map(|ms| Duration::from_millis(u64::from(ms))),
         }),
         Err(Failure::Permanent(message)) => Err(InvokeError::Permanent { message }),
+    }
+}
+
+/// A live instance of a function's component, of the world it implements.
+pub enum Instance {
+    /// A `sluice:function/handler`.
+    Sluice(Handler),
+    /// A wasmCloud messaging handler.
+    WasmCloud(MessagingHandler),
+}
+
+async fn instantiate(pre: &FunctionPre, store: &mut Store<State>) -> wasmtime::Result<Instance> {
+    Ok(match pre {
+        FunctionPre::Sluice(pre) => Instance::Sluice(pre.instantiate_async(store).await?),
+        FunctionPre::WasmCloud(pre) => Instance::WasmCloud(pre.instantiate_async(store).await?),
+    })
+}
+
+/// Calls the instance's handler with delivery number `attempt` of `event`. A wasmCloud
+/// handler's `err` is retryable: its world cannot say more.
+async fn call_handler(
+    instance: &Instance,
+    store: &mut Store<State>,
+    event: &Event,
+    attempt: u32,
+) -> wasmtime::Result<Result<(), Failure>> {
+    match instance {
+        Instance::Sluice(handler) => handler.call_handle(store, &event.to_wit(attempt)).await,
+        Instance::WasmCloud(handler) => {
+            let message = BrokerMessage {
+                subject: event.subject.clone(),
+                body: event.payload.to_vec(),
+                reply_to: event.reply_to.clone(),
+            };
+            let handled = handler
+                .wasmcloud_messaging_handler()
+                .call_handle_message(store, &message)
+                .await?;
+            Ok(handled.map_err(|message| {
+                Failure::Retryable(RetryableError {
+                    message,
+                    retry_after_ms: None,
+                })
+            }))
+        }
     }
 }
 

@@ -85,6 +85,7 @@ impl Host {
         let name = function.name().clone();
         let version = function.version().to_owned();
         let manifest = function.manifest().clone();
+        let world = function.pre().world();
         let deployed = self.registry.deploy(&self.dispatcher, function).await?;
         // Once the server has answered a ping, it has processed the subscriptions: the
         // function is reachable when this returns.
@@ -102,6 +103,7 @@ impl Host {
         tracing::info!(
             function = &*name,
             version,
+            world,
             subjects = %subjects.join(", "),
             queue_group = manifest.trigger.queue_group.as_deref().unwrap_or("none"),
             max_concurrency = manifest.limits.max_concurrency,

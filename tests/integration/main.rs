@@ -17,6 +17,7 @@ mod scaffold;
 mod schema;
 mod shutdown;
 mod state;
+mod wasmcloud;
 
 use std::time::Duration;
 

@@ -8,6 +8,7 @@ mod publisher;
 mod requester;
 mod services;
 mod stdio;
+mod wasmcloud;
 
 use std::sync::Arc;
 
@@ -97,7 +98,10 @@ impl WasiView for State {
 /// Adds WASI and the Sluice imports to `linker`.
 pub fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    Handler::add_to_linker::<State, HasSelf<State>>(linker, |state| state)
+    Handler::add_to_linker::<State, HasSelf<State>>(linker, |state| state)?;
+    crate::bindings::wasmcloud::MessagingHandler::add_to_linker::<State, HasSelf<State>>(linker, |state| {
+        state
+    })
 }
 
 /// Enforces a function's `limits.memory` and remembers whether it had to refuse growth, so
