@@ -30,6 +30,8 @@ enum Kind {
     Word,
     /// Any string.
     Text,
+    /// An array of `host[:port]` strings.
+    Authorities,
 }
 
 /// The manifest's sections and their keys, as the generator writes them. Add a key here
@@ -57,6 +59,8 @@ const SECTIONS: &[(&str, &[(&str, Kind)])] = &[
             ("memory", Kind::Size),
             ("max_payload", Kind::Size),
             ("events_per_instance", Kind::Int),
+            ("http_timeout", Kind::Duration),
+            ("max_http_response", Kind::Size),
         ],
     ),
     (
@@ -83,7 +87,10 @@ const SECTIONS: &[(&str, &[(&str, Kind)])] = &[
             ("max_cool_down", Kind::Duration),
         ],
     ),
-    ("permissions", &[("publish", Kind::Subjects)]),
+    (
+        "permissions",
+        &[("publish", Kind::Subjects), ("http", Kind::Authorities)],
+    ),
     (
         "config",
         &[
@@ -154,6 +161,15 @@ fn subject_text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A `permissions.http` entry: mostly a host, wildcard or address with a port, else the
+/// characters a URL would bring (scheme, path, user, brackets).
+fn authority_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "(\\*\\.)?[a-z0-9-]{1,8}(\\.[a-z0-9-]{1,8}){0,2}(:[0-9]{1,6})?",
+        "[a-z0-9*:/@\\[\\]. ?-]{0,20}",
+    ]
+}
+
 /// A whole number: small and positive mostly, but also zero, negative and out of range.
 fn int() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -182,6 +198,12 @@ fn typed(kind: Kind) -> BoxedStrategy<String> {
         Kind::Size => size_text().prop_map(|t| quoted(&t)).boxed(),
         Kind::Subject => subject_text().prop_map(|t| quoted(&t)).boxed(),
         Kind::Subjects => prop::collection::vec(subject_text(), 0..4)
+            .prop_map(|items| {
+                let items: Vec<String> = items.iter().map(|t| quoted(t)).collect();
+                format!("[{}]", items.join(", "))
+            })
+            .boxed(),
+        Kind::Authorities => prop::collection::vec(authority_text(), 0..4)
             .prop_map(|items| {
                 let items: Vec<String> = items.iter().map(|t| quoted(t)).collect();
                 format!("[{}]", items.join(", "))

@@ -5,6 +5,7 @@
 //! and the expectation when a value is wrong. Nothing here touches the network or the disk
 //! except [`Manifest::from_file`] reading the file.
 
+pub mod authority;
 mod raw;
 pub mod subject;
 pub mod units;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use crate::ordering::KeySource;
 use crate::retry::{Jitter, RetryPolicy};
+pub use authority::AuthorityPattern;
 use raw::RawManifest;
 pub use subject::SubjectPattern;
 
@@ -136,6 +138,11 @@ pub struct Limits {
     pub max_payload: u64,
     /// Events one instance may serve one after another (1 = a fresh instance per event).
     pub events_per_instance: NonZeroU32,
+    /// How long one outgoing HTTP request may take, from connecting to the last byte of the
+    /// response body; never longer than `timeout`.
+    pub http_timeout: Duration,
+    /// Largest outgoing HTTP response body handed to the function, in bytes.
+    pub max_http_response: u64,
 }
 
 /// A function's validated manifest, with every default filled in.
@@ -151,6 +158,8 @@ pub struct Manifest {
     pub dead_letter: Option<String>,
     /// Subject patterns the function may publish to.
     pub publish: Vec<SubjectPattern>,
+    /// Hosts the function may send HTTP requests to (`permissions.http`).
+    pub http: Vec<AuthorityPattern>,
     /// The `[config]` table, readable by the function.
     pub config: BTreeMap<String, String>,
     /// Event age limit and ack wait.
@@ -199,6 +208,8 @@ impl Manifest {
                 .map_err(|msg| invalid("dead_letter.subject", msg))?,
             publish: patterns(raw.permissions.publish.unwrap_or_default())
                 .map_err(|msg| invalid("permissions.publish", msg))?,
+            http: authorities(raw.permissions.http.unwrap_or_default())
+                .map_err(|msg| invalid("permissions.http", msg))?,
             config: raw.config,
             delivery: delivery(raw.delivery).map_err(|(key, msg)| invalid(key, msg))?,
             dedupe_window,
@@ -209,6 +220,14 @@ impl Manifest {
     /// Whether this function may publish to `subject` (its event's reply-to aside).
     pub fn may_publish(&self, subject: &str) -> bool {
         self.publish.iter().any(|pattern| pattern.matches(subject))
+    }
+
+    /// Whether this function may send an HTTP request to `host` on `port`, where
+    /// `default_port` is the request scheme's default port.
+    pub fn may_call(&self, host: &str, port: u16, default_port: u16) -> bool {
+        self.http
+            .iter()
+            .any(|pattern| pattern.matches(host, port, default_port))
     }
 }
 
@@ -403,13 +422,27 @@ fn circuit_breaker(raw: raw::RawCircuitBreaker) -> Result<Option<BreakerPolicy>,
 }
 
 fn limits(raw: raw::RawLimits) -> Result<Limits, KeyError> {
+    let timeout = duration("limits.timeout", raw.timeout, "30s")?;
+    let http_timeout = match raw.http_timeout {
+        // The default never outlasts the attempt it runs in.
+        None => Duration::from_secs(10).min(timeout),
+        Some(text) => duration("limits.http_timeout", Some(text), "")?,
+    };
+    if http_timeout > timeout {
+        return Err((
+            "limits.http_timeout",
+            "must not be longer than limits.timeout (the whole attempt)".into(),
+        ));
+    }
     Ok(Limits {
         max_concurrency: positive("limits.max_concurrency", raw.max_concurrency, 16)?,
         max_pending: positive("limits.max_pending", raw.max_pending, 10_000)?,
-        timeout: duration("limits.timeout", raw.timeout, "30s")?,
+        timeout,
         memory: size("limits.memory", raw.memory, "64MiB", 64 << 10)?,
         max_payload: size("limits.max_payload", raw.max_payload, "1MiB", 1)?,
         events_per_instance: positive("limits.events_per_instance", raw.events_per_instance, 1)?,
+        http_timeout,
+        max_http_response: size("limits.max_http_response", raw.max_http_response, "1MiB", 1)?,
     })
 }
 
@@ -459,6 +492,10 @@ fn dead_letter(name: &str, subject: Option<String>) -> Result<Option<String>, St
 
 fn patterns(texts: Vec<String>) -> Result<Vec<SubjectPattern>, String> {
     texts.iter().map(|text| SubjectPattern::parse(text)).collect()
+}
+
+fn authorities(texts: Vec<String>) -> Result<Vec<AuthorityPattern>, String> {
+    texts.iter().map(|text| AuthorityPattern::parse(text)).collect()
 }
 
 fn positive(key: &'static str, value: Option<i64>, default: u32) -> Result<NonZeroU32, KeyError> {

@@ -53,6 +53,8 @@ pub struct RawLimits {
     pub memory: Option<String>,
     pub max_payload: Option<String>,
     pub events_per_instance: Option<i64>,
+    pub http_timeout: Option<String>,
+    pub max_http_response: Option<String>,
 }
 
 /// `[retry]`.
@@ -78,6 +80,7 @@ pub struct RawDeadLetter {
 #[serde(deny_unknown_fields)]
 pub struct RawPermissions {
     pub publish: Option<Vec<String>>,
+    pub http: Option<Vec<String>>,
 }
 
 /// `[delivery]`.
