@@ -19,11 +19,14 @@
 //! | `{"op":"ordered","key":"k","seq":N,"ms":M,"fail_first":B}` | fails its first attempt (retryable, retry after 5 ms) when B; sleeps M ms; publishes `{"key","seq","attempt","start_ns","end_ns"}` to `out` |
 //! | `{"op":"recurse"}` | recurses without end: a stack overflow |
 //! | `{"op":"flood","count":N}` | publishes N messages to `out`; a refused publish is a permanent error |
+//! | `{"op":"http","url":"http://host:port/path","body":"..."}` | POSTs `body` through `wasi:http`, then publishes `{"status":N,"body":"..."}` or `{"error":"<error-code>"}` to `out`; ok |
 //!
 //! Anything else (an unknown op, a payload that is not JSON) is a permanent error.
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+mod http;
 
 use serde::Deserialize;
 use serde_json::json;
@@ -104,6 +107,14 @@ pub enum Op {
     Flood {
         /// How many.
         count: u32,
+    },
+    /// POST `body` to `url` and report the response or the error.
+    Http {
+        /// `scheme://authority/path`.
+        url: String,
+        /// The request body.
+        #[serde(default)]
+        body: String,
     },
 }
 
@@ -262,6 +273,13 @@ impl Handler for Probe {
                 Ok(())
             }
             Op::Flood { count } => flood(count),
+            Op::Http { url, body } => {
+                let report = match http::post(&url, body.as_bytes()) {
+                    Ok(response) => json!({ "status": response.status, "body": response.body }),
+                    Err(error) => json!({ "error": error }),
+                };
+                sluice_sdk::publish_json(&out(), &report)
+            }
             Op::Log { message } => {
                 sluice_sdk::log::info(&message);
                 println!("{message}");
