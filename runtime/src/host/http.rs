@@ -9,13 +9,19 @@
 //!   line naming the function and the authority.
 //! - **`limits.http_timeout`**: one deadline for the whole exchange, from connecting to the
 //!   last byte of the response body. Past it the response (or the body stream) fails with
-//!   `HTTP-response-timeout`. A guest's own `request-options` timeouts (connect, first byte,
-//!   between bytes) apply too, capped at the same limit.
+//!   `HTTP-response-timeout`. Timeouts a guest sets in `request-options` (connect, first
+//!   byte, between bytes) apply too, cut to the same limit, and fail with wasmtime-wasi-http's
+//!   `connection-timeout` or `connection-read-timeout`.
 //! - **`limits.max_http_response`**: a `Content-Length` above the limit fails the response
 //!   with `HTTP-response-body-size(length)` before the guest sees it; a body without one is
-//!   counted as it streams, and the read that would pass the limit fails with
-//!   `HTTP-response-body-size(bytes so far)`. The guest never receives more than the limit.
-//!   Headers are bounded separately by wasmtime-wasi-http's field-size limit.
+//!   counted as it streams, and the read that would pass the limit fails. The guest never
+//!   receives more than the limit. Headers are bounded separately by wasmtime-wasi-http's
+//!   field-size limit.
+//!
+//! Failures while the guest reads the body (size, deadline) end its input stream with an
+//! error whose text is the reason ("HTTP response body size exceeds limit", "HTTP response
+//! timeout"); wasmtime-wasi-http 48 does not map them to an `error-code` for
+//! `http-error-code`, so only the response itself fails with a typed code.
 //!
 //! Requests go out over `http://` or `https://` (rustls with the webpki roots) through
 //! wasmtime-wasi-http's default client, one connection per request, HTTP/1.1.
@@ -112,10 +118,11 @@ impl WasiHttpHooks for HttpPolicy {
     }
 }
 
-/// The guest's `request-options` with every timeout at most `limit`.
+/// The guest's `request-options`, each timeout it set cut to `limit`. Unset ones stay unset:
+/// the exchange's own deadline covers them, and fails with `HTTP-response-timeout`.
 fn capped(options: Option<RequestOptions>, limit: Duration) -> RequestOptions {
     let options = options.unwrap_or_default();
-    let cap = |timeout: Option<Duration>| Some(timeout.map_or(limit, |t| t.min(limit)));
+    let cap = |timeout: Option<Duration>| timeout.map(|t| t.min(limit));
     RequestOptions {
         connect_timeout: cap(options.connect_timeout),
         first_byte_timeout: cap(options.first_byte_timeout),
@@ -221,7 +228,7 @@ impl Body for BoundedBody {
                 }
                 this.exchange.refuse(
                     "response body larger than limits.max_http_response",
-                    Error::HttpResponseBodySize(Some(this.received)),
+                    Error::HttpResponseBodySize(None),
                 )
             }
             Poll::Pending if this.deadline.as_mut().poll(cx).is_ready() => this
@@ -249,10 +256,7 @@ mod tests {
     #[test]
     fn guest_timeouts_are_capped_at_the_limit() {
         let limit = Duration::from_secs(2);
-        let none = capped(None, limit);
-        assert_eq!(none.connect_timeout, Some(limit));
-        assert_eq!(none.first_byte_timeout, Some(limit));
-        assert_eq!(none.between_bytes_timeout, Some(limit));
+        assert_eq!(capped(None, limit), RequestOptions::default());
         let asked = capped(
             Some(RequestOptions {
                 connect_timeout: Some(Duration::from_millis(100)),
@@ -263,6 +267,6 @@ mod tests {
         );
         assert_eq!(asked.connect_timeout, Some(Duration::from_millis(100)));
         assert_eq!(asked.first_byte_timeout, Some(limit));
-        assert_eq!(asked.between_bytes_timeout, Some(limit));
+        assert_eq!(asked.between_bytes_timeout, None);
     }
 }
