@@ -105,7 +105,7 @@ async fn read_request(stream: &mut BufReader<tokio::net::TcpStream>) -> String {
 }
 
 /// A probe on subject `in` reporting to `probe.out`, allowed to call `hosts`.
-fn manifest(hosts: &[String], limits: &str) -> String {
+fn manifest(hosts: &[&str], limits: &str) -> String {
     format!(
         "[trigger]\nsubjects = [\"in\"]\n[permissions]\npublish = [\"probe.out\"]\nhttp = {hosts:?}\n[limits]\n{limits}\n"
     )
@@ -132,7 +132,7 @@ async fn an_allowed_host_gets_the_request_and_the_handler_the_response() {
     let mut webhook = WebhookServer::start(Answer::Ok(r#"{"accepted":true}"#)).await;
     let authority = format!("127.0.0.1:{}", webhook.port);
     let report = call(
-        &manifest(&[authority.clone()], ""),
+        &manifest(&[&authority], ""),
         &format!("http://{authority}/hooks/orders"),
         r#"{"order":"o-1"}"#,
     )
@@ -148,7 +148,7 @@ async fn a_host_not_listed_is_denied_before_any_connection() {
     // The same server under another name: hosts are compared as written, not resolved.
     let listed = format!("127.0.0.1:{}", webhook.port);
     let report = call(
-        &manifest(&[listed], ""),
+        &manifest(&[&listed], ""),
         &format!("http://localhost:{}/hook", webhook.port),
         "{}",
     )
@@ -170,7 +170,7 @@ async fn a_server_slower_than_http_timeout_times_out() {
     let mut webhook = WebhookServer::start(Answer::Silent).await;
     let authority = format!("127.0.0.1:{}", webhook.port);
     let report = call(
-        &manifest(&[authority.clone()], "http_timeout = \"300ms\""),
+        &manifest(&[&authority], "http_timeout = \"300ms\""),
         &format!("http://{authority}/slow"),
         "{}",
     )
@@ -194,7 +194,7 @@ async fn a_response_larger_than_max_http_response_fails() {
     let authority = format!("127.0.0.1:{}", webhook.port);
     let limits = "max_http_response = \"1KiB\"";
     let report = call(
-        &manifest(&[authority.clone()], limits),
+        &manifest(&[&authority], limits),
         &format!("http://{authority}/big"),
         "{}",
     )
@@ -213,7 +213,7 @@ async fn a_response_larger_than_max_http_response_fails() {
     .await;
     let authority = format!("127.0.0.1:{}", webhook.port);
     let report = call(
-        &manifest(&[authority.clone()], limits),
+        &manifest(&[&authority], limits),
         &format!("http://{authority}/big"),
         "{}",
     )
@@ -228,7 +228,7 @@ async fn a_response_larger_than_max_http_response_fails() {
     .await;
     let authority = format!("127.0.0.1:{}", webhook.port);
     let report = call(
-        &manifest(&[authority.clone()], limits),
+        &manifest(&[&authority], limits),
         &format!("http://{authority}/big"),
         "{}",
     )

@@ -184,6 +184,10 @@ fn spin() -> ! {
 }
 
 /// Recurses without end; the frame's buffer keeps the optimiser from turning it into a loop.
+#[allow(
+    unconditional_recursion,
+    reason = "the `recurse` op overflows the stack on purpose"
+)]
 fn recurse(depth: u64) -> u64 {
     let frame = black_box([depth; 64]);
     recurse(black_box(frame[7]) + 1) + frame[3]
