@@ -6,6 +6,7 @@ mod delivery;
 mod dev;
 mod dlq;
 mod failures;
+mod http;
 mod jetstream;
 mod limits;
 mod loading;

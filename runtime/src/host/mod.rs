@@ -2,6 +2,7 @@
 //! interface.
 
 mod config;
+mod http;
 pub mod kv;
 mod log;
 mod publisher;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::bindings::Handler;
 use crate::event::Event;
@@ -26,6 +28,8 @@ pub use stdio::CapturedOutput;
 pub struct State {
     wasi: WasiCtx,
     table: ResourceTable,
+    http: WasiHttpCtx,
+    http_policy: http::HttpPolicy,
     limiter: MemoryLimiter,
     call: Call,
 }
@@ -46,7 +50,8 @@ pub struct Call {
 
 impl State {
     /// A deny-by-default sandbox for one call: no files, no environment, no arguments, no
-    /// network; stdout and stderr are captured for the log.
+    /// sockets, and HTTP only to the hosts in `permissions.http`; stdout and stderr are
+    /// captured for the log.
     pub fn new(call: Call, memory_limit: u64, output: &CapturedOutput) -> Self {
         let wasi = WasiCtx::builder()
             .stdout(output.clone())
@@ -58,6 +63,8 @@ impl State {
         Self {
             wasi,
             table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            http_policy: http::HttpPolicy::new(&call),
             limiter: MemoryLimiter::new(memory_limit),
             call,
         }
@@ -66,6 +73,7 @@ impl State {
     /// Starts serving `call` in an instance that already served others: the previous call's
     /// state (event, outbox, memory flag) is replaced.
     pub fn begin(&mut self, call: Call) {
+        self.http_policy = http::HttpPolicy::new(&call);
         self.call = call;
         self.limiter.refused = false;
     }
@@ -95,9 +103,10 @@ impl WasiView for State {
     }
 }
 
-/// Adds WASI and the Sluice imports to `linker`.
+/// Adds WASI, `wasi:http` (outgoing requests) and the Sluice imports to `linker`.
 pub fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     Handler::add_to_linker::<State, HasSelf<State>>(linker, |state| state)?;
     crate::bindings::wasmcloud::MessagingHandler::add_to_linker::<State, HasSelf<State>>(linker, |state| {
         state

@@ -34,6 +34,8 @@ enum Kind {
     Buckets,
     /// A table of version names to file names, e.g. `{ "1" = "a.json" }`.
     Versions,
+    /// An array of `host[:port]` strings.
+    Authorities,
 }
 
 /// The manifest's sections and their keys, as the generator writes them. Add a key here
@@ -61,6 +63,8 @@ const SECTIONS: &[(&str, &[(&str, Kind)])] = &[
             ("memory", Kind::Size),
             ("max_payload", Kind::Size),
             ("events_per_instance", Kind::Int),
+            ("http_timeout", Kind::Duration),
+            ("max_http_response", Kind::Size),
         ],
     ),
     (
@@ -89,7 +93,11 @@ const SECTIONS: &[(&str, &[(&str, Kind)])] = &[
     ),
     (
         "permissions",
-        &[("publish", Kind::Subjects), ("request", Kind::Subjects)],
+        &[
+            ("publish", Kind::Subjects),
+            ("request", Kind::Subjects),
+            ("http", Kind::Authorities),
+        ],
     ),
     ("state", &[("buckets", Kind::Buckets)]),
     (
@@ -180,6 +188,15 @@ fn bucket_text() -> impl Strategy<Value = String> {
     prop_oneof![4 => "[A-Za-z0-9_-]{1,12}", 1 => "[a-z0-9.* >_-]{0,8}"]
 }
 
+/// A `permissions.http` entry: mostly a host, wildcard or address with a port, else the
+/// characters a URL would bring (scheme, path, user, brackets).
+fn authority_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "(\\*\\.)?[a-z0-9-]{1,8}(\\.[a-z0-9-]{1,8}){0,2}(:[0-9]{1,6})?",
+        "[a-z0-9*:/@\\[\\]. ?-]{0,20}",
+    ]
+}
+
 /// A whole number: small and positive mostly, but also zero, negative and out of range.
 fn int() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -218,6 +235,7 @@ fn typed(kind: Kind) -> BoxedStrategy<String> {
         Kind::Size => size_text().prop_map(|t| quoted(&t)).boxed(),
         Kind::Subject => subject_text().prop_map(|t| quoted(&t)).boxed(),
         Kind::Subjects => string_array(subject_text()),
+        Kind::Authorities => string_array(authority_text()),
         Kind::Word => prop::sample::select(WORDS).prop_map(quoted).boxed(),
         Kind::Text => any::<String>().prop_map(|t| quoted(&t)).boxed(),
         Kind::Buckets => string_array(bucket_text()),

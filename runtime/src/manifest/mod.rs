@@ -5,6 +5,7 @@
 //! and the expectation when a value is wrong. Nothing here touches the network or the disk
 //! except [`Manifest::from_file`] reading the file.
 
+pub mod authority;
 mod raw;
 mod schema;
 mod state;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use crate::ordering::KeySource;
 use crate::retry::{Jitter, RetryPolicy};
+pub use authority::AuthorityPattern;
 use raw::RawManifest;
 pub use schema::SchemaSpec;
 pub use subject::SubjectPattern;
@@ -139,6 +141,11 @@ pub struct Limits {
     pub max_payload: u64,
     /// Events one instance may serve one after another (1 = a fresh instance per event).
     pub events_per_instance: NonZeroU32,
+    /// How long one outgoing HTTP request may take, from connecting to the last byte of the
+    /// response body; never longer than `timeout`.
+    pub http_timeout: Duration,
+    /// Largest outgoing HTTP response body handed to the function, in bytes.
+    pub max_http_response: u64,
 }
 
 /// A function's validated manifest, with every default filled in.
@@ -158,6 +165,8 @@ pub struct Manifest {
     pub request: Vec<SubjectPattern>,
     /// `state.buckets`: the key-value buckets the function may use, in manifest order.
     pub buckets: Vec<String>,
+    /// Hosts the function may send HTTP requests to (`permissions.http`).
+    pub http: Vec<AuthorityPattern>,
     /// The `[config]` table, readable by the function.
     pub config: BTreeMap<String, String>,
     /// Event age limit and ack wait.
@@ -212,6 +221,8 @@ impl Manifest {
                 .map_err(|msg| invalid("permissions.request", msg))?,
             buckets: state::buckets(raw.state.buckets.unwrap_or_default())
                 .map_err(|msg| invalid("state.buckets", msg))?,
+            http: authorities(raw.permissions.http.unwrap_or_default())
+                .map_err(|msg| invalid("permissions.http", msg))?,
             config: raw.config,
             delivery: delivery(raw.delivery).map_err(|(key, msg)| invalid(key, msg))?,
             dedupe_window,
@@ -235,6 +246,14 @@ impl Manifest {
     /// Whether this function may use key-value bucket `bucket` (`state.buckets`).
     pub fn may_use_bucket(&self, bucket: &str) -> bool {
         self.buckets.iter().any(|name| name == bucket)
+    }
+
+    /// Whether this function may send an HTTP request to `host` on `port`, where
+    /// `default_port` is the request scheme's default port.
+    pub fn may_call(&self, host: &str, port: u16, default_port: u16) -> bool {
+        self.http
+            .iter()
+            .any(|pattern| pattern.matches(host, port, default_port))
     }
 }
 
@@ -429,13 +448,27 @@ fn circuit_breaker(raw: raw::RawCircuitBreaker) -> Result<Option<BreakerPolicy>,
 }
 
 fn limits(raw: raw::RawLimits) -> Result<Limits, KeyError> {
+    let timeout = duration("limits.timeout", raw.timeout, "30s")?;
+    let http_timeout = match raw.http_timeout {
+        // The default never outlasts the attempt it runs in.
+        None => Duration::from_secs(10).min(timeout),
+        Some(text) => duration("limits.http_timeout", Some(text), "")?,
+    };
+    if http_timeout > timeout {
+        return Err((
+            "limits.http_timeout",
+            "must not be longer than limits.timeout (the whole attempt)".into(),
+        ));
+    }
     Ok(Limits {
         max_concurrency: positive("limits.max_concurrency", raw.max_concurrency, 16)?,
         max_pending: positive("limits.max_pending", raw.max_pending, 10_000)?,
-        timeout: duration("limits.timeout", raw.timeout, "30s")?,
+        timeout,
         memory: size("limits.memory", raw.memory, "64MiB", 64 << 10)?,
         max_payload: size("limits.max_payload", raw.max_payload, "1MiB", 1)?,
         events_per_instance: positive("limits.events_per_instance", raw.events_per_instance, 1)?,
+        http_timeout,
+        max_http_response: size("limits.max_http_response", raw.max_http_response, "1MiB", 1)?,
     })
 }
 
@@ -485,6 +518,10 @@ fn dead_letter(name: &str, subject: Option<String>) -> Result<Option<String>, St
 
 fn patterns(texts: Vec<String>) -> Result<Vec<SubjectPattern>, String> {
     texts.iter().map(|text| SubjectPattern::parse(text)).collect()
+}
+
+fn authorities(texts: Vec<String>) -> Result<Vec<AuthorityPattern>, String> {
+    texts.iter().map(|text| AuthorityPattern::parse(text)).collect()
 }
 
 fn positive(key: &'static str, value: Option<i64>, default: u32) -> Result<NonZeroU32, KeyError> {

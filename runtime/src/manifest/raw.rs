@@ -56,6 +56,8 @@ pub struct RawLimits {
     pub memory: Option<String>,
     pub max_payload: Option<String>,
     pub events_per_instance: Option<i64>,
+    pub http_timeout: Option<String>,
+    pub max_http_response: Option<String>,
 }
 
 /// `[retry]`.
@@ -81,6 +83,7 @@ pub struct RawDeadLetter {
 #[serde(deny_unknown_fields)]
 pub struct RawPermissions {
     pub publish: Option<Vec<String>>,
+    pub http: Option<Vec<String>>,
     pub request: Option<Vec<String>>,
 }
 

@@ -419,3 +419,63 @@ fn schema_keys_are_checked() {
     assert!(error.starts_with("functions/orders.toml:2: "), "{error}");
     assert!(error.contains("unknown field `files`"), "{error}");
 }
+
+#[test]
+fn http_is_denied_by_default_and_opened_per_host() {
+    let manifest = parse("").unwrap();
+    assert!(manifest.http.is_empty());
+    assert!(!manifest.may_call("api.example.com", 443, 443));
+    assert_eq!(manifest.limits.http_timeout, Duration::from_secs(10));
+    assert_eq!(manifest.limits.max_http_response, 1 << 20);
+    // The default http_timeout never outlasts a shorter attempt timeout.
+    let manifest = parse("[limits]\ntimeout = \"2s\"\n").unwrap();
+    assert_eq!(manifest.limits.http_timeout, Duration::from_secs(2));
+
+    let manifest = parse(
+        r#"
+        [permissions]
+        http = ["api.example.com", "127.0.0.1:8080", "*.hooks.example.com"]
+        [limits]
+        http_timeout = "3s"
+        max_http_response = "64KiB"
+        "#,
+    )
+    .unwrap();
+    assert!(manifest.may_call("api.example.com", 443, 443));
+    assert!(manifest.may_call("127.0.0.1", 8080, 80));
+    assert!(manifest.may_call("eu.hooks.example.com", 80, 80));
+    assert!(!manifest.may_call("127.0.0.1", 80, 80));
+    assert!(!manifest.may_call("example.com", 443, 443));
+    assert_eq!(manifest.limits.http_timeout, Duration::from_secs(3));
+    assert_eq!(manifest.limits.max_http_response, 64 << 10);
+}
+
+#[test]
+fn http_keys_are_checked() {
+    let cases = [
+        (
+            "[permissions]\nhttp = [\"https://api.example.com\"]\n",
+            "`permissions.http`: \"https://api.example.com\" is not a host or host:port",
+        ),
+        (
+            "[permissions]\nhttp = [\"api.example.com:99999\"]\n",
+            "`permissions.http`: \"api.example.com:99999\" is not a host or host:port (port",
+        ),
+        (
+            "[limits]\ntimeout = \"5s\"\nhttp_timeout = \"10s\"\n",
+            "`limits.http_timeout`: must not be longer than limits.timeout",
+        ),
+        (
+            "[limits]\nhttp_timeout = \"0ms\"\n",
+            "`limits.http_timeout`: must be longer than zero",
+        ),
+        (
+            "[limits]\nmax_http_response = \"lots\"\n",
+            "`limits.max_http_response`",
+        ),
+    ];
+    for (text, expected) in cases {
+        let error = parse(text).unwrap_err().to_string();
+        assert!(error.contains(expected), "{text:?} gave {error}");
+    }
+}

@@ -45,6 +45,30 @@ type Template = (&'static str, &'static str, bool);
 /// The WIT contract, copied into Python and JavaScript functions (their toolchains read it).
 const WIT: &str = include_str!("../../../wit/sluice.wit");
 
+/// The WASI 0.2 packages the contract's `http-handler` world imports, copied beside it: a WIT
+/// folder only parses when every package it names is under `deps/`.
+const WIT_DEPS: &[(&str, &str)] = &[
+    ("wit/deps/cli.wit", include_str!("../../../wit/deps/cli.wit")),
+    (
+        "wit/deps/clocks.wit",
+        include_str!("../../../wit/deps/clocks.wit"),
+    ),
+    (
+        "wit/deps/filesystem.wit",
+        include_str!("../../../wit/deps/filesystem.wit"),
+    ),
+    ("wit/deps/http.wit", include_str!("../../../wit/deps/http.wit")),
+    ("wit/deps/io.wit", include_str!("../../../wit/deps/io.wit")),
+    (
+        "wit/deps/random.wit",
+        include_str!("../../../wit/deps/random.wit"),
+    ),
+    (
+        "wit/deps/sockets.wit",
+        include_str!("../../../wit/deps/sockets.wit"),
+    ),
+];
+
 const PYTHON: &[Template] = &[
     ("app.py", include_str!("python/app.py.txt"), false),
     ("logic.py", include_str!("python/logic.py.txt"), false),
@@ -111,6 +135,9 @@ fn from_templates(parent: &Path, name: &str, templates: &[Template]) -> anyhow::
     let dir = new_folder(parent, name)?;
     for (path, template, script) in templates {
         write(&dir.join(fill(path, name)), &fill(template, name), *script)?;
+    }
+    for (path, wit) in WIT_DEPS {
+        write(&dir.join(path), wit, false)?;
     }
     Ok(dir)
 }
@@ -245,6 +272,7 @@ mod tests {
                 std::fs::read_to_string(created.join("wit/sluice.wit")).unwrap(),
                 WIT
             );
+            assert!(created.join("wit/deps/http.wit").is_file());
             let manifest = std::fs::read_to_string(created.join(format!("{name}.toml"))).unwrap();
             assert!(manifest.contains(&format!("{name}.in")), "{manifest}");
             crate::manifest::Manifest::parse(name, &manifest, Path::new("m.toml")).unwrap();

@@ -25,6 +25,7 @@
 //! | `{"op":"kv-delete","bucket":b,"key":k}` | deletes `k`; publishes `{"deleted":k}` to `out` |
 //! | `{"op":"kv-keys","bucket":b,"prefix":p}` | publishes `{"keys":[...]}` to `out` |
 //! | `{"op":"request","subject":s,"payload":p,"timeout_ms":t}` | sends the string `p` to `s`; publishes `{"reply":text,"correlation":id}` to `out` |
+//! | `{"op":"http","url":"http://host:port/path","body":"..."}` | POSTs `body` through `wasi:http`, then publishes `{"status":N,"body":"..."}` or `{"error":"<error-code>"}` to `out`; ok |
 //!
 //! A key-value or request error other than a `kv-cas` conflict fails the event as the SDK
 //! maps it (conflict, unavailable, timeout, no responders: retryable; denied, invalid:
@@ -34,6 +35,8 @@
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+mod http;
 
 use serde::Deserialize;
 use serde_json::json;
@@ -126,6 +129,14 @@ pub enum Op {
         /// How long to wait.
         #[serde(default)]
         timeout_ms: u64,
+    },
+    /// POST `body` to `url` and report the response or the error.
+    Http {
+        /// `scheme://authority/path`.
+        url: String,
+        /// The request body.
+        #[serde(default)]
+        body: String,
     },
     /// A key-value call, reported to `out` (its own enum, tried when no op above matches).
     #[serde(untagged)]
@@ -380,6 +391,13 @@ impl Handler for Probe {
                 payload,
                 timeout_ms,
             } => request(&event, &subject, &payload, timeout_ms),
+            Op::Http { url, body } => {
+                let report = match http::post(&url, body.as_bytes()) {
+                    Ok(response) => json!({ "status": response.status, "body": response.body }),
+                    Err(error) => json!({ "error": error }),
+                };
+                sluice_sdk::publish_json(&out(), &report)
+            }
             Op::Log { message } => {
                 sluice_sdk::log::info(&message);
                 println!("{message}");

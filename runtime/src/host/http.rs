@@ -1,0 +1,272 @@
+//! `wasi:http/outgoing-handler`: outbound HTTP, the only network a handler gets.
+//!
+//! wasmtime-wasi-http builds the request from the guest's resources and hands it to
+//! [`WasiHttpHooks::send_request`]; [`HttpPolicy`] is those hooks for one call. It enforces
+//! the function's manifest:
+//!
+//! - **`permissions.http`**: a request whose host and port no entry allows fails with
+//!   `error-code.HTTP-request-denied` before any connection is made, and the host logs one
+//!   line naming the function and the authority.
+//! - **`limits.http_timeout`**: one deadline for the whole exchange, from connecting to the
+//!   last byte of the response body. Past it the response (or the body stream) fails with
+//!   `HTTP-response-timeout`. Timeouts a guest sets in `request-options` (connect, first
+//!   byte, between bytes) apply too, cut to the same limit, and fail with wasmtime-wasi-http's
+//!   `connection-timeout` or `connection-read-timeout`.
+//! - **`limits.max_http_response`**: a `Content-Length` above the limit fails the response
+//!   with `HTTP-response-body-size(length)` before the guest sees it; a body without one is
+//!   counted as it streams, and the read that would pass the limit fails. The guest never
+//!   receives more than the limit. Headers are bounded separately by wasmtime-wasi-http's
+//!   field-size limit.
+//!
+//! Failures while the guest reads the body (size, deadline) end its input stream with an
+//! error whose text is the reason ("HTTP response body size exceeds limit", "HTTP response
+//! timeout"); wasmtime-wasi-http 48 does not map them to an `error-code` for
+//! `http-error-code`, so only the response itself fails with a typed code.
+//!
+//! Requests go out over `http://` or `https://` (rustls with the webpki roots) through
+//! wasmtime-wasi-http's default client, one connection per request, HTTP/1.1.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::uri::Scheme;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use tokio::time::{Instant, Sleep};
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use super::{Call, State};
+use crate::manifest::Manifest;
+
+/// What [`WasiHttpHooks::send_request`] returns: the response and the future that drives
+/// the connection.
+type SendFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), Error>> + Send>,
+                ),
+                Error,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_policy,
+        }
+    }
+}
+
+/// The outbound-HTTP rules of the function a store serves.
+pub struct HttpPolicy {
+    function: Arc<str>,
+    manifest: Arc<Manifest>,
+}
+
+impl HttpPolicy {
+    /// The rules for `call`'s function.
+    pub fn new(call: &Call) -> Self {
+        Self {
+            function: call.function.clone(),
+            manifest: call.manifest.clone(),
+        }
+    }
+}
+
+impl WasiHttpHooks for HttpPolicy {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_result: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> SendFuture {
+        let uri = request.uri();
+        let authority = uri.authority().map_or("", |a| a.as_str()).to_owned();
+        let default_port = if uri.scheme() == Some(&Scheme::HTTPS) {
+            443
+        } else {
+            80
+        };
+        let port = uri.port_u16().unwrap_or(default_port);
+        let host = uri.host().unwrap_or("");
+        if !self.manifest.may_call(host, port, default_port) {
+            tracing::warn!(
+                function = %self.function,
+                authority,
+                "HTTP request denied: {authority:?} is not in permissions.http",
+            );
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        tracing::debug!(function = %self.function, method = %request.method(), authority, "HTTP request");
+        let limits = &self.manifest.limits;
+        let exchange = Exchange {
+            function: self.function.clone(),
+            authority,
+            deadline: Instant::now() + limits.http_timeout,
+            max_body: limits.max_http_response,
+        };
+        let options = capped(options, limits.http_timeout);
+        Box::new(exchange.send(request, options))
+    }
+}
+
+/// The guest's `request-options`, each timeout it set cut to `limit`. Unset ones stay unset:
+/// the exchange's own deadline covers them, and fails with `HTTP-response-timeout`.
+fn capped(options: Option<RequestOptions>, limit: Duration) -> RequestOptions {
+    let options = options.unwrap_or_default();
+    let cap = |timeout: Option<Duration>| timeout.map(|t| t.min(limit));
+    RequestOptions {
+        connect_timeout: cap(options.connect_timeout),
+        first_byte_timeout: cap(options.first_byte_timeout),
+        between_bytes_timeout: cap(options.between_bytes_timeout),
+    }
+}
+
+/// One allowed request on its way out: what it may take, and whom to name in the log.
+struct Exchange {
+    function: Arc<str>,
+    authority: String,
+    deadline: Instant,
+    max_body: u64,
+}
+
+impl Exchange {
+    async fn send(
+        self,
+        request: http::Request<WasiBody>,
+        options: RequestOptions,
+    ) -> Result<
+        (
+            http::Response<WasiBody>,
+            Box<dyn Future<Output = Result<(), Error>> + Send>,
+        ),
+        Error,
+    > {
+        let sent = wasmtime_wasi_http::default_send_request(request, Some(options));
+        let (response, connection) = match tokio::time::timeout_at(self.deadline, sent).await {
+            Ok(result) => result?,
+            Err(_elapsed) => {
+                return Err(self.refuse("timed out (limits.http_timeout)", Error::HttpResponseTimeout));
+            }
+        };
+        let length = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        if let Some(length) = length.filter(|&length| length > self.max_body) {
+            return Err(self.refuse(
+                "response body larger than limits.max_http_response",
+                Error::HttpResponseBodySize(Some(length)),
+            ));
+        }
+        let deadline = Box::pin(tokio::time::sleep_until(self.deadline));
+        let exchange = Arc::new(self);
+        let response = response.map(|body| {
+            BoundedBody {
+                inner: body.boxed_unsync(),
+                received: 0,
+                deadline,
+                exchange,
+                failed: false,
+            }
+            .boxed_unsync()
+        });
+        let connection: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(connection);
+        Ok((response, connection))
+    }
+
+    /// Logs why the exchange failed, naming the function and the authority, and returns
+    /// `error` for the guest.
+    fn refuse(&self, why: &str, error: Error) -> Error {
+        tracing::warn!(
+            function = %self.function,
+            authority = self.authority,
+            max_body = self.max_body,
+            "HTTP request to {:?} failed: {why} ({error})",
+            self.authority,
+        );
+        error
+    }
+}
+
+/// A response body that fails once it passes the size limit or the exchange's deadline.
+struct BoundedBody {
+    inner: WasiBody,
+    received: u64,
+    deadline: Pin<Box<Sleep>>,
+    exchange: Arc<Exchange>,
+    failed: bool,
+}
+
+impl Body for BoundedBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = &mut *self;
+        if this.failed {
+            return Poll::Ready(None);
+        }
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        let error = match polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                let len = frame.data_ref().map_or(0, |data| data.len() as u64);
+                this.received += len;
+                if this.received <= this.exchange.max_body {
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                this.exchange.refuse(
+                    "response body larger than limits.max_http_response",
+                    Error::HttpResponseBodySize(None),
+                )
+            }
+            Poll::Pending if this.deadline.as_mut().poll(cx).is_ready() => this
+                .exchange
+                .refuse("timed out (limits.http_timeout)", Error::HttpResponseTimeout),
+            other => return other,
+        };
+        this.failed = true;
+        Poll::Ready(Some(Err(error)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.failed || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_timeouts_are_capped_at_the_limit() {
+        let limit = Duration::from_secs(2);
+        assert_eq!(capped(None, limit), RequestOptions::default());
+        let asked = capped(
+            Some(RequestOptions {
+                connect_timeout: Some(Duration::from_millis(100)),
+                first_byte_timeout: Some(Duration::from_secs(60)),
+                between_bytes_timeout: None,
+            }),
+            limit,
+        );
+        assert_eq!(asked.connect_timeout, Some(Duration::from_millis(100)));
+        assert_eq!(asked.first_byte_timeout, Some(limit));
+        assert_eq!(asked.between_bytes_timeout, None);
+    }
+}
