@@ -8,22 +8,8 @@ use futures::{FutureExt, StreamExt};
 use serde_json::json;
 use sluice_tests::{FunctionsDir, NatsServer, next_message, no_message_pending};
 
-use super::{consumer_info, count_ids, drained, publish_js, publish_many};
+use super::{consumer_info, count_ids, drained, manifest, publish_js, publish_many};
 use crate::{WAIT, header, start_host};
-
-/// A JetStream probe on `js.in` in stream `SLUICE_ORDERS`, with `extra` TOML appended.
-fn manifest(extra: &str) -> String {
-    format!(
-        r#"
-[trigger]
-subjects = ["js.in"]
-mode = "jetstream"
-[permissions]
-publish = ["probe.out"]
-{extra}
-"#
-    )
-}
 
 const STREAM: &str = "SLUICE_ORDERS";
 const CONSUMER: &str = "sluice-orders";

@@ -10,6 +10,20 @@ use std::time::Duration;
 use async_nats::jetstream;
 use futures::StreamExt;
 
+/// A JetStream probe on `js.in` in stream `SLUICE_ORDERS`, with `extra` TOML appended.
+pub fn manifest(extra: &str) -> String {
+    format!(
+        r#"
+[trigger]
+subjects = ["js.in"]
+mode = "jetstream"
+[permissions]
+publish = ["probe.out"]
+{extra}
+"#
+    )
+}
+
 /// Publishes `payload` to `subject` through JetStream with event id `id`, waiting for the
 /// stream's ack.
 pub async fn publish_js(js: &jetstream::Context, subject: &str, id: &str, payload: impl Into<bytes::Bytes>) {

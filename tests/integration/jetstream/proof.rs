@@ -8,22 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use sluice_tests::{FunctionsDir, NatsServer, next_message, sluice_command};
 
-use super::{count_ids, count_more, drained, publish_js, publish_many};
+use super::{count_ids, count_more, drained, manifest, publish_js, publish_many};
 use crate::{WAIT, header, start_host};
-
-/// A JetStream probe named `orders` on `js.in`.
-fn manifest(extra: &str) -> String {
-    format!(
-        r#"
-[trigger]
-subjects = ["js.in"]
-mode = "jetstream"
-[permissions]
-publish = ["probe.out"]
-{extra}
-"#
-    )
-}
 
 /// `sluice up` on `dir` against `server`, as a child process.
 fn spawn_host(server: &NatsServer, dir: &FunctionsDir, state: &std::path::Path) -> Child {
