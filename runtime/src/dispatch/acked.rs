@@ -290,13 +290,10 @@ async fn dead_letter(
     error: &str,
     attempts: u32,
 ) -> Result<(), String> {
-    let function = deployment.function.name();
-    let Some(subject) = deployment.function.manifest().dead_letter.as_deref() else {
-        deployment.stats.dropped();
-        tracing::error!(reason, "event dropped (dead_letter.subject = \"none\"): {error}");
+    let Some(message) = super::process::letter(deployment, event, reason, error, attempts) else {
         return Ok(());
     };
-    let message = dead_letter::message(subject, event, function, reason, error, attempts);
+    let subject = message.subject.clone();
     super::process::send_confirmed(dispatcher, message).await?;
     deployment.stats.dead_lettered(reason);
     tracing::info!(reason, dead_letter_subject = subject, "event dead-lettered");

@@ -162,6 +162,26 @@ fn expired(deployment: &Deployment, event: &Event) -> Option<Rejected> {
     })
 }
 
+/// The dead letter of `event`, or `None` when the function drops what fails
+/// (`dead_letter.subject = "none"`; counted and logged here).
+pub(super) fn letter(
+    deployment: &Deployment,
+    event: &Event,
+    reason: dead_letter::Reason,
+    error: &str,
+    attempts: u32,
+) -> Option<OutgoingMessage> {
+    let Some(subject) = deployment.function.manifest().dead_letter.as_deref() else {
+        deployment.stats.dropped();
+        tracing::error!(reason, "event dropped (dead_letter.subject = \"none\"): {error}");
+        return None;
+    };
+    let function = deployment.function.name();
+    Some(dead_letter::message(
+        subject, event, function, reason, error, attempts,
+    ))
+}
+
 async fn dead_letter(
     dispatcher: &Dispatcher,
     deployment: &Deployment,
@@ -170,13 +190,10 @@ async fn dead_letter(
     error: &str,
     attempts: u32,
 ) {
-    let function = deployment.function.name();
-    let Some(subject) = deployment.function.manifest().dead_letter.as_deref() else {
-        deployment.stats.dropped();
-        tracing::error!(reason, "event dropped (dead_letter.subject = \"none\"): {error}");
+    let Some(message) = letter(deployment, event, reason, error, attempts) else {
         return;
     };
-    let message = dead_letter::message(subject, event, function, reason, error, attempts);
+    let subject = message.subject.clone();
     match send(dispatcher, message).await {
         Ok(()) => {
             deployment.stats.dead_lettered(reason);
