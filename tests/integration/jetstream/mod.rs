@@ -179,25 +179,36 @@ pub async fn stream_reader(js: &jetstream::Context, name: &str) -> jetstream::co
     .unwrap_or_else(|error| panic!("a reader of stream {name}: {error}"))
 }
 
-/// Reads every message stream `name` holds through `reader` (see [`stream_reader`]) and
-/// counts them by `probe-event-id`.
+/// Reads every message stream `name` holds, by sequence from the stream's leader (no consumer
+/// to re-elect after a fault), and counts them by `probe-event-id`. `_reader` (see
+/// [`stream_reader`]) is kept for callers that made one before the fault.
 pub async fn ids_in_stream(
     js: &jetstream::Context,
     name: &str,
-    reader: &jetstream::consumer::PullConsumer,
+    _reader: &jetstream::consumer::PullConsumer,
 ) -> HashMap<String, u32> {
-    let total = stream_messages(js, name).await.expect("stream info");
-    let consumer = reader;
-    let mut messages = consumer.messages().await.expect("read the stream");
+    let deadline = tokio::time::Instant::now() + crate::WAIT;
+    let mut stream = js.get_stream(name).await.expect("the stream");
+    let state = stream.info().await.expect("stream info").state.clone();
     let mut seen: HashMap<String, u32> = HashMap::new();
-    for read in 0..total {
-        let message = tokio::time::timeout(crate::WAIT, messages.next())
-            .await
-            .unwrap_or_else(|_| panic!("stream {name} stopped delivering after {read} of {total}"))
-            .expect("the stream's messages go on")
-            .expect("a stream message");
-        let id = crate::header(&message, "probe-event-id")
-            .unwrap_or("?")
+    for sequence in state.first_sequence..=state.last_sequence {
+        let message = loop {
+            match stream.get_raw_message(sequence).await {
+                Ok(message) => break message,
+                Err(error) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "stream {name}: message {sequence} of {}: {error}",
+                        state.last_sequence
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        let id = message
+            .headers
+            .get("probe-event-id")
+            .map_or("?", |value| value.as_str())
             .to_owned();
         *seen.entry(id).or_default() += 1;
     }
