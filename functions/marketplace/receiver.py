@@ -7,12 +7,15 @@ webhook and the dashboard that `analytics` mirrors its weekly counters to.
   POST /control/dashboard/down|up  takes the dashboard down (503) or brings it back
   GET  /report                     what happened, as JSON
 
-Prints one line per call. Standard library only.
+Prints one line per call. `receiver.py --summary` prints a running receiver's report.
+Standard library only.
 """
 
 import argparse
 import json
+import sys
 import threading
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
@@ -21,7 +24,12 @@ STATE = {"webhook_calls": 0, "listings_notified": [], "dashboard_up": True,
 
 
 def say(line):
-    print(line, flush=True)
+    with PRINT_LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+PRINT_LOCK = threading.Lock()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -84,10 +92,24 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(200, STATE)
 
 
+def summary(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/report") as response:
+        r = json.load(response)
+    print(f"    webhook:   {r['webhook_calls']} calls for {len(r['listings_notified'])} listings")
+    print(f"    dashboard: refused {r['dashboard_refused']} updates while it was down; it shows")
+    for week, view in sorted(r["weeks"].items()):
+        print(f"    {week}:  {view['listings']} listings {view['listed_cents']}, "
+              f"{view['price_reductions']} price drops {view['reduced_cents']} (cents)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8089)
-    port = parser.parse_args().port
+    parser.add_argument("--summary", action="store_true", help="print a running receiver's report")
+    args = parser.parse_args()
+    if args.summary:
+        return summary(args.port)
+    port = args.port
     say(f"receiver   listening on http://127.0.0.1:{port}")
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
