@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use serde_json::{Value, json};
+use sluice_runtime::stats::StatsSnapshot;
 use sluice_runtime::{Runtime, RuntimeConfig};
 use sluice_tests::{FunctionsDir, NatsServer, eventually, http_get};
 
@@ -133,95 +134,90 @@ async fn publish(js: &jetstream::Context, events: &[(&'static str, String, Value
     }
 }
 
-async fn start_host(server: &NatsServer, dir: &FunctionsDir) -> Runtime {
-    init_logging();
-    let mut config = RuntimeConfig::new(dir.path(), server.url());
-    config.shutdown_grace = Duration::from_secs(10);
-    config.admin = Some(([127, 0, 0, 1], 0).into());
-    let host = Runtime::start(config).await.expect("host starts");
-    assert!(host.load_errors().is_empty(), "{:?}", host.load_errors());
-    assert_eq!(host.functions(), ["analytics", "notify"]);
-    host
+/// The application running: the host, its neighbours, and what was sent so far.
+struct Market {
+    _server: NatsServer,
+    host: Runtime,
+    receiver: Receiver,
+    js: jetstream::Context,
+    script: Script,
+}
+
+impl Market {
+    /// Starts a nats-server, the receiver and a host running the application's functions.
+    async fn start() -> Self {
+        let server = NatsServer::start();
+        let receiver = Receiver::start().await;
+        let dir = FunctionsDir::new();
+        deploy(&dir, &receiver);
+        init_logging();
+        let mut config = RuntimeConfig::new(dir.path(), server.url());
+        config.shutdown_grace = Duration::from_secs(10);
+        config.admin = Some(([127, 0, 0, 1], 0).into());
+        let host = Runtime::start(config).await.expect("host starts");
+        assert!(host.load_errors().is_empty(), "{:?}", host.load_errors());
+        assert_eq!(host.functions(), ["analytics", "notify"]);
+        let js = jetstream::new(server.client().await);
+        Self {
+            _server: server,
+            host,
+            receiver,
+            js,
+            script: Script::default(),
+        }
+    }
+
+    /// Scripts and publishes listings `range` with their price drops and copies.
+    async fn publish_listings(&mut self, range: std::ops::Range<usize>) {
+        let already = self.script.events.len();
+        range.for_each(|i| self.script.listing(i));
+        publish(&self.js, &self.script.events[already..]).await;
+    }
+
+    fn stats(&self, function: &str) -> StatsSnapshot {
+        self.host.stats(function).expect("deployed")
+    }
+
+    /// Whether both functions handled every scripted event successfully.
+    fn all_handled(&self) -> bool {
+        self.stats("analytics").succeeded == self.script.events.len() as u64
+            && self.stats("notify").succeeded == self.script.count("market.listing.created")
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_marketplace_notifies_once_per_listing_and_counts_exactly_through_a_dashboard_outage() {
-    let server = NatsServer::start();
-    let receiver = Receiver::start().await;
-    let dir = FunctionsDir::new();
-    deploy(&dir, &receiver);
-    let host = start_host(&server, &dir).await;
-    let js = jetstream::new(server.client().await);
-    let stats = |function: &str| host.stats(function).expect("deployed");
+    let mut market = Market::start().await;
 
     // Everything up: fan-out, both PriceReduced versions, re-sent copies.
-    let mut script = Script::default();
-    (0..LISTINGS_UP).for_each(|i| script.listing(i));
     let started = Instant::now();
-    publish(&js, &script.events).await;
-    let total = script.events.len() as u64;
-    let created = script.count("market.listing.created");
+    market.publish_listings(0..LISTINGS_UP).await;
     eventually(WAIT, "every event handled by both functions", || {
-        stats("analytics").succeeded == total && stats("notify").succeeded == created
+        market.all_handled()
     })
     .await;
     let elapsed = started.elapsed();
+    let (events, runs) = (
+        market.script.events.len(),
+        market.stats("analytics").succeeded + market.stats("notify").succeeded,
+    );
     let rate = |n: u64| n as f64 / elapsed.as_secs_f64();
     eprintln!(
-        "marketplace: {total} events in {elapsed:.2?}: {:.0} events/s ({} handler runs: {:.0}/s)",
-        rate(total),
-        total + created,
-        rate(total + created)
+        "marketplace: {events} events in {elapsed:.2?}: {:.0} events/s ({runs} handler runs: {:.0}/s)",
+        rate(events as u64),
+        rate(runs)
     );
 
-    // The dashboard goes down while listings keep coming: the breaker opens.
-    receiver.set_dashboard_up(false);
-    let down = Instant::now();
-    let already = script.events.len();
-    (LISTINGS_UP..LISTINGS_UP + LISTINGS_DOWN).for_each(|i| script.listing(i));
-    publish(&js, &script.events[already..]).await;
-    eventually(WAIT, "the analytics circuit opens", || {
-        stats("analytics").circuit_opened >= 1
-    })
-    .await;
-    let opened_after = down.elapsed();
-    assert_eq!(stats("analytics").circuit_open, 1);
-    assert!(
-        receiver.seen(|s| s.refused) >= 3,
-        "three failed mirrors opened it"
-    );
-    assert!(
-        stats("analytics").succeeded < script.events.len() as u64,
-        "paused, not done"
-    );
+    ride_out_a_dashboard_outage(&mut market).await;
 
-    // A price drop in a version nobody defined is refused before the handler runs.
-    let v3 = json!({"schema": "price-reduced/3", "listing_id": "l-1", "reduced_at": WEEKS[0].1});
-    publish(&js, &[("market.listing.price-reduced", "reduced-v3".into(), v3)]).await;
-
-    // Back up: a probe succeeds, the circuit closes and the backlog drains.
-    receiver.set_dashboard_up(true);
-    let up = Instant::now();
-    let total = script.events.len() as u64;
-    let created = script.count("market.listing.created");
-    eventually(WAIT, "the circuit closes and every event is handled", || {
-        let analytics = stats("analytics");
-        analytics.circuit_closed >= 1 && analytics.succeeded == total && stats("notify").succeeded == created
-    })
-    .await;
-    eprintln!(
-        "marketplace: the circuit opened {opened_after:.2?} after the dashboard went down; closed and drained {:.2?} after it came back",
-        up.elapsed()
-    );
-
-    assert_one_call_per_listing(&receiver, &script);
-    assert_counters_exact(&js, &receiver, &script).await;
-    let analytics = stats("analytics");
+    assert_one_call_per_listing(&market.receiver, &market.script);
+    assert_counters_exact(&market.js, &market.receiver, &market.script).await;
+    let analytics = market.stats("analytics");
     assert_eq!(analytics.circuit_open, 0, "closed at the end");
     assert_eq!(analytics.dead_lettered, 1, "only the unknown version");
     assert_eq!(analytics.dead_lettered_for("schema_mismatch"), 1);
-    assert_eq!(stats("notify").dead_lettered, 0);
-    let admin = host.admin_addr().unwrap();
+    assert_eq!(market.stats("notify").dead_lettered, 0);
+    let admin = market.host.admin_addr().unwrap();
     let metrics = tokio::task::spawn_blocking(move || http_get(admin, "/metrics").body)
         .await
         .unwrap();
@@ -232,7 +228,47 @@ async fn the_marketplace_notifies_once_per_listing_and_counts_exactly_through_a_
         let line = metrics.lines().find(|l| l.starts_with(series)).expect(series);
         assert_ne!(line, format!("{series} 0"), "{series} on /metrics");
     }
-    host.shutdown().await;
+    market.host.shutdown().await;
+}
+
+/// The dashboard goes down while listings keep coming: the breaker opens and `analytics`
+/// pauses. It comes back: a probe succeeds, the circuit closes and the backlog drains.
+async fn ride_out_a_dashboard_outage(market: &mut Market) {
+    market.receiver.set_dashboard_up(false);
+    let down = Instant::now();
+    market
+        .publish_listings(LISTINGS_UP..LISTINGS_UP + LISTINGS_DOWN)
+        .await;
+    eventually(WAIT, "the analytics circuit opens", || {
+        market.stats("analytics").circuit_opened >= 1
+    })
+    .await;
+    let opened_after = down.elapsed();
+    assert_eq!(market.stats("analytics").circuit_open, 1);
+    assert!(
+        market.receiver.seen(|s| s.refused) >= 3,
+        "three failed mirrors opened it"
+    );
+    assert!(!market.all_handled(), "paused, not done");
+
+    // A price drop in a version nobody defined is refused before the handler runs.
+    let v3 = json!({"schema": "price-reduced/3", "listing_id": "l-1", "reduced_at": WEEKS[0].1});
+    publish(
+        &market.js,
+        &[("market.listing.price-reduced", "reduced-v3".into(), v3)],
+    )
+    .await;
+
+    market.receiver.set_dashboard_up(true);
+    let up = Instant::now();
+    eventually(WAIT, "the circuit closes and every event is handled", || {
+        market.stats("analytics").circuit_closed >= 1 && market.all_handled()
+    })
+    .await;
+    eprintln!(
+        "marketplace: the circuit opened {opened_after:.2?} after the dashboard went down; closed and drained {:.2?} after it came back",
+        up.elapsed()
+    );
 }
 
 /// The webhook saw exactly one call per listing, re-sent copies included: as many raw calls
