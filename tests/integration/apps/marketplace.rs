@@ -76,7 +76,7 @@ struct Script {
 }
 
 impl Script {
-    /// Listing `i`, in week `i % 2`, in EUR for every third; every fourth also gets a price
+    /// Listing `i`, in week `i % 2`, in EUR for every third; every fifth also gets a price
     /// drop (v1 for USD listings, v2 otherwise); every tenth is sent twice (same event id).
     fn listing(&mut self, i: usize) {
         let (week, at) = WEEKS[i % 2];
@@ -98,7 +98,7 @@ impl Script {
         let expected = self.weeks.entry(week).or_default();
         expected.listings += 1;
         *expected.listed_cents.entry(currency.into()).or_default() += cents;
-        if i % 4 == 1 {
+        if i % 5 == 1 {
             let reduced = if currency == "USD" {
                 json!({"schema": "price-reduced/1", "listing_id": id, "old_price": cents / 100, "new_price": cents / 100 - 10, "reduced_at": at})
             } else {
