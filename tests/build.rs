@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: [&str; 7] = [
+const GUESTS: [&str; 9] = [
     "wasmcloud-echo",
     "probe",
     "not-a-handler",
@@ -13,6 +13,8 @@ const GUESTS: [&str; 7] = [
     "email-receipt",
     "order-analytics",
     "validate-order",
+    "market-notify",
+    "market-analytics",
 ];
 
 fn main() {

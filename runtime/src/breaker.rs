@@ -2,15 +2,17 @@
 //! function's intake stops taking events for a cool-down, then lets one event through as a
 //! probe. A probe that succeeds closes the circuit; one that fails opens it again for twice as
 //! long, up to `max_cool_down`. Events are not lost meanwhile: in JetStream mode they stay in
-//! the stream, in core mode they wait in the pending queue.
+//! the stream, in core mode they wait in the pending queue. Every opening and closing is
+//! counted in the function's [`FunctionStats`], so `/metrics` shows what the logs tell.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::manifest::BreakerPolicy;
+use crate::stats::FunctionStats;
 
 /// What an attempt's outcome means to the breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,16 +48,18 @@ pub struct Breaker {
     policy: Option<BreakerPolicy>,
     state: Mutex<State>,
     changed: Notify,
+    stats: Arc<FunctionStats>,
 }
 
 impl Breaker {
-    /// A closed breaker for `function`.
-    pub fn new(function: &str, policy: Option<BreakerPolicy>) -> Self {
+    /// A closed breaker for `function`, counting its openings and closings in `stats`.
+    pub fn new(function: &str, policy: Option<BreakerPolicy>, stats: Arc<FunctionStats>) -> Self {
         Self {
             function: function.to_owned(),
             policy,
             state: Mutex::new(State::Closed { failures: 0 }),
             changed: Notify::new(),
+            stats,
         }
     }
 
@@ -132,6 +136,7 @@ impl Breaker {
                     policy.failures,
                     policy.cool_down
                 );
+                self.stats.circuit_opened();
                 State::Open {
                     until: Instant::now() + policy.cool_down,
                     cool_down: policy.cool_down,
@@ -139,6 +144,7 @@ impl Breaker {
             }
             (State::HalfOpen { .. }, Outcome::Healthy) => {
                 tracing::info!(function = self.function, "circuit closed: the probe succeeded");
+                self.stats.circuit_closed();
                 State::Closed { failures: 0 }
             }
             (State::HalfOpen { cool_down, .. }, Outcome::Failing) => {
@@ -183,7 +189,7 @@ mod tests {
             cool_down: Duration::from_millis(20),
             max_cool_down: Duration::from_millis(60),
         };
-        Breaker::new("f", Some(policy))
+        Breaker::new("f", Some(policy), Arc::default())
     }
 
     async fn paused(breaker: &Breaker, expected_ms: u64) {
@@ -219,6 +225,12 @@ mod tests {
         breaker.record(Outcome::Healthy);
         assert!(breaker.is_closed());
         assert_eq!(breaker.admit(), Admission::Open);
+        let counted = breaker.stats.snapshot();
+        assert_eq!(
+            (counted.circuit_opened, counted.circuit_closed),
+            (1, 1),
+            "failed probes reopen the circuit without counting another opening"
+        );
     }
 
     #[tokio::test]
@@ -238,7 +250,7 @@ mod tests {
 
     #[test]
     fn without_a_policy_it_never_opens() {
-        let breaker = Breaker::new("f", None);
+        let breaker = Breaker::new("f", None, Arc::default());
         for _ in 0..100 {
             breaker.record(Outcome::Failing);
         }

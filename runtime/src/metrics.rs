@@ -24,7 +24,7 @@ pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 type Field = fn(&StatsSnapshot) -> u64;
 
 /// Counters with only the `function` label: name (without `_total`), help, value.
-const COUNTERS: [(&str, &str, Field); 5] = [
+const COUNTERS: [(&str, &str, Field); 7] = [
     (
         "sluice_events_received",
         "Events taken from the function's subscription.",
@@ -50,10 +50,20 @@ const COUNTERS: [(&str, &str, Field); 5] = [
         "Events dropped on arrival because limits.max_pending events were already waiting.",
         |s| s.overflowed,
     ),
+    (
+        "sluice_circuit_opened",
+        "Times the circuit breaker opened after consecutive retryable failures.",
+        |s| s.circuit_opened,
+    ),
+    (
+        "sluice_circuit_closed",
+        "Times a successful probe closed the circuit breaker.",
+        |s| s.circuit_closed,
+    ),
 ];
 
 /// Gauges with only the `function` label.
-const GAUGES: [(&str, &str, Field); 2] = [
+const GAUGES: [(&str, &str, Field); 3] = [
     ("sluice_events_in_flight", "Handler instances running now.", |s| {
         s.in_flight
     }),
@@ -61,6 +71,11 @@ const GAUGES: [(&str, &str, Field); 2] = [
         "sluice_jetstream_pending",
         "Messages of the function's JetStream consumer not yet delivered (0 without JetStream).",
         |s| s.jetstream_pending,
+    ),
+    (
+        "sluice_circuit_open",
+        "1 while the function's circuit breaker is open or half-open (intake paused or probing), 0 while closed.",
+        |s| s.circuit_open,
     ),
 ];
 
@@ -183,11 +198,13 @@ mod tests {
         stats.succeeded();
         stats.dead_lettered("trap");
         stats.published(3, 1);
+        stats.circuit_opened();
         drop(stats.start_instance());
-        let text = encode(vec![
-            ("a".into(), stats.snapshot()),
-            ("b".into(), StatsSnapshot::default()),
-        ]);
+        let open = StatsSnapshot {
+            circuit_open: 1,
+            ..stats.snapshot()
+        };
+        let text = encode(vec![("a".into(), open), ("b".into(), StatsSnapshot::default())]);
         let value =
             |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series} missing:\n{text}"));
         assert_eq!(value(r#"sluice_events_received_total{function="a"}"#), "2");
@@ -208,6 +225,10 @@ mod tests {
         );
         assert_eq!(value(r#"sluice_events_in_flight{function="a"}"#), "0");
         assert_eq!(value(r#"sluice_jetstream_pending{function="a"}"#), "0");
+        assert_eq!(value(r#"sluice_circuit_opened_total{function="a"}"#), "1");
+        assert_eq!(value(r#"sluice_circuit_closed_total{function="a"}"#), "0");
+        assert_eq!(value(r#"sluice_circuit_open{function="a"}"#), "1");
+        assert_eq!(value(r#"sluice_circuit_open{function="b"}"#), "0");
         assert_eq!(
             value(r#"sluice_handler_duration_seconds_count{function="a"}"#),
             "1"

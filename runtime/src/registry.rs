@@ -264,11 +264,12 @@ impl Registry {
         self.lock().get(name).map(|entry| entry.deployment.clone())
     }
 
-    /// The counters of function `name`.
+    /// The counters of function `name`, with the state of its deployed version's circuit.
     pub fn stats(&self, name: &str) -> Option<StatsSnapshot> {
-        self.lock()
-            .get(name)
-            .map(|entry| entry.deployment.stats.snapshot())
+        self.lock().get(name).map(|entry| StatsSnapshot {
+            circuit_open: u64::from(!entry.deployment.breaker.is_closed()),
+            ..entry.deployment.stats.snapshot()
+        })
     }
 
     /// Stops every intake and waits until each has handed its received events to a task.

@@ -29,6 +29,8 @@ pub struct FunctionStats {
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
     jetstream_pending: AtomicU64,
+    circuit_opened: AtomicU64,
+    circuit_closed: AtomicU64,
     durations: DurationHistogram,
 }
 
@@ -62,6 +64,14 @@ pub struct StatsSnapshot {
     pub peak_in_flight: u64,
     /// Messages of the function's JetStream consumer not yet delivered (0 without JetStream).
     pub jetstream_pending: u64,
+    /// Times the circuit breaker opened after consecutive retryable failures (a failed probe
+    /// reopening it is not counted again).
+    pub circuit_opened: u64,
+    /// Times a successful probe closed the circuit.
+    pub circuit_closed: u64,
+    /// 1 while the circuit is open or half-open, 0 while it is closed (set by the registry
+    /// from the deployed version's breaker; [`FunctionStats::snapshot`] leaves it 0).
+    pub circuit_open: u64,
     /// How long attempts took.
     pub durations: DurationSnapshot,
 }
@@ -195,6 +205,16 @@ impl FunctionStats {
         self.publish_failed.fetch_add(failed, Relaxed);
     }
 
+    /// The circuit breaker opened.
+    pub fn circuit_opened(&self) {
+        self.circuit_opened.fetch_add(1, Relaxed);
+    }
+
+    /// A successful probe closed the circuit.
+    pub fn circuit_closed(&self) {
+        self.circuit_closed.fetch_add(1, Relaxed);
+    }
+
     /// The function's JetStream consumer has `pending` messages not yet delivered.
     pub fn set_jetstream_pending(&self, pending: u64) {
         self.jetstream_pending.store(pending, Relaxed);
@@ -219,6 +239,9 @@ impl FunctionStats {
             in_flight: self.in_flight.load(Relaxed),
             peak_in_flight: self.peak_in_flight.load(Relaxed),
             jetstream_pending: self.jetstream_pending.load(Relaxed),
+            circuit_opened: self.circuit_opened.load(Relaxed),
+            circuit_closed: self.circuit_closed.load(Relaxed),
+            circuit_open: 0,
             durations: self.durations.snapshot(),
         }
     }

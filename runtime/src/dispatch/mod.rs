@@ -48,11 +48,16 @@ impl Deployment {
     /// A deployment of `function` with fresh permits and counters.
     pub fn new(function: Function) -> Self {
         let permits = function.manifest().limits.max_concurrency.get() as usize;
+        let stats = Arc::<FunctionStats>::default();
         Self {
-            breaker: Breaker::new(function.name(), function.manifest().circuit_breaker),
+            breaker: Breaker::new(
+                function.name(),
+                function.manifest().circuit_breaker,
+                stats.clone(),
+            ),
             function: Arc::new(function),
             permits: Arc::new(Semaphore::new(permits)),
-            stats: Arc::default(),
+            stats,
             dedupe: None,
         }
     }
@@ -63,7 +68,11 @@ impl Deployment {
         let cap = function.manifest().limits.max_concurrency;
         let same_cap = previous.function.manifest().limits.max_concurrency == cap;
         Self {
-            breaker: Breaker::new(function.name(), function.manifest().circuit_breaker),
+            breaker: Breaker::new(
+                function.name(),
+                function.manifest().circuit_breaker,
+                previous.stats.clone(),
+            ),
             function: Arc::new(function),
             dedupe: None,
             permits: if same_cap {
