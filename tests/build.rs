@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: [&str; 7] = [
+const GUESTS: &[&str] = &[
     "wasmcloud-echo",
     "probe",
     "not-a-handler",
@@ -13,6 +13,10 @@ const GUESTS: [&str; 7] = [
     "email-receipt",
     "order-analytics",
     "validate-order",
+    "bank-account",
+    "bank-transfer",
+    "bank-projection",
+    "bank-query",
 ];
 
 fn main() {
