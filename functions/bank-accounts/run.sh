@@ -44,3 +44,4 @@ for _ in $(seq 1 300); do
 done
 
 target/debug/bank-driver "${driver_args[@]}"
+echo "==> stopping sluice"

@@ -108,13 +108,13 @@ impl Bank {
         Ok(view.transactions)
     }
 
-    /// The sum of the balances of `accounts` in the read model.
-    pub async fn total(&self, accounts: &[&str]) -> anyhow::Result<u64> {
-        let mut total = 0;
+    /// `GetBalance` of each of `accounts`.
+    pub async fn views(&self, accounts: &[&str]) -> anyhow::Result<Vec<BalanceView>> {
+        let mut views = Vec::with_capacity(accounts.len());
         for account in accounts {
-            total += self.balance(account).await?.balance;
+            views.push(self.balance(account).await?);
         }
-        Ok(total)
+        Ok(views)
     }
 
     /// The balances of `accounts` once the read model adds up to `expected` (every transfer
@@ -128,10 +128,7 @@ impl Bank {
         let deadline = Instant::now() + timeout;
         let mut previous = Vec::new();
         loop {
-            let mut views = Vec::new();
-            for account in accounts {
-                views.push(self.balance(account).await?);
-            }
+            let views = self.views(accounts).await?;
             let total: u64 = views.iter().map(|view| view.balance).sum();
             if total == expected && views == previous {
                 return Ok(views);
@@ -140,7 +137,7 @@ impl Bank {
                 bail!("after {timeout:?} the read model holds {total}, expected {expected}");
             }
             previous = views;
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }

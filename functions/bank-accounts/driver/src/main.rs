@@ -12,6 +12,7 @@ mod workload;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use bank_ledger::BalanceView;
 use clap::Parser;
 
 use crate::client::Bank;
@@ -31,7 +32,7 @@ struct Args {
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
     /// Transactions to list per account.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     show: usize,
 }
 
@@ -43,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let bank = Bank::connect(&args.nats).await?;
     bank.wait_until_ready(Duration::from_secs(60)).await?;
-    let before = bank.total(&ACCOUNTS).await?;
+    let before = bank.views(&ACCOUNTS).await?;
 
     let workload = Workload::new(&ACCOUNTS, args.commands);
     println!(
@@ -69,12 +70,19 @@ async fn main() -> anyhow::Result<()> {
         total as f64 / elapsed.as_secs_f64()
     );
 
-    let expected =
-        u64::try_from(i128::from(before) + tally.net_deposits).context("the bank's money went negative")?;
+    let expected = u64::try_from(i128::from(sum(&before, |v| v.balance)) + tally.net_deposits)
+        .context("the bank's money went negative")?;
     let views = bank
         .settled(&ACCOUNTS, expected, Duration::from_secs(30))
         .await
         .context("the read model did not catch up: see the host's log")?;
+    let events = sum(&views, |v| v.version) - sum(&before, |v| v.version);
+    let caught_up = started.elapsed();
+    println!(
+        "{events} events appended to BANK_EVENTS; the read model had them all {:.2} s after the first command: {:.0} events/s",
+        caught_up.as_secs_f64(),
+        events as f64 / caught_up.as_secs_f64()
+    );
     println!("\n{:<8} {:>12} {:>8}", "account", "balance", "events");
     for view in &views {
         println!(
@@ -103,6 +111,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn sum(views: &[BalanceView], field: impl Fn(&BalanceView) -> u64) -> u64 {
+    views.iter().map(field).sum()
 }
 
 fn cents(value: u64) -> String {
