@@ -83,8 +83,19 @@ async fn main() -> anyhow::Result<()> {
         caught_up.as_secs_f64(),
         events as f64 / caught_up.as_secs_f64()
     );
+    print_read_model(&bank, &views, expected, args.show).await
+}
+
+/// Prints the balances and each account's latest `show` transactions, as `bank-query`
+/// answers them.
+async fn print_read_model(
+    bank: &Bank,
+    views: &[BalanceView],
+    expected: u64,
+    show: usize,
+) -> anyhow::Result<()> {
     println!("\n{:<8} {:>12} {:>8}", "account", "balance", "events");
-    for view in &views {
+    for view in views {
         println!(
             "{:<8} {:>12} {:>8}",
             view.account,
@@ -99,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
     );
     for account in ACCOUNTS {
         println!("\nlatest transactions of {account}:");
-        for tx in bank.transactions(account, args.show).await? {
+        for tx in bank.transactions(account, show).await? {
             let with = tx.counterparty.map(|c| format!(" ({c})")).unwrap_or_default();
             println!(
                 "  #{:<5} {:<17} {:>10}  -> {:>10}{with}",
