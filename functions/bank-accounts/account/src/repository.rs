@@ -113,6 +113,12 @@ fn rebuild(account: &str) -> Result<AccountState, Error> {
             }
             return Ok(state);
         };
+        if sequence <= position {
+            return Err(Error::retryable(format!(
+                "event store answered message {sequence} when asked for {} or later",
+                position + 1
+            )));
+        }
         position = sequence;
         if event.seq <= state.balance.version {
             continue; // before the snapshot, or a repeated copy of an event already applied
