@@ -160,9 +160,10 @@ pub struct Balance {
 }
 
 /// Why an event does not follow a [`Balance`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FoldError {
     /// The event is not the next one: `expected` was due, `found` came.
+    #[error("event {found} out of order: event {expected} was due")]
     OutOfOrder {
         /// The `seq` due next.
         expected: u64,
@@ -170,11 +171,13 @@ pub enum FoldError {
         found: u64,
     },
     /// Applying the event would take the balance below zero or past `u64::MAX`.
+    #[error("event {seq} would overdraw the account")]
     Overdrawn {
         /// The event's `seq`.
         seq: u64,
     },
     /// The event's recorded `balance` is not the fold's.
+    #[error("event {seq} records balance {recorded}, but its events add up to {computed}")]
     Mismatch {
         /// The event's `seq`.
         seq: u64,
@@ -184,27 +187,6 @@ pub enum FoldError {
         recorded: u64,
     },
 }
-
-impl std::fmt::Display for FoldError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::OutOfOrder { expected, found } => {
-                write!(f, "event {found} out of order: event {expected} was due")
-            }
-            Self::Overdrawn { seq } => write!(f, "event {seq} would overdraw the account"),
-            Self::Mismatch {
-                seq,
-                computed,
-                recorded,
-            } => write!(
-                f,
-                "event {seq} records balance {recorded}, but its events add up to {computed}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for FoldError {}
 
 impl Balance {
     /// The balance after `change`, or `None` if it would be negative or overflow.
