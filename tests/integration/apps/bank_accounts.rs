@@ -6,6 +6,7 @@
 //! negative, and that every transfer was credited exactly once.
 
 mod replay;
+mod saga;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,15 +29,18 @@ const IN_FLIGHT: usize = 100;
 const RESEND_EVERY: usize = 25;
 const OPENING: u64 = 20_000;
 
-/// Deploys the application's four functions with their own manifests.
-fn deploy(dir: &FunctionsDir) {
+/// The application's functions: (crate folder, function name).
+const FUNCTIONS: [(&str, &str); 4] = [
+    ("account", "bank-account"),
+    ("transfer", "bank-transfer"),
+    ("projection", "bank-projection"),
+    ("query", "bank-query"),
+];
+
+/// Deploys the application's functions named in `names` with their own manifests.
+fn deploy(dir: &FunctionsDir, names: &[&str]) {
     let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions/bank-accounts");
-    for (folder, name) in [
-        ("account", "bank-account"),
-        ("transfer", "bank-transfer"),
-        ("projection", "bank-projection"),
-        ("query", "bank-query"),
-    ] {
+    for (folder, name) in FUNCTIONS.into_iter().filter(|(_, name)| names.contains(name)) {
         let manifest = std::fs::read_to_string(app.join(folder).join(format!("{name}.toml")))
             .expect("the application's manifest");
         dir.add(name, name, &manifest);
@@ -133,24 +137,34 @@ async fn kv_json(js: &jetstream::Context, bucket: &str, key: &str) -> Option<Val
     Some(serde_json::from_slice(&value).expect("JSON values"))
 }
 
-/// Waits until the read model holds `total` cents (every transfer credited) and each view is
-/// at its account's version.
-async fn settled(js: &jetstream::Context, total: i128) {
+/// The sum of the read model's balances, once every view is at its account's version.
+async fn read_model_total(js: &jetstream::Context) -> Option<i128> {
+    let mut sum = 0;
+    for account in ACCOUNTS {
+        let view = kv_json(js, "bank-read-model", account).await.unwrap_or_default();
+        let state = kv_json(js, "bank-accounts", account).await.unwrap_or_default();
+        if view["version"] != state["version"] {
+            return None;
+        }
+        sum += i128::from(view["balance"].as_u64().unwrap_or(0));
+    }
+    Some(sum)
+}
+
+/// Waits until the read model has caught up and holds `total` cents (every transfer
+/// credited), or, with `total` `None`, has caught up; returns what it holds.
+async fn settled(js: &jetstream::Context, total: Option<i128>) -> i128 {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (mut sum, mut caught_up) = (0, true);
-        for account in ACCOUNTS {
-            let view = kv_json(js, "bank-read-model", account).await.unwrap_or_default();
-            let state = kv_json(js, "bank-accounts", account).await.unwrap_or_default();
-            sum += i128::from(view["balance"].as_u64().unwrap_or(0));
-            caught_up &= view["version"] == state["version"];
-        }
-        if sum == total && caught_up {
-            return;
+        let held = read_model_total(js).await;
+        match (held, total) {
+            (Some(held), None) => return held,
+            (Some(held), Some(total)) if held == total => return held,
+            _ => {}
         }
         assert!(
             Instant::now() < deadline,
-            "the read model did not settle: {sum} of {total} cents"
+            "the read model did not settle: it holds {held:?}, expected {total:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -160,7 +174,7 @@ async fn settled(js: &jetstream::Context, total: i128) {
 async fn bank_read_model_matches_a_replay_of_the_event_store_and_no_balance_goes_negative() {
     let server = NatsServer::start();
     let dir = FunctionsDir::new();
-    deploy(&dir);
+    deploy(&dir, &FUNCTIONS.map(|(_, name)| name));
     let host = start_host(&server, &dir).await;
     let client = server.client().await;
     let js = jetstream::new(client.clone());
@@ -173,7 +187,7 @@ async fn bank_read_model_matches_a_replay_of_the_event_store_and_no_balance_goes
         count(&mut tally, &body, &reply);
     }
     run_phase(&client, 1, &mut tally).await;
-    settled(&js, tally.net).await;
+    settled(&js, Some(tally.net)).await;
 
     // Lose every account's running state: the next command of each account rebuilds it
     // from its latest snapshot and the events after it in the stream.
@@ -185,7 +199,7 @@ async fn bank_read_model_matches_a_replay_of_the_event_store_and_no_balance_goes
         accounts.delete(account).await.unwrap();
     }
     run_phase(&client, 2, &mut tally).await;
-    settled(&js, tally.net).await;
+    settled(&js, Some(tally.net)).await;
     let elapsed = started.elapsed();
 
     let replayed = replay(&js).await;
