@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: [&str; 9] = [
+const GUESTS: &[&str] = &[
     "wasmcloud-echo",
     "probe",
     "not-a-handler",
@@ -15,6 +15,10 @@ const GUESTS: [&str; 9] = [
     "validate-order",
     "market-notify",
     "market-analytics",
+    "bank-account",
+    "bank-transfer",
+    "bank-projection",
+    "bank-query",
 ];
 
 fn main() {
