@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: [&str; 7] = [
+const GUESTS: &[&str] = &[
     "wasmcloud-echo",
     "probe",
     "not-a-handler",
@@ -13,6 +13,10 @@ const GUESTS: [&str; 7] = [
     "email-receipt",
     "order-analytics",
     "validate-order",
+    "saga-inventory",
+    "saga-payment",
+    "saga-shipping",
+    "saga-email",
 ];
 
 fn main() {
@@ -34,7 +38,7 @@ fn main() {
         .current_dir(&root)
         .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
         .arg(&target_dir);
-    for guest in GUESTS {
+    for &guest in GUESTS {
         command.args(["-p", guest]);
     }
     // Flags meant for the host build (clippy's wrapper, coverage, RUSTFLAGS) must not leak

@@ -16,43 +16,44 @@ pub struct Product {
 }
 
 /// The shop's products. The espresso machine costs more than the payment limit (300.00), so
-/// every order of one is declined; grinders and kettles sell out.
+/// every order of one is declined, as are large baskets of grinders; kettles and grinders
+/// run short.
 pub const CATALOGUE: [Product; 6] = [
     Product {
         sku: "tea",
         price: 1_200,
-        initial: 900,
+        initial: 1_000,
         weight: 30,
     },
     Product {
         sku: "mug",
         price: 1_800,
-        initial: 600,
+        initial: 800,
         weight: 25,
     },
     Product {
         sku: "scale",
         price: 2_900,
-        initial: 400,
+        initial: 500,
         weight: 15,
     },
     Product {
         sku: "kettle",
         price: 4_500,
-        initial: 200,
+        initial: 330,
         weight: 15,
     },
     Product {
         sku: "grinder",
-        price: 9_900,
-        initial: 90,
+        price: 12_900,
+        initial: 200,
         weight: 10,
     },
     Product {
         sku: "espresso",
         price: 34_900,
-        initial: 20,
-        weight: 5,
+        initial: 40,
+        weight: 8,
     },
 ];
 

@@ -69,12 +69,22 @@ impl Gateway {
 /// Whether the gateway is unavailable for `call`, given `percent` of calls fail.
 pub fn is_unavailable(call: Call<'_>, percent: u32) -> bool {
     let key = format!("{}/{}/{}", call.order_id, call.replays, call.attempt);
-    fnv1a(key.as_bytes()) % 100 < u64::from(percent)
+    mix(fnv1a(key.as_bytes())) % 100 < u64::from(percent)
 }
 
 /// `4498` cents as `"44.98"`.
 pub fn cents(amount: u64) -> String {
     format!("{}.{:02}", amount / 100, amount % 100)
+}
+
+/// MurmurHash3's finalizer: spreads FNV's output, whose low digits barely change between
+/// keys that differ in their last byte (attempt 1, 2, 3).
+fn mix(mut hash: u64) -> u64 {
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^ (hash >> 33)
 }
 
 /// 64-bit FNV-1a: small, stable across platforms and builds.
@@ -122,7 +132,8 @@ mod tests {
             .iter()
             .filter(|id| is_unavailable(call(id, 0, 1), 20) && is_unavailable(call(id, 0, 2), 20))
             .count();
-        assert!(again < failing / 2, "a second attempt mostly succeeds: {again}");
+        // Attempts fail independently: about 20% of 20% fail twice.
+        assert!((250..550).contains(&again), "{again} of 10000 failed twice");
         assert!(ids.iter().all(|id| !is_unavailable(call(id, 0, 1), 0)));
         assert!(ids.iter().all(|id| is_unavailable(call(id, 0, 1), 100)));
     }
