@@ -199,6 +199,7 @@ async fn a_thousand_orders_end_shipped_or_compensated_with_consistent_stock_and_
     // The operator replays them once the gateway is back.
     retries += replay_until_done(&host, &shop, dead.clone()).await;
     let elapsed = started.elapsed();
+    let handled: u64 = FUNCTIONS.iter().map(|f| host.stats(f).unwrap().succeeded).sum();
     let payment = host.stats("saga-payment").unwrap();
     assert_eq!(payment.retried, retries, "every transient failure was retried");
     assert!(retries > 100, "{retries} retries");
@@ -217,7 +218,6 @@ async fn a_thousand_orders_end_shipped_or_compensated_with_consistent_stock_and_
     check_outcomes(&orders, &report);
     check_traces(&observed, &report, &dead);
 
-    let handled: u64 = FUNCTIONS.iter().map(|f| host.stats(f).unwrap().succeeded).sum();
     println!(
         "fulfilment saga: {ORDERS} orders, {handled} events handled in {:.1}s: {:.0} events/s, {:.0} orders/s; {retries} retries, {} dead letters replayed, {copies} copies ignored",
         elapsed.as_secs_f64(),
