@@ -9,7 +9,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use saga_driver::shop::{DEAD_LETTERS, FUNCTIONS, stream_of};
-use saga_driver::{Observation, Outcome, Report, Seen, Shop, catalogue, duplicates, observe, trace};
+use saga_driver::{
+    Observation, Outcome, Progress, Report, Seen, Shop, catalogue, duplicates, observe, trace,
+};
 use saga_events::gateway::{Call, is_unavailable};
 use saga_events::{Order, subject};
 use sluice_runtime::Runtime;
@@ -163,38 +165,7 @@ async fn a_thousand_orders_end_shipped_or_compensated_with_consistent_stock_and_
 
     // The gateway's failures are a hash: predict the dead letters and the retries.
     let observed = observe(&js, RUN).await.unwrap();
-    let charged = charged(&observed);
-    let dead: BTreeSet<String> = charged
-        .iter()
-        .filter(|o| failures(o, 0).is_none())
-        .cloned()
-        .collect();
-    assert_eq!(
-        dead_letters(&observed),
-        dead,
-        "the payments dead-lettered after 3 attempts"
-    );
-    assert!(
-        !dead.is_empty(),
-        "a 25% failure rate over {} charges leaves some dead letters",
-        charged.len()
-    );
-    assert_eq!(progress.dead_lettered, dead.len() as u64);
-    let held: u64 = observed.stock.values().map(|level| level.reserved()).sum();
-    let wanted: u64 = orders
-        .iter()
-        .filter(|o| dead.contains(&o.order_id))
-        .flat_map(|o| &o.lines)
-        .map(|l| u64::from(l.qty))
-        .sum();
-    assert_eq!(
-        held, wanted,
-        "a dead-lettered payment keeps its order's stock reserved"
-    );
-    let mut retries: u64 = charged
-        .iter()
-        .map(|o| u64::from(failures(o, 0).unwrap_or(ATTEMPTS - 1)))
-        .sum();
+    let (dead, mut retries) = check_dead_letters(&orders, &observed, progress);
 
     // The operator replays them once the gateway is back.
     retries += replay_until_done(&host, &shop, dead.clone()).await;
@@ -232,6 +203,49 @@ async fn a_thousand_orders_end_shipped_or_compensated_with_consistent_stock_and_
         }
     }
     host.shutdown().await;
+}
+
+/// After the first round, the payments dead-lettered are exactly those the gateway's hash
+/// predicts, and they keep their orders' stock reserved. Returns them, and the retries the
+/// gateway's failures should have caused.
+fn check_dead_letters(
+    orders: &[Order],
+    observed: &Observation,
+    progress: Progress,
+) -> (BTreeSet<String>, u64) {
+    let charged = charged(observed);
+    let dead: BTreeSet<String> = charged
+        .iter()
+        .filter(|o| failures(o, 0).is_none())
+        .cloned()
+        .collect();
+    assert_eq!(
+        dead_letters(observed),
+        dead,
+        "the payments dead-lettered after 3 attempts"
+    );
+    assert!(
+        !dead.is_empty(),
+        "a 25% failure rate over {} charges leaves some dead letters",
+        charged.len()
+    );
+    assert_eq!(progress.dead_lettered, dead.len() as u64);
+    let held: u64 = observed.stock.values().map(|level| level.reserved()).sum();
+    let wanted: u64 = orders
+        .iter()
+        .filter(|o| dead.contains(&o.order_id))
+        .flat_map(|o| &o.lines)
+        .map(|l| u64::from(l.qty))
+        .sum();
+    assert_eq!(
+        held, wanted,
+        "a dead-lettered payment keeps its order's stock reserved"
+    );
+    let retries: u64 = charged
+        .iter()
+        .map(|o| u64::from(failures(o, 0).unwrap_or(ATTEMPTS - 1)))
+        .sum();
+    (dead, retries)
 }
 
 /// Payment dead letters over all rounds (each replay round may dead-letter some again).

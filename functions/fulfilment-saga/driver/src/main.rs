@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use saga_driver::shop::{FUNCTIONS, stream_of};
 use saga_driver::{Outcome, Report, Shop, catalogue, duplicates, observe, trace};
+use saga_events::Order;
 
 /// Drive the fulfilment saga.
 #[derive(Parser)]
@@ -48,10 +49,21 @@ async fn main() -> anyhow::Result<()> {
     shop.open().await?;
 
     let orders = catalogue::orders(&run, args.orders);
-    let started = Instant::now();
-    let placed = shop.place(&orders).await?;
     println!(
-        "placed {} orders (run {run}); {} re-sent with the same id, {} of them dropped by the stream; {} re-submitted under a new id",
+        "run {run}: orders {run}-0000 to {run}-{:04}",
+        orders.len().saturating_sub(1)
+    );
+    let elapsed = run_sagas(&args, &shop, &orders).await?;
+    report(&shop, &run, &orders, elapsed).await
+}
+
+/// Places `orders` and waits until each saga ended, replaying the payments dead-lettered;
+/// returns how long that took.
+async fn run_sagas(args: &Args, shop: &Shop, orders: &[Order]) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let placed = shop.place(orders).await?;
+    println!(
+        "placed {} orders; {} re-sent with the same id, {} of them dropped by the stream; {} re-submitted under a new id",
         placed.orders, placed.resent.0, placed.resent.1, placed.resubmitted
     );
     let mut progress = shop
@@ -65,22 +77,26 @@ async fn main() -> anyhow::Result<()> {
             "{} orders e-mailed; {} payments dead-lettered after 3 attempts (gateway unavailable), their stock still reserved. Replaying them:",
             progress.emailed, progress.dead_lettered
         );
-        replay(&args)?;
+        replay(args)?;
         progress = shop
             .wait_until_ended(orders.len(), Duration::from_secs(300))
             .await?;
     }
-    let elapsed = started.elapsed();
+    Ok(started.elapsed())
+}
 
+/// Sends copies of the saga's events, then prints the stock table, the outcomes, the
+/// throughput and two traces; fails when an invariant is broken.
+async fn report(shop: &Shop, run: &str, orders: &[Order], elapsed: Duration) -> anyhow::Result<()> {
     let js = shop.jetstream().clone();
-    let copies = duplicates::send_copies(&js, &observe(&js, &run).await?.events, 10).await?;
+    let copies = duplicates::send_copies(&js, &observe(&js, run).await?.events, 10).await?;
     shop.wait_until_idle(Duration::from_secs(60)).await?;
     println!(
         "re-sent {copies} of the saga's own events under new ids (redeliveries after the dedupe window)\n"
     );
 
-    let observed = observe(&js, &run).await?;
-    let report = Report::new(&orders, &observed);
+    let observed = observe(&js, run).await?;
+    let report = Report::new(orders, &observed);
     print!("{report}");
     let streams: Vec<String> = FUNCTIONS.iter().map(|f| stream_of(f)).collect();
     let handled = observed
@@ -118,6 +134,7 @@ fn replay(args: &Args) -> anyhow::Result<()> {
             "--functions",
         ])
         .arg(&args.functions)
+        .env("SLUICE_LOG", "warn")
         .status()
         .with_context(|| format!("cannot run {}", args.sluice.display()))?;
     if !status.success() {
