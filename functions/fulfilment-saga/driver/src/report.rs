@@ -195,3 +195,90 @@ impl fmt::Display for Report {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::CATALOGUE;
+    use saga_events::Line;
+    use saga_events::stock::StockLevel;
+
+    fn seen(stream: &str, subject: &str, event_id: &str, payload: serde_json::Value) -> Seen {
+        Seen {
+            stream: stream.into(),
+            sequence: 1,
+            subject: subject.into(),
+            event_id: event_id.into(),
+            correlation: String::new(),
+            causation: String::new(),
+            at_nanos: 0,
+            headers: async_nats::HeaderMap::new(),
+            payload,
+        }
+    }
+
+    /// One order of two teas, shipped and e-mailed once, with the stock to match.
+    fn shipped() -> (Vec<Order>, Observation) {
+        let order = Order {
+            order_id: "r-0000".into(),
+            customer: "ada@example.com".into(),
+            lines: vec![Line {
+                sku: "tea".into(),
+                qty: 2,
+            }],
+            amount: 2400,
+        };
+        let id = serde_json::json!({"order_id": "r-0000"});
+        let events = vec![
+            seen(
+                "SLUICE_SAGA_EMAIL",
+                subject::ORDER_COMPLETED,
+                "saga-inventory:x:1",
+                id.clone(),
+            ),
+            seen(MAIL_STREAM, subject::EMAIL_SENT, "saga-email:y:1", id.clone()),
+            seen(
+                "SLUICE_SAGA_EMAIL",
+                subject::ORDER_COMPLETED,
+                "copy:saga-inventory:x:1",
+                id,
+            ),
+        ];
+        let stock = CATALOGUE
+            .iter()
+            .map(|p| {
+                let sold = if p.sku == "tea" { 2 } else { 0 };
+                let level = StockLevel {
+                    available: p.initial - sold,
+                    sold,
+                    ..StockLevel::default()
+                };
+                (p.sku.to_owned(), level)
+            })
+            .collect();
+        (vec![order], Observation { events, stock })
+    }
+
+    #[test]
+    fn a_consistent_run_has_no_violations_and_copies_do_not_count() {
+        let (orders, observed) = shipped();
+        let report = Report::new(&orders, &observed);
+        assert!(report.violations.is_empty(), "{report}");
+        assert_eq!(report.count(&Outcome::Shipped), 1);
+    }
+
+    #[test]
+    fn stuck_stock_double_sales_and_second_emails_are_violations() {
+        let (orders, mut observed) = shipped();
+        observed.events.push(observed.events[1].clone());
+        let tea = observed.stock.get_mut("tea").unwrap();
+        tea.holds.insert("r-9".into(), 1);
+        tea.sold += 1;
+        let report = Report::new(&orders, &observed);
+        let text = report.violations.join("\n");
+        assert!(text.contains("r-0000 got 2 e-mails"), "{text}");
+        assert!(text.contains("tea: 1 units still reserved"), "{text}");
+        assert!(text.contains("tea: 3 sold but 2 shipped"), "{text}");
+        assert!(text.contains("tea: 1000 at the start"), "{text}");
+    }
+}
