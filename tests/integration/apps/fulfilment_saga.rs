@@ -2,7 +2,8 @@
 //! payment → shipping → e-mail, with compensation), with declines, a flaky card gateway,
 //! re-sent and re-submitted orders and copies of the saga's own events. Checks, from the
 //! streams and the key-value state: stock is consistent, every order ends once (shipped or
-//! cancelled), gets one e-mail, and can be traced by its correlation id.
+//! cancelled), gets one e-mail, and can be traced by its correlation id. [`crash`] does it
+//! again with a host killed half-way.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -19,6 +20,8 @@ use sluice_runtime::dlq::DeadLetterQueue;
 use sluice_tests::{FunctionsDir, NatsServer};
 
 use crate::start_host;
+
+mod crash;
 
 const ORDERS: usize = 1000;
 const RUN: &str = "t";
