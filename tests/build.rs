@@ -19,6 +19,10 @@ const GUESTS: &[&str] = &[
     "bank-transfer",
     "bank-projection",
     "bank-query",
+    "saga-inventory",
+    "saga-payment",
+    "saga-shipping",
+    "saga-email",
 ];
 
 fn main() {
@@ -40,7 +44,7 @@ fn main() {
         .current_dir(&root)
         .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
         .arg(&target_dir);
-    for guest in GUESTS {
+    for &guest in GUESTS {
         command.args(["-p", guest]);
     }
     // Flags meant for the host build (clippy's wrapper, coverage, RUSTFLAGS) must not leak

@@ -2,4 +2,5 @@
 //! nats-server with its real components and manifests.
 
 mod bank_accounts;
+mod fulfilment_saga;
 mod marketplace;

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The fulfilment saga in one command: builds the four functions and the driver, deploys them
+# on `sluice up` (which starts a local nats-server when none answers on 127.0.0.1:4222),
+# places 1,000 orders, replays the payments that were dead-lettered, and prints the stock
+# table, the outcomes, the throughput and two orders' traces. Stops the host at the end.
+#
+#   functions/fulfilment-saga/run.sh [--orders N] [--nats URL]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+orders=1000
+nats=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --orders) orders="$2"; shift 2 ;;
+    --nats) nats="$2"; shift 2 ;;
+    *) echo "usage: $0 [--orders N] [--nats URL]" >&2; exit 2 ;;
+  esac
+done
+scripts/ensure-deps.sh
+
+functions=(saga-inventory saga-payment saga-shipping saga-email)
+echo "==> building the host, the driver and the saga's functions"
+cargo build -q -p sluice-runtime -p saga-driver
+cargo build -q --release --target wasm32-wasip2 $(printf -- '-p %s ' "${functions[@]}")
+
+app=target/apps/fulfilment-saga
+rm -rf "$app" && mkdir -p "$app/functions"
+for name in "${functions[@]}"; do
+  cp "target/wasm32-wasip2/release/${name//-/_}.wasm" "$app/functions/$name.wasm"
+  cp "functions/fulfilment-saga/${name#saga-}/$name.toml" "$app/functions/$name.toml"
+done
+sluice=target/debug/sluice
+$sluice check "$app/functions"
+
+echo "==> starting sluice (log: $app/sluice.log)"
+log="$app/sluice.log"
+$sluice up --functions "$app/functions" --state-dir "$app/state" ${nats:+--nats "$nats"} 2>"$log" &
+host=$!
+trap 'kill -TERM $host 2>/dev/null; wait $host 2>/dev/null || true' EXIT
+for _ in $(seq 1 300); do
+  grep -q "sluice is up" "$log" 2>/dev/null && break
+  kill -0 $host 2>/dev/null || { cat "$log" >&2; echo "sluice exited" >&2; exit 1; }
+  sleep 0.1
+done
+url=$(sed -n 's/.*NATS at \([^ ]*\)\. Ctrl-C.*/\1/p' "$log" | head -1)
+
+echo "==> placing $orders orders"
+target/debug/saga-driver --nats "${url:-nats://127.0.0.1:4222}" --orders "$orders" \
+  --sluice "$sluice" --functions "$app/functions"

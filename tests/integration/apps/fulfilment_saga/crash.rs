@@ -1,0 +1,88 @@
+//! A `sluice up` host killed with SIGKILL in the middle of the sagas, and another taking
+//! over: redelivered events, attempts cut short after their first key-value writes, outputs
+//! sent twice. The promises hold all the same.
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use saga_driver::shop::DEAD_LETTERS;
+use saga_driver::{Report, Shop, catalogue, observe};
+use sluice_runtime::dlq::DeadLetterQueue;
+use sluice_tests::{FunctionsDir, NatsServer, sluice_command};
+
+use super::{ORDERS, deploy};
+use crate::start_host;
+
+/// `sluice up` on `dir` against `server`, as a child process that can be killed.
+fn spawn_host(server: &NatsServer, dir: &FunctionsDir, state: &std::path::Path) -> Child {
+    sluice_command()
+        .args(["up", "--no-watch", "--functions"])
+        .arg(dir.path())
+        .args(["--nats", &server.url(), "--state-dir"])
+        .arg(state)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sluice up")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_killed_mid_saga_leaves_stock_consistent_and_one_email_per_order() {
+    let server = NatsServer::start();
+    let dir = deploy();
+    let state = tempfile::tempdir().unwrap();
+    let mut first = spawn_host(&server, &dir, state.path());
+    let mut shop = Shop::new(server.client().await);
+    shop.wait_until_deployed(Duration::from_secs(30)).await.unwrap();
+    shop.open().await.unwrap();
+    let orders = catalogue::orders("k", ORDERS);
+    shop.place(&orders).await.unwrap();
+
+    // Kill it once a third of the orders have ended: the others are at every step.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while shop.progress().await.unwrap().emailed < ORDERS as u64 / 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first host made no progress"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().expect("SIGKILL the first host");
+    first.wait().unwrap();
+    let emailed_before = shop.progress().await.unwrap().emailed;
+    assert!(emailed_before < ORDERS as u64, "killed before the end");
+
+    let second = start_host(&server, &dir).await;
+    let mut progress = shop
+        .wait_until_ended(ORDERS, Duration::from_secs(90))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        if progress.dead_lettered == 0 {
+            break;
+        }
+        let queue = DeadLetterQueue::open(second.client().clone(), "saga-payment", DEAD_LETTERS.1)
+            .await
+            .unwrap();
+        queue.replay(None, 3).await.unwrap();
+        progress = shop
+            .wait_until_ended(ORDERS, Duration::from_secs(60))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        progress.dead_lettered, 0,
+        "every dead-lettered payment went through on replay"
+    );
+    shop.wait_until_idle(Duration::from_secs(30)).await.unwrap();
+
+    let observed = observe(shop.jetstream(), "k").await.unwrap();
+    let report = Report::new(&orders, &observed);
+    println!("after a SIGKILL at {emailed_before} of {ORDERS} orders:\n{report}");
+    assert!(report.violations.is_empty(), "{report}");
+    assert!(
+        second.stats("saga-inventory").unwrap().succeeded > 0,
+        "the second host took over"
+    );
+    second.shutdown().await;
+}
