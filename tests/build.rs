@@ -5,9 +5,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: [&str; 7] = [
+const GUESTS: [&str; 9] = [
     "wasmcloud-echo",
     "probe",
+    "batch-probe",
+    "order-total-batch",
     "not-a-handler",
     "order-total",
     "email-receipt",

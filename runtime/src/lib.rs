@@ -20,6 +20,7 @@
 //! stream and replays them to the subject they came from.
 
 pub mod admin;
+pub mod batch;
 pub mod bindings;
 pub mod breaker;
 pub mod cache;
