@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: [&str; 9] = [
+const GUESTS: [&str; 12] = [
     "wasmcloud-echo",
     "probe",
     "batch-probe",
@@ -15,6 +15,9 @@ const GUESTS: [&str; 9] = [
     "email-receipt",
     "order-analytics",
     "validate-order",
+    "orders-idempotent-total",
+    "orders-fulfilment-worker",
+    "orders-batch-revenue",
 ];
 
 fn main() {

@@ -1,6 +1,7 @@
 //! Sluice's integration tests: real `nats-server`, real components, one binary.
 
 mod admin;
+mod apps;
 mod auth;
 mod batch;
 mod delivery;
