@@ -91,3 +91,79 @@ impl Host for State {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::bindings::sluice::function::publisher::Host as _;
+    use crate::event::Event;
+    use crate::host::{CapturedOutput, OutgoingMessage};
+    use crate::manifest::Manifest;
+
+    fn call(manifest: &Arc<Manifest>, id: &str) -> Call {
+        let headers = vec![("Sluice-Event-Id".to_owned(), id.to_owned())];
+        Call {
+            function: "f".into(),
+            manifest: manifest.clone(),
+            event: Arc::new(Event::new("in".into(), Default::default(), headers, None)),
+            outbox: Outbox::default(),
+            services: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn each_event_of_a_batch_gets_its_own_outbox() {
+        let text = "[permissions]\npublish = [\"out\"]";
+        let manifest = Arc::new(Manifest::parse("f", text, std::path::Path::new("f.toml")).unwrap());
+        let calls: Vec<Call> = ["e-0", "e-1", "e-2"]
+            .iter()
+            .map(|id| call(&manifest, id))
+            .collect();
+        let mut state = State::new(call(&manifest, "e-0"), 1 << 20, &CapturedOutput::default());
+        state.begin_batch(calls);
+        let refused = state
+            .publish("out".into(), b"early".to_vec(), vec![])
+            .unwrap_err();
+        assert!(refused.contains("batch.begin"), "{refused}");
+        Host::begin(&mut state, 1).unwrap();
+        state.publish("out".into(), b"one".to_vec(), vec![]).unwrap();
+        state
+            .publish("out".into(), b"one again".to_vec(), vec![])
+            .unwrap();
+        Host::begin(&mut state, 0).unwrap();
+        state.publish("out".into(), b"zero".to_vec(), vec![]).unwrap();
+        assert!(Host::begin(&mut state, 3).unwrap_err().contains("has 3 events"));
+        let outboxes: Vec<Vec<OutgoingMessage>> = state
+            .finish_batch()
+            .into_iter()
+            .map(Outbox::into_messages)
+            .collect();
+        let payloads: Vec<Vec<&[u8]>> = outboxes
+            .iter()
+            .map(|messages| messages.iter().map(|m| &m.payload[..]).collect())
+            .collect();
+        assert_eq!(payloads, [vec![&b"zero"[..]], vec![b"one", b"one again"], vec![]]);
+        let causation = |m: &OutgoingMessage| {
+            m.headers
+                .iter()
+                .find(|(name, _)| name == "Sluice-Causation-Id")
+                .map(|(_, value)| value.clone())
+        };
+        assert_eq!(
+            causation(&outboxes[1][0]).as_deref(),
+            Some("e-1"),
+            "attributed to its event"
+        );
+        assert_eq!(
+            outboxes[1][1]
+                .headers
+                .iter()
+                .find(|(n, _)| n == "Nats-Msg-Id")
+                .map(|(_, v)| v.as_str()),
+            Some("f:e-1:2"),
+            "numbered within its event"
+        );
+    }
+}
