@@ -5,10 +5,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: [&str; 12] = [
+const GUESTS: [&str; 13] = [
     "wasmcloud-echo",
     "probe",
     "batch-probe",
+    "batch-raw",
     "order-total-batch",
     "not-a-handler",
     "order-total",

@@ -272,3 +272,41 @@ async fn batch_keys_need_a_batch_component() {
     assert_eq!((output[0].id.as_str(), output[0].size), ("d-1", 1));
     host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_list_of_the_wrong_length_fails_the_batch_and_early_publishes_are_refused() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    let text = "[trigger]\nsubjects = [\"raw.in\"]\n[batch]\nmax_events = 2\nmax_wait = \"300ms\"\n[retry]\nmax_attempts = 1\n[permissions]\npublish = [\"raw.out\"]\n";
+    dir.add("raw", "batch-raw", text);
+    let host = start_host(&server, &dir).await;
+    assert_eq!(host.functions(), ["raw"], "{:?}", host.load_errors());
+    let client = server.client().await;
+    let mut out = client.subscribe("raw.out").await.unwrap();
+    let mut dlq = client.subscribe("sluice.dlq.raw").await.unwrap();
+    client.flush().await.unwrap();
+
+    // A batch of one is well-formed: its one output says the early publish was refused.
+    publish_event(&client, "raw.in", "r-0", "x").await;
+    let output = next_message(&mut out, WAIT, "the single event's output").await;
+    let text = std::str::from_utf8(&output.payload).unwrap();
+    assert!(
+        text.starts_with("early publish refused") && text.contains("batch.begin"),
+        "{text}"
+    );
+
+    publish_event(&client, "raw.in", "r-1", "x").await;
+    publish_event(&client, "raw.in", "r-2", "x").await;
+    for _ in 0..2 {
+        let letter = next_message(&mut dlq, WAIT, "a dead letter per event of the malformed batch").await;
+        assert_eq!(header(&letter, "Sluice-Dlq-Reason"), Some("trap"));
+        let error = header(&letter, "Sluice-Dlq-Error").unwrap();
+        assert!(
+            error.contains("returned 1 results for a batch of 2 events"),
+            "{error}"
+        );
+    }
+    client.flush().await.unwrap();
+    assert!(no_message_pending(&mut out), "the malformed batch sent no output");
+    host.shutdown().await;
+}
