@@ -12,7 +12,7 @@ pub const MAX_EVENTS: u32 = 10_000;
 /// event arrived, whichever comes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchPolicy {
-    /// Most events in one call, 1 to [`MAX_EVENTS`].
+    /// Most events in one call, 1 to 10,000.
     pub max_events: u32,
     /// Longest time the first event of a batch waits for others.
     pub max_wait: Duration,
