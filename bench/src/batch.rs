@@ -61,5 +61,44 @@ pub async fn throughput(size: &Size, report: &mut Report) -> anyhow::Result<()> 
         );
         report.bar("micro-batch throughput (events/s)", label, rate);
     }
+    jetstream(size, report).await
+}
+
+/// The same comparison in JetStream mode: orders stored first, then drained.
+async fn jetstream(size: &Size, report: &mut Report) -> anyhow::Result<()> {
+    let n = size.jetstream_events;
+    let base = crate::jetstream::ORDER_TOTAL_JS;
+    let batch = "[batch]\nmax_events = 100\nmax_wait = \"5ms\"\n";
+    let setups = [
+        (
+            "order-total JetStream, fresh instance per event",
+            "order-total",
+            base.to_owned(),
+        ),
+        (
+            "order-total-batch JetStream, max_events = 100",
+            "order-total-batch",
+            format!(
+                "{}{batch}",
+                base.replace("max_concurrency = 32", "max_concurrency = 4")
+            ),
+        ),
+    ];
+    let mut single = None;
+    for (label, guest, manifest) in setups {
+        let (drained, settled) = crate::jetstream::sluice_run(n, size.timeout, guest, &manifest).await?;
+        let single_rate = *single.get_or_insert(drained.rate);
+        report.add(
+            "micro-batches, JetStream",
+            label,
+            format!("{:.0} events/s", drained.rate),
+            format!(
+                "{}/{n} results, {} duplicates, {settled}, {:.2}× the single-event world",
+                drained.distinct,
+                drained.duplicates,
+                drained.rate / single_rate
+            ),
+        );
+    }
     Ok(())
 }
