@@ -170,3 +170,54 @@ async fn flush(
         let _ = done.send(outcome);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn entry(id: &str) -> (Entry, oneshot::Receiver<Outcome>) {
+        let headers = vec![("Sluice-Event-Id".to_owned(), id.to_owned())];
+        let event = Arc::new(Event::new("in".into(), Default::default(), headers, None));
+        let (done, outcome) = oneshot::channel();
+        (
+            Entry {
+                attempt: (event, 1),
+                done,
+            },
+            outcome,
+        )
+    }
+
+    fn ids(entries: &[Entry]) -> Vec<&str> {
+        entries.iter().map(|entry| &*entry.attempt.0.id).collect()
+    }
+
+    #[test]
+    fn a_batch_is_sealed_when_full_and_the_next_event_opens_another() {
+        let policy = BatchPolicy {
+            max_events: 2,
+            max_wait: Duration::from_secs(1),
+        };
+        let batcher = Batcher::new(policy, NonZeroU32::new(1).unwrap());
+        let (first, _) = entry("a");
+        let (generation, mut sealed) = batcher.join(first).expect("the first event opens a batch");
+        assert!(sealed.try_recv().is_err(), "not full yet");
+        assert!(batcher.join(entry("b").0).is_none(), "the second joins it");
+        assert_eq!(ids(&sealed.try_recv().expect("full: sealed")), ["a", "b"]);
+        assert_eq!(batcher.close(generation).map(|e| e.len()), None, "already sealed");
+
+        let (next, mut next_sealed) = batcher.join(entry("c").0).expect("a new batch");
+        assert_eq!(next, generation + 1);
+        let closed = batcher
+            .close(next)
+            .expect("its wait is over: closed with what it has");
+        assert_eq!(ids(&closed), ["c"]);
+        assert!(next_sealed.try_recv().is_err(), "closing does not seal");
+        assert!(
+            batcher.join(entry("d").0).is_some(),
+            "after closing, the next event opens one"
+        );
+    }
+}
