@@ -105,7 +105,7 @@ async fn each_event_of_a_batch_succeeds_retries_or_dead_letters_alone() {
     dir.add(
         "mixed",
         "batch-probe",
-        &manifest("max_events = 4\nmax_wait = \"500ms\"", ""),
+        &manifest("max_events = 4\nmax_wait = \"1s\"", ""),
     );
     let host = start_host(&server, &dir).await;
     let client = server.client().await;
