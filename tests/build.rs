@@ -8,6 +8,9 @@ use std::process::Command;
 const GUESTS: &[&str] = &[
     "wasmcloud-echo",
     "probe",
+    "batch-probe",
+    "batch-raw",
+    "order-total-batch",
     "not-a-handler",
     "order-total",
     "email-receipt",
@@ -23,6 +26,9 @@ const GUESTS: &[&str] = &[
     "saga-payment",
     "saga-shipping",
     "saga-email",
+    "orders-idempotent-total",
+    "orders-fulfilment-worker",
+    "orders-batch-revenue",
 ];
 
 fn main() {

@@ -23,19 +23,19 @@ use crate::workload::{self, Size};
 const STREAM: &str = "ORDERS";
 
 /// The same function and limits as the core-NATS throughput scenario, in JetStream mode.
-const ORDER_TOTAL_JS: &str = "[trigger]\nsubjects = [\"orders.placed\"]\nmode = \"jetstream\"\nstream = \"ORDERS\"\n[permissions]\npublish = [\"orders.totalled\"]\n[limits]\nmax_concurrency = 32\n";
+pub(crate) const ORDER_TOTAL_JS: &str = "[trigger]\nsubjects = [\"orders.placed\"]\nmode = \"jetstream\"\nstream = \"ORDERS\"\n[permissions]\npublish = [\"orders.totalled\"]\n[limits]\nmax_concurrency = 32\n";
 
 /// How many stream acks the publisher waits for at a time.
 const PUBLISH_WINDOW: usize = 1024;
 
 /// What one run saw.
-struct Drained {
+pub(crate) struct Drained {
     /// Distinct orders whose result arrived.
-    distinct: usize,
+    pub(crate) distinct: usize,
     /// Results for an order already seen (redeliveries).
-    duplicates: usize,
+    pub(crate) duplicates: usize,
     /// Distinct results per second, first result to last.
-    rate: f64,
+    pub(crate) rate: f64,
 }
 
 /// Scenario 2: the stored orders drained by each consumer, one fresh server each.
@@ -61,13 +61,8 @@ pub async fn throughput(size: &Size, report: &mut Report) -> anyhow::Result<()> 
             drop(running);
             (drained, settled)
         } else {
-            let dir = FunctionsDir::new();
-            dir.add("order-total", "order-total", &format!("{ORDER_TOTAL_JS}{extra}"));
-            let runtime = Runtime::start(RuntimeConfig::new(dir.path(), server.url())).await?;
-            let drained = collector.await??;
-            let settled = settled(&js, "sluice-order-total").await;
-            runtime.shutdown().await;
-            (drained, settled)
+            let manifest = format!("{ORDER_TOTAL_JS}{extra}");
+            sluice_drains(&server, &js, collector, "order-total", &manifest).await?
         };
         rows.push((label, drained, settled));
     }
@@ -94,6 +89,39 @@ pub async fn throughput(size: &Size, report: &mut Report) -> anyhow::Result<()> 
         report.bar("JetStream throughput (events/s)", label, drained.rate);
     }
     Ok(())
+}
+
+/// `n` orders stored on a fresh server, drained by Sluice running `guest` as `order-total`
+/// with `manifest` (in JetStream mode on [`STREAM`]): what the collector saw and what the
+/// server says was settled.
+pub(crate) async fn sluice_run(
+    n: usize,
+    timeout: Duration,
+    guest: &str,
+    manifest: &str,
+) -> anyhow::Result<(Drained, String)> {
+    let server = NatsServer::start();
+    let js = jetstream::new(server.client().await);
+    store_orders(&js, n).await?;
+    let collector = collect(&server, n, timeout).await?;
+    sluice_drains(&server, &js, collector, guest, manifest).await
+}
+
+/// Starts a host with `guest` as `order-total` and waits for `collector`.
+async fn sluice_drains(
+    server: &NatsServer,
+    js: &jetstream::Context,
+    collector: tokio::task::JoinHandle<anyhow::Result<Drained>>,
+    guest: &str,
+    manifest: &str,
+) -> anyhow::Result<(Drained, String)> {
+    let dir = FunctionsDir::new();
+    dir.add("order-total", guest, manifest);
+    let runtime = Runtime::start(RuntimeConfig::new(dir.path(), server.url())).await?;
+    let drained = collector.await??;
+    let settled = settled(js, "sluice-order-total").await;
+    runtime.shutdown().await;
+    Ok((drained, settled))
 }
 
 /// Creates [`STREAM`] on `orders.placed` and stores `n` orders in it, waiting for every ack.

@@ -5,6 +5,7 @@
 //! the final table, which is printed and written to `BENCHMARKS.md`.
 
 mod baselines;
+mod batch;
 mod chart;
 mod host_cost;
 mod jetstream;
@@ -40,7 +41,9 @@ struct Args {
     /// Where to write the report (nothing is written in smoke mode unless given).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Run only these scenarios: host, throughput, jetstream, latency, scale, concurrency, reload.
+    /// Run only these scenarios: host, throughput, batch, jetstream, latency, scale, concurrency,
+    /// reload. Writes no report unless `--out` is given, so a partial run never replaces
+    /// `BENCHMARKS.md`.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -63,6 +66,9 @@ async fn main() -> anyhow::Result<()> {
     if wanted("throughput") {
         scenarios::throughput(&size, &mut report).await?;
     }
+    if wanted("batch") {
+        batch::throughput(&size, &mut report).await?;
+    }
     if wanted("jetstream") {
         jetstream::throughput(&size, &mut report).await?;
     }
@@ -80,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let out = args
         .out
-        .or_else(|| (!args.smoke).then(|| PathBuf::from("BENCHMARKS.md")));
+        .or_else(|| (!args.smoke && args.only.is_empty()).then(|| PathBuf::from("BENCHMARKS.md")));
     if let Some(out) = out {
         report.write(&out)?;
         println!("wrote {}", out.display());

@@ -80,7 +80,7 @@ pub async fn throughput(size: &Size, report: &mut Report) -> anyhow::Result<()> 
 
 /// Publishes `n` orders and counts `orders.totalled` until all arrived or `timeout`;
 /// returns events per second (first publish to last result) and how many arrived.
-async fn drive(server: &NatsServer, n: usize, timeout: Duration) -> anyhow::Result<(f64, usize)> {
+pub(crate) async fn drive(server: &NatsServer, n: usize, timeout: Duration) -> anyhow::Result<(f64, usize)> {
     drive_on(server, &["orders.placed".to_owned()], n, timeout).await
 }
 

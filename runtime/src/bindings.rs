@@ -16,6 +16,25 @@ wasmtime::component::bindgen!({
     },
 });
 
+/// Bindings of the `batch-handler` world: `handle-batch` and the `batch` interface. The
+/// interfaces it shares with `handler` are the ones generated above, so one host
+/// implementation serves both worlds.
+pub mod batch {
+    wasmtime::component::bindgen!({
+        world: "batch-handler",
+        path: "../wit",
+        exports: { default: async },
+        with: {
+            "sluice:function/types": super::sluice::function::types,
+            "sluice:function/publisher": super::sluice::function::publisher,
+            "sluice:function/log": super::sluice::function::log,
+            "sluice:function/config": super::sluice::function::config,
+            "sluice:function/kv": super::sluice::function::kv,
+            "sluice:function/requester": super::sluice::function::requester,
+        },
+    });
+}
+
 /// Bindings of the wasmCloud messaging handler world (`wit/wasmcloud/`): components built for
 /// wasmCloud's `wasmcloud:messaging@0.2.0` run unchanged. The consumer imports are async
 /// because `request` waits on the network.

@@ -34,7 +34,14 @@ pub async fn check_dir(dir: &Path, cache: Option<&Path>) -> anyhow::Result<Vec<C
             result: result.map(|function| {
                 let trigger = &function.manifest().trigger;
                 let subjects: Vec<String> = trigger.subjects.iter().map(ToString::to_string).collect();
-                format!("ok, listens on {}", subjects.join(", "))
+                let batches = function.batch().map_or(String::new(), |batch| {
+                    format!(
+                        ", in batches of up to {} events ({} wait)",
+                        batch.max_events,
+                        crate::invoke::humanize(batch.max_wait)
+                    )
+                });
+                format!("ok, listens on {}{batches}", subjects.join(", "))
             }),
         })
         .collect())

@@ -4,12 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::batch::Batcher;
 use crate::bindings::HandlerPre;
+use crate::bindings::batch::BatchHandlerPre;
 use crate::bindings::wasmcloud::MessagingHandlerPre;
 use crate::engine::SluiceEngine;
 use crate::host::{Services, State};
 use crate::invoke::InstancePool;
-use crate::manifest::{Manifest, ManifestError};
+use crate::manifest::{BatchPolicy, Manifest, ManifestError};
 use crate::schema::{Mismatch, SchemaProblem, Schemas};
 
 /// Why a function could not be loaded. Every variant names the file.
@@ -55,6 +57,19 @@ pub enum LoadError {
         /// What is missing or not provided.
         message: String,
     },
+    /// The manifest has `[batch]` but the component handles one event per call.
+    #[error(
+        "{}: `[batch]` is set for function `{function}`, but its component implements {world}, which takes one event per call; export `handle-batch` (world sluice:function/batch-handler, `sluice_sdk::export_batch!`) or remove `[batch]`",
+        manifest.display()
+    )]
+    NotABatchHandler {
+        /// The function.
+        function: String,
+        /// Its manifest file.
+        manifest: PathBuf,
+        /// The world the component implements.
+        world: &'static str,
+    },
     /// The manifest beside the component is invalid.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
@@ -75,20 +90,27 @@ pub enum LoadError {
 pub enum FunctionPre {
     /// `sluice:function/handler`.
     Sluice(HandlerPre<State>),
+    /// `sluice:function/batch-handler`.
+    Batch(BatchHandlerPre<State>),
     /// A wasmCloud `wasmcloud:messaging@0.2.0` handler.
     WasmCloud(MessagingHandlerPre<State>),
 }
 
 impl FunctionPre {
-    /// Recognises the world `instance_pre` implements: Sluice's handler, else wasmCloud's
-    /// messaging handler. The error names what a Sluice handler lacks.
+    /// Recognises the world `instance_pre` implements: Sluice's handler, else Sluice's batch
+    /// handler, else wasmCloud's messaging handler. The error names what a Sluice handler
+    /// lacks.
     fn new(instance_pre: wasmtime::component::InstancePre<State>) -> wasmtime::Result<Self> {
-        match HandlerPre::new(instance_pre.clone()) {
-            Ok(pre) => Ok(Self::Sluice(pre)),
-            Err(error) => match MessagingHandlerPre::new(instance_pre) {
-                Ok(pre) => Ok(Self::WasmCloud(pre)),
-                Err(_) => Err(error),
-            },
+        let error = match HandlerPre::new(instance_pre.clone()) {
+            Ok(pre) => return Ok(Self::Sluice(pre)),
+            Err(error) => error,
+        };
+        if let Ok(pre) = BatchHandlerPre::new(instance_pre.clone()) {
+            return Ok(Self::Batch(pre));
+        }
+        match MessagingHandlerPre::new(instance_pre) {
+            Ok(pre) => Ok(Self::WasmCloud(pre)),
+            Err(_) => Err(error),
         }
     }
 
@@ -96,6 +118,7 @@ impl FunctionPre {
     pub fn world(&self) -> &'static str {
         match self {
             Self::Sluice(_) => "sluice:function/handler",
+            Self::Batch(_) => "sluice:function/batch-handler",
             Self::WasmCloud(_) => "wasmcloud:messaging/handler@0.2.0",
         }
     }
@@ -111,6 +134,7 @@ pub struct Function {
     version: String,
     instances: InstancePool,
     services: Arc<Services>,
+    batcher: Option<Batcher>,
 }
 
 impl Function {
@@ -165,7 +189,22 @@ impl Function {
             file: file(),
             message: one_line(&error),
         })?;
+        let batcher = match (&pre, manifest.batch) {
+            (FunctionPre::Batch(_), policy) => Some(Batcher::new(
+                policy.unwrap_or_default(),
+                manifest.limits.max_concurrency,
+            )),
+            (_, None) => None,
+            (other, Some(_)) => {
+                return Err(LoadError::NotABatchHandler {
+                    function: name.to_owned(),
+                    manifest: source.with_extension("toml"),
+                    world: other.world(),
+                });
+            }
+        };
         Ok(Self {
+            batcher,
             name: name.into(),
             manifest: Arc::new(manifest),
             pre,
@@ -224,6 +263,27 @@ impl Function {
     /// Connects the function's key-value and request calls to `services`.
     pub fn set_services(&mut self, services: Arc<Services>) {
         self.services = services;
+    }
+
+    /// How events are grouped, for a batch function (`[batch]`, or its defaults).
+    pub fn batch(&self) -> Option<BatchPolicy> {
+        self.batcher.as_ref().map(Batcher::policy)
+    }
+
+    /// What groups a batch function's events into calls; `None` for other functions.
+    pub fn batcher(&self) -> Option<&Batcher> {
+        self.batcher.as_ref()
+    }
+
+    /// How many events of this function may be admitted at once on a host: one per
+    /// `limits.max_concurrency` instance, times `batch.max_events` for a batch function (so
+    /// that many full batches can be collected and run).
+    pub fn event_permits(&self) -> usize {
+        let instances = self.manifest.limits.max_concurrency.get() as usize;
+        let per_instance = self.batch().map_or(1, |batch| batch.max_events as usize);
+        instances
+            .saturating_mul(per_instance)
+            .min(tokio::sync::Semaphore::MAX_PERMITS)
     }
 
     /// The file the component was loaded from.

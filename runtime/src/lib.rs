@@ -3,6 +3,7 @@
 //! ```text
 //!  NATS subject ──► subscription (per function, queue group) ──► pending queue (bounded)
 //!      ──► admission: a permit of the function's concurrency cap
+//!      ──► (batch functions: grouped with others into one batch, see [`batch`])
 //!      ──► fresh component instance (InstancePre, pooled memory, limits, epoch deadline)
 //!      ──► handle(event) ──► ok ........... flush the function's buffered publishes (outbox)
 //!                        └─► retryable ..... release the permit, back off, try again
@@ -12,7 +13,8 @@
 //!
 //! The modules follow that flow: [`manifest`] (what a function asks for), [`function`]
 //! (compile once, pre-link), [`schema`] (payload schemas, checked before the handler runs),
-//! [`invoke`] (one attempt in a fresh instance), [`dispatch`] (subscription, admission,
+//! [`invoke`] (one attempt in a fresh instance), [`batch`] (a batch function's attempts
+//! grouped into one `handle-batch` call), [`dispatch`] (subscription, admission,
 //! retry, dead letter), [`registry`] (the deployed set) and
 //! [`host`](crate::runtime) (a running host and its shutdown). Beside the flow, [`stats`]
 //! counts what happened to every event and [`admin`] serves those counts ([`metrics`]) and
@@ -20,6 +22,7 @@
 //! stream and replays them to the subject they came from.
 
 pub mod admin;
+pub mod batch;
 pub mod bindings;
 pub mod breaker;
 pub mod cache;

@@ -64,9 +64,11 @@ const COUNTERS: [(&str, &str, Field); 7] = [
 
 /// Gauges with only the `function` label.
 const GAUGES: [(&str, &str, Field); 3] = [
-    ("sluice_events_in_flight", "Handler instances running now.", |s| {
-        s.in_flight
-    }),
+    (
+        "sluice_events_in_flight",
+        "Handler instances running now (batch functions: events in their batches).",
+        |s| s.in_flight,
+    ),
     (
         "sluice_jetstream_pending",
         "Messages of the function's JetStream consumer not yet delivered (0 without JetStream).",

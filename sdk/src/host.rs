@@ -31,6 +31,10 @@ mod imp {
         config::get(key)
     }
 
+    pub fn begin_event(index: u32) -> Result<(), String> {
+        crate::batch_bindings::sluice::function::batch::begin(index)
+    }
+
     pub fn log(level: Level, message: &str) {
         let level = match level {
             Level::Trace => logging::Level::Trace,
@@ -97,10 +101,10 @@ mod imp {
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
     pub(crate) use crate::testing::{
-        config, kv_compare_and_swap, kv_delete, kv_get, kv_keys, kv_set, log, publish, request,
+        begin_event, config, kv_compare_and_swap, kv_delete, kv_get, kv_keys, kv_set, log, publish, request,
     };
 }
 
 pub(crate) use imp::{
-    config, kv_compare_and_swap, kv_delete, kv_get, kv_keys, kv_set, log, publish, request,
+    begin_event, config, kv_compare_and_swap, kv_delete, kv_get, kv_keys, kv_set, log, publish, request,
 };

@@ -62,6 +62,13 @@
 //!
 //! A panic traps the instance; the host treats it like a retryable failure.
 //!
+//! # Micro-batches
+//!
+//! A function that gains from seeing many events at once (one database round trip for a
+//! hundred rows, an aggregate) implements [`BatchHandler`] and exports it with
+//! [`export_batch!`]. Each event of a batch still has its own outcome, retries and dead
+//! letter; see [`BatchHandler`].
+//!
 //! # Testing handlers natively
 //!
 //! The crate also compiles for the host target, so a function crate's unit tests run with
@@ -78,6 +85,7 @@
 //! waits for its answer, on the subjects in `permissions.request`. Neither goes through the
 //! outbox: their effects happen at once, even in an attempt that later fails.
 
+mod batch;
 mod bindings_glue;
 mod config;
 mod error;
@@ -109,6 +117,34 @@ pub mod bindings {
 
     pub use crate::bindings_glue::Glue;
 }
+
+/// The generated wit-bindgen bindings of the `sluice:function/batch-handler` world; the
+/// interfaces it shares with `handler` are those of [`bindings`].
+///
+/// An implementation detail of [`export_batch!`]; not part of the SDK's API.
+#[doc(hidden)]
+#[allow(unsafe_code, missing_docs, clippy::all)]
+pub mod batch_bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "batch-handler",
+        pub_export_macro: true,
+        export_macro_name: "__export_batch_handler_world",
+        default_bindings_module: "::sluice_sdk::batch_bindings",
+        with: {
+            "sluice:function/types@0.1.0": crate::bindings::sluice::function::types,
+            "sluice:function/publisher@0.1.0": crate::bindings::sluice::function::publisher,
+            "sluice:function/log@0.1.0": crate::bindings::sluice::function::log,
+            "sluice:function/config@0.1.0": crate::bindings::sluice::function::config,
+            "sluice:function/kv@0.1.0": crate::bindings::sluice::function::kv,
+            "sluice:function/requester@0.1.0": crate::bindings::sluice::function::requester,
+        },
+    });
+
+    pub use crate::bindings_glue::BatchGlue;
+}
+
+pub use batch::{Batch, BatchHandler, BatchOutcome};
 
 pub use config::config;
 pub use error::Error;
@@ -161,6 +197,38 @@ macro_rules! export {
             type __SluiceHandlerGlue = $crate::bindings::Glue<$handler>;
             $crate::bindings::__export_handler_world!(
                 __SluiceHandlerGlue with_types_in $crate::bindings
+            );
+        };
+    };
+}
+
+/// Exports a [`BatchHandler`] implementation as the component's `handle-batch` function
+/// (world `batch-handler`).
+///
+/// Use it once per function crate, at the crate root, instead of [`export!`]:
+///
+/// ```no_run
+/// # use sluice_sdk::{Batch, BatchHandler, BatchOutcome};
+/// struct Forward;
+///
+/// impl BatchHandler for Forward {
+///     fn handle_batch(batch: Batch) -> BatchOutcome {
+///         batch.each(|event| sluice_sdk::publish("forwarded", event.payload()))
+///     }
+/// }
+///
+/// sluice_sdk::export_batch!(Forward);
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! export_batch {
+    ($handler:ty) => {
+        // `unsafe` for the same reasons as in `export!`.
+        #[allow(unsafe_code)]
+        const _: () = {
+            type __SluiceBatchGlue = $crate::batch_bindings::BatchGlue<$handler>;
+            $crate::batch_bindings::__export_batch_handler_world!(
+                __SluiceBatchGlue with_types_in $crate::batch_bindings
             );
         };
     };

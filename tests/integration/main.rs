@@ -3,6 +3,7 @@
 mod admin;
 mod apps;
 mod auth;
+mod batch;
 mod delivery;
 mod dev;
 mod dlq;

@@ -16,7 +16,7 @@ use crate::breaker;
 use crate::dead_letter;
 use crate::event::Event;
 use crate::host::OutgoingMessage;
-use crate::invoke::{InvokeError, humanize, invoke};
+use crate::invoke::{InvokeError, humanize};
 use crate::ordering::KeyRelease;
 
 /// How long a handled event's outputs are sent again while a stream does not confirm them,
@@ -129,7 +129,7 @@ async fn settle(
         with_progress(
             acker,
             manifest.delivery.ack_wait,
-            invoke(&dispatcher.engine, &deployment.function, event, attempt),
+            crate::batch::invoke_batched(&dispatcher.engine, &deployment.function, event, attempt),
         )
         .await
     };

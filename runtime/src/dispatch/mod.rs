@@ -34,7 +34,8 @@ use crate::stats::FunctionStats;
 pub struct Deployment {
     /// The loaded function.
     pub function: Arc<Function>,
-    /// One permit per instance allowed to run at once.
+    /// One permit per event allowed in flight at once: `limits.max_concurrency`, times
+    /// `batch.max_events` for a batch function.
     pub permits: Arc<Semaphore>,
     /// What happened to its events.
     pub stats: Arc<FunctionStats>,
@@ -47,7 +48,7 @@ pub struct Deployment {
 impl Deployment {
     /// A deployment of `function` with fresh permits and counters.
     pub fn new(function: Function) -> Self {
-        let permits = function.manifest().limits.max_concurrency.get() as usize;
+        let permits = function.event_permits();
         let stats = Arc::<FunctionStats>::default();
         Self {
             breaker: Breaker::new(
@@ -65,8 +66,8 @@ impl Deployment {
     /// A new version of `previous`: the counters carry on, and so do the permits unless the
     /// concurrency cap changed (then the new cap applies to events admitted from now on).
     pub fn replacing(function: Function, previous: &Deployment) -> Self {
-        let cap = function.manifest().limits.max_concurrency;
-        let same_cap = previous.function.manifest().limits.max_concurrency == cap;
+        let cap = function.event_permits();
+        let same_cap = previous.function.event_permits() == cap;
         Self {
             breaker: Breaker::new(
                 function.name(),
@@ -78,7 +79,7 @@ impl Deployment {
             permits: if same_cap {
                 previous.permits.clone()
             } else {
-                Arc::new(Semaphore::new(cap.get() as usize))
+                Arc::new(Semaphore::new(cap))
             },
             stats: previous.stats.clone(),
         }

@@ -11,7 +11,7 @@ use crate::dead_letter;
 use crate::event::Event;
 use crate::event::headers;
 use crate::host::OutgoingMessage;
-use crate::invoke::{humanize, invoke};
+use crate::invoke::humanize;
 use crate::ordering::KeyRelease;
 
 /// Runs `event` through the function until it succeeds, fails permanently or runs out of
@@ -72,7 +72,7 @@ pub async fn process(
         }
         let result = {
             let _running = deployment.stats.start_instance();
-            invoke(&dispatcher.engine, function, &event, attempt).await
+            crate::batch::invoke_batched(&dispatcher.engine, function, &event, attempt).await
         };
         drop(permit_held);
         deployment.breaker.record(match &result {

@@ -159,10 +159,16 @@ impl PullIntake {
         );
     }
 
-    /// `first` plus every other free permit, up to [`MAX_BATCH`] (just `first` for a probe).
+    /// `first` plus every other free permit, up to [`MAX_BATCH`] or a batch function's
+    /// `batch.max_events` if larger, so one pull can fill a batch (just `first` for a probe).
     fn more_permits(&self, first: OwnedSemaphorePermit, probe: bool) -> Vec<OwnedSemaphorePermit> {
+        let most = self
+            .deployment
+            .function
+            .batch()
+            .map_or(MAX_BATCH, |batch| MAX_BATCH.max(batch.max_events as usize));
         let mut permits = vec![first];
-        while !probe && permits.len() < MAX_BATCH {
+        while !probe && permits.len() < most {
             match self.deployment.permits.clone().try_acquire_owned() {
                 Ok(permit) => permits.push(permit),
                 Err(_) => break,

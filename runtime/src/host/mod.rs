@@ -1,6 +1,7 @@
 //! The host side of the handler world: the per-store state and one module per imported
 //! interface.
 
+mod batch;
 mod config;
 mod http;
 pub mod kv;
@@ -32,6 +33,8 @@ pub struct State {
     http_policy: http::HttpPolicy,
     limiter: MemoryLimiter,
     call: Call,
+    /// The other events' calls while the store serves a batch.
+    batch: Option<batch::BatchCalls>,
 }
 
 /// What the host imports need to know about the event being handled.
@@ -67,6 +70,7 @@ impl State {
             http_policy: http::HttpPolicy::new(&call),
             limiter: MemoryLimiter::new(memory_limit),
             call,
+            batch: None,
         }
     }
 
@@ -75,6 +79,7 @@ impl State {
     pub fn begin(&mut self, call: Call) {
         self.http_policy = http::HttpPolicy::new(&call);
         self.call = call;
+        self.batch = None;
         self.limiter.refused = false;
     }
 
@@ -108,6 +113,10 @@ pub fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     Handler::add_to_linker::<State, HasSelf<State>>(linker, |state| state)?;
+    crate::bindings::batch::sluice::function::batch::add_to_linker::<State, HasSelf<State>>(
+        linker,
+        |state| state,
+    )?;
     crate::bindings::wasmcloud::MessagingHandler::add_to_linker::<State, HasSelf<State>>(linker, |state| {
         state
     })

@@ -55,6 +55,11 @@ impl Host for State {
         payload: Vec<u8>,
         handler_headers: Vec<(String, String)>,
     ) -> Result<(), String> {
+        if self.batch.as_ref().is_some_and(|batch| batch.unselected()) {
+            return Err(format!(
+                "cannot publish to `{subject}`: a batch handler must say which event the output belongs to (batch.begin) first"
+            ));
+        }
         let call = &mut self.call;
         let function = &*call.function;
         subject::validate_literal(&subject).map_err(|why| format!("cannot publish: {why}"))?;

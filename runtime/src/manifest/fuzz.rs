@@ -79,6 +79,10 @@ const SECTIONS: &[(&str, &[(&str, Kind)])] = &[
     ),
     ("dead_letter", &[("subject", Kind::Subject)]),
     (
+        "batch",
+        &[("max_events", Kind::Int), ("max_wait", Kind::Duration)],
+    ),
+    (
         "delivery",
         &[("max_event_age", Kind::Duration), ("ack_wait", Kind::Duration)],
     ),

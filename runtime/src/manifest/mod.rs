@@ -6,6 +6,7 @@
 //! except [`Manifest::from_file`] reading the file.
 
 pub mod authority;
+mod batch;
 mod raw;
 mod schema;
 mod state;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use crate::ordering::KeySource;
 use crate::retry::{Jitter, RetryPolicy};
 pub use authority::AuthorityPattern;
+pub use batch::BatchPolicy;
 use raw::RawManifest;
 pub use schema::SchemaSpec;
 pub use subject::SubjectPattern;
@@ -177,6 +179,8 @@ pub struct Manifest {
     pub circuit_breaker: Option<BreakerPolicy>,
     /// `[schema]`: the JSON Schema files payloads must match, when configured.
     pub schema: Option<SchemaSpec>,
+    /// `[batch]`, when the manifest has the section (only batch functions may).
+    pub batch: Option<BatchPolicy>,
 }
 
 impl Manifest {
@@ -229,6 +233,7 @@ impl Manifest {
             circuit_breaker: circuit_breaker(raw.circuit_breaker).map_err(|(key, msg)| invalid(key, msg))?,
             schema: schema::schema(raw.schema, file.parent().unwrap_or(Path::new("")))
                 .map_err(|(key, msg)| invalid(key, msg))?,
+            batch: batch::batch(raw.batch).map_err(|(key, msg)| invalid(key, msg))?,
         })
     }
 

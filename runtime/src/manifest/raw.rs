@@ -30,6 +30,7 @@ pub struct RawManifest {
     #[serde(default)]
     pub config: BTreeMap<String, String>,
     pub schema: Option<RawSchema>,
+    pub batch: Option<RawBatch>,
 }
 
 /// `[trigger]`.
@@ -126,4 +127,12 @@ pub struct RawSchema {
     pub versions: Option<BTreeMap<String, String>>,
     pub version_from: Option<String>,
     pub default_version: Option<String>,
+}
+
+/// `[batch]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBatch {
+    pub max_events: Option<i64>,
+    pub max_wait: Option<String>,
 }

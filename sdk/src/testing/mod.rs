@@ -29,6 +29,7 @@
 //!
 //! Only available outside WebAssembly.
 
+mod batch;
 mod kv;
 mod request;
 
@@ -41,6 +42,8 @@ use serde::de::DeserializeOwned;
 use crate::host::Level;
 use crate::kv::Entry;
 use crate::{Error, Event, Handler, Reply};
+pub(crate) use batch::begin_event;
+use batch::{BatchRun, EventRun};
 pub(crate) use kv::{kv_compare_and_swap, kv_delete, kv_get, kv_keys, kv_set};
 pub(crate) use request::request;
 
@@ -103,6 +106,7 @@ struct Run {
     outbox: Vec<Published>,
     logs: Vec<(Level, String)>,
     requests: Vec<Published>,
+    batch: Option<BatchRun>,
 }
 
 thread_local! {
@@ -190,18 +194,29 @@ impl TestHost {
         let run = CURRENT
             .with(|current| current.borrow_mut().take())
             .expect("run state was set");
-        let published = if result.is_ok() {
-            run.outbox.clone()
-        } else {
-            Vec::new()
-        };
-        Outcome {
-            result,
-            published,
-            attempted: run.outbox,
+        let event = EventRun {
+            reply_to: run.reply_to,
+            outbox: run.outbox,
             logs: run.logs,
             requests: run.requests,
-        }
+        };
+        outcome(result, event)
+    }
+}
+
+/// The outcome of one event's run.
+fn outcome(result: Result<(), Error>, event: EventRun) -> Outcome {
+    let published = if result.is_ok() {
+        event.outbox.clone()
+    } else {
+        Vec::new()
+    };
+    Outcome {
+        result,
+        published,
+        attempted: event.outbox,
+        logs: event.logs,
+        requests: event.requests,
     }
 }
 
@@ -217,6 +232,11 @@ fn with_run<T>(call: &str, action: impl FnOnce(&mut Run) -> T) -> T {
 
 pub(crate) fn publish(subject: &str, payload: &[u8], headers: &[(String, String)]) -> Result<(), String> {
     with_run("publish", |run| {
+        if run.batch.as_ref().is_some_and(|batch| batch.current.is_none()) {
+            return Err(format!(
+                "cannot publish to `{subject}`: in a batch handler, publish inside Batch::each"
+            ));
+        }
         let is_reply = run.reply_to.as_deref() == Some(subject);
         if let Some(allowed) = &run.host.allowed
             && !is_reply

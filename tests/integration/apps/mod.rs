@@ -4,3 +4,4 @@
 mod bank_accounts;
 mod fulfilment_saga;
 mod marketplace;
+mod order_processing;

@@ -1,20 +1,24 @@
-//! Running one attempt of one event: a fresh store and instance with the function's limits
-//! and deadline, `handle` called, the outcome classified.
+//! Running one attempt of one event (or of one batch of events): a fresh store and instance
+//! with the function's limits and deadline, `handle` (or `handle-batch`) called, the outcome
+//! classified.
+
+mod classify;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings::Handler;
+use crate::bindings::batch::BatchHandler;
 use crate::bindings::sluice::function::types::{Failure, RetryableError};
 use crate::bindings::wasmcloud::MessagingHandler;
 use crate::bindings::wasmcloud::wasmcloud::messaging::types::BrokerMessage;
 use crate::engine::SluiceEngine;
 use crate::event::Event;
-use crate::function::FunctionPre;
-use crate::function::{Function, one_line};
+use crate::function::{Function, FunctionPre};
 use crate::host::{Call, CapturedOutput, OutgoingMessage, State};
+use classify::{Stage, classify};
 
 /// Why an attempt failed. Dispatch matches on this to choose between retry and dead letter.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -111,7 +115,7 @@ impl InstancePool {
 
 /// Runs delivery number `attempt` of `event` through `function`: in a fresh instance, or
 /// with `limits.events_per_instance` > 1 in one that served fewer events than that and never
-/// failed.
+/// failed. A batch function gets a batch of one.
 ///
 /// On success returns the messages the handler published, in order, for the caller to send.
 pub async fn invoke(
@@ -120,28 +124,46 @@ pub async fn invoke(
     event: &Arc<Event>,
     attempt: u32,
 ) -> Result<Vec<OutgoingMessage>, InvokeError> {
+    let mut outcomes = invoke_many(engine, function, &[(event.clone(), attempt)]).await;
+    outcomes.pop().expect("one outcome per event")
+}
+
+/// One event of a call and its delivery number.
+pub type Attempt = (Arc<Event>, u32);
+
+/// What became of one event of a call: its outputs, or why it failed.
+pub type Outcome = Result<Vec<OutgoingMessage>, InvokeError>;
+
+/// Runs `events` through `function` in one instance and one call: `handle-batch` for a batch
+/// function (any number of events), `handle` otherwise (exactly one event). Returns one
+/// outcome per event, in order; a failure of the call itself (trap, timeout, out of memory, a
+/// result list of the wrong length) is every event's outcome.
+pub async fn invoke_many(engine: &SluiceEngine, function: &Function, events: &[Attempt]) -> Vec<Outcome> {
     let limits = &function.manifest().limits;
-    let call = Call {
-        function: function.name().clone(),
-        manifest: function.manifest().clone(),
-        event: event.clone(),
-        outbox: Default::default(),
-        services: function.services().clone(),
-    };
+    let batch = matches!(function.pre(), FunctionPre::Batch(_));
+    assert!(
+        batch || events.len() == 1,
+        "only a batch function takes several events in one call"
+    );
     let reuse = limits.events_per_instance.get();
     let warm = if reuse > 1 {
         function.instances().take()
     } else {
         None
     };
+    let mut calls: Vec<Call> = events
+        .iter()
+        .map(|(event, _)| call_for(function, event))
+        .collect();
     let (mut store, handler, output, served) = match warm {
         Some(mut warm) => {
-            warm.store.data_mut().begin(call);
+            warm.store.data_mut().begin(call_for(function, &events[0].0));
             (warm.store, Some(warm.handler), warm.output, warm.served)
         }
         None => {
+            let first = call_for(function, &events[0].0);
             let output = CapturedOutput::default();
-            let mut store = Store::new(engine.engine(), State::new(call, limits.memory, &output));
+            let mut store = Store::new(engine.engine(), State::new(first, limits.memory, &output));
             store.limiter(|state| state.limiter());
             // Yield to the executor every epoch tick so a busy handler shares its thread;
             // the timeout below drops the call (and the instance) when time is up.
@@ -150,6 +172,11 @@ pub async fn invoke(
         }
     };
     store.set_epoch_deadline(1);
+    if batch {
+        store.data_mut().begin_batch(calls);
+    } else {
+        store.data_mut().begin(calls.pop().expect("one call"));
+    }
 
     let attempt_future = async {
         let handler = match handler {
@@ -158,45 +185,83 @@ pub async fn invoke(
                 .await
                 .map_err(|error| (Stage::Instantiate, error))?,
         };
-        let handled = call_handler(&handler, &mut store, event, attempt)
+        let handled = call_handler(&handler, &mut store, events)
             .await
             .map_err(|error| (Stage::Call, error))?;
         Ok((handler, handled))
     };
     let result = tokio::time::timeout(limits.timeout, attempt_future).await;
-    output.log(function.name(), &event.id);
+    output.log(function.name(), &log_label(events));
+    let all_failed = |error: InvokeError| vec![Err(error); events.len()];
     let (handler, handled) = match result {
-        Err(_elapsed) => return Err(InvokeError::Timeout(limits.timeout)),
+        Err(_elapsed) => return all_failed(InvokeError::Timeout(limits.timeout)),
         Ok(Err((stage, error))) => {
-            return Err(classify(stage, &error, store.data_mut(), &output, limits.memory));
+            return all_failed(classify(stage, &error, store.data_mut(), &output, limits.memory));
         }
         Ok(Ok(done)) => done,
     };
-    match handled {
-        Ok(()) => {
-            let messages = store.data_mut().take_outbox().into_messages();
-            if served + 1 < reuse {
-                output.clear();
-                let warm = WarmInstance {
-                    store,
-                    handler,
-                    output,
-                    served: served + 1,
-                    idle_since: Instant::now(),
-                };
-                function
-                    .instances()
-                    .put(warm, limits.max_concurrency.get() as usize);
-            }
-            Ok(messages)
-        }
-        Err(Failure::Retryable(error)) => Err(InvokeError::Retryable {
+    if handled.len() != events.len() {
+        return all_failed(InvokeError::Trap(format!(
+            "handle-batch returned {} results for a batch of {} events (it must return one per event)",
+            handled.len(),
+            events.len()
+        )));
+    }
+    let outboxes = store.data_mut().finish_batch();
+    let succeeded = handled.iter().all(Result::is_ok);
+    if succeeded && served + 1 < reuse {
+        output.clear();
+        let warm = WarmInstance {
+            store,
+            handler,
+            output,
+            served: served + 1,
+            idle_since: Instant::now(),
+        };
+        function
+            .instances()
+            .put(warm, limits.max_concurrency.get() as usize);
+    }
+    handled
+        .into_iter()
+        .zip(outboxes)
+        .map(|(handled, outbox)| match handled {
+            Ok(()) => Ok(outbox.into_messages()),
+            Err(failure) => Err(failure_error(failure)),
+        })
+        .collect()
+}
+
+/// What the host imports know about `event` of `function`.
+fn call_for(function: &Function, event: &Arc<Event>) -> Call {
+    Call {
+        function: function.name().clone(),
+        manifest: function.manifest().clone(),
+        event: event.clone(),
+        outbox: Default::default(),
+        services: function.services().clone(),
+    }
+}
+
+/// The event id the handler's captured output is logged under.
+fn log_label(events: &[Attempt]) -> String {
+    match events {
+        [(event, _)] => event.id.to_string(),
+        [(first, _), rest @ ..] => format!("{} (+{} more in the batch)", first.id, rest.len()),
+        [] => String::new(),
+    }
+}
+
+/// The error of a failure the handler returned.
+fn failure_error(failure: Failure) -> InvokeError {
+    match failure {
+        Failure::Retryable(error) => InvokeError::Retryable {
             message: error.message,
             retry_after: error
                 .retry_after_ms
                 .map(|ms| Duration::from_millis(u64::from(ms))),
-        }),
-        Err(Failure::Permanent(message)) => Err(InvokeError::Permanent { message }),
+        },
+        Failure::Permanent(message) => InvokeError::Permanent { message },
     }
 }
 
@@ -204,6 +269,8 @@ pub async fn invoke(
 pub enum Instance {
     /// A `sluice:function/handler`.
     Sluice(Handler),
+    /// A `sluice:function/batch-handler`.
+    Batch(BatchHandler),
     /// A wasmCloud messaging handler.
     WasmCloud(MessagingHandler),
 }
@@ -211,20 +278,28 @@ pub enum Instance {
 async fn instantiate(pre: &FunctionPre, store: &mut Store<State>) -> wasmtime::Result<Instance> {
     Ok(match pre {
         FunctionPre::Sluice(pre) => Instance::Sluice(pre.instantiate_async(store).await?),
+        FunctionPre::Batch(pre) => Instance::Batch(pre.instantiate_async(store).await?),
         FunctionPre::WasmCloud(pre) => Instance::WasmCloud(pre.instantiate_async(store).await?),
     })
 }
 
-/// Calls the instance's handler with delivery number `attempt` of `event`. A wasmCloud
-/// handler's `err` is retryable: its world cannot say more.
+/// Calls the instance's handler with `events` (one, unless it is a batch handler). A
+/// wasmCloud handler's `err` is retryable: its world cannot say more.
 async fn call_handler(
     instance: &Instance,
     store: &mut Store<State>,
-    event: &Event,
-    attempt: u32,
-) -> wasmtime::Result<Result<(), Failure>> {
+    events: &[Attempt],
+) -> wasmtime::Result<Vec<Result<(), Failure>>> {
+    let (event, attempt) = &events[0];
     match instance {
-        Instance::Sluice(handler) => handler.call_handle(store, &event.to_wit(attempt)).await,
+        Instance::Sluice(handler) => Ok(vec![handler.call_handle(store, &event.to_wit(*attempt)).await?]),
+        Instance::Batch(handler) => {
+            let events: Vec<_> = events
+                .iter()
+                .map(|(event, attempt)| event.to_wit(*attempt))
+                .collect();
+            handler.call_handle_batch(store, &events).await
+        }
         Instance::WasmCloud(handler) => {
             let message = BrokerMessage {
                 subject: event.subject.clone(),
@@ -235,76 +310,14 @@ async fn call_handler(
                 .wasmcloud_messaging_handler()
                 .call_handle_message(store, &message)
                 .await?;
-            Ok(handled.map_err(|message| {
+            Ok(vec![handled.map_err(|message| {
                 Failure::Retryable(RetryableError {
                     message,
                     retry_after_ms: None,
                 })
-            }))
+            })])
         }
     }
-}
-
-/// Where an attempt failed before the handler could return.
-#[derive(Clone, Copy)]
-enum Stage {
-    Instantiate,
-    Call,
-}
-
-/// Names a failure: out-of-memory when the limiter refused growth; an instantiation error;
-/// else a trap, with its code and the last line the guest wrote to stderr (a Rust panic
-/// message, typically).
-fn classify(
-    stage: Stage,
-    error: &wasmtime::Error,
-    state: &mut State,
-    output: &CapturedOutput,
-    limit: u64,
-) -> InvokeError {
-    if state.limiter().refused() {
-        return InvokeError::OutOfMemory { limit };
-    }
-    if let Stage::Instantiate = stage {
-        return InvokeError::Instantiate(one_line(error));
-    }
-    let code = match error.downcast_ref::<Trap>() {
-        // Toolchains keep the guest's own stack in linear memory, below its data: overflowing
-        // it shows up as an access out of bounds, not as wasm's call-stack exhaustion.
-        Some(Trap::MemoryOutOfBounds) => {
-            format!(
-                "{} (a stack overflow in the handler, or a bad pointer)",
-                Trap::MemoryOutOfBounds
-            )
-        }
-        Some(Trap::StackOverflow) => format!("{} (stack overflow: recursion too deep)", Trap::StackOverflow),
-        Some(trap) => trap.to_string(),
-        None => one_line(error),
-    };
-    match last_words(&output.lines().0) {
-        Some(words) => InvokeError::Trap(format!("{code} ({})", crate::text::truncate(&words, 300))),
-        None => InvokeError::Trap(code),
-    }
-}
-
-/// What the guest said last before dying: a Rust panic's location and message, else its last
-/// line of output; rustc's hint about `RUST_BACKTRACE` is skipped.
-fn last_words(lines: &[String]) -> Option<String> {
-    let lines: Vec<&str> = lines
-        .iter()
-        .map(|line| line.trim())
-        .filter(|line| !is_noise(line))
-        .collect();
-    match lines.iter().rposition(|line| line.contains("panicked at")) {
-        Some(start) => Some(lines[start..].join(" ")),
-        None => lines.last().map(|line| (*line).to_owned()),
-    }
-}
-
-/// Lines runtimes print on their way down that say nothing about why: rustc's backtrace hint,
-/// SpiderMonkey's abort redirection (JavaScript handlers).
-fn is_noise(line: &str) -> bool {
-    line.starts_with("note: run with `RUST_BACKTRACE") || line.starts_with("Redirecting call to abort()")
 }
 
 /// `1.5s`, `250ms`: durations as the manifest writes them.
@@ -319,29 +332,6 @@ pub(crate) fn humanize(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn last_words_prefer_the_panic_message() {
-        let lines: Vec<String> = [
-            "starting",
-            "thread '<unnamed>' panicked at src/lib.rs:10:5:",
-            "probe trap",
-            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
-        ]
-        .map(String::from)
-        .to_vec();
-        assert_eq!(
-            last_words(&lines).unwrap(),
-            "thread '<unnamed>' panicked at src/lib.rs:10:5: probe trap"
-        );
-        assert_eq!(last_words(&["one".into(), "two".into()]).unwrap(), "two");
-        let js = [
-            "uncaught: bad variant".to_owned(),
-            "Redirecting call to abort() to mozalloc_abort".to_owned(),
-        ];
-        assert_eq!(last_words(&js).unwrap(), "uncaught: bad variant");
-        assert_eq!(last_words(&[]), None);
-    }
 
     #[test]
     fn only_permanent_failures_and_memory_exhaustion_skip_retries() {

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Order processing, end to end, with one command: builds the three functions and the driver,
+# deploys them under `sluice up` (which starts a local nats-server when none answers on
+# 127.0.0.1:4222), sends 10,000 orders of which 10 % twice, prints what each consumer did and
+# whether every order was totalled exactly once, then stops the host.
+# Arguments go to the driver, e.g. `run.sh --orders 2000`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+scripts/ensure-deps.sh
+
+functions=(idempotent-total fulfilment-worker batch-revenue)
+echo "==> building the host, the driver and the order-processing functions"
+cargo build -p sluice-runtime -p orders-driver
+cargo build --release --target wasm32-wasip2 $(printf -- '-p orders-%s ' "${functions[@]}")
+
+app=target/apps/order-processing
+rm -rf "$app" && mkdir -p "$app/functions"
+for name in "${functions[@]}"; do
+  cp "target/wasm32-wasip2/release/orders_${name//-/_}.wasm" "$app/functions/$name.wasm"
+  cp "functions/order-processing/$name/$name.toml" "$app/functions/$name.toml"
+done
+sluice=target/debug/sluice
+$sluice check "$app/functions"
+
+echo "==> starting sluice"
+log=$app/sluice.log
+$sluice up --functions "$app/functions" --state-dir "$app/state" --no-watch 2>"$log" &
+host=$!
+trap 'kill -TERM $host 2>/dev/null; wait $host 2>/dev/null || true' EXIT
+for _ in $(seq 1 300); do
+  grep -q "sluice is up" "$log" 2>/dev/null && break
+  kill -0 $host 2>/dev/null || { cat "$log" >&2; echo "sluice exited; its log is above" >&2; exit 1; }
+  sleep 0.1
+done
+
+echo "==> sending orders (host log: $log)"
+target/debug/orders-driver "$@"
