@@ -25,14 +25,17 @@ pub const QUIET: Duration = Duration::from_millis(300);
 /// A function crate in the dev folder.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FunctionCrate {
-    /// The package name, which is also the function's name.
+    /// The function's name: that of its manifest, `NAME.toml` beside `Cargo.toml`, when the
+    /// crate has exactly one; else the package name.
     pub name: String,
+    /// The cargo package name (what is built).
+    pub package: String,
     /// The crate's folder.
     pub dir: PathBuf,
 }
 
 /// The function crates directly under `dir` (folders with a `Cargo.toml` whose library is a
-/// `cdylib`), sorted by name.
+/// `cdylib`), sorted by function name.
 pub fn discover(dir: &Path) -> anyhow::Result<Vec<FunctionCrate>> {
     let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     let mut crates = Vec::new();
@@ -52,15 +55,27 @@ pub fn discover(dir: &Path) -> anyhow::Result<Vec<FunctionCrate>> {
             .and_then(|lib| lib.get("crate-type"))
             .and_then(|types| types.as_array())
             .is_some_and(|types| types.iter().any(|t| t.as_str() == Some("cdylib")));
-        if let (Some(name), true) = (name, cdylib) {
+        if let (Some(package), true) = (name, cdylib) {
             crates.push(FunctionCrate {
-                name: name.to_owned(),
+                name: manifest_name(&entry.path()).unwrap_or_else(|| package.to_owned()),
+                package: package.to_owned(),
                 dir: entry.path(),
             });
         }
     }
     crates.sort();
     Ok(crates)
+}
+
+/// The stem of the one `NAME.toml` beside a crate's `Cargo.toml`, if there is exactly one.
+fn manifest_name(crate_dir: &Path) -> Option<String> {
+    let mut names = std::fs::read_dir(crate_dir).ok()?.filter_map(|entry| {
+        let path = entry.ok()?.path();
+        let stem = path.file_stem()?.to_str()?;
+        (path.extension()? == "toml" && stem != "Cargo").then(|| stem.to_owned())
+    });
+    let name = names.next()?;
+    names.next().is_none().then_some(name)
 }
 
 /// Builds `function` for `wasm32-wasip2` and copies its component and manifest into
@@ -117,12 +132,12 @@ async fn build(function: &FunctionCrate) -> anyhow::Result<PathBuf> {
     let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
     let mut wasm = None;
     while let Some(line) = lines.next_line().await? {
-        wasm = artifact_wasm(&line, &function.name).or(wasm);
+        wasm = artifact_wasm(&line, &function.package).or(wasm);
     }
     if !child.wait().await?.success() {
-        bail!("cargo build of {} failed", function.name);
+        bail!("cargo build of {} failed", function.package);
     }
-    wasm.with_context(|| format!("cargo built {} but reported no .wasm file", function.name))
+    wasm.with_context(|| format!("cargo built {} but reported no .wasm file", function.package))
 }
 
 /// The `.wasm` of package `name` in one line of cargo's JSON messages.
@@ -196,10 +211,12 @@ mod tests {
         let crates = vec![
             FunctionCrate {
                 name: "a".into(),
+                package: "a".into(),
                 dir: "/w/a".into(),
             },
             FunctionCrate {
                 name: "b".into(),
+                package: "app-b".into(),
                 dir: "/w/b".into(),
             },
         ];
@@ -225,10 +242,7 @@ mod tests {
     fn only_cdylib_crates_are_functions() {
         let dir = tempfile::tempdir().unwrap();
         for (name, kind) in [("fn-a", "cdylib"), ("helper", "rlib")] {
-            let crate_dir = dir.path().join(name);
-            std::fs::create_dir(&crate_dir).unwrap();
-            let manifest = format!("[package]\nname = \"{name}\"\n[lib]\ncrate-type = [\"{kind}\"]\n");
-            std::fs::write(crate_dir.join("Cargo.toml"), manifest).unwrap();
+            write_crate(dir.path(), name, kind);
         }
         let found: Vec<String> = discover(dir.path())
             .unwrap()
@@ -236,5 +250,35 @@ mod tests {
             .map(|c| c.name)
             .collect();
         assert_eq!(found, ["fn-a"]);
+    }
+
+    #[test]
+    fn a_crate_with_one_manifest_is_named_by_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let notify = write_crate(dir.path(), "market-notify", "cdylib");
+        std::fs::write(notify.join("notify.toml"), "").unwrap();
+        let two = write_crate(dir.path(), "two-manifests", "cdylib");
+        std::fs::write(two.join("one.toml"), "").unwrap();
+        std::fs::write(two.join("other.toml"), "").unwrap();
+        let found: Vec<(String, String)> = discover(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.name, c.package))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("notify".to_owned(), "market-notify".to_owned()),
+                ("two-manifests".to_owned(), "two-manifests".to_owned())
+            ]
+        );
+    }
+
+    fn write_crate(parent: &Path, name: &str, kind: &str) -> PathBuf {
+        let crate_dir = parent.join(name);
+        std::fs::create_dir(&crate_dir).unwrap();
+        let manifest = format!("[package]\nname = \"{name}\"\n[lib]\ncrate-type = [\"{kind}\"]\n");
+        std::fs::write(crate_dir.join("Cargo.toml"), manifest).unwrap();
+        crate_dir
     }
 }
