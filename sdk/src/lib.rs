@@ -83,6 +83,7 @@ mod config;
 mod error;
 mod event;
 mod host;
+pub mod http;
 pub mod kv;
 pub mod log;
 mod publish;
