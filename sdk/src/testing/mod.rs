@@ -120,7 +120,9 @@ thread_local! {
 }
 
 impl TestHost {
-    /// A host with no config that lets the handler publish anywhere.
+    /// A host with no config that lets the handler publish anywhere, use any bucket and
+    /// send requests to any subject, but, as a manifest without `permissions.http`, sends no
+    /// HTTP request until [`allow_http`](Self::allow_http).
     pub fn new() -> Self {
         Self::default()
     }
