@@ -272,3 +272,45 @@ async fn a_response_larger_than_max_http_response_fails() {
     let report = call_with(&manifest(&[&authority], limits), event).await;
     assert_eq!(report["body"].as_str().map(str::len), Some(1024), "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allowed_host_that_is_down_is_a_connection_failure() {
+    // A port that was free a moment ago and has nobody listening now.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let authority = format!("127.0.0.1:{port}");
+    let report = call(
+        &manifest(&[&authority], ""),
+        &format!("http://{authority}/hook"),
+        "{}",
+    )
+    .await;
+    assert_error(&report, "connection", "ErrorCode::ConnectionRefused");
+}
+
+/// The SDK's HTTP client costs a handler that does not call it nothing: a component built
+/// with the same `sluice-sdk` imports `wasi:http` only if it sends requests (the linker drops
+/// the unused bindings), which is why the SDK has no cargo feature for it.
+#[test]
+fn only_components_that_send_http_import_wasi_http() {
+    let engine = sluice_runtime::SluiceEngine::new().unwrap();
+    let imports_http = |guest: &str| {
+        let bytes = std::fs::read(sluice_tests::guest(guest)).unwrap();
+        let component = engine.compile(&bytes).unwrap();
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(engine.engine())
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        imports.iter().any(|name| name.starts_with("wasi:http/"))
+    };
+    assert!(imports_http("probe"), "the probe sends HTTP requests");
+    assert!(
+        !imports_http("order-total"),
+        "order-total does not, and must not import wasi:http"
+    );
+}
