@@ -20,6 +20,7 @@ pub enum Level {
 mod imp {
     use super::Level;
     use crate::bindings::sluice::function::{config, kv, log as logging, publisher, requester};
+    pub(crate) use crate::http::wasi_send as http_send;
     use crate::kv::{Entry, KvError};
     use crate::{Reply, RequestError};
 
@@ -101,10 +102,12 @@ mod imp {
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
     pub(crate) use crate::testing::{
-        begin_event, config, kv_compare_and_swap, kv_delete, kv_get, kv_keys, kv_set, log, publish, request,
+        begin_event, config, http_send, kv_compare_and_swap, kv_delete, kv_get, kv_keys, kv_set, log,
+        publish, request,
     };
 }
 
 pub(crate) use imp::{
-    begin_event, config, kv_compare_and_swap, kv_delete, kv_get, kv_keys, kv_set, log, publish, request,
+    begin_event, config, http_send, kv_compare_and_swap, kv_delete, kv_get, kv_keys, kv_set, log, publish,
+    request,
 };

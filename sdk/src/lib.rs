@@ -73,17 +73,18 @@
 //!
 //! The crate also compiles for the host target, so a function crate's unit tests run with
 //! plain `cargo test`: [`testing::TestHost`] plays the Sluice host (config, publish
-//! permissions, the outbox, logs, in-memory key-value buckets, canned replies to requests)
-//! and runs a handler on an [`Event`] built with [`Event::new`]. Calling [`publish`],
-//! [`config`], [`kv`], [`request`] or the [`log`] functions natively outside a `TestHost`
-//! run panics with a message saying so.
+//! permissions, the outbox, logs, in-memory key-value buckets, canned replies to requests and
+//! canned HTTP responses) and runs a handler on an [`Event`] built with [`Event::new`].
+//! Calling [`publish`], [`config`], [`kv`], [`request`], [`http`] or the [`log`] functions
+//! natively outside a `TestHost` run panics with a message saying so.
 //!
-//! # State and requests
+//! # State, requests and HTTP
 //!
 //! [`kv`] reads and writes the JetStream key-value buckets named in the manifest's
 //! `[state] buckets`; [`request`] asks another service (another Sluice function, say) and
-//! waits for its answer, on the subjects in `permissions.request`. Neither goes through the
-//! outbox: their effects happen at once, even in an attempt that later fails.
+//! waits for its answer, on the subjects in `permissions.request`; [`http`] calls webhooks
+//! and APIs on the hosts in `permissions.http`. None goes through the outbox: their effects
+//! happen at once, even in an attempt that later fails.
 
 mod batch;
 mod bindings_glue;
@@ -91,6 +92,7 @@ mod config;
 mod error;
 mod event;
 mod host;
+pub mod http;
 pub mod kv;
 pub mod log;
 mod publish;

@@ -1,5 +1,6 @@
-//! Outbound HTTP (`wasi:http`): the allow-list, the per-request timeout and the response size
-//! limit, against a tiny webhook server started in the test.
+//! Outbound HTTP (`wasi:http`, through `sluice_sdk::http` in the probe): the allow-list, the
+//! per-request timeout and the response size limit, against a tiny webhook server started in
+//! the test, and which `HttpError` the SDK makes of each of the host's refusals.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -112,19 +113,31 @@ fn manifest(hosts: &[&str], limits: &str) -> String {
 }
 
 /// Deploys the probe with `manifest`, has it POST `body` to `url`, and returns its report:
-/// `{"status","body"}` or `{"error"}`.
+/// `{"status","body"}` or `{"error": kind, "message"}`.
 async fn call(manifest: &str, url: &str, body: &str) -> Value {
+    call_with(manifest, json!({"op": "http", "url": url, "body": body})).await
+}
+
+/// Like [`call`], with the probe's whole `http` event given.
+async fn call_with(manifest: &str, event: Value) -> Value {
     let server = NatsServer::start();
     let dir = FunctionsDir::new();
     dir.add("hook", "probe", manifest);
     let host = start_host(&server, &dir).await;
     let client = server.client().await;
     let mut out = client.subscribe("probe.out").await.unwrap();
-    let event = json!({"op": "http", "url": url, "body": body});
     publish_event(&client, "in", "e-1", event.to_string()).await;
     let report = next_message(&mut out, WAIT, "the probe's HTTP report").await;
     host.shutdown().await;
     serde_json::from_slice(&report.payload).unwrap()
+}
+
+/// Asserts that `report` is an `HttpError` of `kind` whose message contains `text`.
+#[track_caller]
+fn assert_error(report: &Value, kind: &str, text: &str) {
+    assert_eq!(report["error"], kind, "{report}");
+    let message = report["message"].as_str().unwrap_or_default();
+    assert!(message.contains(text), "{text:?} not in {report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,16 +166,17 @@ async fn a_host_not_listed_is_denied_before_any_connection() {
         "{}",
     )
     .await;
-    assert_eq!(report, json!({"error": "ErrorCode::HttpRequestDenied"}));
+    assert_error(&report, "denied", "ErrorCode::HttpRequestDenied");
+    assert_error(
+        &report,
+        "denied",
+        &format!("POST http://localhost:{}/hook", webhook.port),
+    );
     // The denial happens before connecting, and the report came after it.
     assert_eq!(webhook.requests(), 0);
 
     let report = call(&manifest(&[], ""), "https://api.example.com/v1", "{}").await;
-    assert_eq!(
-        report,
-        json!({"error": "ErrorCode::HttpRequestDenied"}),
-        "deny by default"
-    );
+    assert_error(&report, "denied", "ErrorCode::HttpRequestDenied"); // deny by default
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,12 +189,32 @@ async fn a_server_slower_than_http_timeout_times_out() {
         "{}",
     )
     .await;
-    assert_eq!(report, json!({"error": "ErrorCode::HttpResponseTimeout"}));
+    assert_error(&report, "timeout", "ErrorCode::HttpResponseTimeout");
     assert_eq!(
         webhook.bodies.recv().await.unwrap(),
         "{}",
         "the request did arrive"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_timeout_shorter_than_http_timeout_ends_the_wait_sooner() {
+    let mut webhook = WebhookServer::start(Answer::Silent).await;
+    let authority = format!("127.0.0.1:{}", webhook.port);
+    let started = std::time::Instant::now();
+    let report = call_with(
+        &manifest(&[&authority], "http_timeout = \"20s\""),
+        json!({"op": "http", "url": format!("http://{authority}/slow"), "body": "{}", "timeout_ms": 300}),
+    )
+    .await;
+    // The SDK's own deadline, not the host's (whose message would name an error-code).
+    assert_error(&report, "timeout", "timed out (the request's timeout)");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "the 20 s http_timeout did not decide: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(webhook.bodies.recv().await.unwrap(), "{}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,13 +233,14 @@ async fn a_response_larger_than_max_http_response_fails() {
         "{}",
     )
     .await;
-    assert_eq!(
-        report,
-        json!({"error": "ErrorCode::HttpResponseBodySize(Some(2048))"})
+    assert_error(
+        &report,
+        "response-too-large",
+        "ErrorCode::HttpResponseBodySize(Some(2048))",
     );
 
     // Streamed without a length: the read that passes the limit fails (a stream error, which
-    // wasmtime-wasi-http reports as text rather than an error-code).
+    // wasmtime-wasi-http reports as text rather than an error-code; the SDK reads the text).
     let webhook = WebhookServer::start(Answer::Large {
         bytes: 64 << 10,
         content_length: false,
@@ -218,20 +253,64 @@ async fn a_response_larger_than_max_http_response_fails() {
         "{}",
     )
     .await;
-    assert_eq!(report, json!({"error": "HTTP response body size exceeds limit"}));
+    assert_error(
+        &report,
+        "response-too-large",
+        "HTTP response body size exceeds limit",
+    );
 
-    // Within the limit, the same server's answer arrives whole.
+    // Within the limit, the same server's answer arrives whole (read against the request's
+    // own deadline, which the SDK polls with the body stream).
     let webhook = WebhookServer::start(Answer::Large {
         bytes: 1024,
         content_length: false,
     })
     .await;
     let authority = format!("127.0.0.1:{}", webhook.port);
+    let url = format!("http://{authority}/big");
+    let event = json!({"op": "http", "url": url, "body": "{}", "timeout_ms": 10_000});
+    let report = call_with(&manifest(&[&authority], limits), event).await;
+    assert_eq!(report["body"].as_str().map(str::len), Some(1024), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allowed_host_that_is_down_is_a_connection_failure() {
+    // A port that was free a moment ago and has nobody listening now.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let authority = format!("127.0.0.1:{port}");
     let report = call(
-        &manifest(&[&authority], limits),
-        &format!("http://{authority}/big"),
+        &manifest(&[&authority], ""),
+        &format!("http://{authority}/hook"),
         "{}",
     )
     .await;
-    assert_eq!(report["body"].as_str().map(str::len), Some(1024), "{report}");
+    assert_error(&report, "connection", "ErrorCode::ConnectionRefused");
+}
+
+/// The SDK's HTTP client costs a handler that does not call it nothing: a component built
+/// with the same `sluice-sdk` imports `wasi:http` only if it sends requests (the linker drops
+/// the unused bindings), which is why the SDK has no cargo feature for it.
+#[test]
+fn only_components_that_send_http_import_wasi_http() {
+    let engine = sluice_runtime::SluiceEngine::new().unwrap();
+    let imports_http = |guest: &str| {
+        let bytes = std::fs::read(sluice_tests::guest(guest)).unwrap();
+        let component = engine.compile(&bytes).unwrap();
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(engine.engine())
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        imports.iter().any(|name| name.starts_with("wasi:http/"))
+    };
+    assert!(imports_http("probe"), "the probe sends HTTP requests");
+    assert!(
+        !imports_http("order-total"),
+        "order-total does not, and must not import wasi:http"
+    );
 }

@@ -21,6 +21,7 @@ pub(super) struct EventRun {
     pub(super) outbox: Vec<Published>,
     pub(super) logs: Vec<(Level, String)>,
     pub(super) requests: Vec<Published>,
+    pub(super) http: Vec<super::HttpCall>,
 }
 
 impl Run {
@@ -30,6 +31,7 @@ impl Run {
         std::mem::swap(&mut self.outbox, &mut other.outbox);
         std::mem::swap(&mut self.logs, &mut other.logs);
         std::mem::swap(&mut self.requests, &mut other.requests);
+        std::mem::swap(&mut self.http, &mut other.http);
     }
 }
 

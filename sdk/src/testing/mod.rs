@@ -4,7 +4,7 @@
 //! publishes against the function's allowed subjects, keeps them in an outbox that is only
 //! "sent" when the handler succeeds, records log lines, keeps key-value buckets in memory
 //! (shared by every run of one host, so a test can run several events against the same
-//! state) and answers requests with canned replies.
+//! state), answers requests with canned replies and HTTP requests with canned responses.
 //!
 //! ```
 //! use sluice_sdk::testing::TestHost;
@@ -30,6 +30,7 @@
 //! Only available outside WebAssembly.
 
 mod batch;
+mod http;
 mod kv;
 mod request;
 
@@ -40,10 +41,13 @@ use std::sync::{Arc, Mutex};
 use serde::de::DeserializeOwned;
 
 use crate::host::Level;
+use crate::http::{HttpError, Response};
 use crate::kv::Entry;
 use crate::{Error, Event, Handler, Reply};
 pub(crate) use batch::begin_event;
 use batch::{BatchRun, EventRun};
+pub use http::HttpCall;
+pub(crate) use http::http_send;
 pub(crate) use kv::{kv_compare_and_swap, kv_delete, kv_get, kv_keys, kv_set};
 pub(crate) use request::request;
 
@@ -57,6 +61,8 @@ pub struct TestHost {
     buckets: Option<Vec<String>>,
     requests_allowed: Option<Vec<String>>,
     answers: BTreeMap<String, request::Answer>,
+    http_allowed: Option<Vec<String>>,
+    http_answers: BTreeMap<String, http::Canned>,
     kv: Arc<Mutex<kv::MemoryKv>>,
 }
 
@@ -73,6 +79,9 @@ pub struct Outcome {
     pub logs: Vec<(Level, String)>,
     /// Every request the handler sent (requests go out at once, so also in a failed run).
     pub requests: Vec<Published>,
+    /// Every HTTP request the handler sent that `permissions.http` let through (they go out
+    /// at once too).
+    pub http: Vec<HttpCall>,
 }
 
 /// One message a handler published, or one request it sent.
@@ -106,6 +115,7 @@ struct Run {
     outbox: Vec<Published>,
     logs: Vec<(Level, String)>,
     requests: Vec<Published>,
+    http: Vec<HttpCall>,
     batch: Option<BatchRun>,
 }
 
@@ -114,7 +124,9 @@ thread_local! {
 }
 
 impl TestHost {
-    /// A host with no config that lets the handler publish anywhere.
+    /// A host with no config that lets the handler publish anywhere, use any bucket and
+    /// send requests to any subject, but, as a manifest without `permissions.http`, sends no
+    /// HTTP request until [`allow_http`](Self::allow_http).
     pub fn new() -> Self {
         Self::default()
     }
@@ -176,6 +188,42 @@ impl TestHost {
         self
     }
 
+    /// Allows HTTP requests to `entry`, a `permissions.http` entry: `host` (the scheme's
+    /// default port only), `host:port` or `*.domain` (subdomains, not the domain). As in a
+    /// manifest, a host allows nothing until some entry is given: every request is
+    /// [`HttpError::Denied`].
+    pub fn allow_http(mut self, entry: &str) -> Self {
+        self.http_allowed
+            .get_or_insert_with(Vec::new)
+            .push(entry.to_owned());
+        self
+    }
+
+    /// Answers HTTP requests to `url_or_host` with `status` and `body`, no headers.
+    /// `url_or_host` is a whole URL (matched with or without the request's query), a
+    /// `host:port`, or a host (any port); the most specific one that matches answers. An
+    /// allowed request nothing answers fails with [`HttpError::Connection`].
+    pub fn respond(self, url_or_host: &str, status: u16, body: impl Into<Vec<u8>>) -> Self {
+        self.respond_with(url_or_host, Response::new(status, Vec::new(), body))
+    }
+
+    /// Answers HTTP requests to `url_or_host` (as for [`respond`](Self::respond)) with
+    /// `response`, headers included.
+    pub fn respond_with(mut self, url_or_host: &str, response: Response) -> Self {
+        let key = http::answer_key(url_or_host);
+        self.http_answers.insert(key, http::Canned::Respond(response));
+        self
+    }
+
+    /// Fails HTTP requests to `url_or_host` (as for [`respond`](Self::respond)) with
+    /// `error`: [`HttpError::Timeout`] for a slow server, [`HttpError::Connection`] for one
+    /// that is down.
+    pub fn fail_http(mut self, url_or_host: &str, error: HttpError) -> Self {
+        let key = http::answer_key(url_or_host);
+        self.http_answers.insert(key, http::Canned::Fail(error));
+        self
+    }
+
     fn lock_kv(&self) -> std::sync::MutexGuard<'_, kv::MemoryKv> {
         self.kv.lock().expect("test key-value lock poisoned")
     }
@@ -199,6 +247,7 @@ impl TestHost {
             outbox: run.outbox,
             logs: run.logs,
             requests: run.requests,
+            http: run.http,
         };
         outcome(result, event)
     }
@@ -217,6 +266,7 @@ fn outcome(result: Result<(), Error>, event: EventRun) -> Outcome {
         attempted: event.outbox,
         logs: event.logs,
         requests: event.requests,
+        http: event.http,
     }
 }
 
@@ -279,111 +329,4 @@ fn matches(pattern: &str, subject: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Flaky;
-
-    impl Handler for Flaky {
-        fn handle(event: Event) -> Result<(), Error> {
-            crate::log::info("starting");
-            crate::publish("audit.seen", event.id())?;
-            if event.attempt() < 2 {
-                return Err(Error::retryable("not yet"));
-            }
-            crate::publish("forbidden", "x")
-        }
-    }
-
-    #[test]
-    fn failed_runs_publish_nothing() {
-        let outcome = TestHost::new().run::<Flaky>(Event::new("e", "s", ""));
-        assert!(outcome.result.unwrap_err().is_retryable());
-        assert!(outcome.published.is_empty());
-        assert_eq!(outcome.attempted.len(), 1);
-        assert_eq!(outcome.logs, [(Level::Info, "starting".to_owned())]);
-    }
-
-    #[test]
-    fn permissions_are_enforced_like_the_host() {
-        let host = TestHost::new().allow_publish("audit.>");
-        let outcome = host.run::<Flaky>(Event::new("e", "s", "").with_attempt(2));
-        let error = outcome.result.unwrap_err();
-        assert!(!error.is_retryable());
-        assert!(error.message().contains("`forbidden` denied"), "{error}");
-        assert!(matches("a.*.c", "a.b.c") && !matches("a.*", "a.b.c") && matches("a.>", "a.b.c"));
-    }
-
-    struct Stateful;
-
-    impl Handler for Stateful {
-        fn handle(event: Event) -> Result<(), Error> {
-            let bucket = event.header("bucket").unwrap_or("state");
-            let revision = crate::kv::set(bucket, "orders.1", event.payload())?;
-            crate::kv::compare_and_swap(bucket, "orders.1", "again", revision)?;
-            crate::kv::set(bucket, "orders.2", "x")?;
-            crate::kv::delete(bucket, "orders.2")?;
-            let keys = crate::kv::keys(bucket, "orders.")?;
-            crate::publish("keys", keys.join(","))?;
-            crate::kv::compare_and_swap(bucket, "orders.1", "stale", revision)?;
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn key_value_state_has_revisions_conflicts_and_allowed_buckets() {
-        let host = TestHost::new().allow_bucket("state");
-        let outcome = host.run::<Stateful>(Event::new("e", "s", "first"));
-        let error = outcome.result.unwrap_err();
-        assert!(error.is_retryable(), "a conflict is retryable: {error:?}");
-        assert_eq!(outcome.attempted[0].payload, b"orders.1");
-        let entry = host.kv_entry("state", "orders.1").unwrap();
-        assert_eq!((entry.value.as_slice(), entry.revision), (&b"again"[..], 2));
-
-        let denied = host.run::<Stateful>(Event::new("e", "s", "").with_header("bucket", "other"));
-        let error = denied.result.unwrap_err();
-        assert!(!error.is_retryable());
-        assert!(error.message().contains("`other` denied"), "{error:?}");
-        let seeded = TestHost::new().with_value("state", "orders.9", "v");
-        assert_eq!(seeded.kv_entry("state", "orders.9").unwrap().revision, 1);
-    }
-
-    struct Asker;
-
-    impl Handler for Asker {
-        fn handle(event: Event) -> Result<(), Error> {
-            let timeout = std::time::Duration::from_millis(100);
-            let reply = crate::request(event.text()?, "q", timeout)?;
-            crate::publish("answers", reply.payload())
-        }
-    }
-
-    #[test]
-    fn requests_get_canned_answers_timeouts_or_denials() {
-        let host = TestHost::new()
-            .allow_request("svc.>")
-            .answer("svc.a", "42")
-            .time_out("svc.slow");
-        let outcome = host.run::<Asker>(Event::new("e", "s", "svc.a"));
-        assert_eq!(outcome.published[0].payload, b"42");
-        assert_eq!(outcome.requests[0].subject, "svc.a");
-        let slow = host
-            .run::<Asker>(Event::new("e", "s", "svc.slow"))
-            .result
-            .unwrap_err();
-        assert!(
-            slow.is_retryable() && slow.message().contains("timed out"),
-            "{slow:?}"
-        );
-        let nobody = host
-            .run::<Asker>(Event::new("e", "s", "svc.b"))
-            .result
-            .unwrap_err();
-        assert!(nobody.is_retryable() && nobody.message().contains("nobody listens"));
-        let denied = host
-            .run::<Asker>(Event::new("e", "s", "other"))
-            .result
-            .unwrap_err();
-        assert!(!denied.is_retryable() && denied.message().contains("denied"));
-    }
-}
+mod tests;

@@ -24,8 +24,8 @@ pub mod events;
 
 use std::collections::BTreeMap;
 
-use market_http::{Method, Request, Transport, Wasi};
 use serde::Serialize;
+use sluice_sdk::http::Request;
 use sluice_sdk::{Error, Event, Handler};
 
 use crate::counters::Week;
@@ -63,19 +63,18 @@ impl<'a> WeekView<'a> {
 }
 
 /// Counts `event` and mirrors its week to the dashboard at `dashboard_url`.
-pub fn project(event: &Event, dashboard_url: &str, transport: &impl Transport) -> Result<(), Error> {
+///
+/// A dashboard that is down or answers 5xx is a retryable error (what the circuit breaker
+/// counts).
+pub fn project(event: &Event, dashboard_url: &str) -> Result<(), Error> {
     let listing_event: ListingEvent = event.json()?;
     let (week, fact) = listing_event.fact()?;
     let (stored, revision) = counters::count(event, &week, &fact)?;
-    let body = serde_json::to_vec(&WeekView::new(&stored, revision))
-        .map_err(|e| Error::permanent(format!("cannot encode week {week}: {e}")))?;
-    let request = Request {
-        method: Method::Put,
-        url: format!("{}/weeks/{week}", dashboard_url.trim_end_matches('/')),
-        headers: Vec::new(),
-        body,
-    };
-    transport.send(&request)?.ok("the dashboard")?;
+    let url = format!("{}/weeks/{week}", dashboard_url.trim_end_matches('/'));
+    Request::put(url)
+        .json(&WeekView::new(&stored, revision))?
+        .send()?
+        .error_for_status("the dashboard")?;
     Ok(())
 }
 
@@ -86,7 +85,7 @@ impl Handler for Analytics {
     fn handle(event: Event) -> Result<(), Error> {
         let url = sluice_sdk::config("dashboard_url")
             .ok_or_else(|| Error::permanent("config dashboard_url is not set"))?;
-        project(&event, &url, &Wasi)
+        project(&event, &url)
     }
 }
 
@@ -94,72 +93,67 @@ sluice_sdk::export!(Analytics);
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
-
-    use market_http::{HttpError, Response};
+    use sluice_sdk::http::HttpError;
     use sluice_sdk::testing::TestHost;
 
     use super::*;
-
-    thread_local! {
-        /// Bodies the fake dashboard accepted, and whether it is up.
-        static DASHBOARD: RefCell<(Vec<serde_json::Value>, bool)> = const { RefCell::new((Vec::new(), true)) };
-    }
-
-    struct FakeDashboard;
-
-    impl Transport for FakeDashboard {
-        fn send(&self, request: &Request) -> Result<Response, HttpError> {
-            assert_eq!(request.url, "http://dash.test/weeks/2026-W48");
-            DASHBOARD.with(|d| {
-                let mut d = d.borrow_mut();
-                if !d.1 {
-                    return Err(HttpError::Failed("connection refused".into()));
-                }
-                d.0.push(serde_json::from_slice(&request.body).unwrap());
-                Ok(Response {
-                    status: 204,
-                    body: Vec::new(),
-                })
-            })
-        }
-    }
-
-    struct WithFake;
-
-    impl Handler for WithFake {
-        fn handle(event: Event) -> Result<(), Error> {
-            project(&event, "http://dash.test/", &FakeDashboard)
-        }
-    }
 
     const LISTED: &str = r#"{"schema":"listing-created/1","listing_id":"l-1","seller":"ana","title":"Air Max","price_cents":12000,"currency":"EUR","created_at":"2026-11-24T08:00:00Z"}"#;
     const REDUCED_V1: &str = r#"{"schema":"price-reduced/1","listing_id":"l-1","old_price":120,"new_price":100,"reduced_at":"2026-11-25T08:00:00Z"}"#;
 
     #[test]
     fn a_failed_mirror_is_retried_without_counting_twice() {
-        let host = TestHost::new().allow_bucket(counters::BUCKET);
-        let run = |id: &str, payload: &str| {
-            host.run::<WithFake>(Event::new(id, "market.listing.x", payload))
-                .result
+        let up = TestHost::new()
+            .config("dashboard_url", "http://dash.test/")
+            .allow_bucket(counters::BUCKET)
+            .allow_http("dash.test")
+            .respond("dash.test", 204, "");
+        // The same host with the dashboard down (clones share the buckets).
+        let down = up
+            .clone()
+            .fail_http("dash.test", HttpError::Connection("connection refused".into()));
+        let run = |host: &TestHost, id: &str, payload: &str| {
+            host.run::<Analytics>(Event::new(id, "market.listing.x", payload))
         };
-        assert!(run("e-1", LISTED).is_ok());
-        DASHBOARD.with(|d| d.borrow_mut().1 = false);
-        assert!(
-            run("e-2", REDUCED_V1).unwrap_err().is_retryable(),
-            "dashboard down"
-        );
-        DASHBOARD.with(|d| d.borrow_mut().1 = true);
-        assert!(run("e-2", REDUCED_V1).is_ok(), "the retry");
-        let mirrored = DASHBOARD.with(|d| d.borrow().0.clone());
+        let mut mirrored = run(&up, "e-1", LISTED).http;
+        let failed = run(&down, "e-2", REDUCED_V1);
+        assert!(failed.result.unwrap_err().is_retryable(), "dashboard down");
+        let retried = run(&up, "e-2", REDUCED_V1);
+        assert!(retried.result.is_ok(), "the retry");
+        mirrored.extend(retried.http);
         assert_eq!(mirrored.len(), 2);
+        assert!(
+            mirrored
+                .iter()
+                .all(|call| call.url == "http://dash.test/weeks/2026-W48"
+                    && call.method == sluice_sdk::http::Method::Put)
+        );
         assert_eq!(
-            mirrored[1],
+            mirrored[1].json::<serde_json::Value>(),
             serde_json::json!({
                 "week": "2026-W48", "revision": 2, "listings": 1, "listed_cents": {"EUR": 12000},
                 "price_reductions": 1, "reduced_cents": {"USD": 2000},
             }),
             "counted once although handled twice"
+        );
+    }
+
+    #[test]
+    fn a_dashboard_answering_5xx_is_retryable_and_4xx_permanent() {
+        let host = |status| {
+            TestHost::new()
+                .config("dashboard_url", "http://dash.test")
+                .allow_bucket(counters::BUCKET)
+                .allow_http("dash.test")
+                .respond("dash.test", status, "nope")
+        };
+        let run = |status| host(status).run::<Analytics>(Event::new("e-1", "market.listing.x", LISTED));
+        assert!(run(503).result.unwrap_err().is_retryable());
+        let error = run(400).result.unwrap_err();
+        assert!(!error.is_retryable());
+        assert_eq!(
+            error.message(),
+            "the dashboard refused the request with 400: nope"
         );
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! Handles `ListingCreated` (`market.listing.created`, checked against
 //! `listing-created.v1.schema.json` before the handler runs) and POSTs
-//! `{"kind":"listing-created","listing_id","seller","text"}` to config `webhook_url` through
-//! `wasi:http`; `permissions.http` allows that one host.
+//! `{"kind":"listing-created","listing_id","seller","text"}` to config `webhook_url` with
+//! `sluice_sdk::http`; `permissions.http` allows that one host.
 //!
 //! Pattern: **event notification** with an **idempotent consumer**. Delivery is
 //! at-least-once (JetStream) and producers re-send, so the same listing can arrive more than
@@ -17,8 +17,8 @@
 //!    close: the webhook accepted but the record could not be written (the store failed, the
 //!    host died), so a retry calls again with the same key and the receiver drops it.
 
-use market_http::{Method, Request, Transport, Wasi};
 use serde::{Deserialize, Serialize};
+use sluice_sdk::http::Request;
 use sluice_sdk::kv::{self, KvError};
 use sluice_sdk::{Error, Event, Handler};
 
@@ -99,25 +99,20 @@ impl Notification {
 }
 
 /// Notifies `listing`'s seller at `webhook_url` unless its delivery record says that was done.
-pub fn notify(
-    listing: &ListingCreated,
-    webhook_url: &str,
-    transport: &impl Transport,
-) -> Result<Delivery, Error> {
+///
+/// A webhook that answers 408, 429 or 5xx, or cannot be reached, is a retryable error; a
+/// host missing from `permissions.http` or any other status is permanent.
+pub fn notify(listing: &ListingCreated, webhook_url: &str) -> Result<Delivery, Error> {
     let key = record_key(&listing.listing_id);
     if kv::get(BUCKET, &key)?.is_some() {
         return Ok(Delivery::AlreadySent);
     }
-    let body = serde_json::to_vec(&Notification::for_listing(listing))
-        .map_err(|e| Error::permanent(format!("cannot encode the notification: {e}")))?;
-    let request = Request {
-        method: Method::Post,
-        url: webhook_url.to_owned(),
-        headers: vec![("idempotency-key".into(), idempotency_key(&listing.listing_id))],
-        body,
-    };
-    let response = transport.send(&request)?.ok("the webhook")?;
-    let record = serde_json::json!({"status": response.status}).to_string();
+    let response = Request::post(webhook_url)
+        .header("idempotency-key", idempotency_key(&listing.listing_id))
+        .json(&Notification::for_listing(listing))?
+        .send()?
+        .error_for_status("the webhook")?;
+    let record = serde_json::json!({"status": response.status()}).to_string();
     // Revision 0: only if no record exists. A conflict means another copy recorded it first.
     match kv::compare_and_swap(BUCKET, &key, record, 0) {
         Ok(_) | Err(KvError::Conflict(_)) => Ok(Delivery::Sent),
@@ -133,7 +128,7 @@ impl Handler for Notify {
         let listing: ListingCreated = event.json()?;
         let url = sluice_sdk::config("webhook_url")
             .ok_or_else(|| Error::permanent("config webhook_url is not set"))?;
-        match notify(&listing, &url, &Wasi)? {
+        match notify(&listing, &url)? {
             Delivery::Sent => sluice_sdk::info!(
                 "told {} that listing {} is live",
                 listing.seller,
@@ -152,42 +147,17 @@ sluice_sdk::export!(Notify);
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
-
-    use market_http::{HttpError, Response};
     use sluice_sdk::testing::TestHost;
 
     use super::*;
 
-    const URL: &str = "http://hooks.test/listing-created";
-
-    thread_local! {
-        /// Requests the fake webhook received, and the status it answers with.
-        static WEBHOOK: RefCell<(Vec<Request>, u16)> = const { RefCell::new((Vec::new(), 200)) };
-    }
-
-    struct FakeWebhook;
-
-    impl Transport for FakeWebhook {
-        fn send(&self, request: &Request) -> Result<Response, HttpError> {
-            WEBHOOK.with(|w| {
-                let mut w = w.borrow_mut();
-                w.0.push(request.clone());
-                Ok(Response {
-                    status: w.1,
-                    body: Vec::new(),
-                })
-            })
-        }
-    }
-
-    /// `notify` with the fake webhook, as a handler `TestHost` can run.
-    struct WithFake;
-
-    impl Handler for WithFake {
-        fn handle(event: Event) -> Result<(), Error> {
-            notify(&event.json()?, URL, &FakeWebhook).map(drop)
-        }
+    /// A host with the delivery bucket and the webhook allowed, answering `status`.
+    fn host(status: u16) -> TestHost {
+        TestHost::new()
+            .config("webhook_url", "http://hooks.test/listing-created")
+            .allow_bucket(BUCKET)
+            .allow_http("hooks.test")
+            .respond("hooks.test", status, "")
     }
 
     fn listing_event(id: &str) -> Event {
@@ -199,24 +169,23 @@ mod tests {
         Event::new(id, "market.listing.created", payload.to_string())
     }
 
-    fn webhook_calls() -> Vec<Request> {
-        WEBHOOK.with(|w| w.borrow().0.clone())
-    }
-
     #[test]
     fn the_first_copy_calls_the_webhook_and_later_copies_do_not() {
-        let host = TestHost::new().allow_bucket(BUCKET);
-        for id in ["e-1", "e-1", "e-2"] {
-            assert!(host.run::<WithFake>(listing_event(id)).result.is_ok());
-        }
-        let calls = webhook_calls();
+        let host = host(200);
+        let calls: Vec<_> = ["e-1", "e-1", "e-2"]
+            .into_iter()
+            .flat_map(|id| {
+                let outcome = host.run::<Notify>(listing_event(id));
+                assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+                outcome.http
+            })
+            .collect();
         assert_eq!(calls.len(), 1, "one call for three copies");
-        assert_eq!(calls[0].method, Method::Post);
-        assert_eq!(
-            calls[0].headers,
-            [("idempotency-key".to_owned(), "listing-created:l-1".to_owned())]
-        );
-        let body: serde_json::Value = serde_json::from_slice(&calls[0].body).unwrap();
+        assert_eq!(calls[0].method, sluice_sdk::http::Method::Post);
+        assert_eq!(calls[0].url, "http://hooks.test/listing-created");
+        assert_eq!(calls[0].header("idempotency-key"), Some("listing-created:l-1"));
+        assert_eq!(calls[0].header("content-type"), Some("application/json"));
+        let body: serde_json::Value = calls[0].json();
         assert_eq!(
             body["text"],
             "Congrats ana, your listing \"Air Jordan 1\" is live at $250.00!"
@@ -226,14 +195,29 @@ mod tests {
 
     #[test]
     fn a_failing_webhook_is_retried_and_leaves_no_record() {
-        WEBHOOK.with(|w| w.borrow_mut().1 = 503);
-        let host = TestHost::new().allow_bucket(BUCKET);
-        let error = host.run::<WithFake>(listing_event("e-1")).result.unwrap_err();
+        let failing = host(503);
+        let outcome = failing.run::<Notify>(listing_event("e-1"));
+        let error = outcome.result.unwrap_err();
         assert!(error.is_retryable(), "{error:?}");
-        assert!(host.kv_entry(BUCKET, "listing.l-1").is_none());
-        WEBHOOK.with(|w| w.borrow_mut().1 = 200);
-        assert!(host.run::<WithFake>(listing_event("e-1")).result.is_ok());
-        assert_eq!(webhook_calls().len(), 2, "the retry called again");
+        assert_eq!(outcome.http.len(), 1);
+        assert!(failing.kv_entry(BUCKET, "listing.l-1").is_none());
+        // The webhook recovers (a clone shares the buckets): the retry calls again.
+        let recovered = failing.clone().respond("hooks.test", 200, "");
+        let outcome = recovered.run::<Notify>(listing_event("e-1"));
+        assert!(outcome.result.is_ok());
+        assert_eq!(outcome.http.len(), 1, "the retry called again");
+        assert!(recovered.kv_entry(BUCKET, "listing.l-1").is_some());
+    }
+
+    #[test]
+    fn a_webhook_outside_permissions_http_is_a_permanent_error() {
+        let host = TestHost::new()
+            .config("webhook_url", "http://evil.test/hook")
+            .allow_bucket(BUCKET)
+            .allow_http("hooks.test");
+        let error = host.run::<Notify>(listing_event("e-1")).result.unwrap_err();
+        assert!(!error.is_retryable(), "{error:?}");
+        assert!(error.message().contains("permissions.http"), "{error}");
     }
 
     #[test]

@@ -25,7 +25,7 @@
 //! | `{"op":"kv-delete","bucket":b,"key":k}` | deletes `k`; publishes `{"deleted":k}` to `out` |
 //! | `{"op":"kv-keys","bucket":b,"prefix":p}` | publishes `{"keys":[...]}` to `out` |
 //! | `{"op":"request","subject":s,"payload":p,"timeout_ms":t}` | sends the string `p` to `s`; publishes `{"reply":text,"correlation":id}` to `out` |
-//! | `{"op":"http","url":"http://host:port/path","body":"..."}` | POSTs `body` through `wasi:http`, then publishes `{"status":N,"body":"..."}` or `{"error":"<error-code>"}` to `out`; ok |
+//! | `{"op":"http","url":"http://host:port/path","body":"...","timeout_ms":T}` | POSTs `body` with `sluice_sdk::http` (with the request timeout T when given), then publishes `{"status":N,"body":"..."}` or `{"error":"<HttpError kind>","message":m}` to `out`; ok |
 //!
 //! A key-value or request error other than a `kv-cas` conflict fails the event as the SDK
 //! maps it (conflict, unavailable, timeout, no responders: retryable; denied, invalid:
@@ -137,6 +137,9 @@ pub enum Op {
         /// The request body.
         #[serde(default)]
         body: String,
+        /// The request's own timeout, if any.
+        #[serde(default)]
+        timeout_ms: Option<u64>,
     },
     /// A key-value call, reported to `out` (its own enum, tried when no op above matches).
     #[serde(untagged)]
@@ -391,13 +394,11 @@ impl Handler for Probe {
                 payload,
                 timeout_ms,
             } => request(&event, &subject, &payload, timeout_ms),
-            Op::Http { url, body } => {
-                let report = match http::post(&url, body.as_bytes()) {
-                    Ok(response) => json!({ "status": response.status, "body": response.body }),
-                    Err(error) => json!({ "error": error }),
-                };
-                sluice_sdk::publish_json(&out(), &report)
-            }
+            Op::Http {
+                url,
+                body,
+                timeout_ms,
+            } => sluice_sdk::publish_json(&out(), &http::post(&url, &body, timeout_ms)),
             Op::Log { message } => {
                 sluice_sdk::log::info(&message);
                 println!("{message}");

@@ -1,0 +1,108 @@
+//! The test host's own tests.
+
+use super::*;
+
+struct Flaky;
+
+impl Handler for Flaky {
+    fn handle(event: Event) -> Result<(), Error> {
+        crate::log::info("starting");
+        crate::publish("audit.seen", event.id())?;
+        if event.attempt() < 2 {
+            return Err(Error::retryable("not yet"));
+        }
+        crate::publish("forbidden", "x")
+    }
+}
+
+#[test]
+fn failed_runs_publish_nothing() {
+    let outcome = TestHost::new().run::<Flaky>(Event::new("e", "s", ""));
+    assert!(outcome.result.unwrap_err().is_retryable());
+    assert!(outcome.published.is_empty());
+    assert_eq!(outcome.attempted.len(), 1);
+    assert_eq!(outcome.logs, [(Level::Info, "starting".to_owned())]);
+}
+
+#[test]
+fn permissions_are_enforced_like_the_host() {
+    let host = TestHost::new().allow_publish("audit.>");
+    let outcome = host.run::<Flaky>(Event::new("e", "s", "").with_attempt(2));
+    let error = outcome.result.unwrap_err();
+    assert!(!error.is_retryable());
+    assert!(error.message().contains("`forbidden` denied"), "{error}");
+    assert!(matches("a.*.c", "a.b.c") && !matches("a.*", "a.b.c") && matches("a.>", "a.b.c"));
+}
+
+struct Stateful;
+
+impl Handler for Stateful {
+    fn handle(event: Event) -> Result<(), Error> {
+        let bucket = event.header("bucket").unwrap_or("state");
+        let revision = crate::kv::set(bucket, "orders.1", event.payload())?;
+        crate::kv::compare_and_swap(bucket, "orders.1", "again", revision)?;
+        crate::kv::set(bucket, "orders.2", "x")?;
+        crate::kv::delete(bucket, "orders.2")?;
+        let keys = crate::kv::keys(bucket, "orders.")?;
+        crate::publish("keys", keys.join(","))?;
+        crate::kv::compare_and_swap(bucket, "orders.1", "stale", revision)?;
+        Ok(())
+    }
+}
+
+#[test]
+fn key_value_state_has_revisions_conflicts_and_allowed_buckets() {
+    let host = TestHost::new().allow_bucket("state");
+    let outcome = host.run::<Stateful>(Event::new("e", "s", "first"));
+    let error = outcome.result.unwrap_err();
+    assert!(error.is_retryable(), "a conflict is retryable: {error:?}");
+    assert_eq!(outcome.attempted[0].payload, b"orders.1");
+    let entry = host.kv_entry("state", "orders.1").unwrap();
+    assert_eq!((entry.value.as_slice(), entry.revision), (&b"again"[..], 2));
+
+    let denied = host.run::<Stateful>(Event::new("e", "s", "").with_header("bucket", "other"));
+    let error = denied.result.unwrap_err();
+    assert!(!error.is_retryable());
+    assert!(error.message().contains("`other` denied"), "{error:?}");
+    let seeded = TestHost::new().with_value("state", "orders.9", "v");
+    assert_eq!(seeded.kv_entry("state", "orders.9").unwrap().revision, 1);
+}
+
+struct Asker;
+
+impl Handler for Asker {
+    fn handle(event: Event) -> Result<(), Error> {
+        let timeout = std::time::Duration::from_millis(100);
+        let reply = crate::request(event.text()?, "q", timeout)?;
+        crate::publish("answers", reply.payload())
+    }
+}
+
+#[test]
+fn requests_get_canned_answers_timeouts_or_denials() {
+    let host = TestHost::new()
+        .allow_request("svc.>")
+        .answer("svc.a", "42")
+        .time_out("svc.slow");
+    let outcome = host.run::<Asker>(Event::new("e", "s", "svc.a"));
+    assert_eq!(outcome.published[0].payload, b"42");
+    assert_eq!(outcome.requests[0].subject, "svc.a");
+    let slow = host
+        .run::<Asker>(Event::new("e", "s", "svc.slow"))
+        .result
+        .unwrap_err();
+    assert!(
+        slow.is_retryable() && slow.message().contains("timed out"),
+        "{slow:?}"
+    );
+    let nobody = host
+        .run::<Asker>(Event::new("e", "s", "svc.b"))
+        .result
+        .unwrap_err();
+    assert!(nobody.is_retryable() && nobody.message().contains("nobody listens"));
+    let denied = host
+        .run::<Asker>(Event::new("e", "s", "other"))
+        .result
+        .unwrap_err();
+    assert!(!denied.is_retryable() && denied.message().contains("denied"));
+}
