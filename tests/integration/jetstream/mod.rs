@@ -3,6 +3,7 @@
 mod delivery;
 mod faults;
 mod proof;
+mod undeploy;
 
 use std::collections::HashMap;
 use std::time::Duration;
