@@ -1,5 +1,6 @@
 //! JetStream mode: at-least-once delivery, and proof that nothing is lost under faults.
 
+mod backoff;
 mod delivery;
 mod faults;
 mod proof;
