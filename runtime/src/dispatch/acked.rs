@@ -75,7 +75,10 @@ pub async fn process(
                 let manifest = deployment.function.manifest();
                 let wait = with_progress(&acker, manifest.delivery.ack_wait, tokio::time::sleep(delay));
                 tokio::select! {
-                    _ = wait => attempt += 1,
+                    _ = wait => {
+                        attempt += 1;
+                        tracing::Span::current().record("attempt", attempt);
+                    }
                     _ = deployment.abandon.cancelled() => break Settlement::Nak(Duration::ZERO),
                 }
             }
