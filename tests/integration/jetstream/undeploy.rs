@@ -106,9 +106,8 @@ async fn undeploying_mid_stream_hands_back_what_it_did_not_start() {
     );
     let undeployed_at = SystemTime::now();
 
-    // Redeploy as version 2 after the grace period, so whatever version 1 handed back or
-    // abandoned is there to be taken at once.
-    tokio::time::sleep(GRACE + Duration::from_millis(500)).await;
+    // Deployed again at once, as version 2: it takes what version 1 handed back, and the
+    // long event once version 1's grace period is over.
     dir.write("orders.toml", versioned(2).as_bytes());
     std::fs::copy(guest("probe"), dir.path().join("orders.wasm")).unwrap();
     loop {
