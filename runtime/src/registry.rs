@@ -261,6 +261,8 @@ impl Registry {
         };
         entry.stop.cancel();
         let abandon = entry.deployment.abandon.clone();
+        // Not tracked: it owns nothing but the token and ends within `grace`; shutdown must
+        // not wait for it (shutdown cancels the token itself when its own grace is over).
         tokio::spawn(async move {
             tokio::select! {
                 _ = tokio::time::sleep(grace) => abandon.cancel(),
