@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -122,7 +123,10 @@ impl Registry {
             previous => {
                 let mut deployment = match &previous {
                     Some((old, _, _)) => Deployment::replacing(function, old),
-                    None => Deployment::new(function),
+                    None => Deployment {
+                        abandon: dispatcher.abandon.child_token(),
+                        ..Deployment::new(function)
+                    },
                 };
                 deployment.dedupe = dedupe;
                 let replaced = previous.is_some();
@@ -248,10 +252,25 @@ impl Registry {
         }
     }
 
-    /// Stops the intake of `name`; its in-flight events finish. Returns whether it was deployed.
-    pub fn undeploy(&self, name: &str) -> bool {
-        let removed = self.lock().remove(name);
-        removed.map(|entry| entry.stop.cancel()).is_some()
+    /// Stops the intake of `name` and returns whether it was deployed. Its in-flight events
+    /// get `grace` to finish; in JetStream mode those still running then are handed back to
+    /// the server (NAK), like the messages that arrived and were not started.
+    pub fn undeploy(&self, name: &str, grace: Duration) -> bool {
+        let Some(entry) = self.lock().remove(name) else {
+            return false;
+        };
+        entry.stop.cancel();
+        let abandon = entry.deployment.abandon.clone();
+        // Not tracked: it owns nothing but the token and ends within `grace`; shutdown must
+        // not wait for it (shutdown cancels the token itself when its own grace is over).
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(grace) => abandon.cancel(),
+                // The host's shutdown abandoned them already.
+                _ = abandon.cancelled() => {}
+            }
+        });
+        true
     }
 
     /// Names of the deployed functions, sorted.

@@ -98,7 +98,7 @@ struct Unsettled;
 async fn reconcile(host: &Arc<Host>, dir: &std::path::Path, name: &str) -> Result<(), Unsettled> {
     let wasm = dir.join(format!("{name}.wasm"));
     if !wasm.exists() {
-        if host.registry.undeploy(name) {
+        if host.registry.undeploy(name, host.grace) {
             tracing::info!(function = name, "undeployed: {} was removed", wasm.display());
             host.report(ReloadEvent::Undeployed {
                 name: name.to_owned(),

@@ -72,6 +72,9 @@ pub struct Host {
     pub registry: Registry,
     /// What hot reload did, for whoever listens.
     pub reloads: tokio::sync::broadcast::Sender<ReloadEvent>,
+    /// How long in-flight events get to finish at shutdown or when their function is
+    /// undeployed.
+    pub grace: Duration,
 }
 
 impl Host {
@@ -146,6 +149,7 @@ impl Runtime {
             dispatcher,
             registry: Registry::default(),
             reloads,
+            grace: config.shutdown_grace,
         });
         let admin = match config.admin {
             Some(addr) => Some(AdminServer::start(addr, host.clone()).await?),

@@ -256,3 +256,44 @@ async fn sluice_up_serves_the_admin_endpoint_and_logs_json_with_event_fields() {
         scrape.body
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jetstream_retry_in_place_updates_the_attempt_on_the_span() {
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    // Per-key ordering retries in place (the span lives across attempts), unlike a NAK.
+    let manifest = r#"
+[trigger]
+subjects = ["js.in"]
+mode = "jetstream"
+ordering = "per-key"
+key = "json:/key"
+[retry]
+max_attempts = 3
+initial_delay = "10ms"
+"#;
+    dir.add("ordered", "probe", manifest);
+    let state = tempfile::tempdir().unwrap();
+    let mut sluice = SluiceProcess::spawn(
+        sluice_command()
+            .args(["--log-format", "json", "up", "--no-watch"])
+            .args(["--nats", &server.url(), "--functions"])
+            .arg(dir.path())
+            .arg("--state-dir")
+            .arg(state.path()),
+    );
+    sluice.line_where("saying the host is up", |l| {
+        message(l).starts_with("sluice is up")
+    });
+    let js = async_nats::jetstream::new(server.client().await);
+    let event = json!({"op": "fail", "until": 3, "key": "k"}).to_string();
+    crate::jetstream::publish_js(&js, "js.in", "e-ordered", event).await;
+
+    for attempt in 1..=2 {
+        let failed = sluice.line_where("about a failed attempt", |l| {
+            message(l).starts_with("attempt failed") && l["fields"]["attempt"] == attempt
+        });
+        assert_eq!(failed["span"]["event_id"], "e-ordered", "{failed}");
+        assert_eq!(failed["span"]["attempt"], attempt, "{failed}");
+    }
+}

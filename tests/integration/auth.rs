@@ -222,3 +222,60 @@ async fn a_cluster_list_connects_to_the_member_that_answers() {
         .expect("the live member of the list accepts");
     client.flush().await.expect("the server answers");
 }
+
+/// Writes the seed of `key` to a file the way `nk -gen user` output is kept: a comment line,
+/// then the seed.
+fn seed_file(dir: &Path, name: &str, key: &nkeys::KeyPair) -> PathBuf {
+    let file = dir.join(name);
+    let seed = key.seed().expect("a generated key has a seed");
+    std::fs::write(&file, format!("# nkey seed of a Sluice test user\n{seed}\n")).expect("write seed file");
+    file
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_nkey_user_is_accepted_and_a_wrong_seed_refused() {
+    let user = nkeys::KeyPair::new_user();
+    let server = NatsServer::start_with_config(&format!(
+        "authorization {{\n  users = [ {{ nkey: {:?} }} ]\n}}\n",
+        user.public_key()
+    ));
+    let keys = tempfile::tempdir().unwrap();
+    let with = |file: PathBuf| ConnectionOptions {
+        auth: Auth::NKey(file),
+        tls: Tls::default(),
+    };
+    let right = with(seed_file(keys.path(), "user.nk", &user));
+    let dir = FunctionsDir::new();
+    dir.add("echo", "probe", "[trigger]\nsubjects = [\"in\"]\n");
+    let host = start(&server, &dir, right.clone())
+        .await
+        .expect("host starts with the nkey");
+    let client = nats::connect(&server.url(), &right)
+        .await
+        .expect("test client connects with the nkey");
+    let answer = tokio::time::timeout(
+        WAIT,
+        client.request("in", json!({"op": "echo"}).to_string().into()),
+    )
+    .await
+    .expect("an answer in time");
+    assert!(
+        answer.is_ok(),
+        "the host serves over the nkey connection: {answer:?}"
+    );
+    host.shutdown().await;
+
+    let stranger = nkeys::KeyPair::new_user();
+    let wrong = with(seed_file(keys.path(), "stranger.nk", &stranger));
+    let Err(error) = start(&server, &FunctionsDir::new(), wrong).await else {
+        panic!("a seed whose public key the server does not know must not connect");
+    };
+    let message = format!("{error:#}");
+    assert!(
+        message.starts_with(&format!("cannot connect to NATS at {}: ", server.url())),
+        "{message}"
+    );
+    assert!(message.contains("authorization violation"), "{message}");
+    assert!(message.contains("--nats-nkey"), "{message}");
+    assert!(!message.contains('\n'), "one line: {message}");
+}

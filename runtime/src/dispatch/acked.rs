@@ -63,8 +63,8 @@ pub async fn process(
     let settlement = loop {
         let settlement = tokio::select! {
             settlement = settle(&dispatcher, &deployment, &event, &acker, attempt) => settlement,
-            _ = dispatcher.abandon.cancelled() => {
-                tracing::warn!(attempt, "shutdown grace period over: handing the event back to the server");
+            _ = deployment.abandon.cancelled() => {
+                tracing::warn!(attempt, "grace period over (shutdown or undeploy): handing the event back to the server");
                 break Settlement::Nak(Duration::ZERO);
             }
         };
@@ -75,8 +75,11 @@ pub async fn process(
                 let manifest = deployment.function.manifest();
                 let wait = with_progress(&acker, manifest.delivery.ack_wait, tokio::time::sleep(delay));
                 tokio::select! {
-                    _ = wait => attempt += 1,
-                    _ = dispatcher.abandon.cancelled() => break Settlement::Nak(Duration::ZERO),
+                    _ = wait => {
+                        attempt += 1;
+                        tracing::Span::current().record("attempt", attempt);
+                    }
+                    _ = deployment.abandon.cancelled() => break Settlement::Nak(Duration::ZERO),
                 }
             }
             (settlement, _) => break settlement,

@@ -43,6 +43,10 @@ pub struct Deployment {
     pub breaker: Breaker,
     /// Ids of handled events, when the manifest asks for `[dedupe]` (JetStream only).
     pub dedupe: Option<async_nats::jetstream::kv::Store>,
+    /// Cancelled when the function's JetStream events still running must be handed back to
+    /// the server: the grace period after a shutdown or an undeploy is over. Shared by every
+    /// version of the function.
+    pub abandon: tokio_util::sync::CancellationToken,
 }
 
 impl Deployment {
@@ -60,6 +64,7 @@ impl Deployment {
             permits: Arc::new(Semaphore::new(permits)),
             stats,
             dedupe: None,
+            abandon: tokio_util::sync::CancellationToken::new(),
         }
     }
 
@@ -76,6 +81,7 @@ impl Deployment {
             ),
             function: Arc::new(function),
             dedupe: None,
+            abandon: previous.abandon.clone(),
             permits: if same_cap {
                 previous.permits.clone()
             } else {

@@ -303,9 +303,10 @@ impl PullIntake {
         }
     }
 
-    /// Hands `message` to a task with `permit`, or back to the server when stopping.
+    /// Hands `message` to a task with `permit`, or back to the server when stopping (also when
+    /// the stop arrived but another branch of the loop's `select!` ran first).
     fn admit(&self, message: async_nats::Message, permit: OwnedSemaphorePermit, key: Option<KeyRelease>) {
-        if self.stopping {
+        if self.stopping || self.stop.is_cancelled() {
             return self.hand_back(message);
         }
         let Some(delivery) = self.delivery(message) else {

@@ -1,8 +1,10 @@
 //! JetStream mode: at-least-once delivery, and proof that nothing is lost under faults.
 
+mod backoff;
 mod delivery;
 mod faults;
 mod proof;
+mod undeploy;
 
 use std::collections::HashMap;
 use std::time::Duration;
