@@ -24,5 +24,12 @@ if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null
 fi
+# The marketplace application's run.sh talks to its webhook receiver with curl.
+if ! command -v curl >/dev/null; then
+  echo "==> installing curl"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null
+fi
 # Debian's package also starts a system service on :4222 where systemd runs; Sluice does
 # not need it (tests start their own servers), and `sluice up` simply uses it if present.
