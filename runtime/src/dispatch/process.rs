@@ -213,8 +213,14 @@ async fn dead_letter(
 async fn publish_all(dispatcher: &Dispatcher, deployment: &Deployment, messages: Vec<OutgoingMessage>) {
     let (mut ok, mut failed) = (0, 0);
     for message in messages {
-        let subject = message.subject.clone();
-        match send(dispatcher, message).await {
+        // A `Subject` shares its bytes: kept for the error line without copying the string.
+        let subject = async_nats::Subject::from(message.subject);
+        let headers = headers::to_nats(&message.headers);
+        let sent = dispatcher
+            .client
+            .publish_with_headers(subject.clone(), headers, message.payload)
+            .await;
+        match sent {
             Ok(()) => ok += 1,
             Err(error) => {
                 failed += 1;
