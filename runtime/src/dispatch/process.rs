@@ -215,7 +215,7 @@ async fn publish_all(dispatcher: &Dispatcher, deployment: &Deployment, messages:
     for message in messages {
         // A `Subject` shares its bytes: kept for the error line without copying the string.
         let subject = async_nats::Subject::from(message.subject);
-        let headers = headers::to_nats(&message.headers);
+        let headers = headers::to_nats(message.headers);
         let sent = dispatcher
             .client
             .publish_with_headers(subject.clone(), headers, message.payload)
@@ -232,7 +232,7 @@ async fn publish_all(dispatcher: &Dispatcher, deployment: &Deployment, messages:
 }
 
 async fn send(dispatcher: &Dispatcher, message: OutgoingMessage) -> Result<(), async_nats::PublishError> {
-    let headers = headers::to_nats(&message.headers);
+    let headers = headers::to_nats(message.headers);
     dispatcher
         .client
         .publish_with_headers(message.subject, headers, message.payload)
@@ -246,7 +246,7 @@ pub(super) async fn send_confirmed(dispatcher: &Dispatcher, message: OutgoingMes
     if !dispatcher.routes.captured(&message.subject).await {
         return send(dispatcher, message).await.map_err(|error| error.to_string());
     }
-    let headers = headers::to_nats(&message.headers);
+    let headers = headers::to_nats(message.headers);
     let ack = dispatcher
         .jetstream
         .publish_with_headers(message.subject, headers, message.payload)
