@@ -81,11 +81,29 @@ pub fn for_publish(
 ) -> Vec<(String, String)> {
     let mut headers = for_request(headers, event);
     headers.retain(|(name, _)| !name.eq_ignore_ascii_case(NATS_MSG_ID));
-    headers.push((
-        NATS_MSG_ID.to_owned(),
-        format!("{function}:{}:{sequence}", event.id),
-    ));
+    headers.push((NATS_MSG_ID.to_owned(), msg_id(function, &event.id, sequence)));
     headers
+}
+
+/// `FUNCTION:EVENT_ID:SEQUENCE`, built without the formatting machinery (once per publish).
+fn msg_id(function: &str, event_id: &str, sequence: usize) -> String {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = sequence;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let digits = std::str::from_utf8(&digits[start..]).expect("ASCII digits");
+    let mut id = String::with_capacity(function.len() + event_id.len() + digits.len() + 2);
+    for part in [function, ":", event_id, ":", digits] {
+        id.push_str(part);
+    }
+    id
 }
 
 /// The headers of a request a handler sends while handling `event`: the handler's own, then
@@ -221,6 +239,14 @@ mod tests {
         assert_eq!(find(&headers, "traceparent"), Some("00-abc-def-01"));
         assert_eq!(find(&headers, CAUSATION_ID), Some("evt-2"));
         assert_eq!(find(&headers, NATS_MSG_ID), None);
+    }
+
+    #[test]
+    fn msg_ids_name_function_event_and_sequence() {
+        assert_eq!(msg_id("f", "e-1", 1), "f:e-1:1");
+        assert_eq!(msg_id("totals", "x", 1000), "totals:x:1000");
+        assert_eq!(msg_id("f", "e", 0), "f:e:0");
+        assert_eq!(msg_id("f", "e", usize::MAX), format!("f:e:{}", usize::MAX));
     }
 
     #[test]
