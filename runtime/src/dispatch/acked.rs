@@ -129,7 +129,8 @@ async fn settle(
         with_progress(
             acker,
             manifest.delivery.ack_wait,
-            invoke(&dispatcher.engine, &deployment.function, event, attempt),
+            // Boxed for the same reason as in core mode: spawning copies the task whole.
+            Box::pin(invoke(&dispatcher.engine, &deployment.function, event, attempt)),
         )
         .await
     };

@@ -72,7 +72,9 @@ pub async fn process(
         }
         let result = {
             let _running = deployment.stats.start_instance();
-            invoke(&dispatcher.engine, function, &event, attempt).await
+            // Boxed: the attempt's state (store, instantiation and call futures) is most of
+            // this task's size, and an unboxed task is copied whole on every spawn.
+            Box::pin(invoke(&dispatcher.engine, function, &event, attempt)).await
         };
         drop(permit_held);
         deployment.breaker.record(match &result {
