@@ -6,7 +6,7 @@
 #   bench/host-path/measure.sh SLUICE_BINARY EVENTS_PER_INSTANCE EVENTS [callgrind|stat|record]
 #
 # callgrind (default): instructions of the host process while EVENTS events go through,
-#   after a warm-up with instrumentation off; repeatable to about 0.01 %. Valgrind cannot
+#   after a warm-up with instrumentation off; reruns stay within about ±0.8 %. Valgrind cannot
 #   reserve the pooling allocator's address space, so fresh instances are allocated on
 #   demand there. Kernel time (syscalls, context switches) is not counted.
 # stat: CPU time of the host process (perf stat task-clock); noisy on a shared machine.
