@@ -66,6 +66,10 @@ impl Breaker {
     /// Waits until the intake may take events: the circuit is closed, or its cool-down is
     /// over and no probe is out. Cancel-safe; follow it with [`Breaker::admit`].
     pub async fn ready(&self) {
+        // Without a policy the circuit never leaves `Closed`: no lock, no waiting.
+        if self.policy.is_none() {
+            return;
+        }
         loop {
             let notified = self.changed.notified();
             let wait_until = match &*self.lock() {
@@ -88,6 +92,9 @@ impl Breaker {
 
     /// Takes the right to admit events now that [`Breaker::ready`] returned.
     pub fn admit(&self) -> Admission {
+        if self.policy.is_none() {
+            return Admission::Open;
+        }
         let mut state = self.lock();
         match *state {
             State::Closed { .. } => Admission::Open,
@@ -167,9 +174,9 @@ impl Breaker {
         self.changed.notify_waiters();
     }
 
-    /// Whether the circuit is closed (for logs and tests).
+    /// Whether the circuit is closed: events may be admitted without waiting.
     pub fn is_closed(&self) -> bool {
-        matches!(*self.lock(), State::Closed { .. })
+        self.policy.is_none() || matches!(*self.lock(), State::Closed { .. })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

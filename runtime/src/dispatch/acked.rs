@@ -132,7 +132,13 @@ async fn settle(
         with_progress(
             acker,
             manifest.delivery.ack_wait,
-            crate::batch::invoke_batched(&dispatcher.engine, &deployment.function, event, attempt),
+            // Boxed for the same reason as in core mode: spawning copies the task whole.
+            Box::pin(crate::batch::invoke_batched(
+                &dispatcher.engine,
+                &deployment.function,
+                event,
+                attempt,
+            )),
         )
         .await
     };

@@ -4,13 +4,16 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::StreamMap;
 use tokio_util::sync::CancellationToken;
 
 use super::pending::{Pending, next_release};
 use super::{Deployment, Dispatcher};
+
+/// Most messages taken from the subscriptions at once before admitting again.
+const RECEIVE_BATCH: usize = 64;
 
 /// A new version of a deployed function, sent to its running intake.
 pub struct Update {
@@ -62,6 +65,7 @@ impl Intake {
     pub async fn run(mut self) {
         let mut open = true;
         while open || !self.pending.is_empty() {
+            self.admit_ready();
             let permits = self.deployment.permits.clone();
             let deployment = self.deployment.clone();
             let admission = async move {
@@ -76,7 +80,10 @@ impl Intake {
                 }
                 Some(update) = self.updates.recv(), if open => self.apply(update).await,
                 message = self.subscriptions.next(), if open => match message {
-                    Some((_, message)) => self.receive(message),
+                    Some((_, message)) => {
+                        self.receive(message);
+                        self.receive_more();
+                    }
                     None => open = false,
                 },
                 Some(key) = next_release(&mut self.released) => self.pending.release(key),
@@ -90,6 +97,30 @@ impl Intake {
             }
         }
         tracing::debug!(function = &**self.deployment.function.name(), "intake stopped");
+    }
+
+    /// Admits waiting events while a permit is free and the circuit is closed, without
+    /// waiting: the common case costs no trip through the `select!` above per event.
+    fn admit_ready(&mut self) {
+        while self.pending.has_ready() && self.deployment.breaker.is_closed() {
+            let Ok(permit) = self.deployment.permits.clone().try_acquire_owned() else {
+                return;
+            };
+            self.deployment.breaker.admit();
+            let (message, key) = self.pending.pop_ready().expect("checked ready");
+            self.dispatcher.admit(&self.deployment, message, permit, key);
+        }
+    }
+
+    /// Takes what the subscriptions already hold (up to [`RECEIVE_BATCH`]) without waiting.
+    fn receive_more(&mut self) {
+        for _ in 0..RECEIVE_BATCH {
+            match self.subscriptions.next().now_or_never() {
+                Some(Some((_, message))) => self.receive(message),
+                // Nothing more now, or every subscription ended (the `select!` sees that).
+                _ => return,
+            }
+        }
     }
 
     fn receive(&mut self, message: async_nats::Message) {

@@ -93,8 +93,14 @@ impl Deployment {
 }
 
 /// What every event task needs from the host: the engine, the NATS client, the task tracker.
+///
+/// A cheap handle: cloning it (once per admitted event) copies one `Arc`, not the clients,
+/// tracker and token inside.
 #[derive(Clone)]
-pub struct Dispatcher {
+pub struct Dispatcher(Arc<DispatcherParts>);
+
+/// The parts a [`Dispatcher`] shares with every event task.
+pub struct DispatcherParts {
     /// The engine functions were compiled with.
     pub engine: Arc<SluiceEngine>,
     /// The NATS connection used to publish results and dead letters.
@@ -108,6 +114,14 @@ pub struct Dispatcher {
     /// Cancelled when the shutdown grace period is over: JetStream events still running are
     /// handed back to the server at once.
     pub abandon: tokio_util::sync::CancellationToken,
+}
+
+impl std::ops::Deref for Dispatcher {
+    type Target = DispatcherParts;
+
+    fn deref(&self) -> &DispatcherParts {
+        &self.0
+    }
 }
 
 impl Dispatcher {
@@ -135,14 +149,14 @@ impl Dispatcher {
     /// A dispatcher publishing through `client`, running functions on `engine`.
     pub fn new(engine: Arc<SluiceEngine>, client: async_nats::Client) -> Self {
         let jetstream = async_nats::jetstream::new(client.clone());
-        Self {
+        Self(Arc::new(DispatcherParts {
             engine,
             routes: Arc::new(crate::jetstream::StreamRoutes::new(jetstream.clone())),
             jetstream,
             client,
             tracker: TaskTracker::new(),
             abandon: tokio_util::sync::CancellationToken::new(),
-        }
+        }))
     }
 
     pub(crate) fn admit_delivery(

@@ -72,7 +72,15 @@ pub async fn process(
         }
         let result = {
             let _running = deployment.stats.start_instance();
-            crate::batch::invoke_batched(&dispatcher.engine, function, &event, attempt).await
+            // Boxed: the attempt's state (store, instantiation and call futures) is most of
+            // this task's size, and an unboxed task is copied whole on every spawn.
+            Box::pin(crate::batch::invoke_batched(
+                &dispatcher.engine,
+                function,
+                &event,
+                attempt,
+            ))
+            .await
         };
         drop(permit_held);
         deployment.breaker.record(match &result {
@@ -213,8 +221,14 @@ async fn dead_letter(
 async fn publish_all(dispatcher: &Dispatcher, deployment: &Deployment, messages: Vec<OutgoingMessage>) {
     let (mut ok, mut failed) = (0, 0);
     for message in messages {
-        let subject = message.subject.clone();
-        match send(dispatcher, message).await {
+        // A `Subject` shares its bytes: kept for the error line without copying the string.
+        let subject = async_nats::Subject::from(message.subject);
+        let headers = headers::to_nats(message.headers);
+        let sent = dispatcher
+            .client
+            .publish_with_headers(subject.clone(), headers, message.payload)
+            .await;
+        match sent {
             Ok(()) => ok += 1,
             Err(error) => {
                 failed += 1;
@@ -226,7 +240,7 @@ async fn publish_all(dispatcher: &Dispatcher, deployment: &Deployment, messages:
 }
 
 async fn send(dispatcher: &Dispatcher, message: OutgoingMessage) -> Result<(), async_nats::PublishError> {
-    let headers = headers::to_nats(&message.headers);
+    let headers = headers::to_nats(message.headers);
     dispatcher
         .client
         .publish_with_headers(message.subject, headers, message.payload)
@@ -240,7 +254,7 @@ pub(super) async fn send_confirmed(dispatcher: &Dispatcher, message: OutgoingMes
     if !dispatcher.routes.captured(&message.subject).await {
         return send(dispatcher, message).await.map_err(|error| error.to_string());
     }
-    let headers = headers::to_nats(&message.headers);
+    let headers = headers::to_nats(message.headers);
     let ack = dispatcher
         .jetstream
         .publish_with_headers(message.subject, headers, message.payload)

@@ -70,7 +70,12 @@ impl Event {
     pub fn from_message(message: async_nats::Message) -> Self {
         let headers = headers::from_nats(message.headers.as_ref());
         let reply_to = message.reply.map(|subject| subject.to_string());
-        Self::new(message.subject.to_string(), message.payload, headers, reply_to)
+        Self::new(
+            message.subject.as_str().to_owned(),
+            message.payload,
+            headers,
+            reply_to,
+        )
     }
 
     /// Builds an event from a JetStream delivery. Without an id header the event is named

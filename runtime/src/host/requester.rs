@@ -31,7 +31,7 @@ impl Host for State {
         let headers = headers::for_request(handler_headers, &call.event);
         let request = async_nats::Request::new()
             .payload(payload.into())
-            .headers(headers::to_nats(&headers))
+            .headers(headers::to_nats(headers))
             .timeout(Some(timeout));
         match client.send_request(subject.clone(), request).await {
             Ok(answer) => Ok(Reply {

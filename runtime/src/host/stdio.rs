@@ -36,6 +36,12 @@ impl CapturedOutput {
         (lines, captured.dropped)
     }
 
+    /// Whether the handler wrote nothing (most calls): then there is nothing to log.
+    fn is_empty(&self) -> bool {
+        let captured = self.inner.lock().expect("output lock poisoned");
+        captured.bytes.is_empty() && captured.dropped == 0
+    }
+
     /// Empties the buffer, for an instance that goes on to its next event.
     pub fn clear(&self) {
         let mut captured = self.inner.lock().expect("output lock poisoned");
@@ -45,6 +51,9 @@ impl CapturedOutput {
 
     /// Writes the captured lines to the log at info level.
     pub fn log(&self, function: &str, event_id: &str) {
+        if self.is_empty() {
+            return;
+        }
         let (lines, dropped) = self.lines();
         for line in lines {
             tracing::info!(target: "sluice::handler::stdio", function, event_id, "{line}");

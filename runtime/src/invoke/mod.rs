@@ -100,8 +100,10 @@ const MAX_IDLE: Duration = Duration::from_secs(10);
 
 impl InstancePool {
     fn take(&self) -> Option<WarmInstance> {
+        // One clock read for the whole pool, not one per idle instance.
+        let now = Instant::now();
         let mut idle = self.idle.lock().expect("instance pool lock poisoned");
-        idle.retain(|warm| warm.idle_since.elapsed() < MAX_IDLE);
+        idle.retain(|warm| now.saturating_duration_since(warm.idle_since) < MAX_IDLE);
         idle.pop()
     }
 

@@ -43,7 +43,25 @@ impl fmt::Display for SubjectPattern {
 
 /// Checks that `subject` is a literal subject a message can be published to (no wildcards).
 pub fn validate_literal(subject: &str) -> Result<(), String> {
+    if is_plain_literal(subject) {
+        return Ok(());
+    }
     validate(subject, false)
+}
+
+/// The common case in one pass (every publish checks its subject): printable ASCII without
+/// wildcard characters and without an empty token. Anything else gets the full check and
+/// its explanation.
+fn is_plain_literal(subject: &str) -> bool {
+    let mut previous = b'.';
+    for &byte in subject.as_bytes() {
+        let bad = !byte.is_ascii_graphic() || byte == b'*' || byte == b'>';
+        if bad || (byte == b'.' && previous == b'.') {
+            return false;
+        }
+        previous = byte;
+    }
+    previous != b'.'
 }
 
 fn validate(text: &str, wildcards: bool) -> Result<(), String> {
@@ -110,5 +128,36 @@ mod tests {
         assert!(SubjectPattern::parse("a b").unwrap_err().contains("whitespace"));
         assert!(validate_literal("a.*").unwrap_err().contains("wildcard"));
         assert!(validate_literal("a.b").is_ok());
+    }
+
+    #[test]
+    fn the_fast_literal_check_agrees_with_the_full_one() {
+        for subject in [
+            "",
+            ".",
+            "a",
+            "a.b",
+            "orders.totalled",
+            ".a",
+            "a.",
+            "a..b",
+            "a.*",
+            "a.>",
+            "a.b*",
+            "a b",
+            "a\tb",
+            "ä.b",
+            "a.b-c_d",
+            "_INBOX.x",
+        ] {
+            assert_eq!(
+                validate_literal(subject).is_ok(),
+                validate(subject, false).is_ok(),
+                "{subject:?}"
+            );
+            if is_plain_literal(subject) {
+                assert!(validate(subject, false).is_ok(), "{subject:?}");
+            }
+        }
     }
 }

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Measures what one event costs the host process alone: a release `sluice up` with
+# order-total, a nats-server, and orders published from a separate Python process
+# (drive.py), so the publisher and collector are not counted.
+#
+#   bench/host-path/measure.sh SLUICE_BINARY EVENTS_PER_INSTANCE EVENTS [callgrind|stat|record]
+#
+# callgrind (default): instructions of the host process while EVENTS events go through,
+#   after a warm-up with instrumentation off; reruns stay within about ±0.8 %. Valgrind cannot
+#   reserve the pooling allocator's address space, so fresh instances are allocated on
+#   demand there. Kernel time (syscalls, context switches) is not counted.
+# stat: CPU time of the host process (perf stat task-clock); noisy on a shared machine.
+# record: a flat perf profile (cpu-clock) of the host process.
+#
+# Environment: GUEST (the order-total component), WARM (warm-up events, default 500),
+# PYTHON (with nats-py; default target/bench-venv/bin/python, else python3).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=$1 reuse=$2 events=$3 mode=${4:-callgrind}
+guest=${GUEST:-$root/target/guests/wasm32-wasip2/release/order_total.wasm}
+python=${PYTHON:-$root/target/bench-venv/bin/python}
+[ -x "$python" ] || python=python3
+work=$(mktemp -d)
+port=$((20000 + RANDOM % 20000))
+url=nats://127.0.0.1:$port
+mkdir -p "$work/fn"
+cp "$guest" "$work/fn/order-total.wasm"
+cat > "$work/fn/order-total.toml" <<TOML
+[trigger]
+subjects = ["orders.placed"]
+[permissions]
+publish = ["orders.totalled"]
+[limits]
+max_pending = 1000000
+max_concurrency = 32
+events_per_instance = $reuse
+TOML
+nats-server -p "$port" -a 127.0.0.1 >"$work/nats.log" 2>&1 &
+nats=$!
+sleep 0.5
+host=(env SLUICE_LOG=warn,sluice::commands=info)
+[ "$mode" = callgrind ] && host+=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.out")
+"${host[@]}" "$bin" up --functions "$work/fn" --no-watch --nats "$url" --state-dir "$work/state" >"$work/sluice.log" 2>&1 &
+sluice=$!
+for _ in $(seq 1 600); do grep -q "sluice is up" "$work/sluice.log" && break; sleep 0.5; done
+drive() { "$python" "$root/bench/host-path/drive.py" "$url" "$1" 300; }
+drive "${WARM:-500}"
+case $mode in
+  callgrind)
+    callgrind_control -i on "$sluice" >/dev/null
+    drive "$events"
+    callgrind_control -i off "$sluice" >/dev/null
+    callgrind_control -d "$sluice" >/dev/null
+    sleep 1
+    total=$(callgrind_annotate "$work/cg.out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ && $1 ~ /[0-9]/ {gsub(",", "", $1); print $1}')
+    echo "instructions per event: $((total / events))" ;;
+  stat) perf stat -e task-clock,context-switches -p "$sluice" -- "$python" "$root/bench/host-path/drive.py" "$url" "$events" 300 ;;
+  record)
+    perf record -e cpu-clock -F 2000 -o "$work/perf.data" -p "$sluice" -- "$python" "$root/bench/host-path/drive.py" "$url" "$events" 300
+    perf report -i "$work/perf.data" --stdio --no-children --sort symbol 2>/dev/null | grep -v '^#' | head -60 ;;
+esac
+kill -INT "$sluice"; wait "$sluice" || true
+kill "$nats"
+echo "files in $work"
