@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh
 
+. scripts/start-sluice.sh
 functions=(validate-order order-total email-receipt order-analytics)
 echo "==> building the host and the example functions (the first build compiles wasmtime: ~10 minutes)"
 cargo build -p sluice-runtime
@@ -24,14 +25,7 @@ $sluice check "$deploy"
 
 echo "==> starting sluice"
 log=target/demo/sluice.log
-$sluice up --functions "$deploy" --state-dir target/demo/state 2> >(tee "$log" >&2) &
-host=$!
-trap 'kill -TERM $host 2>/dev/null; wait $host 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
-  grep -q "sluice is up" "$log" 2>/dev/null && break
-  kill -0 $host 2>/dev/null || { echo "sluice exited; see the log above" >&2; exit 1; }
-  sleep 0.1
-done
+start_sluice --tee "$log" --functions "$deploy" --state-dir target/demo/state
 
 order='{"id":"o-1001","customer":"ada@example.com","items":[{"sku":"book","qty":2,"price":1999},{"sku":"pen","qty":3,"price":250}]}'
 echo "==> sending an order"

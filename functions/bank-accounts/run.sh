@@ -17,6 +17,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+. scripts/start-sluice.sh
 functions=(account transfer projection query)
 echo "==> building the host, the driver and the bank functions"
 cargo build -q -p sluice-runtime -p bank-driver
@@ -34,14 +35,7 @@ $sluice check "$deploy"
 
 echo "==> starting sluice (log: $app/sluice.log)"
 log=$app/sluice.log
-$sluice up --functions "$deploy" --state-dir "$app/state" --no-watch "${nats_args[@]}" 2>"$log" &
-host=$!
-trap 'kill -TERM $host 2>/dev/null; wait $host 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
-  grep -q "sluice is up" "$log" 2>/dev/null && break
-  kill -0 $host 2>/dev/null || { cat "$log" >&2; echo "sluice exited; its log is above" >&2; exit 1; }
-  sleep 0.1
-done
+start_sluice "$log" --functions "$deploy" --state-dir "$app/state" --no-watch "${nats_args[@]}"
 
 target/debug/bank-driver "${driver_args[@]}"
 echo "==> stopping sluice"

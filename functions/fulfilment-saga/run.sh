@@ -19,6 +19,7 @@ while [ $# -gt 0 ]; do
 done
 scripts/ensure-deps.sh
 
+. scripts/start-sluice.sh
 functions=(saga-inventory saga-payment saga-shipping saga-email)
 echo "==> building the host, the driver and the saga's functions"
 cargo build -q -p sluice-runtime -p saga-driver
@@ -35,14 +36,7 @@ $sluice check "$app/functions"
 
 echo "==> starting sluice (log: $app/sluice.log)"
 log="$app/sluice.log"
-$sluice up --functions "$app/functions" --state-dir "$app/state" ${nats:+--nats "$nats"} 2>"$log" &
-host=$!
-trap 'kill -TERM $host 2>/dev/null; wait $host 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
-  grep -q "sluice is up" "$log" 2>/dev/null && break
-  kill -0 $host 2>/dev/null || { cat "$log" >&2; echo "sluice exited" >&2; exit 1; }
-  sleep 0.1
-done
+start_sluice "$log" --functions "$app/functions" --state-dir "$app/state" ${nats:+--nats "$nats"}
 url=$(sed -n 's/.*NATS at \([^ ]*\)\. Ctrl-C.*/\1/p' "$log" | head -1)
 
 echo "==> placing $orders orders"

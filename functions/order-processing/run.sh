@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/ensure-deps.sh
 
+. scripts/start-sluice.sh
 functions=(idempotent-total fulfilment-worker batch-revenue)
 echo "==> building the host, the driver and the order-processing functions"
 cargo build -p sluice-runtime -p orders-driver
@@ -24,14 +25,7 @@ $sluice check "$app/functions"
 
 echo "==> starting sluice"
 log=$app/sluice.log
-$sluice up --functions "$app/functions" --state-dir "$app/state" --no-watch 2>"$log" &
-host=$!
-trap 'kill -TERM $host 2>/dev/null; wait $host 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
-  grep -q "sluice is up" "$log" 2>/dev/null && break
-  kill -0 $host 2>/dev/null || { cat "$log" >&2; echo "sluice exited; its log is above" >&2; exit 1; }
-  sleep 0.1
-done
+start_sluice "$log" --functions "$app/functions" --state-dir "$app/state" --no-watch
 
 echo "==> sending orders (host log: $log)"
 target/debug/orders-driver "$@"
