@@ -60,6 +60,20 @@ pub fn sluice_command() -> std::process::Command {
     command
 }
 
+/// `sluice up` on `dir` against `server` (no watching, state in `state`), as a child process
+/// a test can kill with SIGKILL.
+pub fn spawn_host(server: &crate::NatsServer, dir: &FunctionsDir, state: &Path) -> std::process::Child {
+    sluice_command()
+        .args(["up", "--no-watch", "--functions"])
+        .arg(dir.path())
+        .args(["--nats", &server.url(), "--state-dir"])
+        .arg(state)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start sluice up")
+}
+
 /// A target folder shared by every test that builds a scaffolded crate, so the SDK's
 /// dependencies compile once.
 pub fn scaffold_target_dir() -> PathBuf {

@@ -2,27 +2,13 @@
 //! under load, hostile handlers beside a healthy one, and bad input.
 
 use std::collections::HashMap;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sluice_tests::{FunctionsDir, NatsServer, next_message, sluice_command};
+use sluice_tests::{FunctionsDir, NatsServer, next_message, spawn_host};
 
 use super::{count_ids, count_more, drained, manifest, publish_js, publish_many};
 use crate::{WAIT, header, start_host};
-
-/// `sluice up` on `dir` against `server`, as a child process.
-fn spawn_host(server: &NatsServer, dir: &FunctionsDir, state: &std::path::Path) -> Child {
-    sluice_command()
-        .args(["up", "--no-watch", "--functions"])
-        .arg(dir.path())
-        .args(["--nats", &server.url(), "--state-dir"])
-        .arg(state)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sluice up")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_killed_mid_stream_loses_nothing_and_repeats_only_what_was_in_flight() {

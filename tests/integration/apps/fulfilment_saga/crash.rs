@@ -2,29 +2,15 @@
 //! over: redelivered events, attempts cut short after their first key-value writes, outputs
 //! sent twice. The promises hold all the same.
 
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use saga_driver::shop::DEAD_LETTERS;
 use saga_driver::{Report, Shop, catalogue, observe};
 use sluice_runtime::dlq::DeadLetterQueue;
-use sluice_tests::{FunctionsDir, NatsServer, sluice_command};
+use sluice_tests::{NatsServer, spawn_host};
 
 use super::{ORDERS, deploy};
 use crate::start_host;
-
-/// `sluice up` on `dir` against `server`, as a child process that can be killed.
-fn spawn_host(server: &NatsServer, dir: &FunctionsDir, state: &std::path::Path) -> Child {
-    sluice_command()
-        .args(["up", "--no-watch", "--functions"])
-        .arg(dir.path())
-        .args(["--nats", &server.url(), "--state-dir"])
-        .arg(state)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sluice up")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_killed_mid_saga_leaves_stock_consistent_and_one_email_per_order() {
