@@ -56,7 +56,7 @@ case $mode in
     echo "instructions per event: $((total / events))" ;;
   stat) perf stat -e task-clock,context-switches -p "$sluice" -- "$python" "$root/bench/host-path/drive.py" "$url" "$events" 300 ;;
   record)
-    perf record -e cpu-clock -F 2000 -o "$work/perf.data" -p "$sluice" -- "$python" "$root/bench/host-path/drive.py" "$url" "$events" 300
+    perf record -e cpu-clock -F ${FREQ:-2000} ${PERF_RECORD_ARGS:-} -o "$work/perf.data" -p "$sluice" -- "$python" "$root/bench/host-path/drive.py" "$url" "$events" 300
     perf report -i "$work/perf.data" --stdio --no-children --sort symbol 2>/dev/null | grep -v '^#' | head -60 ;;
 esac
 kill -INT "$sluice"; wait "$sluice" || true

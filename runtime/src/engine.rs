@@ -38,6 +38,9 @@ const DECOMMIT_BATCH: usize = 64;
 /// about 1 MiB.
 const KEEP_RESIDENT: usize = 2 << 20;
 
+/// Set to `perfmap` to have compiled handler code named in `perf` profiles.
+pub const PROFILE_ENV: &str = "SLUICE_PROFILE";
+
 /// The largest linear memory any function may ask for in `limits.memory`; each function's own
 /// limit is enforced per store below this.
 pub const MAX_MEMORY: u64 = 4 << 30;
@@ -133,6 +136,10 @@ fn config(pooling: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    if std::env::var_os(PROFILE_ENV).is_some_and(|value| value == "perfmap") {
+        // Names the compiled handler code for `perf` (in /tmp/perf-PID.map).
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if pooling {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(POOL_COMPONENT_INSTANCES)

@@ -24,7 +24,7 @@ use crate::watch::Change;
 
 /// Quiet time after a finished change before the function is loaded: lets a component and
 /// its manifest copied together be loaded as one version.
-pub const SETTLE: Duration = Duration::from_millis(50);
+pub const SETTLE: Duration = Duration::from_millis(25);
 
 /// Quiet time after writes whose end was not seen (no close event) before loading anyway.
 pub const QUIET: Duration = Duration::from_secs(2);

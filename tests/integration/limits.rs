@@ -50,7 +50,8 @@ async fn no_more_than_max_concurrency_instances_run_at_once() {
     host.shutdown().await;
 }
 
-fn max_overlap(intervals: &[(u64, u64)]) -> usize {
+/// The most of `intervals` (start, end) that overlap at any one time.
+pub(crate) fn max_overlap(intervals: &[(u64, u64)]) -> usize {
     let mut edges: Vec<(u64, i32)> = intervals
         .iter()
         .flat_map(|&(start, end)| [(start, 1), (end, -1)])

@@ -298,3 +298,76 @@ async fn a_redeploy_resubscribes_only_changed_subjects_and_applies_the_new_cap()
     assert_eq!(stats.peak_in_flight, 2, "{stats:?}");
     host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cap_lowered_in_a_burst_holds_for_every_event_admitted_after_it() {
+    // Tasks that finish an event take the next one with the permit they hold; after the
+    // cap changes, a permit of the old cap must not run events of the new version.
+    const EVENTS: usize = 40;
+    let server = NatsServer::start();
+    let dir = FunctionsDir::new();
+    let manifest = |cap: u32| {
+        format!(
+            "[trigger]\nsubjects = [\"in\"]\n[limits]\nmax_concurrency = {cap}\n[permissions]\npublish = [\"probe.out\"]\n"
+        )
+    };
+    dir.add("slow", "probe", &manifest(4));
+    let host = start_watching(&server, &dir).await;
+    let mut reloads = host.reload_events();
+    let client = server.client().await;
+    let mut out = client.subscribe("probe.out").await.unwrap();
+    client.flush().await.unwrap();
+    for _ in 0..EVENTS {
+        client
+            .publish("in", json!({"op": "sleep", "ms": 50}).to_string().into())
+            .await
+            .unwrap();
+    }
+    let report = |message: async_nats::Message| {
+        let report: Value = serde_json::from_slice(&message.payload).unwrap();
+        (
+            report["start_ns"].as_u64().unwrap(),
+            report["end_ns"].as_u64().unwrap(),
+        )
+    };
+    let mut intervals = Vec::new();
+    for _ in 0..8 {
+        intervals.push(report(next_message(&mut out, WAIT, "sleep report").await));
+    }
+    write_then_rename(&dir.path().join("slow.toml"), manifest(1).as_bytes());
+    assert!(matches!(
+        reload_of(&mut reloads, "slow").await,
+        ReloadEvent::Deployed { .. }
+    ));
+    let switched = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    while intervals.len() < EVENTS {
+        intervals.push(report(next_message(&mut out, WAIT, "sleep report").await));
+    }
+    assert_eq!(
+        crate::limits::max_overlap(&intervals[..8]),
+        4,
+        "events at once under the old cap"
+    );
+    // Events that started a while after the change were all admitted under the new cap.
+    let settled = switched + 100_000_000;
+    let after: Vec<(u64, u64)> = intervals
+        .iter()
+        .copied()
+        .filter(|&(start, _)| start >= settled)
+        .collect();
+    assert!(
+        after.len() >= 10,
+        "only {} events ran after the change",
+        after.len()
+    );
+    assert_eq!(
+        crate::limits::max_overlap(&after),
+        1,
+        "events at once after the cap became 1"
+    );
+    assert_eq!(host.stats("slow").unwrap().succeeded, EVENTS as u64);
+    host.shutdown().await;
+}

@@ -1,16 +1,22 @@
 //! A function's intake: its subscriptions, its pending queue and admission. One task per
 //! deployed function, alive across redeploys, so a new version takes over without dropping
 //! or duplicating an event.
+//!
+//! The pending queue is shared with the function's event tasks: a task that finished its
+//! event takes the next ready one itself, with the permit it already holds (see
+//! [`Queue::next_for`]), so under load events are not each spawned, and a finished event does
+//! not wake the intake to admit the next.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::{FutureExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::StreamMap;
 use tokio_util::sync::CancellationToken;
 
 use super::pending::{Pending, next_release};
 use super::{Deployment, Dispatcher};
+use crate::ordering::KeyRelease;
 
 /// Most messages taken from the subscriptions at once before admitting again.
 const RECEIVE_BATCH: usize = 64;
@@ -27,12 +33,62 @@ pub struct Update {
     pub applied: tokio::sync::oneshot::Sender<()>,
 }
 
+/// What a function's intake shares with its event tasks: the events waiting for admission
+/// and the version that runs events admitted now.
+pub(super) struct Queue {
+    state: Mutex<Queued>,
+}
+
+struct Queued {
+    pending: Pending,
+    deployment: Arc<Deployment>,
+}
+
+/// An event taken from the queue, with the version to run it and its key's release.
+pub(super) struct Admitted {
+    pub deployment: Arc<Deployment>,
+    pub message: async_nats::Message,
+    pub key: Option<KeyRelease>,
+}
+
+impl Queue {
+    fn new(pending: Pending, deployment: Arc<Deployment>) -> Self {
+        Self {
+            state: Mutex::new(Queued { pending, deployment }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queued> {
+        self.state.lock().expect("intake queue lock poisoned")
+    }
+
+    /// The next ready event for a task that holds a permit of `permits` and finished its
+    /// event, when one may be admitted now: the circuit is closed and the version now
+    /// deployed counts its events with the same permits (after a change of
+    /// `limits.max_concurrency` the permit goes back and the intake admits under the new cap).
+    pub(super) fn next_for(&self, permits: &Arc<Semaphore>) -> Option<Admitted> {
+        let mut queued = self.lock();
+        if !Arc::ptr_eq(&queued.deployment.permits, permits) || !queued.deployment.breaker.is_closed() {
+            return None;
+        }
+        let (message, key) = queued.pending.pop_ready()?;
+        let deployment = queued.deployment.clone();
+        drop(queued);
+        deployment.breaker.admit();
+        Some(Admitted {
+            deployment,
+            message,
+            key,
+        })
+    }
+}
+
 /// The state of one function's intake task.
 pub struct Intake {
     dispatcher: Dispatcher,
     deployment: Arc<Deployment>,
     subscriptions: StreamMap<String, async_nats::Subscriber>,
-    pending: Pending,
+    queue: Arc<Queue>,
     released: Option<mpsc::UnboundedReceiver<String>>,
     updates: mpsc::Receiver<Update>,
     stop: CancellationToken,
@@ -50,9 +106,9 @@ impl Intake {
         let (pending, released) = Pending::new(deployment.function.manifest().trigger.ordering.clone());
         Self {
             dispatcher,
+            queue: Arc::new(Queue::new(pending, deployment.clone())),
             deployment,
             subscriptions: subscriptions.into_iter().collect(),
-            pending,
             released,
             updates,
             stop,
@@ -64,7 +120,7 @@ impl Intake {
     /// and nobody else will get them.
     pub async fn run(mut self) {
         let mut open = true;
-        while open || !self.pending.is_empty() {
+        while open || !self.queue.lock().pending.is_empty() {
             self.admit_ready();
             let permits = self.deployment.permits.clone();
             let deployment = self.deployment.clone();
@@ -86,13 +142,16 @@ impl Intake {
                     }
                     None => open = false,
                 },
-                Some(key) = next_release(&mut self.released) => self.pending.release(key),
-                permit = admission, if self.pending.has_ready() => {
+                Some(key) = next_release(&mut self.released) => self.queue.lock().pending.release(key),
+                permit = admission, if self.queue.lock().pending.has_ready() => {
                     let permit = permit.expect("function permits are never closed");
+                    // An event task may have taken the event meanwhile; then the permit goes back.
+                    let Some((message, key)) = self.queue.lock().pending.pop_ready() else {
+                        continue;
+                    };
                     // A probe holds back the next admission until its outcome is known.
                     self.deployment.breaker.admit();
-                    let (message, key) = self.pending.pop_ready().expect("checked ready");
-                    self.dispatcher.admit(&self.deployment, message, permit, key);
+                    self.admit(message, permit, key);
                 }
             }
         }
@@ -102,14 +161,33 @@ impl Intake {
     /// Admits waiting events while a permit is free and the circuit is closed, without
     /// waiting: the common case costs no trip through the `select!` above per event.
     fn admit_ready(&mut self) {
-        while self.pending.has_ready() && self.deployment.breaker.is_closed() {
+        while self.deployment.breaker.is_closed() {
+            let mut queued = self.queue.lock();
+            if !queued.pending.has_ready() {
+                return;
+            }
             let Ok(permit) = self.deployment.permits.clone().try_acquire_owned() else {
                 return;
             };
+            let (message, key) = queued.pending.pop_ready().expect("checked ready");
+            drop(queued);
             self.deployment.breaker.admit();
-            let (message, key) = self.pending.pop_ready().expect("checked ready");
-            self.dispatcher.admit(&self.deployment, message, permit, key);
+            self.admit(message, permit, key);
         }
+    }
+
+    fn admit(
+        &self,
+        message: async_nats::Message,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        key: Option<KeyRelease>,
+    ) {
+        let admitted = Admitted {
+            deployment: self.deployment.clone(),
+            message,
+            key,
+        };
+        self.dispatcher.admit(&self.queue, admitted, permit);
     }
 
     /// Takes what the subscriptions already hold (up to [`RECEIVE_BATCH`]) without waiting.
@@ -125,9 +203,11 @@ impl Intake {
 
     fn receive(&mut self, message: async_nats::Message) {
         let max_pending = self.deployment.function.manifest().limits.max_pending.get() as usize;
-        if self.pending.len() < max_pending {
-            self.pending.push(message);
+        let mut queued = self.queue.lock();
+        if queued.pending.len() < max_pending {
+            queued.pending.push(message);
         } else {
+            drop(queued);
             self.dispatcher.overflow(&self.deployment, &message);
         }
     }
@@ -135,6 +215,7 @@ impl Intake {
     /// Switches to a new version: events admitted from now on run it; subscriptions of
     /// unchanged subjects are kept, added ones start, removed ones are drained and closed.
     async fn apply(&mut self, update: Update) {
+        self.queue.lock().deployment = update.deployment.clone();
         self.deployment = update.deployment;
         for (subject, subscriber) in update.subscribe {
             self.subscriptions.insert(subject, subscriber);

@@ -1,12 +1,14 @@
 //! Getting events from a subscription into handler instances: a bounded pending queue,
-//! admission by the function's concurrency permits, one task per admitted event.
+//! admission by the function's concurrency permits, event tasks holding one permit each.
 //!
 //! Each deployed function has one intake task. It reads its subscription as fast as NATS
 //! delivers, so the client's buffer never overflows unseen; events wait in a queue of
 //! `limits.max_pending` (beyond which they are dropped, counted and logged), and leave it only
-//! when a permit of `limits.max_concurrency` is free. The permit moves into the event's task
-//! and is released when the task ends (or while it waits to retry), so no more than the cap
-//! of instances of one function ever run at once on a host.
+//! with a permit of `limits.max_concurrency`. The intake spawns a task for an event when a
+//! permit is free; a task that finished its event takes the next waiting one with the same
+//! permit (core NATS), and gives the permit back when nothing waits, while it waits to retry,
+//! or after a run of events. So no more than the cap of instances of one function ever run at
+//! once on a host, and under load events do not cost a task each.
 
 mod acked;
 mod intake;
@@ -92,6 +94,18 @@ impl Deployment {
     }
 }
 
+/// The span every log line about one event carries.
+fn event_span(function: &str, event: &Event, attempt: Option<u32>) -> tracing::Span {
+    tracing::info_span!(
+        "event",
+        function,
+        subject = %event.subject,
+        event_id = %event.id,
+        correlation_id = %event.correlation_id,
+        attempt,
+    )
+}
+
 /// What every event task needs from the host: the engine, the NATS client, the task tracker.
 ///
 /// A cheap handle: cloning it (once per admitted event) copies one `Arc`, not the clients,
@@ -125,25 +139,16 @@ impl std::ops::Deref for Dispatcher {
 }
 
 impl Dispatcher {
-    pub(crate) fn admit(
+    /// Runs `admitted` in a new task holding `permit`; the task then takes further events
+    /// from `queue` while they are ready (at most [`process::CHAIN`] in all).
+    fn admit(
         &self,
-        deployment: &Arc<Deployment>,
-        message: async_nats::Message,
+        queue: &Arc<intake::Queue>,
+        admitted: intake::Admitted,
         permit: tokio::sync::OwnedSemaphorePermit,
-        key: Option<crate::ordering::KeyRelease>,
     ) {
-        deployment.stats.received();
-        let event = Arc::new(Event::from_message(message));
-        let span = tracing::info_span!(
-            "event",
-            function = &**deployment.function.name(),
-            subject = %event.subject,
-            event_id = %event.id,
-            correlation_id = %event.correlation_id,
-            attempt = tracing::field::Empty,
-        );
-        let task = process::process(self.clone(), deployment.clone(), event, permit, key);
-        self.tracker.spawn(task.instrument(span));
+        let task = process::chain(self.clone(), queue.clone(), admitted, permit);
+        self.tracker.spawn(task);
     }
 
     /// A dispatcher publishing through `client`, running functions on `engine`.
@@ -167,14 +172,10 @@ impl Dispatcher {
         key: Option<crate::ordering::KeyRelease>,
     ) {
         deployment.stats.received();
-        let event = &delivery.event;
-        let span = tracing::info_span!(
-            "event",
-            function = &**deployment.function.name(),
-            subject = %event.subject,
-            event_id = %event.id,
-            correlation_id = %event.correlation_id,
-            attempt = delivery.attempt,
+        let span = event_span(
+            deployment.function.name(),
+            &delivery.event,
+            Some(delivery.attempt),
         );
         let task = acked::process(self.clone(), deployment.clone(), delivery, permit, key);
         self.tracker.spawn(task.instrument(span));

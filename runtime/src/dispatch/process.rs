@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument;
 
-use super::{Deployment, Dispatcher};
+use super::intake::{Admitted, Queue};
+use super::{Deployment, Dispatcher, event_span};
 use crate::breaker;
 use crate::dead_letter;
 use crate::event::Event;
@@ -14,30 +16,78 @@ use crate::host::OutgoingMessage;
 use crate::invoke::humanize;
 use crate::ordering::KeyRelease;
 
-/// Runs `event` through the function until it succeeds, fails permanently or runs out of
-/// attempts. Holds `permit` while an instance runs and gives it back while waiting to retry.
-pub async fn process(
+/// Most events one task runs one after another before it ends and gives its permit back to
+/// the intake: bounds how long a task keeps its worker thread under a steady flow.
+pub const CHAIN: u32 = 64;
+
+/// Runs `admitted`, then, while events succeed and another is ready in `queue`, the next
+/// one with the same permit: one task serves a run of events without a spawn or a wake-up of
+/// the intake between them. An event that is dead-lettered ends the run (its permit was
+/// given back when its last attempt failed).
+pub async fn chain(
     dispatcher: Dispatcher,
-    deployment: Arc<Deployment>,
+    queue: Arc<Queue>,
+    mut admitted: Admitted,
+    mut permit: OwnedSemaphorePermit,
+) {
+    for _ in 1..CHAIN {
+        let Some(kept) = run(&dispatcher, admitted, permit).await else {
+            return;
+        };
+        let Some(next) = queue.next_for(kept.semaphore()) else {
+            return;
+        };
+        (admitted, permit) = (next, kept);
+    }
+    run(&dispatcher, admitted, permit).await;
+}
+
+/// One admitted event in its own span; returns the permit when the event succeeded.
+async fn run(
+    dispatcher: &Dispatcher,
+    admitted: Admitted,
+    permit: OwnedSemaphorePermit,
+) -> Option<OwnedSemaphorePermit> {
+    let Admitted {
+        deployment,
+        message,
+        key,
+    } = admitted;
+    deployment.stats.received();
+    let event = Arc::new(Event::from_message(message));
+    let span = event_span(deployment.function.name(), &event, None);
+    process(dispatcher, &deployment, event, permit, key)
+        .instrument(span)
+        .await
+}
+
+/// Runs `event` through the function until it succeeds, fails permanently or runs out of
+/// attempts. Holds `permit` while an instance runs and gives it back while waiting to retry;
+/// returns it when an attempt succeeded (after publishing what the handler sent), so the task
+/// can run another event with it.
+pub async fn process(
+    dispatcher: &Dispatcher,
+    deployment: &Deployment,
     event: Arc<Event>,
     permit: OwnedSemaphorePermit,
     // Held until the event is finished: its key's next event waits for it, retries included.
     _key: Option<KeyRelease>,
-) {
+) -> Option<OwnedSemaphorePermit> {
     let function = &deployment.function;
     let manifest = function.manifest();
-    if let Some(rejected) = precheck(&deployment, &event) {
+    if let Some(rejected) = precheck(deployment, &event) {
         drop(permit);
         deployment.breaker.cancel_probe();
-        return dead_letter(
-            &dispatcher,
-            &deployment,
+        dead_letter(
+            dispatcher,
+            deployment,
             &event,
             rejected.reason,
             &rejected.error,
             0,
         )
         .await;
+        return None;
     }
     let mut permit = Some(permit);
     let mut attempt = 1;
@@ -57,18 +107,19 @@ pub async fn process(
                     .expect("function permits are never closed")
             }
         };
-        if let Some(rejected) = expired(&deployment, &event) {
+        if let Some(rejected) = expired(deployment, &event) {
             drop(permit_held);
             deployment.breaker.cancel_probe();
-            return dead_letter(
-                &dispatcher,
-                &deployment,
+            dead_letter(
+                dispatcher,
+                deployment,
                 &event,
                 rejected.reason,
                 &rejected.error,
                 attempt - 1,
             )
             .await;
+            return None;
         }
         let result = {
             let _running = deployment.stats.start_instance();
@@ -82,43 +133,45 @@ pub async fn process(
             ))
             .await
         };
-        drop(permit_held);
         deployment.breaker.record(match &result {
             Err(error) if error.is_retryable() => breaker::Outcome::Failing,
             _ => breaker::Outcome::Healthy,
         });
-        match result {
+        let error = match result {
             Ok(messages) => {
                 deployment.stats.succeeded();
-                publish_all(&dispatcher, &deployment, messages).await;
-                return;
+                // Published under the permit, so a slow broker holds back admissions too.
+                publish_all(dispatcher, deployment, messages).await;
+                return Some(permit_held);
             }
-            Err(error) if error.is_retryable() && manifest.retry.allows_another(attempt) => {
-                let delay = manifest
-                    .retry
-                    .delay(attempt, error.retry_after(), rand::random::<f64>());
-                tracing::warn!(
-                    attempt,
-                    "attempt failed: {error}; retrying in {}",
-                    humanize(round(delay))
-                );
-                deployment.stats.retried();
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-            }
-            Err(error) => {
-                tracing::warn!(attempt, "giving up: {error}");
-                return dead_letter(
-                    &dispatcher,
-                    &deployment,
-                    &event,
-                    error.reason(),
-                    &error.to_string(),
-                    attempt,
-                )
-                .await;
-            }
+            Err(error) => error,
+        };
+        drop(permit_held);
+        if error.is_retryable() && manifest.retry.allows_another(attempt) {
+            let delay = manifest
+                .retry
+                .delay(attempt, error.retry_after(), rand::random::<f64>());
+            tracing::warn!(
+                attempt,
+                "attempt failed: {error}; retrying in {}",
+                humanize(round(delay))
+            );
+            deployment.stats.retried();
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+            continue;
         }
+        tracing::warn!(attempt, "giving up: {error}");
+        dead_letter(
+            dispatcher,
+            deployment,
+            &event,
+            error.reason(),
+            &error.to_string(),
+            attempt,
+        )
+        .await;
+        return None;
     }
 }
 
