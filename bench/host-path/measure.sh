@@ -10,7 +10,9 @@
 #   reserve the pooling allocator's address space, so fresh instances are allocated on
 #   demand there. Kernel time (syscalls, context switches) is not counted.
 # stat: CPU time of the host process (perf stat task-clock); noisy on a shared machine.
-# record: a flat perf profile (cpu-clock) of the host process.
+# record: a flat perf profile (cpu-clock) of the host process; FREQ sets the sampling rate
+#   (default 2000 Hz), PERF_RECORD_ARGS adds perf options (e.g. -g for call graphs), and with
+#   SLUICE_PROFILE=perfmap the handler's compiled functions are named too.
 #
 # Environment: GUEST (the order-total component), WARM (warm-up events, default 500),
 # PYTHON (with nats-py; default target/bench-venv/bin/python, else python3).
