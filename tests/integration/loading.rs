@@ -131,6 +131,40 @@ fn invoke_runs_one_event_without_nats() {
 }
 
 #[test]
+fn sluice_profile_perfmap_names_the_handlers_code_for_perf() {
+    let dir = FunctionsDir::new();
+    dir.add(
+        "order-total",
+        "order-total",
+        "[trigger]\nsubjects = [\"orders.placed\"]\n[permissions]\npublish = [\"orders.totalled\"]\n",
+    );
+    let order = json!({"id": "o-1", "customer": "c-1", "items": [{"sku": "A", "qty": 1, "price": 5}]});
+    let child = sluice_command()
+        .env("SLUICE_PROFILE", "perfmap")
+        .args(["invoke", "order-total", "--functions"])
+        .arg(dir.path())
+        .args(["--data", &order.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let map = std::path::PathBuf::from(format!("/tmp/perf-{}.map", child.id()));
+    let status = child.wait_with_output().unwrap().status;
+    let symbols = std::fs::read_to_string(&map).unwrap_or_default();
+    let _ = std::fs::remove_file(&map);
+    assert!(status.success());
+    // perf's map format: `START SIZE NAME`, one compiled function per line.
+    let handler = symbols.lines().find(|line| line.contains("order_total"));
+    assert!(
+        handler.is_some(),
+        "no order_total function in {}: {} lines",
+        map.display(),
+        symbols.lines().count()
+    );
+    assert_eq!(handler.unwrap().splitn(3, ' ').count(), 3, "{handler:?}");
+}
+
+#[test]
 fn an_unreachable_nats_server_is_one_clear_error() {
     let dir = FunctionsDir::new();
     let output = sluice_command()
