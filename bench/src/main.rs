@@ -51,6 +51,13 @@ struct Args {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The hosts under test log like `sluice up` when asked (`SLUICE_LOG=warn`); quiet otherwise.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let size = if args.smoke {
         workload::Size::smoke()
     } else {

@@ -91,7 +91,12 @@ async fn drive_on(
     n: usize,
     timeout: Duration,
 ) -> anyhow::Result<(f64, usize)> {
-    let client = server.client().await;
+    // As large a client buffer as the consumers': a collector that falls behind for a moment
+    // (it shares the cores with them) must not drop results and count them as lost.
+    let client = async_nats::ConnectOptions::new()
+        .subscription_capacity(1 << 20)
+        .connect(server.url())
+        .await?;
     let mut results = client.subscribe("orders.totalled").await?;
     client.flush().await?;
     let started = Instant::now();

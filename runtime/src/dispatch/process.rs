@@ -17,8 +17,10 @@ use crate::invoke::humanize;
 use crate::ordering::KeyRelease;
 
 /// Most events one task runs one after another before it ends and gives its permit back to
-/// the intake: bounds how long a task keeps its worker thread under a steady flow.
-pub const CHAIN: u32 = 64;
+/// the intake. A task that never has to wait (a fast handler, a free publish buffer) runs
+/// them in one poll, so this bounds how long it keeps its worker thread from other tasks
+/// (16 fresh Rust instances are about 0.2 ms); 16 and 64 measured the same throughput.
+pub const CHAIN: u32 = 16;
 
 /// Runs `admitted`, then, while events succeed and another is ready in `queue`, the next
 /// one with the same permit: one task serves a run of events without a spawn or a wake-up of
