@@ -29,6 +29,15 @@ const POOL_CORE_INSTANCES: u32 = 4 * POOL_COMPONENT_INSTANCES;
 const POOL_MEMORIES: u32 = 2 * POOL_COMPONENT_INSTANCES;
 const POOL_TABLES: u32 = 2 * POOL_COMPONENT_INSTANCES;
 
+/// Freed slots kept warm: still mapped to the memory image of the function that last used
+/// them, with at most [`KEEP_RESIDENT`] of their pages resident, so that function's next
+/// instance in the slot maps nothing. All of the pool: with wasmtime's default of 100, many
+/// functions running at once (50 functions of up to 16 instances) kept re-mapping each
+/// other's slots, and each re-map costs a TLB shootdown on every core (the 50-function
+/// benchmark ran at half the rate). Memory kept this way is bounded by what the most
+/// instances that ever ran at once touched, up to `KEEP_RESIDENT` per memory.
+const WARM_SLOTS: u32 = POOL_COMPONENT_INSTANCES;
+
 /// Freed instance slots are returned to the kernel in batches rather than one `madvise` each.
 const DECOMMIT_BATCH: usize = 64;
 
@@ -154,7 +163,8 @@ fn config(pooling: bool) -> Config {
             .decommit_batch_size(DECOMMIT_BATCH)
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(KEEP_RESIDENT)
-            .pagemap_scan(wasmtime::Enabled::Auto);
+            .pagemap_scan(wasmtime::Enabled::Auto)
+            .max_unused_warm_slots(WARM_SLOTS);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config
