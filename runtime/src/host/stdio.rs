@@ -49,11 +49,14 @@ impl CapturedOutput {
         captured.dropped = 0;
     }
 
-    /// Writes the captured lines to the log at info level.
-    pub fn log(&self, function: &str, event_id: &str) {
+    /// Writes the captured lines to the log at info level, under the event id `label` gives
+    /// (asked for only when there is something to log).
+    pub fn log(&self, function: &str, label: impl FnOnce() -> String) {
         if self.is_empty() {
             return;
         }
+        let event_id = label();
+        let event_id = event_id.as_str();
         let (lines, dropped) = self.lines();
         for line in lines {
             tracing::info!(target: "sluice::handler::stdio", function, event_id, "{line}");

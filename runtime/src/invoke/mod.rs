@@ -193,7 +193,7 @@ pub async fn invoke_many(engine: &SluiceEngine, function: &Function, events: &[A
         Ok((handler, handled))
     };
     let result = tokio::time::timeout(limits.timeout, attempt_future).await;
-    output.log(function.name(), &log_label(events));
+    output.log(function.name(), || log_label(events));
     let all_failed = |error: InvokeError| vec![Err(error); events.len()];
     let (handler, handled) = match result {
         Err(_elapsed) => return all_failed(InvokeError::Timeout(limits.timeout)),
