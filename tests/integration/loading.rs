@@ -94,14 +94,20 @@ fn check_reports_every_problem_and_exits_with_2() {
     );
 }
 
-#[test]
-fn invoke_runs_one_event_without_nats() {
+/// A folder with `order-total` deployed as `order-total`.
+fn order_total_folder() -> FunctionsDir {
     let dir = FunctionsDir::new();
     dir.add(
         "order-total",
         "order-total",
         "[trigger]\nsubjects = [\"orders.placed\"]\n[permissions]\npublish = [\"orders.totalled\"]\n",
     );
+    dir
+}
+
+#[test]
+fn invoke_runs_one_event_without_nats() {
+    let dir = order_total_folder();
     let order = json!({"id": "o-9", "customer": "c-1", "items": [{"sku": "A", "qty": 3, "price": 250}]});
     let output = sluice_command()
         .args(["invoke", "order-total", "--functions"])
@@ -132,12 +138,7 @@ fn invoke_runs_one_event_without_nats() {
 
 #[test]
 fn sluice_profile_perfmap_names_the_handlers_code_for_perf() {
-    let dir = FunctionsDir::new();
-    dir.add(
-        "order-total",
-        "order-total",
-        "[trigger]\nsubjects = [\"orders.placed\"]\n[permissions]\npublish = [\"orders.totalled\"]\n",
-    );
+    let dir = order_total_folder();
     let order = json!({"id": "o-1", "customer": "c-1", "items": [{"sku": "A", "qty": 1, "price": 5}]});
     let child = sluice_command()
         .env("SLUICE_PROFILE", "perfmap")
