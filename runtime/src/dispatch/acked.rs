@@ -11,7 +11,7 @@ use async_nats::jetstream::AckKind;
 use async_nats::jetstream::message::Acker;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::{Deployment, Dispatcher};
+use super::{Deployment, Dispatcher, retry_delay};
 use crate::breaker;
 use crate::dead_letter;
 use crate::event::Event;
@@ -197,25 +197,14 @@ async fn screen(deployment: &Deployment, event: &Event, attempt: u32) -> Option<
 
 /// The settlement of a failed attempt: NAK with the host's delay while attempts remain.
 fn failed(deployment: &Deployment, error: InvokeError, attempt: u32) -> Settlement {
-    let manifest = deployment.function.manifest();
     let outcome = match error.is_retryable() {
         true => breaker::Outcome::Failing,
         false => breaker::Outcome::Healthy,
     };
     deployment.breaker.record(outcome);
-    if error.is_retryable() && manifest.retry.allows_another(attempt) {
-        let delay = manifest
-            .retry
-            .delay(attempt, error.retry_after(), rand::random::<f64>());
-        tracing::warn!(
-            attempt,
-            "attempt failed: {error}; redelivering in {}",
-            humanize(delay)
-        );
-        deployment.stats.retried();
+    if let Some(delay) = retry_delay(deployment, &error, attempt, "redelivering") {
         return Settlement::Nak(delay);
     }
-    tracing::warn!(attempt, "giving up: {error}");
     Settlement::DeadLetter {
         reason: error.reason(),
         error: error.to_string(),

@@ -196,6 +196,30 @@ impl Dispatcher {
     }
 }
 
+/// How long to wait before the next attempt after attempt number `attempt` failed with
+/// `error` (`next` names what happens then: "retrying", "redelivering"), counted as a retry;
+/// `None` when the failure is permanent or the attempts are used up. Logs either way.
+fn retry_delay(
+    deployment: &Deployment,
+    error: &crate::invoke::InvokeError,
+    attempt: u32,
+    next: &str,
+) -> Option<std::time::Duration> {
+    let retry = &deployment.function.manifest().retry;
+    if !(error.is_retryable() && retry.allows_another(attempt)) {
+        tracing::warn!(attempt, "giving up: {error}");
+        return None;
+    }
+    let delay = retry.delay(attempt, error.retry_after(), rand::random::<f64>());
+    tracing::warn!(
+        attempt,
+        "attempt failed: {error}; {next} in {}",
+        crate::invoke::humanize(delay)
+    );
+    deployment.stats.retried();
+    Some(delay)
+}
+
 /// 1, 10, 100, ...: the overflow counts worth a log line.
 fn is_power_of_ten(mut n: u64) -> bool {
     while n >= 10 && n.is_multiple_of(10) {

@@ -7,7 +7,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use super::intake::{Admitted, Queue};
-use super::{Deployment, Dispatcher, event_span};
+use super::{Deployment, Dispatcher, event_span, retry_delay};
 use crate::breaker;
 use crate::dead_letter;
 use crate::event::Event;
@@ -76,7 +76,6 @@ pub async fn process(
     _key: Option<KeyRelease>,
 ) -> Option<OwnedSemaphorePermit> {
     let function = &deployment.function;
-    let manifest = function.manifest();
     if let Some(rejected) = precheck(deployment, &event) {
         drop(permit);
         deployment.breaker.cancel_probe();
@@ -149,21 +148,11 @@ pub async fn process(
             Err(error) => error,
         };
         drop(permit_held);
-        if error.is_retryable() && manifest.retry.allows_another(attempt) {
-            let delay = manifest
-                .retry
-                .delay(attempt, error.retry_after(), rand::random::<f64>());
-            tracing::warn!(
-                attempt,
-                "attempt failed: {error}; retrying in {}",
-                humanize(round(delay))
-            );
-            deployment.stats.retried();
+        if let Some(delay) = retry_delay(deployment, &error, attempt, "retrying") {
             tokio::time::sleep(delay).await;
             attempt += 1;
             continue;
         }
-        tracing::warn!(attempt, "giving up: {error}");
         dead_letter(
             dispatcher,
             deployment,
