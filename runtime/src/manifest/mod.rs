@@ -11,6 +11,7 @@ mod raw;
 mod schema;
 mod state;
 pub mod subject;
+mod trigger;
 pub mod units;
 
 use std::collections::BTreeMap;
@@ -18,13 +19,13 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::ordering::KeySource;
 use crate::retry::{Jitter, RetryPolicy};
 pub use authority::AuthorityPattern;
 pub use batch::BatchPolicy;
 use raw::RawManifest;
 pub use schema::SchemaSpec;
 pub use subject::SubjectPattern;
+pub use trigger::{DeliverFrom, DeliveryMode, JetStreamTrigger, Trigger};
 
 /// A manifest that could not be read or is invalid. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -60,39 +61,6 @@ pub enum ManifestError {
     },
 }
 
-/// How events reach the function.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliveryMode {
-    /// Core NATS subscription: at-most-once; retries happen in the host's memory.
-    Core,
-    /// A durable JetStream pull consumer: at-least-once; retries are redeliveries.
-    JetStream(JetStreamTrigger),
-}
-
-/// Where a JetStream function's events are stored and how its consumer is named.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JetStreamTrigger {
-    /// The stream holding the events (created, covering the subjects, if missing).
-    pub stream: String,
-    /// The durable consumer shared by every host running the function.
-    pub consumer: String,
-    /// Where a newly created consumer starts.
-    pub deliver: DeliverFrom,
-}
-
-/// `trigger.deliver`: where a new consumer starts reading its stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliverFrom {
-    /// Every event still in the stream.
-    All,
-    /// Only events published after the consumer was created.
-    New,
-    /// Events published at or after this time.
-    Time(time::OffsetDateTime),
-    /// Events from this stream sequence on.
-    Sequence(u64),
-}
-
 /// `[delivery]`: how old an event may be and how long a delivery may stay unacknowledged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -112,20 +80,6 @@ pub struct BreakerPolicy {
     pub cool_down: Duration,
     /// The longest pause.
     pub max_cool_down: Duration,
-}
-
-/// `[trigger]`: where the function's events come from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Trigger {
-    /// Subjects (wildcards allowed) the function subscribes to.
-    pub subjects: Vec<SubjectPattern>,
-    /// Delivery mode.
-    pub mode: DeliveryMode,
-    /// Queue group shared by every host running this function; `None` means every host
-    /// gets every event.
-    pub queue_group: Option<String>,
-    /// `ordering = "per-key"`: where the key comes from. `None`: no ordering.
-    pub ordering: Option<KeySource>,
 }
 
 /// `[limits]`: what one invocation, and the function as a whole, may use.
@@ -210,7 +164,7 @@ impl Manifest {
             key,
             message,
         };
-        let trigger = trigger(name, raw.trigger).map_err(|(key, msg)| invalid(key, msg))?;
+        let trigger = trigger::trigger(name, raw.trigger).map_err(|(key, msg)| invalid(key, msg))?;
         let jetstream = matches!(trigger.mode, DeliveryMode::JetStream(_));
         let dedupe_window = dedupe(raw.dedupe, jetstream).map_err(|(key, msg)| invalid(key, msg))?;
         Ok(Manifest {
@@ -264,138 +218,6 @@ impl Manifest {
 
 /// A validation failure: the dotted key and what was expected.
 type KeyError = (&'static str, String);
-
-fn trigger(name: &str, raw: raw::RawTrigger) -> Result<Trigger, KeyError> {
-    let subjects = raw.subjects.clone().unwrap_or_else(|| vec![name.to_owned()]);
-    if subjects.is_empty() {
-        return Err(("trigger.subjects", "needs at least one subject".into()));
-    }
-    let subjects = patterns(subjects).map_err(|msg| ("trigger.subjects", msg))?;
-    let mode = match raw.mode.as_deref().unwrap_or("core") {
-        "core" => {
-            for (key, value) in [
-                ("trigger.stream", &raw.stream),
-                ("trigger.consumer", &raw.consumer),
-                ("trigger.deliver", &raw.deliver),
-            ] {
-                if value.is_some() {
-                    return Err((key, "only applies to mode = \"jetstream\"".into()));
-                }
-            }
-            DeliveryMode::Core
-        }
-        "jetstream" => DeliveryMode::JetStream(jetstream_trigger(name, &raw)?),
-        other => {
-            return Err((
-                "trigger.mode",
-                format!("expected \"core\" or \"jetstream\", found {other:?}"),
-            ));
-        }
-    };
-    if matches!(mode, DeliveryMode::JetStream(_)) && raw.queue_group.is_some() {
-        return Err((
-            "trigger.queue_group",
-            "only applies to mode = \"core\"; JetStream hosts share the work through trigger.consumer".into(),
-        ));
-    }
-    let queue_group = match raw.queue_group.as_deref() {
-        None | Some("") => Some(format!("sluice-{name}")),
-        Some("none") => None,
-        Some(group) if group.contains(char::is_whitespace) || group.contains(['*', '>']) => {
-            return Err((
-                "trigger.queue_group",
-                format!("{group:?} is not a valid queue group name"),
-            ));
-        }
-        Some(group) => Some(group.to_owned()),
-    };
-    Ok(Trigger {
-        subjects,
-        mode,
-        queue_group,
-        ordering: ordering(raw.ordering.as_deref(), raw.key.as_deref())?,
-    })
-}
-
-fn ordering(ordering: Option<&str>, key: Option<&str>) -> Result<Option<KeySource>, KeyError> {
-    match (ordering.unwrap_or("none"), key) {
-        ("none", None) => Ok(None),
-        ("none", Some(_)) => Err(("trigger.key", "only applies to ordering = \"per-key\"".into())),
-        ("per-key", Some(key)) => KeySource::parse(key)
-            .map(Some)
-            .map_err(|msg| ("trigger.key", msg)),
-        ("per-key", None) => Err((
-            "trigger.key",
-            "ordering = \"per-key\" needs a key: \"header:NAME\", \"json:/pointer\" or \"subject:N\"".into(),
-        )),
-        (other, _) => Err((
-            "trigger.ordering",
-            format!("expected \"none\" or \"per-key\", found {other:?}"),
-        )),
-    }
-}
-
-fn jetstream_trigger(name: &str, raw: &raw::RawTrigger) -> Result<JetStreamTrigger, KeyError> {
-    let stream = match raw.stream.as_deref() {
-        None | Some("") => format!("SLUICE_{}", name.to_uppercase().replace('-', "_")),
-        Some(stream) => stream.to_owned(),
-    };
-    if !is_jetstream_name(&stream) {
-        return Err((
-            "trigger.stream",
-            format!("{stream:?} is not a valid stream name (letters, digits, `-` and `_`)"),
-        ));
-    }
-    let consumer = match raw.consumer.as_deref() {
-        None | Some("") => format!("sluice-{name}"),
-        Some(consumer) => consumer.to_owned(),
-    };
-    if !is_jetstream_name(&consumer) {
-        return Err((
-            "trigger.consumer",
-            format!("{consumer:?} is not a valid consumer name (letters, digits, `-` and `_`)"),
-        ));
-    }
-    let deliver =
-        deliver_from(raw.deliver.as_deref().unwrap_or("all")).map_err(|msg| ("trigger.deliver", msg))?;
-    Ok(JetStreamTrigger {
-        stream,
-        consumer,
-        deliver,
-    })
-}
-
-fn is_jetstream_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-fn deliver_from(text: &str) -> Result<DeliverFrom, String> {
-    let expected = "expected \"all\", \"new\", \"time:RFC3339\" or \"seq:N\"";
-    match text {
-        "all" => Ok(DeliverFrom::All),
-        "new" => Ok(DeliverFrom::New),
-        _ => {
-            if let Some(at) = text.strip_prefix("time:") {
-                time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
-                    .map(DeliverFrom::Time)
-                    .map_err(|error| format!("{at:?} is not an RFC 3339 time: {error}"))
-            } else if let Some(seq) = text.strip_prefix("seq:") {
-                match seq.parse::<u64>() {
-                    Ok(seq) if seq > 0 => Ok(DeliverFrom::Sequence(seq)),
-                    _ => Err(format!(
-                        "{seq:?} is not a stream sequence (a whole number from 1)"
-                    )),
-                }
-            } else {
-                Err(format!("{expected}, found {text:?}"))
-            }
-        }
-    }
-}
 
 fn delivery(raw: raw::RawDelivery) -> Result<Delivery, KeyError> {
     let max_event_age = match raw.max_event_age {

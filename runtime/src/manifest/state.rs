@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 pub(super) fn buckets(names: Vec<String>) -> Result<Vec<String>, String> {
     let mut seen = BTreeSet::new();
     for name in &names {
-        if !super::is_jetstream_name(name) {
+        if !super::trigger::is_jetstream_name(name) {
             return Err(format!(
                 "{name:?} is not a valid bucket name (letters, digits, `-` and `_`, at most 255)"
             ));

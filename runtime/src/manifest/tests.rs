@@ -1,4 +1,5 @@
 use super::*;
+use crate::ordering::KeySource;
 use crate::schema::VersionSource;
 
 fn parse(text: &str) -> Result<Manifest, ManifestError> {
