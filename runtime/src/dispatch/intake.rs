@@ -86,6 +86,8 @@ impl Queue {
 /// The state of one function's intake task.
 pub struct Intake {
     dispatcher: Dispatcher,
+    /// The version deployed now; `queue` holds the same one for the event tasks (both are
+    /// set in `apply`), so admitting does not take the queue's lock to read it.
     deployment: Arc<Deployment>,
     subscriptions: StreamMap<String, async_nats::Subscriber>,
     queue: Arc<Queue>,

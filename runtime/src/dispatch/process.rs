@@ -125,7 +125,8 @@ pub async fn process(
         let result = {
             let _running = deployment.stats.start_instance();
             // Boxed: the attempt's state (store, instantiation and call futures) is most of
-            // this task's size, and an unboxed task is copied whole on every spawn.
+            // this task's size; inline, it is moved with the task (unboxed measured 1.5 %
+            // more host instructions per event).
             Box::pin(crate::batch::invoke_batched(
                 &dispatcher.engine,
                 function,
