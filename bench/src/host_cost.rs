@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use sluice_runtime::{Event, Function, SluiceEngine, invoke};
+use sluice_runtime::{Event, Function, Runner, SluiceEngine};
 
 use crate::report::Report;
 use crate::workload::{self, Size};
@@ -129,6 +129,7 @@ async fn measure(subject: &Subject) -> anyhow::Result<(f64, f64)> {
         SluiceEngine::without_pooling()?
     };
     let function = Function::load(&engine, &dir.path().join("bench.wasm"))?;
+    let runner = Runner::offline(Arc::new(engine), function);
     let event = Arc::new(Event::new(
         "orders.placed".into(),
         workload::order(1).into(),
@@ -136,13 +137,13 @@ async fn measure(subject: &Subject) -> anyhow::Result<(f64, f64)> {
         None,
     ));
     for _ in 0..(subject.calls / 10).max(10) {
-        invoke(&engine, &function, &event, 1).await?;
+        runner.invoke(&event, 1).await?;
     }
     let mut samples = Vec::with_capacity(subject.calls);
     let started = Instant::now();
     for _ in 0..subject.calls {
         let call = Instant::now();
-        invoke(&engine, &function, &event, 1).await?;
+        runner.invoke(&event, 1).await?;
         samples.push(call.elapsed().as_secs_f64());
     }
     let mean = started.elapsed().as_secs_f64() / subject.calls as f64;

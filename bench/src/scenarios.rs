@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
-use sluice_runtime::reload::ReloadEvent;
+use sluice_runtime::ReloadEvent;
 use sluice_runtime::{Runtime, RuntimeConfig};
 use sluice_tests::{FunctionsDir, NatsServer};
 

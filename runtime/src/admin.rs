@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
-use crate::runtime::Host;
+use crate::host::Host;
 
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 16;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::engine::SluiceEngine;
 use crate::function::LoadError;
-use crate::runtime::load_dir;
+use crate::function::load_dir;
 
 /// One function's verdict.
 pub struct Checked {
@@ -38,7 +38,7 @@ pub async fn check_dir(dir: &Path, cache: Option<&Path>) -> anyhow::Result<Vec<C
                     format!(
                         ", in batches of up to {} events ({} wait)",
                         batch.max_events,
-                        crate::invoke::humanize(batch.max_wait)
+                        crate::text::humanize(batch.max_wait)
                     )
                 });
                 format!("ok, listens on {}{batches}", subjects.join(", "))

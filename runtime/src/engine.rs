@@ -11,7 +11,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::cache::ComponentCache;
-use crate::host::State;
+use crate::imports::State;
 
 /// How often the epoch advances. A running handler yields to the async executor once per
 /// tick, so a busy handler never starves the others, and a timeout is noticed within a tick.
@@ -96,7 +96,7 @@ impl SluiceEngine {
                 }
             })?;
         let mut linker = Linker::new(&engine);
-        crate::host::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
+        crate::imports::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
         Ok(Self {
             engine,
             cache: None,

@@ -1,59 +1,81 @@
 //! Sluice: a host that runs NATS events through sandboxed WebAssembly component functions.
 //!
 //! ```text
-//!  NATS subject ──► subscription (per function, queue group) ──► pending queue (bounded)
-//!      ──► admission: a permit of the function's concurrency cap
-//!      ──► (batch functions: grouped with others into one batch, see [`batch`])
-//!      ──► fresh component instance (InstancePre, pooled memory, limits, epoch deadline)
-//!      ──► handle(event) ──► ok ........... flush the function's buffered publishes (outbox)
-//!                        └─► retryable ..... release the permit, back off, try again
-//!                        └─► permanent / exhausted / timeout / trap / out of memory
-//!                                            ──► dead-letter subject, with the reason
+//!  functions folder ──► function (manifest + component compiled once) ──► registry (deploy)
+//!
+//!  core NATS (at most once)                      JetStream (at least once)
+//!  subscription, queue group                     durable pull consumer
+//!    ──► pending queue (limits.max_pending)        ──► pull as many as free permits
+//!  ──► admission: a permit of the function's concurrency cap (circuit breaker, per-key order)
+//!  ──► (batch functions: grouped with others into one `handle-batch` call)
+//!  ──► instance (InstancePre, pooled memory, limits, epoch deadline) ──► handle(event)
+//!      ok ......... outbox published               ok ......... outbox confirmed, ack
+//!      retryable .. back off in the task, retry    retryable .. NAK with the delay
+//!      permanent / exhausted / timeout / trap / out of memory / rejected before running
+//!                   ──► dead letter                             ──► confirmed dead letter, TERM
 //! ```
 //!
-//! The modules follow that flow: [`manifest`] (what a function asks for), [`function`]
-//! (compile once, pre-link), [`schema`] (payload schemas, checked before the handler runs),
-//! [`invoke`] (one attempt in a fresh instance), [`batch`] (a batch function's attempts
-//! grouped into one `handle-batch` call), [`dispatch`] (subscription, admission,
-//! retry, dead letter), [`registry`] (the deployed set) and
-//! [`host`](crate::runtime) (a running host and its shutdown). Beside the flow, [`stats`]
-//! counts what happened to every event and [`admin`] serves those counts ([`metrics`]) and
-//! the host's health over HTTP. After the flow, [`dlq`] reads dead letters back from their
-//! stream and replays them to the subject they came from.
+//! Where each part lives, in the order of the flow:
+//! - [`manifest`]: what a function asks for (`NAME.toml`), parsed and validated.
+//! - `function`: a loaded [`Function`] — manifest, component compiled and pre-linked, payload
+//!   schemas; a value. A functions folder is loaded by `function::load_dir`.
+//! - `imports`: the sandbox side of the WIT contract — the per-store state and one module per
+//!   imported interface (publish, request, key-value, config, log, HTTP, wasmCloud messaging).
+//! - `invoke`: one attempt in an instance ([`Runner`]), its failure classified ([`InvokeError`]).
+//! - `batcher`: a batch function's attempts grouped into calls.
+//! - `deployment`: a deployed function's live state, all in one place (runner, batcher,
+//!   permits, counters, breaker, dedupe store).
+//! - `dispatch`: `dispatch::core` and `dispatch::jetstream` side by side — receiving,
+//!   admission, attempts, settling — over `dispatch::outcome`, what both decide alike (checks
+//!   before the handler, the retry decision, dead letters, the outbox).
+//! - `registry`: the deployed set; a redeploy hands the new version to the running intake.
+//! - `host`: the running host's core (dispatcher + registry), shared by `reload` (hot reload
+//!   of a watched folder) and `admin` (`/metrics`, `/healthz` over HTTP).
+//! - [`Runtime`]: start, deploy, stats, shutdown — what the `sluice` command and the tests
+//!   drive.
+//!
+//! Beside the flow: `stats` and `metrics` count what happened to every event, `breaker`
+//! pauses a failing function, `ordering` keeps per-key order, `retry` is the backoff policy,
+//! `provision` sets up streams, consumers and buckets, [`nats`] connects (and starts a local
+//! server), and [`dlq`] reads dead letters back from their stream and replays them.
 
 pub mod admin;
-pub mod batch;
-pub mod bindings;
-pub mod breaker;
-pub mod cache;
+mod batcher;
+mod bindings;
+mod breaker;
+mod cache;
 pub mod check;
-pub mod dead_letter;
+mod deployment;
 pub mod dev;
-pub mod dispatch;
+mod dispatch;
 pub mod dlq;
-pub mod engine;
-pub mod event;
-pub mod function;
-pub mod host;
-pub mod invoke;
-pub mod jetstream;
+mod engine;
+mod event;
+mod function;
+mod host;
+mod imports;
+mod invoke;
 pub mod manifest;
-pub mod metrics;
+mod metrics;
 pub mod nats;
-pub mod ordering;
-pub mod registry;
-pub mod reload;
-pub mod retry;
-pub mod runtime;
+mod ordering;
+mod provision;
+mod registry;
+mod reload;
+mod retry;
+mod runtime;
 pub mod scaffold;
-pub mod schema;
-pub mod stats;
+mod stats;
 pub mod text;
-pub mod watch;
+mod watch;
 
 pub use engine::SluiceEngine;
 pub use event::Event;
 pub use function::{Function, LoadError};
-pub use invoke::{InvokeError, invoke};
+pub use host::ReloadEvent;
+pub use imports::{OutgoingMessage, Services};
+pub use invoke::{InvokeError, Runner};
 pub use manifest::{Manifest, ManifestError};
-pub use runtime::{Runtime, RuntimeConfig};
+pub use registry::{DeployError, Deployed};
+pub use runtime::{Runtime, RuntimeConfig, ShutdownReport};
+pub use stats::StatsSnapshot;

@@ -14,7 +14,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use crate::dead_letter::REASONS;
+use crate::dispatch::outcome::dead_letter::REASONS;
 use crate::stats::{DURATION_BUCKETS, DurationSnapshot, StatsSnapshot};
 
 /// The `Content-Type` of what [`encode`] returns (Prometheus text format 0.0.4).

@@ -10,52 +10,25 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use tokio::sync::mpsc;
 
-/// Where an event's ordering key comes from (`trigger.key`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
-    /// `header:NAME`: the value of a header.
-    Header(String),
-    /// `json:/pointer`: the value at a JSON pointer into the payload.
-    Json(String),
-    /// `subject:N`: the N-th token of the subject, counting from 1.
-    SubjectToken(usize),
-}
+use crate::manifest::KeySource;
 
-impl KeySource {
-    /// Parses a `trigger.key` value.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let expected = "expected \"header:NAME\", \"json:/pointer\" or \"subject:N\"";
-        match text.split_once(':') {
-            Some(("header", name)) if !name.is_empty() => Ok(Self::Header(name.to_owned())),
-            Some(("json", pointer)) if pointer.starts_with('/') => Ok(Self::Json(pointer.to_owned())),
-            Some(("json", pointer)) => Err(format!(
-                "{pointer:?} is not a JSON pointer (it starts with `/`, e.g. \"json:/order/id\")"
-            )),
-            Some(("subject", n)) => match n.parse::<usize>() {
-                Ok(n) if n > 0 => Ok(Self::SubjectToken(n)),
-                _ => Err(format!("{n:?} is not a token position (1 is the first token)")),
-            },
-            _ => Err(format!("{expected}, found {text:?}")),
-        }
-    }
-
-    /// The key of an event, or `None` when the event has none (such events are not ordered).
-    pub fn key_of(
-        &self,
-        subject: &str,
-        headers: Option<&async_nats::HeaderMap>,
-        payload: &[u8],
-    ) -> Option<String> {
-        match self {
-            Self::Header(name) => headers?.get(name.as_str()).map(|value| value.as_str().to_owned()),
-            Self::SubjectToken(n) => subject.split('.').nth(n - 1).map(str::to_owned),
-            Self::Json(pointer) => {
-                let value: serde_json::Value = serde_json::from_slice(payload).ok()?;
-                match value.pointer(pointer)? {
-                    serde_json::Value::String(text) => Some(text.clone()),
-                    serde_json::Value::Null => None,
-                    other => Some(other.to_string()),
-                }
+/// The key of an event by `source`, or `None` when the event has none (such events are not
+/// ordered).
+pub fn key_of(
+    source: &KeySource,
+    subject: &str,
+    headers: Option<&async_nats::HeaderMap>,
+    payload: &[u8],
+) -> Option<String> {
+    match source {
+        KeySource::Header(name) => headers?.get(name.as_str()).map(|value| value.as_str().to_owned()),
+        KeySource::SubjectToken(n) => subject.split('.').nth(n - 1).map(str::to_owned),
+        KeySource::Json(pointer) => {
+            let value: serde_json::Value = serde_json::from_slice(payload).ok()?;
+            match value.pointer(pointer)? {
+                serde_json::Value::String(text) => Some(text.clone()),
+                serde_json::Value::Null => None,
+                other => Some(other.to_string()),
             }
         }
     }
@@ -78,6 +51,7 @@ impl Drop for KeyRelease {
 /// until that event's [`KeyRelease`] is dropped.
 #[derive(Debug)]
 pub struct KeyedQueue<T> {
+    source: KeySource,
     queues: HashMap<String, VecDeque<T>>,
     busy: HashSet<String>,
     /// Keys whose next event may be admitted, in the order they became admissible.
@@ -87,11 +61,25 @@ pub struct KeyedQueue<T> {
 }
 
 impl<T> KeyedQueue<T> {
-    /// An empty queue, and the receiver on which released keys arrive (feed them to
-    /// [`KeyedQueue::release`]).
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<String>) {
+    /// A queue when the function orders by a key (`ordering`), with the receiver on which
+    /// released keys arrive (feed them to [`KeyedQueue::release`]); `None`s without ordering.
+    pub fn for_ordering(
+        ordering: Option<&KeySource>,
+    ) -> (Option<Self>, Option<mpsc::UnboundedReceiver<String>>) {
+        match ordering {
+            Some(source) => {
+                let (queue, released) = Self::new(source.clone());
+                (Some(queue), Some(released))
+            }
+            None => (None, None),
+        }
+    }
+
+    /// An empty queue ordering by `source`, and the receiver on which released keys arrive.
+    pub fn new(source: KeySource) -> (Self, mpsc::UnboundedReceiver<String>) {
         let (released, receiver) = mpsc::unbounded_channel();
         let queue = Self {
+            source,
             queues: HashMap::new(),
             busy: HashSet::new(),
             ready: VecDeque::new(),
@@ -99,6 +87,16 @@ impl<T> KeyedQueue<T> {
             released,
         };
         (queue, receiver)
+    }
+
+    /// The ordering key of `message`, if it has one.
+    pub fn key_of(&self, message: &async_nats::Message) -> Option<String> {
+        key_of(
+            &self.source,
+            &message.subject,
+            message.headers.as_ref(),
+            &message.payload,
+        )
     }
 
     /// Queues `item` behind the other events of `key`.
@@ -165,6 +163,14 @@ impl<T> KeyedQueue<T> {
     }
 }
 
+/// The next released key, or never when the function has no ordering.
+pub async fn next_release(released: &mut Option<mpsc::UnboundedReceiver<String>>) -> Option<String> {
+    match released {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,9 +181,12 @@ mod tests {
         headers.insert("Order-Id", "o-7");
         let payload = br#"{"order":{"id":42,"name":"x"},"tag":"a"}"#;
         let key = |text: &str| {
-            KeySource::parse(text)
-                .unwrap()
-                .key_of("orders.eu.o-9", Some(&headers), payload)
+            key_of(
+                &KeySource::parse(text).unwrap(),
+                "orders.eu.o-9",
+                Some(&headers),
+                payload,
+            )
         };
         assert_eq!(key("header:Order-Id").as_deref(), Some("o-7"));
         assert_eq!(key("header:Missing"), None);
@@ -200,7 +209,7 @@ mod tests {
 
     #[test]
     fn one_event_per_key_at_a_time_in_arrival_order() {
-        let (mut queue, mut released) = KeyedQueue::new();
+        let (mut queue, mut released) = KeyedQueue::new(KeySource::SubjectToken(1));
         queue.push("a".into(), 1);
         queue.push("a".into(), 2);
         queue.push("b".into(), 3);

@@ -13,11 +13,14 @@ use tokio_util::task::TaskTracker;
 
 use async_nats::jetstream::consumer::PullConsumer;
 
-use crate::dispatch::{Deployment, Dispatcher, Intake, PullIntake, Update};
+use crate::deployment::{Deployment, Parts};
+use crate::dispatch::core::Intake;
+use crate::dispatch::jetstream::PullIntake;
+use crate::dispatch::{Dispatcher, Update};
 use crate::function::Function;
-use crate::host::Services;
-use crate::jetstream::{self, SetupError};
+use crate::imports::Services;
 use crate::manifest::{DeliveryMode, Trigger};
+use crate::provision::{self, SetupError};
 use crate::stats::StatsSnapshot;
 
 /// Why a function could not be deployed.
@@ -75,11 +78,7 @@ pub struct Registry {
 
 impl Registry {
     /// Deploys `function`, or replaces the deployed function of the same name.
-    pub async fn deploy(
-        &self,
-        dispatcher: &Dispatcher,
-        mut function: Function,
-    ) -> Result<Deployed, DeployError> {
+    pub async fn deploy(&self, dispatcher: &Dispatcher, function: Function) -> Result<Deployed, DeployError> {
         let _one_at_a_time = self.deploying.lock().await;
         let name = function.name().to_string();
         let trigger = function.manifest().trigger.clone();
@@ -91,56 +90,31 @@ impl Registry {
             )
         });
         let consumer = prepare_jetstream(dispatcher, &function).await?;
-        let dedupe = match (&consumer, function.manifest().dedupe_window) {
-            (Some(_), Some(window)) => {
-                Some(jetstream::dedupe_store(&dispatcher.jetstream, &name, window).await?)
-            }
-            _ => None,
+        let parts = deployment_parts(dispatcher, function, consumer.is_some()).await?;
+        let Some((old, old_trigger, updates)) = previous else {
+            let deployment = Deployment::new(parts, dispatcher.abandon.child_token());
+            self.start_intake(dispatcher, &name, Arc::new(deployment), consumer)
+                .await?;
+            return Ok(Deployed::New);
         };
-        let services = Services::deployed(
-            &dispatcher.jetstream,
-            &dispatcher.client,
-            &name,
-            function.manifest(),
-        )
-        .await?;
-        function.set_services(Arc::new(services));
-        let deployed = match previous {
-            Some((old, old_trigger, updates)) if same_intake(&old_trigger, &trigger) => {
-                let mut deployment = Deployment::replacing(function, &old);
-                deployment.dedupe = dedupe;
-                let (subscribe, unsubscribe) = match &trigger.mode {
-                    DeliveryMode::Core => {
-                        self.resubscribe(dispatcher, &name, &old_trigger, &trigger)
-                            .await?
-                    }
-                    DeliveryMode::JetStream(_) => (Vec::new(), Vec::new()),
-                };
-                self.update(&name, deployment, subscribe, unsubscribe, updates)
-                    .await;
-                Deployed::Replaced
+        let deployment = Deployment::replacing(parts, &old);
+        if !same_intake(&old_trigger, &trigger) {
+            // A new way of receiving events: the old intake stops (its in-flight events
+            // finish) and a new one starts.
+            self.start_intake(dispatcher, &name, Arc::new(deployment), consumer)
+                .await?;
+            return Ok(Deployed::Replaced);
+        }
+        let (subscribe, unsubscribe) = match &trigger.mode {
+            DeliveryMode::Core => {
+                self.resubscribe(dispatcher, &name, &old_trigger, &trigger)
+                    .await?
             }
-            previous => {
-                let mut deployment = match &previous {
-                    Some((old, _, _)) => Deployment::replacing(function, old),
-                    None => Deployment {
-                        abandon: dispatcher.abandon.child_token(),
-                        ..Deployment::new(function)
-                    },
-                };
-                deployment.dedupe = dedupe;
-                let replaced = previous.is_some();
-                // A new way of receiving events: the old intake stops (its in-flight events
-                // finish) and a new one starts.
-                self.start_intake(dispatcher, &name, Arc::new(deployment), consumer)
-                    .await?;
-                match replaced {
-                    true => Deployed::Replaced,
-                    false => Deployed::New,
-                }
-            }
+            DeliveryMode::JetStream(_) => (Vec::new(), Vec::new()),
         };
-        Ok(deployed)
+        self.update(&name, deployment, subscribe, unsubscribe, updates)
+            .await;
+        Ok(Deployed::Replaced)
     }
 
     /// Starts an intake for `deployment` and records it, stopping the one it replaces.
@@ -151,7 +125,7 @@ impl Registry {
         deployment: Arc<Deployment>,
         consumer: Option<PullConsumer>,
     ) -> Result<(), DeployError> {
-        let trigger = deployment.function.manifest().trigger.clone();
+        let trigger = deployment.function().manifest().trigger.clone();
         let (sender, receiver) = mpsc::channel(4);
         let stop = CancellationToken::new();
         match consumer {
@@ -247,7 +221,7 @@ impl Registry {
             );
         }
         if let Some(entry) = self.lock().get_mut(name) {
-            entry.trigger = deployment.function.manifest().trigger.clone();
+            entry.trigger = deployment.function().manifest().trigger.clone();
             entry.deployment = deployment;
         }
     }
@@ -347,6 +321,33 @@ fn same_intake(old: &Trigger, new: &Trigger) -> bool {
     }
 }
 
+/// What a deployment of `function` is made of: what its imports reach and, for a JetStream
+/// function (`consumes`) with `[dedupe]`, its dedupe store.
+async fn deployment_parts(
+    dispatcher: &Dispatcher,
+    function: Function,
+    consumes: bool,
+) -> Result<Parts, DeployError> {
+    let name = function.name().clone();
+    let dedupe = match (consumes, function.manifest().dedupe_window) {
+        (true, Some(window)) => Some(provision::dedupe_store(&dispatcher.jetstream, &name, window).await?),
+        _ => None,
+    };
+    let services = Services::deployed(
+        &dispatcher.jetstream,
+        &dispatcher.client,
+        &name,
+        function.manifest(),
+    )
+    .await?;
+    Ok(Parts {
+        engine: dispatcher.engine.clone(),
+        function,
+        services: Arc::new(services),
+        dedupe,
+    })
+}
+
 /// Sets up what a function needs from JetStream: in JetStream mode its stream and consumer
 /// (returned) and a stream keeping its dead letters; in core mode only the latter, and only
 /// when the server has JetStream.
@@ -359,12 +360,12 @@ async fn prepare_jetstream(
     let manifest = function.manifest();
     let consumer = match &manifest.trigger.mode {
         DeliveryMode::JetStream(trigger) => {
-            Some(jetstream::prepare_consumer(js, name, manifest, trigger).await?)
+            Some(provision::prepare_consumer(js, name, manifest, trigger).await?)
         }
         DeliveryMode::Core => None,
     };
     if let Some(subject) = &manifest.dead_letter {
-        match jetstream::ensure_dead_letter_stream(js, name, subject).await {
+        match provision::ensure_dead_letter_stream(js, name, subject).await {
             Ok(_) => {}
             Err(error) if consumer.is_some() => return Err(error.into()),
             Err(error) => tracing::warn!("{error}; dead letters are published but not kept"),

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::function::Function;
-use crate::runtime::Host;
+use crate::host::{Host, ReloadEvent};
 use crate::watch::Change;
 
 /// Quiet time after a finished change before the function is loaded: lets a component and
@@ -28,35 +28,6 @@ pub const SETTLE: Duration = Duration::from_millis(25);
 
 /// Quiet time after writes whose end was not seen (no close event) before loading anyway.
 pub const QUIET: Duration = Duration::from_secs(2);
-
-/// What hot reload did about a change, for logs, `sluice dev` and tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReloadEvent {
-    /// A new function, or a new version of one, now handles events.
-    Deployed {
-        /// The function.
-        name: String,
-        /// Its version hash.
-        version: String,
-    },
-    /// The files changed but the version hash did not: nothing to do.
-    Unchanged {
-        /// The function.
-        name: String,
-    },
-    /// The new files could not be loaded or deployed; the previous version (if any) serves.
-    Failed {
-        /// The function.
-        name: String,
-        /// Why, in one line.
-        error: String,
-    },
-    /// The component was removed and the function undeployed.
-    Undeployed {
-        /// The function.
-        name: String,
-    },
-}
 
 /// Applies reported changes to `host` until `stop` is cancelled.
 pub async fn run(
@@ -128,7 +99,7 @@ async fn reconcile(host: &Arc<Host>, dir: &std::path::Path, name: &str) -> Resul
     let current = host
         .registry
         .get(name)
-        .map(|deployment| deployment.function.version().to_owned());
+        .map(|deployment| deployment.function().version().to_owned());
     if current.as_deref() == Some(function.version()) {
         tracing::debug!(function = name, "unchanged; not redeployed");
         host.report(ReloadEvent::Unchanged {

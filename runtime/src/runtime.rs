@@ -12,10 +12,11 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::AdminServer;
 use crate::dispatch::Dispatcher;
 use crate::engine::SluiceEngine;
-use crate::function::{Function, LoadError};
+use crate::function::{Function, LoadError, load_dir};
+use crate::host::Host;
+use crate::host::ReloadEvent;
 use crate::nats::ConnectionOptions;
 use crate::registry::{Deployed, Registry};
-use crate::reload::ReloadEvent;
 use crate::stats::StatsSnapshot;
 
 /// Settings of a host.
@@ -64,58 +65,6 @@ pub struct ShutdownReport {
     pub abandoned: usize,
 }
 
-/// What a running host shares with its hot-reload task.
-pub struct Host {
-    /// Engine, NATS client and event tasks.
-    pub dispatcher: Dispatcher,
-    /// The deployed functions.
-    pub registry: Registry,
-    /// What hot reload did, for whoever listens.
-    pub reloads: tokio::sync::broadcast::Sender<ReloadEvent>,
-    /// How long in-flight events get to finish at shutdown or when their function is
-    /// undeployed.
-    pub grace: Duration,
-}
-
-impl Host {
-    /// Tells listeners what hot reload did (nobody listening is fine).
-    pub fn report(&self, event: ReloadEvent) {
-        let _ = self.reloads.send(event);
-    }
-
-    /// Deploys (or replaces) one function and logs it.
-    pub async fn deploy(&self, function: Function) -> anyhow::Result<Deployed> {
-        let name = function.name().clone();
-        let version = function.version().to_owned();
-        let manifest = function.manifest().clone();
-        let world = function.pre().world();
-        let deployed = self.registry.deploy(&self.dispatcher, function).await?;
-        // Once the server has answered a ping, it has processed the subscriptions: the
-        // function is reachable when this returns.
-        self.dispatcher
-            .client
-            .flush()
-            .await
-            .context("NATS did not confirm the subscriptions")?;
-        let subjects: Vec<String> = manifest
-            .trigger
-            .subjects
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        tracing::info!(
-            function = &*name,
-            version,
-            world,
-            subjects = %subjects.join(", "),
-            queue_group = manifest.trigger.queue_group.as_deref().unwrap_or("none"),
-            max_concurrency = manifest.limits.max_concurrency,
-            "{deployed}"
-        );
-        Ok(deployed)
-    }
-}
-
 /// The folder watcher and the task applying its changes.
 struct Reloading {
     _watcher: notify::RecommendedWatcher,
@@ -137,20 +86,7 @@ impl Runtime {
     /// A function that fails to load is logged and skipped; the others still run. With
     /// `config.watch`, later changes to the folder are deployed while the host runs.
     pub async fn start(config: RuntimeConfig) -> anyhow::Result<Self> {
-        let mut engine = SluiceEngine::new()?;
-        if let Some(dir) = &config.cache_dir {
-            engine = engine.with_cache(dir);
-        }
-        let engine = Arc::new(engine);
-        let client = crate::nats::connect(&config.nats_url, &config.nats_options).await?;
-        let dispatcher = Dispatcher::new(engine, client);
-        let (reloads, _) = tokio::sync::broadcast::channel(256);
-        let host = Arc::new(Host {
-            dispatcher,
-            registry: Registry::default(),
-            reloads,
-            grace: config.shutdown_grace,
-        });
+        let host = Arc::new(connect(&config).await?);
         let admin = match config.admin {
             Some(addr) => Some(AdminServer::start(addr, host.clone()).await?),
             None => None,
@@ -163,23 +99,7 @@ impl Runtime {
             ),
             false => None,
         };
-        let mut load_errors = Vec::new();
-        for (_, loaded) in load_dir(&host.dispatcher.engine, &config.functions_dir).await? {
-            match loaded {
-                Ok(function) => {
-                    host.deploy(function).await?;
-                }
-                Err(error) => {
-                    tracing::error!("{error}");
-                    load_errors.push(error);
-                }
-            }
-        }
-        host.dispatcher
-            .client
-            .flush()
-            .await
-            .context("NATS did not confirm the subscriptions")?;
+        let load_errors = deploy_folder(&host, &config.functions_dir).await?;
         let reloading = watched.map(|(watcher, changes)| {
             let stop = CancellationToken::new();
             let task = tokio::spawn(crate::reload::run(
@@ -218,7 +138,7 @@ impl Runtime {
         self.host
             .registry
             .get(name)
-            .map(|deployment| deployment.function.version().to_owned())
+            .map(|deployment| deployment.function().version().to_owned())
     }
 
     /// What hot reload does from now on.
@@ -281,43 +201,41 @@ impl Runtime {
     }
 }
 
-/// Loads every `*.wasm` in `dir` (compiling on a blocking thread), in name order, each with
-/// the file it came from.
-pub async fn load_dir(
-    engine: &Arc<SluiceEngine>,
-    dir: &Path,
-) -> anyhow::Result<Vec<(PathBuf, Result<Function, LoadError>)>> {
-    let files = component_files(dir)?;
-    let engine = engine.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
-        files
-            .into_iter()
-            .map(|file| (file.clone(), Function::load(&engine, &file)))
-            .collect()
+/// The host of `config`: its engine (with the compiled-component cache) and its NATS
+/// connection, nothing deployed yet.
+async fn connect(config: &RuntimeConfig) -> anyhow::Result<Host> {
+    let mut engine = SluiceEngine::new()?;
+    if let Some(dir) = &config.cache_dir {
+        engine = engine.with_cache(dir);
+    }
+    let client = crate::nats::connect(&config.nats_url, &config.nats_options).await?;
+    let (reloads, _) = tokio::sync::broadcast::channel(256);
+    Ok(Host {
+        dispatcher: Dispatcher::new(Arc::new(engine), client),
+        registry: Registry::default(),
+        reloads,
+        grace: config.shutdown_grace,
     })
-    .await
-    .context("function loading panicked")?;
-    Ok(loaded)
 }
 
-/// The `*.wasm` files in `dir`, sorted; warns about manifests without a component.
-pub fn component_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("cannot read functions folder {}", dir.display()))?;
-    let mut files: Vec<PathBuf> = entries.filter_map(|entry| entry.ok().map(|e| e.path())).collect();
-    files.sort();
-    for manifest in files
-        .iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "toml"))
-    {
-        if !manifest.with_extension("wasm").exists() {
-            tracing::warn!(
-                "{}: manifest without a {} beside it; ignored",
-                manifest.display(),
-                manifest.with_extension("wasm").display()
-            );
+/// Deploys every function in `dir` that loads; returns why the others did not.
+async fn deploy_folder(host: &Host, dir: &Path) -> anyhow::Result<Vec<LoadError>> {
+    let mut load_errors = Vec::new();
+    for (_, loaded) in load_dir(&host.dispatcher.engine, dir).await? {
+        match loaded {
+            Ok(function) => {
+                host.deploy(function).await?;
+            }
+            Err(error) => {
+                tracing::error!("{error}");
+                load_errors.push(error);
+            }
         }
     }
-    files.retain(|f| f.extension().is_some_and(|e| e == "wasm"));
-    Ok(files)
+    host.dispatcher
+        .client
+        .flush()
+        .await
+        .context("NATS did not confirm the subscriptions")?;
+    Ok(load_errors)
 }

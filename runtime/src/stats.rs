@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crate::dead_letter::{REASONS, Reason};
+use crate::dispatch::outcome::dead_letter::{REASONS, Reason};
 
 /// Upper bounds, in seconds, of the handler-duration histogram's buckets.
 pub const DURATION_BUCKETS: [f64; 16] = [

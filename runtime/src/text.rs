@@ -1,4 +1,7 @@
-//! Bounding text that comes from handlers before it reaches logs and headers.
+//! Text for logs and headers: bounding what handlers write, one-line errors, durations as
+//! the manifest writes them.
+
+use std::time::Duration;
 
 /// Cuts `text` to at most `max` bytes on a character boundary, marking the cut with `…`.
 pub fn truncate(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
@@ -15,6 +18,20 @@ pub fn truncate(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
 /// Makes `text` fit in one header value or log line: line breaks become spaces.
 pub fn single_line(text: &str) -> String {
     text.replace(['\r', '\n'], " ")
+}
+
+/// Flattens an error chain into one line.
+pub fn one_line(error: &wasmtime::Error) -> String {
+    single_line(&format!("{error:#}"))
+}
+
+/// `1.5s`, `250ms`: durations as the manifest writes them.
+pub fn humanize(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{}ms", duration.as_millis())
+    }
 }
 
 #[cfg(test)]

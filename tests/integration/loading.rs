@@ -183,7 +183,7 @@ fn an_unreachable_nats_server_is_one_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compiled_components_are_cached_by_content() {
-    use sluice_runtime::{Event, Function, SluiceEngine, invoke};
+    use sluice_runtime::{Event, Function, Runner, SluiceEngine};
     let cache = tempfile::tempdir().unwrap();
     let dir = FunctionsDir::new();
     dir.add("echo", "probe", "[permissions]\npublish = [\"probe.out\"]\n");
@@ -202,9 +202,8 @@ async fn compiled_components_are_cached_by_content() {
         vec![],
         None,
     ));
-    let published = invoke(&engine, &function, &event, 1)
-        .await
-        .expect("a cached component runs");
+    let runner = Runner::offline(std::sync::Arc::new(engine), function);
+    let published = runner.invoke(&event, 1).await.expect("a cached component runs");
     assert_eq!(published.len(), 1);
 
     // A damaged entry is recompiled, not trusted.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sluice_runtime::reload::ReloadEvent;
+use sluice_runtime::ReloadEvent;
 use sluice_runtime::{Runtime, RuntimeConfig};
 use sluice_tests::{FunctionsDir, NatsServer, guest, next_message};
 use tokio::sync::broadcast;

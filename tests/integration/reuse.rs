@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use sluice_runtime::{Event, Function, SluiceEngine, invoke};
+use sluice_runtime::{Event, Function, Runner, SluiceEngine};
 use sluice_tests::FunctionsDir;
 
 async fn counts(events_per_instance: u32, ops: &[&str]) -> Vec<Option<u64>> {
@@ -15,6 +15,7 @@ async fn counts(events_per_instance: u32, ops: &[&str]) -> Vec<Option<u64>> {
     dir.add("counter", "probe", &manifest);
     let engine = SluiceEngine::new().unwrap();
     let function = Function::load(&engine, &dir.path().join("counter.wasm")).unwrap();
+    let runner = Runner::offline(Arc::new(engine), function);
     let mut seen = Vec::new();
     for op in ops {
         let event = Arc::new(Event::new(
@@ -23,7 +24,7 @@ async fn counts(events_per_instance: u32, ops: &[&str]) -> Vec<Option<u64>> {
             vec![],
             None,
         ));
-        let count = invoke(&engine, &function, &event, 1).await.ok().map(|published| {
+        let count = runner.invoke(&event, 1).await.ok().map(|published| {
             let body: Value = serde_json::from_slice(&published[0].payload).unwrap();
             body["count"].as_u64().unwrap()
         });

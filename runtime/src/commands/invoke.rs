@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use sluice_runtime::host::Services;
-use sluice_runtime::{Event, Function, SluiceEngine, invoke};
+use sluice_runtime::{Event, Function, Runner, Services, SluiceEngine};
 
 use super::UsageError;
 
@@ -40,11 +39,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok((name.to_owned(), value.to_owned()))
         })
         .collect::<Result<Vec<_>, UsageError>>()?;
-    let engine = SluiceEngine::new()?.with_cache(args.state_dir.join("cache"));
-    let mut function = tokio::task::block_in_place(|| Function::load(&engine, &wasm))
+    let engine = Arc::new(SluiceEngine::new()?.with_cache(args.state_dir.join("cache")));
+    let function = tokio::task::block_in_place(|| Function::load(&engine, &wasm))
         .map_err(|e| UsageError(e.to_string()))?;
-    // Key-value calls work on empty in-memory buckets; requests fail (there is no NATS).
-    function.set_services(Arc::new(Services::in_memory()));
     let subject = args.subject.unwrap_or_else(|| default_subject(&function));
     let event = Arc::new(Event::new(subject, args.data.into_bytes().into(), headers, None));
     if let Err(mismatch) = function.check_schema(&event) {
@@ -52,7 +49,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("error: {mismatch}");
         return Ok(ExitCode::from(1));
     }
-    let outcome = invoke(&engine, &function, &event, args.attempt).await;
+    // Key-value calls work on empty in-memory buckets; requests fail (there is no NATS).
+    let runner = Runner::new(engine, Arc::new(function), Arc::new(Services::in_memory()));
+    let outcome = runner.invoke(&event, args.attempt).await;
     match outcome {
         Ok(messages) => {
             println!("outcome: ok");

@@ -1,97 +1,45 @@
-//! Getting events from a subscription into handler instances: a bounded pending queue,
-//! admission by the function's concurrency permits, event tasks holding one permit each.
+//! Getting events from NATS into handler instances and settling what became of them, in two
+//! delivery modes side by side:
 //!
-//! Each deployed function has one intake task. It reads its subscription as fast as NATS
-//! delivers, so the client's buffer never overflows unseen; events wait in a queue of
-//! `limits.max_pending` (beyond which they are dropped, counted and logged), and leave it only
-//! with a permit of `limits.max_concurrency`. The intake spawns a task for an event when a
-//! permit is free; a task that finished its event takes the next waiting one with the same
-//! permit (core NATS), and gives the permit back when nothing waits, while it waits to retry,
-//! or after a run of events. So no more than the cap of instances of one function ever run at
-//! once on a host, and under load events do not cost a task each.
+//! ```text
+//!             core NATS (at most once)                JetStream (at least once)
+//! receive     core::Intake: subscriptions ──►         jetstream::PullIntake: pull requests
+//!             pending queue (limits.max_pending)      for as many messages as free permits
+//! admit       a permit of limits.max_concurrency      (the same permits)
+//! run         core::event_task: attempts with         jetstream::delivery: one attempt per
+//!             backoff in the task, chained events     delivery; the server's delivery count
+//! settle      outbox published / dead letter          ack after confirmed outputs / NAK with
+//!                                                     delay / confirmed dead letter, TERM
+//! ```
+//!
+//! What both modes decide alike lives in [`outcome`]: the checks before a handler runs, the
+//! retry decision, dead letters and the outbox. Each deployed function has one intake task,
+//! alive across redeploys ([`Update`] hands it a new version), so a new version takes over
+//! without dropping or duplicating an event; no more than the cap of instances of one
+//! function ever run at once on a host.
 
-mod acked;
-mod intake;
-mod pending;
-mod process;
-mod pull;
-
-pub use acked::Delivery;
-pub use intake::{Intake, Update};
-pub use pull::PullIntake;
+pub mod core;
+pub mod jetstream;
+pub mod outcome;
 
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
 
-use crate::breaker::Breaker;
+use crate::deployment::Deployment;
 use crate::engine::SluiceEngine;
 use crate::event::Event;
-use crate::function::Function;
-use crate::stats::FunctionStats;
 
-/// A function as deployed on this host: the loaded function, its permits and its counters.
-pub struct Deployment {
-    /// The loaded function.
-    pub function: Arc<Function>,
-    /// One permit per event allowed in flight at once: `limits.max_concurrency`, times
-    /// `batch.max_events` for a batch function.
-    pub permits: Arc<Semaphore>,
-    /// What happened to its events.
-    pub stats: Arc<FunctionStats>,
-    /// Pauses the intake while the function keeps failing.
-    pub breaker: Breaker,
-    /// Ids of handled events, when the manifest asks for `[dedupe]` (JetStream only).
-    pub dedupe: Option<async_nats::jetstream::kv::Store>,
-    /// Cancelled when the function's JetStream events still running must be handed back to
-    /// the server: the grace period after a shutdown or an undeploy is over. Shared by every
-    /// version of the function.
-    pub abandon: tokio_util::sync::CancellationToken,
-}
-
-impl Deployment {
-    /// A deployment of `function` with fresh permits and counters.
-    pub fn new(function: Function) -> Self {
-        let permits = function.event_permits();
-        let stats = Arc::<FunctionStats>::default();
-        Self {
-            breaker: Breaker::new(
-                function.name(),
-                function.manifest().circuit_breaker,
-                stats.clone(),
-            ),
-            function: Arc::new(function),
-            permits: Arc::new(Semaphore::new(permits)),
-            stats,
-            dedupe: None,
-            abandon: tokio_util::sync::CancellationToken::new(),
-        }
-    }
-
-    /// A new version of `previous`: the counters carry on, and so do the permits unless the
-    /// concurrency cap changed (then the new cap applies to events admitted from now on).
-    pub fn replacing(function: Function, previous: &Deployment) -> Self {
-        let cap = function.event_permits();
-        let same_cap = previous.function.event_permits() == cap;
-        Self {
-            breaker: Breaker::new(
-                function.name(),
-                function.manifest().circuit_breaker,
-                previous.stats.clone(),
-            ),
-            function: Arc::new(function),
-            dedupe: None,
-            abandon: previous.abandon.clone(),
-            permits: if same_cap {
-                previous.permits.clone()
-            } else {
-                Arc::new(Semaphore::new(cap))
-            },
-            stats: previous.stats.clone(),
-        }
-    }
+/// A new version of a deployed function, sent to its running intake.
+pub struct Update {
+    /// The version that handles every event admitted from now on.
+    pub deployment: Arc<Deployment>,
+    /// Core NATS: subscriptions for subjects the new version adds, already made.
+    pub subscribe: Vec<(String, async_nats::Subscriber)>,
+    /// Core NATS: subjects the new version no longer listens on.
+    pub unsubscribe: Vec<String>,
+    /// Told once the new version is live: every event admitted after this runs it.
+    pub applied: tokio::sync::oneshot::Sender<()>,
 }
 
 /// The span every log line about one event carries.
@@ -106,7 +54,8 @@ fn event_span(function: &str, event: &Event, attempt: Option<u32>) -> tracing::S
     )
 }
 
-/// What every event task needs from the host: the engine, the NATS client, the task tracker.
+/// What intakes and event tasks share on a host: the NATS connection (and JetStream on it),
+/// the task tracker, the engine deployments are built with.
 ///
 /// A cheap handle: cloning it (once per admitted event) copies one `Arc`, not the clients,
 /// tracker and token inside.
@@ -124,7 +73,7 @@ pub struct DispatcherParts {
     /// JetStream on the same connection.
     pub jetstream: async_nats::jetstream::Context,
     /// Which subjects streams capture (publishes there wait for the stream's ack).
-    pub routes: Arc<crate::jetstream::StreamRoutes>,
+    pub routes: Arc<crate::provision::StreamRoutes>,
     /// Cancelled when the shutdown grace period is over: JetStream events still running are
     /// handed back to the server at once.
     pub abandon: tokio_util::sync::CancellationToken,
@@ -139,100 +88,16 @@ impl std::ops::Deref for Dispatcher {
 }
 
 impl Dispatcher {
-    /// Runs `admitted` in a new task holding `permit`; the task then takes further events
-    /// from `queue` while they are ready (at most [`process::CHAIN`] in all).
-    fn admit(
-        &self,
-        queue: &Arc<intake::Queue>,
-        admitted: intake::Admitted,
-        permit: tokio::sync::OwnedSemaphorePermit,
-    ) {
-        let task = process::chain(self.clone(), queue.clone(), admitted, permit);
-        self.tracker.spawn(task);
-    }
-
     /// A dispatcher publishing through `client`, running functions on `engine`.
     pub fn new(engine: Arc<SluiceEngine>, client: async_nats::Client) -> Self {
         let jetstream = async_nats::jetstream::new(client.clone());
         Self(Arc::new(DispatcherParts {
             engine,
-            routes: Arc::new(crate::jetstream::StreamRoutes::new(jetstream.clone())),
+            routes: Arc::new(crate::provision::StreamRoutes::new(jetstream.clone())),
             jetstream,
             client,
             tracker: TaskTracker::new(),
             abandon: tokio_util::sync::CancellationToken::new(),
         }))
-    }
-
-    pub(crate) fn admit_delivery(
-        &self,
-        deployment: &Arc<Deployment>,
-        delivery: Delivery,
-        permit: tokio::sync::OwnedSemaphorePermit,
-        key: Option<crate::ordering::KeyRelease>,
-    ) {
-        deployment.stats.received();
-        let span = event_span(
-            deployment.function.name(),
-            &delivery.event,
-            Some(delivery.attempt),
-        );
-        let task = acked::process(self.clone(), deployment.clone(), delivery, permit, key);
-        self.tracker.spawn(task.instrument(span));
-    }
-
-    pub(crate) fn overflow(&self, deployment: &Deployment, message: &async_nats::Message) {
-        let total = deployment.stats.overflowed();
-        // Log the first overflow and then every power of ten, so a flood stays readable.
-        if is_power_of_ten(total) {
-            tracing::warn!(
-                function = &**deployment.function.name(),
-                subject = %message.subject,
-                dropped_total = total,
-                "event dropped: {} events already waiting for a free instance (limits.max_pending)",
-                deployment.function.manifest().limits.max_pending
-            );
-        }
-    }
-}
-
-/// How long to wait before the next attempt after attempt number `attempt` failed with
-/// `error` (`next` names what happens then: "retrying", "redelivering"), counted as a retry;
-/// `None` when the failure is permanent or the attempts are used up. Logs either way.
-fn retry_delay(
-    deployment: &Deployment,
-    error: &crate::invoke::InvokeError,
-    attempt: u32,
-    next: &str,
-) -> Option<std::time::Duration> {
-    let retry = &deployment.function.manifest().retry;
-    if !(error.is_retryable() && retry.allows_another(attempt)) {
-        tracing::warn!(attempt, "giving up: {error}");
-        return None;
-    }
-    let delay = retry.delay(attempt, error.retry_after(), rand::random::<f64>());
-    tracing::warn!(
-        attempt,
-        "attempt failed: {error}; {next} in {}",
-        crate::invoke::humanize(delay)
-    );
-    deployment.stats.retried();
-    Some(delay)
-}
-
-/// 1, 10, 100, ...: the overflow counts worth a log line.
-fn is_power_of_ten(mut n: u64) -> bool {
-    while n >= 10 && n.is_multiple_of(10) {
-        n /= 10;
-    }
-    n == 1
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn overflow_logging_thins_out_by_powers_of_ten() {
-        let logged: Vec<u64> = (1..=2000).filter(|&n| super::is_power_of_ten(n)).collect();
-        assert_eq!(logged, [1, 10, 100, 1000]);
     }
 }

@@ -2,7 +2,7 @@
 //! `sluice dlq replay`).
 //!
 //! At deploy the host makes sure a stream captures each function's dead-letter subject
-//! ([`crate::jetstream::ensure_dead_letter_stream`]). Reading uses a short-lived ephemeral
+//! ([`crate::provision::ensure_dead_letter_stream`]). Reading uses a short-lived ephemeral
 //! pull consumer filtered to that subject, without acks, that starts at the oldest message
 //! and stops when the server says nothing is pending: the dead letters stay in the stream.
 //! A replay republishes an event to the subject it arrived on (see [`replay_headers`] for
@@ -19,7 +19,7 @@ use async_nats::jetstream::{self, stream::Stream};
 use futures::StreamExt;
 
 use crate::event::headers;
-use crate::jetstream::StreamRoutes;
+use crate::provision::StreamRoutes;
 
 pub use record::DeadLetter;
 pub use replay::{Refused, ReplayReport, refusal, replay_headers};

@@ -4,8 +4,8 @@
 use wasmtime::Trap;
 
 use super::InvokeError;
-use crate::function::one_line;
-use crate::host::{CapturedOutput, State};
+use crate::imports::{CapturedOutput, State};
+use crate::text::one_line;
 
 /// Where an attempt failed before the handler could return.
 #[derive(Clone, Copy)]

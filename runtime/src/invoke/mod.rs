@@ -1,24 +1,27 @@
 //! Running one attempt of one event (or of one batch of events): a fresh store and instance
-//! with the function's limits and deadline, `handle` (or `handle-batch`) called, the outcome
-//! classified.
+//! with the function's limits and deadline (or a warm one, with `limits.events_per_instance`
+//! > 1), `handle` (or `handle-batch`) called, the outcome classified.
+//!
+//! A [`Runner`] is what runs one function's events: the compiled function, what its imports
+//! reach ([`Services`]) and its warm instances.
 
 mod classify;
+mod instance;
+mod pool;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::{Store, UpdateDeadline};
 
-use crate::bindings::Handler;
-use crate::bindings::batch::BatchHandler;
-use crate::bindings::sluice::function::types::{Failure, RetryableError};
-use crate::bindings::wasmcloud::MessagingHandler;
-use crate::bindings::wasmcloud::wasmcloud::messaging::types::BrokerMessage;
 use crate::engine::SluiceEngine;
 use crate::event::Event;
 use crate::function::{Function, FunctionPre};
-use crate::host::{Call, CapturedOutput, OutgoingMessage, State};
+use crate::imports::{Call, CapturedOutput, OutgoingMessage, Services, State};
+use crate::text::humanize;
 use classify::{Stage, classify};
+use instance::{Instance, call_handler, failure_error, instantiate};
+use pool::{InstancePool, WarmInstance};
 
 /// Why an attempt failed. Dispatch matches on this to choose between retry and dead letter.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -80,168 +83,193 @@ impl InvokeError {
     }
 }
 
-/// A live instance kept for its next event (`limits.events_per_instance` > 1).
-pub struct WarmInstance {
-    store: Store<State>,
-    handler: Instance,
-    output: CapturedOutput,
-    served: u32,
-    idle_since: Instant,
-}
-
-/// Instances of one function waiting for their next event.
-#[derive(Default)]
-pub struct InstancePool {
-    idle: Mutex<Vec<WarmInstance>>,
-}
-
-/// An idle instance older than this is dropped rather than reused.
-const MAX_IDLE: Duration = Duration::from_secs(10);
-
-impl InstancePool {
-    fn take(&self) -> Option<WarmInstance> {
-        // One clock read for the whole pool, not one per idle instance.
-        let now = Instant::now();
-        let mut idle = self.idle.lock().expect("instance pool lock poisoned");
-        idle.retain(|warm| now.saturating_duration_since(warm.idle_since) < MAX_IDLE);
-        idle.pop()
-    }
-
-    fn put(&self, warm: WarmInstance, keep_at_most: usize) {
-        let mut idle = self.idle.lock().expect("instance pool lock poisoned");
-        if idle.len() < keep_at_most {
-            idle.push(warm);
-        }
-    }
-}
-
-/// Runs delivery number `attempt` of `event` through `function`: in a fresh instance, or
-/// with `limits.events_per_instance` > 1 in one that served fewer events than that and never
-/// failed. A batch function gets a batch of one.
-///
-/// On success returns the messages the handler published, in order, for the caller to send.
-pub async fn invoke(
-    engine: &SluiceEngine,
-    function: &Function,
-    event: &Arc<Event>,
-    attempt: u32,
-) -> Result<Vec<OutgoingMessage>, InvokeError> {
-    let mut outcomes = invoke_many(engine, function, &[(event.clone(), attempt)]).await;
-    outcomes.pop().expect("one outcome per event")
-}
-
 /// One event of a call and its delivery number.
 pub type Attempt = (Arc<Event>, u32);
 
 /// What became of one event of a call: its outputs, or why it failed.
 pub type Outcome = Result<Vec<OutgoingMessage>, InvokeError>;
 
-/// Runs `events` through `function` in one instance and one call: `handle-batch` for a batch
-/// function (any number of events), `handle` otherwise (exactly one event). Returns one
-/// outcome per event, in order; a failure of the call itself (trap, timeout, out of memory, a
-/// result list of the wrong length) is every event's outcome.
-pub async fn invoke_many(engine: &SluiceEngine, function: &Function, events: &[Attempt]) -> Vec<Outcome> {
-    let limits = &function.manifest().limits;
-    let batch = matches!(function.pre(), FunctionPre::Batch(_));
-    assert!(
-        batch || events.len() == 1,
-        "only a batch function takes several events in one call"
-    );
-    let reuse = limits.events_per_instance.get();
-    let warm = if reuse > 1 {
-        function.instances().take()
-    } else {
-        None
-    };
-    let mut calls: Vec<Call> = events
-        .iter()
-        .map(|(event, _)| call_for(function, event))
-        .collect();
-    let (mut store, handler, output, served) = match warm {
-        Some(mut warm) => {
-            warm.store.data_mut().begin(call_for(function, &events[0].0));
-            (warm.store, Some(warm.handler), warm.output, warm.served)
+/// Runs one function's events: its compiled component, what its imports reach, and the
+/// instances kept warm for reuse.
+pub struct Runner {
+    engine: Arc<SluiceEngine>,
+    function: Arc<Function>,
+    services: Arc<Services>,
+    warm: InstancePool,
+}
+
+/// A store ready for a call, and what it brings from an earlier one.
+struct Prepared {
+    store: Store<State>,
+    handler: Option<Instance>,
+    output: CapturedOutput,
+    served: u32,
+}
+
+impl Runner {
+    /// A runner of `function` on `engine` whose imports reach `services`.
+    pub fn new(engine: Arc<SluiceEngine>, function: Arc<Function>, services: Arc<Services>) -> Self {
+        Self {
+            engine,
+            function,
+            services,
+            warm: InstancePool::default(),
         }
-        None => {
-            let first = call_for(function, &events[0].0);
-            let output = CapturedOutput::default();
-            let mut store = Store::new(engine.engine(), State::new(first, limits.memory, &output));
-            store.limiter(|state| state.limiter());
-            // Yield to the executor every epoch tick so a busy handler shares its thread;
-            // the timeout below drops the call (and the instance) when time is up.
-            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
-            (store, None, output, 0)
-        }
-    };
-    store.set_epoch_deadline(1);
-    if batch {
-        store.data_mut().begin_batch(calls);
-    } else {
-        store.data_mut().begin(calls.pop().expect("one call"));
     }
 
-    let attempt_future = async {
-        let handler = match handler {
-            Some(handler) => handler,
-            None => instantiate(function.pre(), &mut store)
-                .await
-                .map_err(|error| (Stage::Instantiate, error))?,
-        };
-        let handled = call_handler(&handler, &mut store, events)
-            .await
-            .map_err(|error| (Stage::Call, error))?;
-        Ok((handler, handled))
-    };
-    let result = tokio::time::timeout(limits.timeout, attempt_future).await;
-    output.log(function.name(), || log_label(events));
-    let all_failed = |error: InvokeError| vec![Err(error); events.len()];
-    let (handler, handled) = match result {
-        Err(_elapsed) => return all_failed(InvokeError::Timeout(limits.timeout)),
-        Ok(Err((stage, error))) => {
-            return all_failed(classify(stage, &error, store.data_mut(), &output, limits.memory));
-        }
-        Ok(Ok(done)) => done,
-    };
-    if handled.len() != events.len() {
-        return all_failed(InvokeError::Trap(format!(
-            "handle-batch returned {} results for a batch of {} events (it must return one per event)",
-            handled.len(),
-            events.len()
-        )));
+    /// A runner of `function` whose imports reach nothing: key-value calls are
+    /// `unavailable` and requests fail (benchmarks and tests of the sandbox alone).
+    pub fn offline(engine: Arc<SluiceEngine>, function: Function) -> Self {
+        Self::new(engine, Arc::new(function), Arc::default())
     }
-    let outboxes = store.data_mut().finish_batch();
-    let succeeded = handled.iter().all(Result::is_ok);
-    if succeeded && served + 1 < reuse {
+
+    /// The function it runs.
+    pub fn function(&self) -> &Arc<Function> {
+        &self.function
+    }
+
+    /// Runs delivery number `attempt` of `event`: in a fresh instance, or with
+    /// `limits.events_per_instance` > 1 in one that served fewer events than that and never
+    /// failed. A batch function gets a batch of one.
+    ///
+    /// On success returns the messages the handler published, in order, for the caller to
+    /// send.
+    pub async fn invoke(&self, event: &Arc<Event>, attempt: u32) -> Outcome {
+        let mut outcomes = self.invoke_many(&[(event.clone(), attempt)]).await;
+        outcomes.pop().expect("one outcome per event")
+    }
+
+    /// Runs `events` in one instance and one call: `handle-batch` for a batch function (any
+    /// number of events), `handle` otherwise (exactly one event). Returns one outcome per
+    /// event, in order; a failure of the call itself (trap, timeout, out of memory, a result
+    /// list of the wrong length) is every event's outcome.
+    pub async fn invoke_many(&self, events: &[Attempt]) -> Vec<Outcome> {
+        let limits = &self.function.manifest().limits;
+        let batch = matches!(self.function.pre(), FunctionPre::Batch(_));
+        assert!(
+            batch || events.len() == 1,
+            "only a batch function takes several events in one call"
+        );
+        let Prepared {
+            mut store,
+            handler,
+            output,
+            served,
+        } = self.prepare(events);
+        let attempt_future = async {
+            let handler = match handler {
+                Some(handler) => handler,
+                None => instantiate(self.function.pre(), &mut store)
+                    .await
+                    .map_err(|error| (Stage::Instantiate, error))?,
+            };
+            let handled = call_handler(&handler, &mut store, events)
+                .await
+                .map_err(|error| (Stage::Call, error))?;
+            Ok((handler, handled))
+        };
+        let result = tokio::time::timeout(limits.timeout, attempt_future).await;
+        output.log(self.function.name(), || log_label(events));
+        let all_failed = |error: InvokeError| vec![Err(error); events.len()];
+        let (handler, handled) = match result {
+            Err(_elapsed) => return all_failed(InvokeError::Timeout(limits.timeout)),
+            Ok(Err((stage, error))) => {
+                return all_failed(classify(stage, &error, store.data_mut(), &output, limits.memory));
+            }
+            Ok(Ok(done)) => done,
+        };
+        if handled.len() != events.len() {
+            return all_failed(InvokeError::Trap(format!(
+                "handle-batch returned {} results for a batch of {} events (it must return one per event)",
+                handled.len(),
+                events.len()
+            )));
+        }
+        let outboxes = store.data_mut().finish_batch();
+        if handled.iter().all(Result::is_ok) {
+            self.keep_warm(store, handler, output, served + 1);
+        }
+        handled
+            .into_iter()
+            .zip(outboxes)
+            .map(|(handled, outbox)| match handled {
+                Ok(()) => Ok(outbox.into_messages()),
+                Err(failure) => Err(failure_error(failure)),
+            })
+            .collect()
+    }
+
+    /// A warm instance's store (when reuse is on and one is idle) or a fresh one, set up to
+    /// serve `events`.
+    fn prepare(&self, events: &[Attempt]) -> Prepared {
+        let limits = &self.function.manifest().limits;
+        let warm = match limits.events_per_instance.get() > 1 {
+            true => self.warm.take(),
+            false => None,
+        };
+        let mut calls: Vec<Call> = events.iter().map(|(event, _)| self.call_for(event)).collect();
+        let mut prepared = match warm {
+            Some(mut warm) => {
+                warm.store.data_mut().begin(self.call_for(&events[0].0));
+                Prepared {
+                    store: warm.store,
+                    handler: Some(warm.handler),
+                    output: warm.output,
+                    served: warm.served,
+                }
+            }
+            None => {
+                let output = CapturedOutput::default();
+                let state = State::new(self.call_for(&events[0].0), limits.memory, &output);
+                let mut store = Store::new(self.engine.engine(), state);
+                store.limiter(|state| state.limiter());
+                // Yield to the executor every epoch tick so a busy handler shares its thread;
+                // the attempt's timeout drops the call (and the instance) when time is up.
+                store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+                Prepared {
+                    store,
+                    handler: None,
+                    output,
+                    served: 0,
+                }
+            }
+        };
+        prepared.store.set_epoch_deadline(1);
+        if matches!(self.function.pre(), FunctionPre::Batch(_)) {
+            prepared.store.data_mut().begin_batch(calls);
+        } else {
+            prepared.store.data_mut().begin(calls.pop().expect("one call"));
+        }
+        prepared
+    }
+
+    /// Keeps an instance that has served `served` events for the next one, while it may
+    /// serve more.
+    fn keep_warm(&self, store: Store<State>, handler: Instance, output: CapturedOutput, served: u32) {
+        let limits = &self.function.manifest().limits;
+        if served >= limits.events_per_instance.get() {
+            return;
+        }
         output.clear();
         let warm = WarmInstance {
             store,
             handler,
             output,
-            served: served + 1,
+            served,
             idle_since: Instant::now(),
         };
-        function
-            .instances()
-            .put(warm, limits.max_concurrency.get() as usize);
+        self.warm.put(warm, limits.max_concurrency.get() as usize);
     }
-    handled
-        .into_iter()
-        .zip(outboxes)
-        .map(|(handled, outbox)| match handled {
-            Ok(()) => Ok(outbox.into_messages()),
-            Err(failure) => Err(failure_error(failure)),
-        })
-        .collect()
-}
 
-/// What the host imports know about `event` of `function`.
-fn call_for(function: &Function, event: &Arc<Event>) -> Call {
-    Call {
-        function: function.name().clone(),
-        manifest: function.manifest().clone(),
-        event: event.clone(),
-        outbox: Default::default(),
-        services: function.services().clone(),
+    /// What the imports know about `event`.
+    fn call_for(&self, event: &Arc<Event>) -> Call {
+        Call {
+            function: self.function.name().clone(),
+            manifest: self.function.manifest().clone(),
+            event: event.clone(),
+            outbox: Default::default(),
+            services: self.services.clone(),
+        }
     }
 }
 
@@ -251,83 +279,6 @@ fn log_label(events: &[Attempt]) -> String {
         [(event, _)] => event.id.to_string(),
         [(first, _), rest @ ..] => format!("{} (+{} more in the batch)", first.id, rest.len()),
         [] => String::new(),
-    }
-}
-
-/// The error of a failure the handler returned.
-fn failure_error(failure: Failure) -> InvokeError {
-    match failure {
-        Failure::Retryable(error) => InvokeError::Retryable {
-            message: error.message,
-            retry_after: error
-                .retry_after_ms
-                .map(|ms| Duration::from_millis(u64::from(ms))),
-        },
-        Failure::Permanent(message) => InvokeError::Permanent { message },
-    }
-}
-
-/// A live instance of a function's component, of the world it implements.
-pub enum Instance {
-    /// A `sluice:function/handler`.
-    Sluice(Handler),
-    /// A `sluice:function/batch-handler`.
-    Batch(BatchHandler),
-    /// A wasmCloud messaging handler.
-    WasmCloud(MessagingHandler),
-}
-
-async fn instantiate(pre: &FunctionPre, store: &mut Store<State>) -> wasmtime::Result<Instance> {
-    Ok(match pre {
-        FunctionPre::Sluice(pre) => Instance::Sluice(pre.instantiate_async(store).await?),
-        FunctionPre::Batch(pre) => Instance::Batch(pre.instantiate_async(store).await?),
-        FunctionPre::WasmCloud(pre) => Instance::WasmCloud(pre.instantiate_async(store).await?),
-    })
-}
-
-/// Calls the instance's handler with `events` (one, unless it is a batch handler). A
-/// wasmCloud handler's `err` is retryable: its world cannot say more.
-async fn call_handler(
-    instance: &Instance,
-    store: &mut Store<State>,
-    events: &[Attempt],
-) -> wasmtime::Result<Vec<Result<(), Failure>>> {
-    let (event, attempt) = &events[0];
-    match instance {
-        Instance::Sluice(handler) => Ok(vec![handler.call_handle(store, &event.to_wit(*attempt)).await?]),
-        Instance::Batch(handler) => {
-            let events: Vec<_> = events
-                .iter()
-                .map(|(event, attempt)| event.to_wit(*attempt))
-                .collect();
-            handler.call_handle_batch(store, &events).await
-        }
-        Instance::WasmCloud(handler) => {
-            let message = BrokerMessage {
-                subject: event.subject.clone(),
-                body: event.payload.to_vec(),
-                reply_to: event.reply_to.clone(),
-            };
-            let handled = handler
-                .wasmcloud_messaging_handler()
-                .call_handle_message(store, &message)
-                .await?;
-            Ok(vec![handled.map_err(|message| {
-                Failure::Retryable(RetryableError {
-                    message,
-                    retry_after_ms: None,
-                })
-            })])
-        }
-    }
-}
-
-/// `1.5s`, `250ms`: durations as the manifest writes them.
-pub(crate) fn humanize(duration: Duration) -> String {
-    if duration.subsec_millis() == 0 {
-        format!("{}s", duration.as_secs())
-    } else {
-        format!("{}ms", duration.as_millis())
     }
 }
 

@@ -23,9 +23,9 @@ use crate::retry::{Jitter, RetryPolicy};
 pub use authority::AuthorityPattern;
 pub use batch::BatchPolicy;
 use raw::RawManifest;
-pub use schema::SchemaSpec;
+pub use schema::{DEFAULT_VERSION_HEADER, DEFAULT_VERSION_POINTER, SchemaSpec, VersionSource};
 pub use subject::SubjectPattern;
-pub use trigger::{DeliverFrom, DeliveryMode, JetStreamTrigger, Trigger};
+pub use trigger::{DeliverFrom, DeliveryMode, JetStreamTrigger, KeySource, Trigger};
 
 /// A manifest that could not be read or is invalid. Every variant names the file.
 #[derive(Debug, thiserror::Error)]

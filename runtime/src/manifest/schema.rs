@@ -1,13 +1,59 @@
 //! `[schema]`: which JSON Schema files an event's payload must match. Only the keys are
 //! validated here; the files are read and compiled when the function loads
-//! ([`crate::schema::Schemas`]).
+//! ([`crate::function::Schemas`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::KeyError;
 use super::raw::RawSchema;
-use crate::schema::VersionSource;
+
+/// The header an event names its version in when `schema.version_from` is not set.
+pub const DEFAULT_VERSION_HEADER: &str = "Sluice-Schema-Version";
+
+/// The payload field an event names its version in when `schema.version_from` is not set
+/// and the header is absent.
+pub const DEFAULT_VERSION_POINTER: &str = "/schema_version";
+
+/// Where an event names its schema version (`schema.version_from`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSource {
+    /// `header:NAME`: the value of a header.
+    Header(String),
+    /// `json:/pointer`: a string or number at a JSON pointer into the payload.
+    Json(String),
+    /// The default: header `Sluice-Schema-Version`, else the payload's `schema_version`.
+    HeaderOrField,
+}
+
+impl VersionSource {
+    /// Parses a `schema.version_from` value.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.split_once(':') {
+            Some(("header", name)) if !name.is_empty() && !name.contains(char::is_whitespace) => {
+                Ok(Self::Header(name.to_owned()))
+            }
+            Some(("json", pointer)) if pointer.starts_with('/') => Ok(Self::Json(pointer.to_owned())),
+            Some(("json", pointer)) => Err(format!(
+                "{pointer:?} is not a JSON pointer (it starts with `/`, e.g. \"json:/schema_version\")"
+            )),
+            _ => Err(format!(
+                "expected \"header:NAME\" or \"json:/pointer\", found {text:?}"
+            )),
+        }
+    }
+
+    /// Where the version is looked for, as a message says it.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Header(name) => format!("header {name}"),
+            Self::Json(pointer) => format!("field {pointer}"),
+            Self::HeaderOrField => {
+                format!("header {DEFAULT_VERSION_HEADER} or field {DEFAULT_VERSION_POINTER}")
+            }
+        }
+    }
+}
 
 /// `[schema]`: the schema files, paths resolved against the manifest's folder.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 use super::*;
-use crate::ordering::KeySource;
-use crate::schema::VersionSource;
+use crate::manifest::KeySource;
+use crate::manifest::VersionSource;
 
 fn parse(text: &str) -> Result<Manifest, ManifestError> {
     Manifest::parse("orders", text, Path::new("functions/orders.toml"))

@@ -2,7 +2,36 @@
 //! JetStream consumer), in which queue group, and with which ordering.
 
 use super::{KeyError, SubjectPattern, patterns, raw};
-use crate::ordering::KeySource;
+
+/// Where an event's ordering key comes from (`trigger.key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `header:NAME`: the value of a header.
+    Header(String),
+    /// `json:/pointer`: the value at a JSON pointer into the payload.
+    Json(String),
+    /// `subject:N`: the N-th token of the subject, counting from 1.
+    SubjectToken(usize),
+}
+
+impl KeySource {
+    /// Parses a `trigger.key` value.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let expected = "expected \"header:NAME\", \"json:/pointer\" or \"subject:N\"";
+        match text.split_once(':') {
+            Some(("header", name)) if !name.is_empty() => Ok(Self::Header(name.to_owned())),
+            Some(("json", pointer)) if pointer.starts_with('/') => Ok(Self::Json(pointer.to_owned())),
+            Some(("json", pointer)) => Err(format!(
+                "{pointer:?} is not a JSON pointer (it starts with `/`, e.g. \"json:/order/id\")"
+            )),
+            Some(("subject", n)) => match n.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(Self::SubjectToken(n)),
+                _ => Err(format!("{n:?} is not a token position (1 is the first token)")),
+            },
+            _ => Err(format!("{expected}, found {text:?}")),
+        }
+    }
+}
 
 /// How events reach the function.
 #[derive(Debug, Clone, PartialEq, Eq)]

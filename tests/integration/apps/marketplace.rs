@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use serde_json::{Value, json};
-use sluice_runtime::stats::StatsSnapshot;
+use sluice_runtime::StatsSnapshot;
 use sluice_runtime::{Runtime, RuntimeConfig};
 use sluice_tests::{FunctionsDir, NatsServer, eventually, http_get};
 

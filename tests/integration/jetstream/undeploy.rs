@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
 use serde_json::json;
-use sluice_runtime::reload::ReloadEvent;
+use sluice_runtime::ReloadEvent;
 use sluice_runtime::{Runtime, RuntimeConfig};
 use sluice_tests::{FunctionsDir, NatsServer, guest};
 

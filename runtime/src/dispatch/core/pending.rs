@@ -5,26 +5,21 @@ use std::collections::VecDeque;
 
 use tokio::sync::mpsc;
 
-use crate::ordering::{KeyRelease, KeySource, KeyedQueue};
+use crate::manifest::KeySource;
+use crate::ordering::{KeyRelease, KeyedQueue};
 
 /// Events received and waiting for admission.
 pub struct Pending {
     /// Events without ordering (every event when the function has none; keyless ones
     /// otherwise).
     fifo: VecDeque<async_nats::Message>,
-    keyed: Option<(KeySource, KeyedQueue<async_nats::Message>)>,
+    keyed: Option<KeyedQueue<async_nats::Message>>,
 }
 
 impl Pending {
     /// An empty queue; with `ordering`, also the receiver of released keys.
     pub fn new(ordering: Option<KeySource>) -> (Self, Option<mpsc::UnboundedReceiver<String>>) {
-        let (keyed, released) = match ordering {
-            Some(source) => {
-                let (queue, released) = KeyedQueue::new();
-                (Some((source, queue)), Some(released))
-            }
-            None => (None, None),
-        };
+        let (keyed, released) = KeyedQueue::for_ordering(ordering.as_ref());
         let pending = Self {
             fifo: VecDeque::new(),
             keyed,
@@ -34,35 +29,33 @@ impl Pending {
 
     /// Events waiting.
     pub fn len(&self) -> usize {
-        self.fifo.len() + self.keyed.as_ref().map_or(0, |(_, queue)| queue.len())
+        self.fifo.len() + self.keyed.as_ref().map_or(0, KeyedQueue::len)
     }
 
     /// Whether nothing waits.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.fifo.is_empty() && self.keyed.as_ref().is_none_or(KeyedQueue::is_empty)
     }
 
     /// Queues `message` (behind the other events of its key, if it has one).
     pub fn push(&mut self, message: async_nats::Message) {
         match &mut self.keyed {
-            Some((source, queue)) => {
-                match source.key_of(&message.subject, message.headers.as_ref(), &message.payload) {
-                    Some(key) => queue.push(key, message),
-                    None => self.fifo.push_back(message),
-                }
-            }
+            Some(queue) => match queue.key_of(&message) {
+                Some(key) => queue.push(key, message),
+                None => self.fifo.push_back(message),
+            },
             None => self.fifo.push_back(message),
         }
     }
 
     /// Whether an event may be admitted now.
     pub fn has_ready(&self) -> bool {
-        !self.fifo.is_empty() || self.keyed.as_ref().is_some_and(|(_, queue)| queue.has_ready())
+        !self.fifo.is_empty() || self.keyed.as_ref().is_some_and(KeyedQueue::has_ready)
     }
 
     /// The next event to admit, with its key's release when it has one.
     pub fn pop_ready(&mut self) -> Option<(async_nats::Message, Option<KeyRelease>)> {
-        if let Some((_, queue)) = &mut self.keyed
+        if let Some(queue) = &mut self.keyed
             && let Some((message, release)) = queue.pop_ready()
         {
             return Some((message, Some(release)));
@@ -72,16 +65,8 @@ impl Pending {
 
     /// A key's event finished: the next one of that key may go.
     pub fn release(&mut self, key: String) {
-        if let Some((_, queue)) = &mut self.keyed {
+        if let Some(queue) = &mut self.keyed {
             queue.release(key);
         }
-    }
-}
-
-/// The next released key, or never when the function has no ordering.
-pub async fn next_release(released: &mut Option<mpsc::UnboundedReceiver<String>>) -> Option<String> {
-    match released {
-        Some(receiver) => receiver.recv().await,
-        None => std::future::pending().await,
     }
 }

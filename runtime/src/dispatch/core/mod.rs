@@ -1,4 +1,5 @@
-//! A function's intake: its subscriptions, its pending queue and admission. One task per
+//! Core NATS delivery (at most once). A function's intake: its subscriptions, its pending
+//! queue and admission; the event tasks it spawns are in [`event_task`]. One task per
 //! deployed function, alive across redeploys, so a new version takes over without dropping
 //! or duplicating an event.
 //!
@@ -14,24 +15,16 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::StreamMap;
 use tokio_util::sync::CancellationToken;
 
-use super::pending::{Pending, next_release};
-use super::{Deployment, Dispatcher};
-use crate::ordering::KeyRelease;
+mod event_task;
+mod pending;
+
+use super::{Dispatcher, Update};
+use crate::deployment::Deployment;
+use crate::ordering::{KeyRelease, next_release};
+use pending::Pending;
 
 /// Most messages taken from the subscriptions at once before admitting again.
 const RECEIVE_BATCH: usize = 64;
-
-/// A new version of a deployed function, sent to its running intake.
-pub struct Update {
-    /// The version that handles every event admitted from now on.
-    pub deployment: Arc<Deployment>,
-    /// Subscriptions for subjects the new version adds, already made.
-    pub subscribe: Vec<(String, async_nats::Subscriber)>,
-    /// Subjects the new version no longer listens on.
-    pub unsubscribe: Vec<String>,
-    /// Told once the new version is live: every event admitted after this runs it.
-    pub applied: tokio::sync::oneshot::Sender<()>,
-}
 
 /// What a function's intake shares with its event tasks: the events waiting for admission
 /// and the version that runs events admitted now.
@@ -105,7 +98,7 @@ impl Intake {
         updates: mpsc::Receiver<Update>,
         stop: CancellationToken,
     ) -> Self {
-        let (pending, released) = Pending::new(deployment.function.manifest().trigger.ordering.clone());
+        let (pending, released) = Pending::new(deployment.function().manifest().trigger.ordering.clone());
         Self {
             dispatcher,
             queue: Arc::new(Queue::new(pending, deployment.clone())),
@@ -157,7 +150,7 @@ impl Intake {
                 }
             }
         }
-        tracing::debug!(function = &**self.deployment.function.name(), "intake stopped");
+        tracing::debug!(function = &**self.deployment.function().name(), "intake stopped");
     }
 
     /// Admits waiting events while a permit is free and the circuit is closed, without
@@ -189,7 +182,8 @@ impl Intake {
             message,
             key,
         };
-        self.dispatcher.admit(&self.queue, admitted, permit);
+        let task = event_task::chain(self.dispatcher.clone(), self.queue.clone(), admitted, permit);
+        self.dispatcher.tracker.spawn(task);
     }
 
     /// Takes what the subscriptions already hold (up to [`RECEIVE_BATCH`]) without waiting.
@@ -204,13 +198,13 @@ impl Intake {
     }
 
     fn receive(&mut self, message: async_nats::Message) {
-        let max_pending = self.deployment.function.manifest().limits.max_pending.get() as usize;
+        let max_pending = self.deployment.function().manifest().limits.max_pending.get() as usize;
         let mut queued = self.queue.lock();
         if queued.pending.len() < max_pending {
             queued.pending.push(message);
         } else {
             drop(queued);
-            self.dispatcher.overflow(&self.deployment, &message);
+            overflow(&self.deployment, &message);
         }
     }
 
@@ -233,11 +227,43 @@ impl Intake {
                 continue;
             };
             if let Err(error) = subscriber.unsubscribe().await {
-                tracing::warn!(function = &**self.deployment.function.name(), %subject, "unsubscribe failed: {error}");
+                tracing::warn!(function = &**self.deployment.function().name(), %subject, "unsubscribe failed: {error}");
             }
             while let Some(message) = subscriber.next().await {
                 self.receive(message);
             }
         }
+    }
+}
+
+/// Counts an event dropped because `limits.max_pending` events already wait, and logs the
+/// first and then every power of ten, so a flood stays readable.
+fn overflow(deployment: &Deployment, message: &async_nats::Message) {
+    let total = deployment.stats.overflowed();
+    if is_power_of_ten(total) {
+        tracing::warn!(
+            function = &**deployment.function().name(),
+            subject = %message.subject,
+            dropped_total = total,
+            "event dropped: {} events already waiting for a free instance (limits.max_pending)",
+            deployment.function().manifest().limits.max_pending
+        );
+    }
+}
+
+/// 1, 10, 100, ...: the overflow counts worth a log line.
+fn is_power_of_ten(mut n: u64) -> bool {
+    while n >= 10 && n.is_multiple_of(10) {
+        n /= 10;
+    }
+    n == 1
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn overflow_logging_thins_out_by_powers_of_ten() {
+        let logged: Vec<u64> = (1..=2000).filter(|&n| super::is_power_of_ten(n)).collect();
+        assert_eq!(logged, [1, 10, 100, 1000]);
     }
 }

@@ -99,7 +99,7 @@ mod tests {
     use super::*;
     use crate::bindings::sluice::function::publisher::Host as _;
     use crate::event::Event;
-    use crate::host::{CapturedOutput, OutgoingMessage};
+    use crate::imports::{CapturedOutput, OutgoingMessage};
     use crate::manifest::Manifest;
 
     fn call(manifest: &Arc<Manifest>, id: &str) -> Call {

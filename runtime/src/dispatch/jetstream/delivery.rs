@@ -3,29 +3,24 @@
 //! confirmed dead letter followed by TERM. The attempt number is the server's delivery count,
 //! so retries survive a host restart.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::message::Acker;
 use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument;
 
-use super::{Deployment, Dispatcher, retry_delay};
 use crate::breaker;
-use crate::dead_letter;
+use crate::deployment::Deployment;
+use crate::dispatch::outcome::dead_letter::{Reason, Verdict, send_dead_letter};
+use crate::dispatch::outcome::outbox::{Sending, publish_confirmed};
+use crate::dispatch::outcome::{Rejected, precheck, retry_delay};
+use crate::dispatch::{Dispatcher, event_span};
 use crate::event::Event;
-use crate::host::OutgoingMessage;
-use crate::invoke::{InvokeError, humanize};
+use crate::invoke::InvokeError;
 use crate::ordering::KeyRelease;
-
-/// How long a handled event's outputs are sent again while a stream does not confirm them,
-/// before the event is handed back (NAK) for a later attempt.
-const OUTPUT_PATIENCE: Duration = Duration::from_secs(30);
-/// The first pause before sending an unconfirmed output again; it doubles up to
-/// [`OUTPUT_RETRY_MAX`].
-const OUTPUT_RETRY: Duration = Duration::from_millis(100);
-const OUTPUT_RETRY_MAX: Duration = Duration::from_secs(2);
+use crate::text::humanize;
 
 /// A message taken from a function's consumer.
 pub struct Delivery {
@@ -41,14 +36,29 @@ pub struct Delivery {
 enum Settlement {
     Ack,
     Nak(Duration),
-    DeadLetter {
-        reason: dead_letter::Reason,
-        error: String,
-    },
+    DeadLetter { reason: Reason, error: String },
+}
+
+/// Runs `delivery` in a new task (in its event's span) holding `permit` until settled.
+pub(super) fn spawn(
+    dispatcher: &Dispatcher,
+    deployment: &Arc<Deployment>,
+    delivery: Delivery,
+    permit: OwnedSemaphorePermit,
+    key: Option<KeyRelease>,
+) {
+    deployment.stats.received();
+    let span = event_span(
+        deployment.function().name(),
+        &delivery.event,
+        Some(delivery.attempt),
+    );
+    let task = process(dispatcher.clone(), deployment.clone(), delivery, permit, key);
+    dispatcher.tracker.spawn(task.instrument(span));
 }
 
 /// Handles `delivery` and settles it with the server. Holds `permit` until settled.
-pub async fn process(
+async fn process(
     dispatcher: Dispatcher,
     deployment: Arc<Deployment>,
     delivery: Delivery,
@@ -72,7 +82,7 @@ pub async fn process(
         // event stays here (kept alive with progress acks) instead of going back to the stream.
         match (settlement, &key) {
             (Settlement::Nak(delay), Some(_)) => {
-                let manifest = deployment.function.manifest();
+                let manifest = deployment.function().manifest();
                 let wait = with_progress(&acker, manifest.delivery.ack_wait, tokio::time::sleep(delay));
                 tokio::select! {
                     _ = wait => {
@@ -85,24 +95,7 @@ pub async fn process(
             (settlement, _) => break settlement,
         }
     };
-    let settled = match settlement {
-        Settlement::Ack => acker.ack().await,
-        Settlement::Nak(delay) => acker.ack_with(AckKind::Nak(Some(delay))).await,
-        Settlement::DeadLetter { reason, error } => {
-            match dead_letter(&dispatcher, &deployment, &event, reason, &error, attempt).await {
-                Ok(()) => acker.ack_with(AckKind::Term).await,
-                Err(publish_error) => {
-                    let delay = deployment.function.manifest().retry.max_delay;
-                    tracing::error!(
-                        reason,
-                        "dead letter not confirmed ({publish_error}); the event stays in the stream and comes back in {}",
-                        humanize(delay)
-                    );
-                    acker.ack_with(AckKind::Nak(Some(delay))).await
-                }
-            }
-        }
-    };
+    let settled = tell_server(&dispatcher, &deployment, &event, &acker, settlement, attempt).await;
     if let Err(error) = settled {
         tracing::warn!(
             attempt,
@@ -113,6 +106,41 @@ pub async fn process(
     drop(key);
 }
 
+/// Tells the server how the delivery ended; a dead letter is sent (and confirmed) first, and
+/// an unconfirmed one leaves the event in the stream for later.
+async fn tell_server(
+    dispatcher: &Dispatcher,
+    deployment: &Deployment,
+    event: &Event,
+    acker: &Acker,
+    settlement: Settlement,
+    attempt: u32,
+) -> Result<(), async_nats::Error> {
+    match settlement {
+        Settlement::Ack => acker.ack().await,
+        Settlement::Nak(delay) => acker.ack_with(AckKind::Nak(Some(delay))).await,
+        Settlement::DeadLetter { reason, error } => {
+            let verdict = Verdict {
+                reason,
+                error: &error,
+                attempts: attempt,
+            };
+            match send_dead_letter(dispatcher, deployment, event, verdict, Sending::Confirmed).await {
+                Ok(()) => acker.ack_with(AckKind::Term).await,
+                Err(publish_error) => {
+                    let delay = deployment.function().manifest().retry.max_delay;
+                    tracing::error!(
+                        reason,
+                        "dead letter not confirmed ({publish_error}); the event stays in the stream and comes back in {}",
+                        humanize(delay)
+                    );
+                    acker.ack_with(AckKind::Nak(Some(delay))).await
+                }
+            }
+        }
+    }
+}
+
 /// Decides what becomes of the delivery, running the handler if it should run.
 async fn settle(
     dispatcher: &Dispatcher,
@@ -121,7 +149,7 @@ async fn settle(
     acker: &Acker,
     attempt: u32,
 ) -> Settlement {
-    let manifest = deployment.function.manifest();
+    let manifest = deployment.function().manifest();
     if let Some(settlement) = screen(deployment, event, attempt).await {
         // The handler did not run: if this delivery was the breaker's probe, another may go.
         deployment.breaker.cancel_probe();
@@ -133,12 +161,7 @@ async fn settle(
             acker,
             manifest.delivery.ack_wait,
             // Boxed for the same reason as in core mode: spawning copies the task whole.
-            Box::pin(crate::batch::invoke_batched(
-                &dispatcher.engine,
-                &deployment.function,
-                event,
-                attempt,
-            )),
+            Box::pin(deployment.attempt(event, attempt)),
         )
         .await
     };
@@ -170,8 +193,8 @@ async fn settle(
 /// Settles a delivery that must not reach the handler: too large, too old, delivered too
 /// often without an outcome, or (with `[dedupe]`) already handled.
 async fn screen(deployment: &Deployment, event: &Event, attempt: u32) -> Option<Settlement> {
-    let manifest = deployment.function.manifest();
-    if let Some(rejected) = super::process::precheck(deployment, event) {
+    let manifest = deployment.function().manifest();
+    if let Some(rejected) = precheck(deployment, event) {
         return Some(rejected.into());
     }
     if attempt > manifest.retry.max_attempts.get() {
@@ -186,7 +209,7 @@ async fn screen(deployment: &Deployment, event: &Event, attempt: u32) -> Option<
         });
     }
     if let Some(store) = &deployment.dedupe
-        && let Ok(Some(_)) = store.get(crate::jetstream::dedupe_key(&event.id)).await
+        && let Ok(Some(_)) = store.get(crate::provision::dedupe_key(&event.id)).await
     {
         deployment.stats.deduplicated();
         tracing::debug!("duplicate of a handled event: acked without running the handler");
@@ -229,77 +252,21 @@ async fn with_progress<T>(acker: &Acker, ack_wait: Duration, work: impl Future<O
     }
 }
 
-/// Publishes the handler's messages; those to subjects a stream captures wait for the
-/// stream's ack. A message not confirmed is sent again (same `Nats-Msg-Id`, so the stream
-/// keeps one copy) for up to [`OUTPUT_PATIENCE`]: a stream electing a new leader after a
-/// server is lost answers nothing for seconds, and handing the event back instead would spend
-/// its delivery attempts on an outage and dead-letter a healthy event. Fails with the first
-/// message still not confirmed after that.
-async fn publish_confirmed(
-    dispatcher: &Dispatcher,
-    deployment: &Deployment,
-    messages: Vec<OutgoingMessage>,
-) -> Result<(), String> {
-    let total = messages.len() as u64;
-    let mut unsent = VecDeque::from(messages);
-    let give_up = Instant::now() + OUTPUT_PATIENCE;
-    let mut pause = OUTPUT_RETRY;
-    let result = loop {
-        let Some(message) = unsent.front() else {
-            break Ok(());
-        };
-        let subject = message.subject.clone();
-        match super::process::send_confirmed(dispatcher, message.clone()).await {
-            Ok(()) => drop(unsent.pop_front()),
-            Err(error) if Instant::now() + pause < give_up => {
-                tracing::debug!(
-                    "publish to `{subject}` not confirmed ({error}); sending it again in {}",
-                    humanize(pause)
-                );
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(OUTPUT_RETRY_MAX);
-            }
-            Err(error) => break Err(format!("publish to `{subject}`: {error}")),
-        }
-    };
-    let sent = total - unsent.len() as u64;
-    deployment.stats.published(sent, total - sent);
-    result
-}
-
 /// Remembers that the event was handled, when the function dedupes.
 async fn remember(deployment: &Deployment, event: &Event) {
     let Some(store) = &deployment.dedupe else {
         return;
     };
     if let Err(error) = store
-        .put(crate::jetstream::dedupe_key(&event.id), bytes::Bytes::new())
+        .put(crate::provision::dedupe_key(&event.id), bytes::Bytes::new())
         .await
     {
         tracing::warn!("could not remember the event as handled ({error}); a redelivery would run it again");
     }
 }
 
-async fn dead_letter(
-    dispatcher: &Dispatcher,
-    deployment: &Deployment,
-    event: &Event,
-    reason: dead_letter::Reason,
-    error: &str,
-    attempts: u32,
-) -> Result<(), String> {
-    let Some(message) = super::process::letter(deployment, event, reason, error, attempts) else {
-        return Ok(());
-    };
-    let subject = message.subject.clone();
-    super::process::send_confirmed(dispatcher, message).await?;
-    deployment.stats.dead_lettered(reason);
-    tracing::info!(reason, dead_letter_subject = subject, "event dead-lettered");
-    Ok(())
-}
-
-impl From<super::process::Rejected> for Settlement {
-    fn from(rejected: super::process::Rejected) -> Self {
+impl From<Rejected> for Settlement {
+    fn from(rejected: Rejected) -> Self {
         Settlement::DeadLetter {
             reason: rejected.reason,
             error: rejected.error,

@@ -1,4 +1,4 @@
-//! A JetStream function's intake: pulls from the function's durable consumer only as many
+//! JetStream delivery (at least once). A function's intake pulls from the function's durable consumer only as many
 //! messages as it has free permits, so no message waits in a client buffer while its ack
 //! deadline runs, and the concurrency cap is the backpressure. One pull request is out at a
 //! time, on one inbox subscription that lives as long as the intake.
@@ -19,12 +19,14 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::pending::next_release;
-use super::{Deployment, Dispatcher, Update};
+mod delivery;
+
+use super::{Dispatcher, Update};
 use crate::breaker::Admission;
-use crate::dispatch::Delivery;
+use crate::deployment::Deployment;
 use crate::event::Event;
-use crate::ordering::{KeyRelease, KeySource, KeyedQueue};
+use crate::ordering::{KeyRelease, KeyedQueue, next_release};
+use delivery::Delivery;
 
 /// The most messages one pull request asks for.
 const MAX_BATCH: usize = 256;
@@ -49,7 +51,7 @@ pub struct PullIntake {
     /// count a delivery the handler never saw.
     held: VecDeque<(async_nats::Message, OwnedSemaphorePermit)>,
     /// With per-key ordering: messages (with their permits) waiting for their key.
-    keyed: Option<(KeySource, KeyedQueue<(async_nats::Message, OwnedSemaphorePermit)>)>,
+    keyed: Option<KeyedQueue<(async_nats::Message, OwnedSemaphorePermit)>>,
     released: Option<mpsc::UnboundedReceiver<String>>,
     /// When to tell the server that held and waiting messages are still being worked on.
     progress: tokio::time::Interval,
@@ -66,14 +68,8 @@ impl PullIntake {
     ) -> Result<Self, async_nats::SubscribeError> {
         let inbox = dispatcher.client.new_inbox();
         let messages = dispatcher.client.subscribe(inbox.clone()).await?;
-        let manifest = deployment.function.manifest();
-        let (keyed, released) = match manifest.trigger.ordering.clone() {
-            Some(source) => {
-                let (queue, released) = KeyedQueue::new();
-                (Some((source, queue)), Some(released))
-            }
-            None => (None, None),
-        };
+        let manifest = deployment.function().manifest();
+        let (keyed, released) = KeyedQueue::for_ordering(manifest.trigger.ordering.as_ref());
         let period = manifest.delivery.ack_wait / 3;
         let mut progress = tokio::time::interval_at(Instant::now() + period, period);
         progress.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -93,44 +89,15 @@ impl PullIntake {
         })
     }
 
-    /// Pulls and admits until `stop` is cancelled.
+    /// Pulls and admits until `stop` is cancelled, then hands back what it still holds.
     pub async fn run(mut self) {
         while !self.stopping {
             if !self.held.is_empty() {
                 self.release_held().await;
                 continue;
             }
-            let permits = self.deployment.permits.clone();
-            let breaker_ready = {
-                let deployment = self.deployment.clone();
-                async move {
-                    deployment.breaker.ready().await;
-                    permits.acquire_owned().await
-                }
-            };
-            let first = tokio::select! {
-                _ = self.stop.cancelled() => break,
-                Some(update) = self.updates.recv() => {
-                    self.apply(update);
-                    continue;
-                }
-                message = self.messages.next() => {
-                    // Only a request the intake gave up on (connection trouble) leaves
-                    // messages arriving now.
-                    if let Some(message) = message {
-                        self.stray(message);
-                    }
-                    continue;
-                }
-                Some(key) = next_release(&mut self.released) => {
-                    self.release(key);
-                    continue;
-                }
-                _ = self.progress.tick() => {
-                    self.keep_alive();
-                    continue;
-                }
-                permit = breaker_ready => permit.expect("function permits are never closed"),
+            let Some(first) = self.next_permit().await else {
+                continue;
             };
             let probe = self.deployment.breaker.admit() == Admission::Probe;
             let permits = self.more_permits(first, probe);
@@ -139,11 +106,44 @@ impl PullIntake {
                 self.deployment.breaker.cancel_probe();
             }
         }
-        let waiting = self
-            .keyed
-            .as_mut()
-            .map(|(_, queue)| queue.drain())
-            .unwrap_or_default();
+        self.hand_back_all().await;
+        tracing::debug!(
+            function = &**self.deployment.function().name(),
+            "pull intake stopped"
+        );
+    }
+
+    /// Waits for the circuit and a free permit, meanwhile applying updates, releasing keys,
+    /// keeping held messages alive and taking stray messages; `None` when something other
+    /// than a permit came first (the caller loops).
+    async fn next_permit(&mut self) -> Option<OwnedSemaphorePermit> {
+        let permits = self.deployment.permits.clone();
+        let deployment = self.deployment.clone();
+        let breaker_ready = async move {
+            deployment.breaker.ready().await;
+            permits.acquire_owned().await
+        };
+        tokio::select! {
+            _ = self.stop.cancelled() => self.stopping = true,
+            Some(update) = self.updates.recv() => self.apply(update),
+            message = self.messages.next() => {
+                // Only a request the intake gave up on (connection trouble) leaves messages
+                // arriving now.
+                if let Some(message) = message {
+                    self.stray(message);
+                }
+            }
+            Some(key) = next_release(&mut self.released) => self.release(key),
+            _ = self.progress.tick() => self.keep_alive(),
+            permit = breaker_ready => return Some(permit.expect("function permits are never closed")),
+        }
+        None
+    }
+
+    /// On stop: every message held for the breaker or waiting for its key, and every one still
+    /// arriving for the last request, goes back to the server.
+    async fn hand_back_all(&mut self) {
+        let waiting = self.keyed.as_mut().map(KeyedQueue::drain).unwrap_or_default();
         for (message, _permit) in std::mem::take(&mut self.held).into_iter().chain(waiting) {
             self.hand_back(message);
         }
@@ -153,10 +153,6 @@ impl PullIntake {
         while let Some(message) = self.messages.next().await {
             self.hand_back(message);
         }
-        tracing::debug!(
-            function = &**self.deployment.function.name(),
-            "pull intake stopped"
-        );
     }
 
     /// `first` plus every other free permit, up to [`MAX_BATCH`] or a batch function's
@@ -164,7 +160,7 @@ impl PullIntake {
     fn more_permits(&self, first: OwnedSemaphorePermit, probe: bool) -> Vec<OwnedSemaphorePermit> {
         let most = self
             .deployment
-            .function
+            .function()
             .batch()
             .map_or(MAX_BATCH, |batch| MAX_BATCH.max(batch.max_events as usize));
         let mut permits = vec![first];
@@ -191,7 +187,7 @@ impl PullIntake {
             .await
         {
             tracing::warn!(
-                function = &**self.deployment.function.name(),
+                function = &**self.deployment.function().name(),
                 "pull request failed: {error}"
             );
             tokio::select! {
@@ -225,7 +221,7 @@ impl PullIntake {
                         Some(StatusCode::TIMEOUT | StatusCode::NOT_FOUND) => break,
                         Some(status) => {
                             tracing::warn!(
-                                function = &**self.deployment.function.name(),
+                                function = &**self.deployment.function().name(),
                                 "pull request ended by the server: {status} {}",
                                 message.description.as_deref().unwrap_or("")
                             );
@@ -261,12 +257,9 @@ impl PullIntake {
 
     /// Admits `message`, or with per-key ordering queues it behind its key.
     fn place(&mut self, message: async_nats::Message, permit: OwnedSemaphorePermit) {
-        let key = match &self.keyed {
-            Some((source, _)) => source.key_of(&message.subject, message.headers.as_ref(), &message.payload),
-            None => None,
-        };
+        let key = self.keyed.as_ref().and_then(|queue| queue.key_of(&message));
         match (key, &mut self.keyed) {
-            (Some(key), Some((_, queue))) => {
+            (Some(key), Some(queue)) => {
                 queue.push(key, (message, permit));
                 self.admit_ready();
             }
@@ -276,16 +269,14 @@ impl PullIntake {
 
     /// Admits every message whose key is free.
     fn admit_ready(&mut self) {
-        while let Some(((message, permit), key)) =
-            self.keyed.as_mut().and_then(|(_, queue)| queue.pop_ready())
-        {
+        while let Some(((message, permit), key)) = self.keyed.as_mut().and_then(KeyedQueue::pop_ready) {
             self.admit(message, permit, Some(key));
         }
     }
 
     /// A key's event finished: its next message may go.
     fn release(&mut self, key: String) {
-        if let Some((_, queue)) = &mut self.keyed {
+        if let Some(queue) = &mut self.keyed {
             queue.release(key);
         }
         self.admit_ready();
@@ -294,7 +285,7 @@ impl PullIntake {
     /// Tells the server that messages held for the breaker or waiting for their key are
     /// still in this host's hands.
     fn keep_alive(&self) {
-        let waiting = self.keyed.iter().flat_map(|(_, queue)| queue.iter());
+        let waiting = self.keyed.iter().flat_map(KeyedQueue::iter);
         for (message, _) in self.held.iter().chain(waiting) {
             let message = self.jetstream_message(message.clone());
             self.dispatcher
@@ -312,8 +303,7 @@ impl PullIntake {
         let Some(delivery) = self.delivery(message) else {
             return;
         };
-        self.dispatcher
-            .admit_delivery(&self.deployment, delivery, permit, key);
+        delivery::spawn(&self.dispatcher, &self.deployment, delivery, permit, key);
     }
 
     /// A message that arrived with no request out: admitted if a permit is free.
@@ -363,7 +353,7 @@ impl PullIntake {
             }
             Err(error) => {
                 tracing::error!(
-                    function = &**self.deployment.function.name(),
+                    function = &**self.deployment.function().name(),
                     "ignoring a message that is not a JetStream delivery: {error}"
                 );
                 return None;

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use async_nats::jetstream::kv::Store;
 
 use super::State;
-use super::services::Services;
 use crate::bindings::sluice::function::kv::{Entry, Host, KvError};
 pub use memory::MemoryKv;
 
@@ -40,8 +39,8 @@ enum Bucket<'a> {
 }
 
 impl State {
-    /// The function's services, once `bucket` is checked against its manifest.
-    fn services_for(&self, bucket: &str) -> Result<Arc<Services>, KvError> {
+    /// The function's key-value backend, once `bucket` is checked against its manifest.
+    fn backend_for(&self, bucket: &str) -> Result<Arc<KvBackend>, KvError> {
         let call = &self.call;
         if !call.manifest.may_use_bucket(bucket) {
             let listed: Vec<String> = call.manifest.buckets.iter().map(|b| format!("`{b}`")).collect();
@@ -51,7 +50,7 @@ impl State {
                 listed.join(", ")
             )));
         }
-        Ok(call.services.clone())
+        Ok(call.services.kv.clone())
     }
 }
 
@@ -99,28 +98,28 @@ fn check_value(value: &[u8]) -> Result<(), KvError> {
 
 impl Host for State {
     async fn get(&mut self, bucket: String, key: String) -> Result<Option<Entry>, KvError> {
-        let services = self.services_for(&bucket)?;
+        let backend = self.backend_for(&bucket)?;
         check_key(&key)?;
-        match services.kv.resolve(&bucket)? {
+        match backend.resolve(&bucket)? {
             Bucket::JetStream(store) => jetstream::get(store, &bucket, &key).await,
             Bucket::Memory(memory) => Ok(memory.get(&bucket, &key)),
         }
     }
 
     async fn set(&mut self, bucket: String, key: String, value: Vec<u8>) -> Result<u64, KvError> {
-        let services = self.services_for(&bucket)?;
+        let backend = self.backend_for(&bucket)?;
         check_key(&key)?;
         check_value(&value)?;
-        match services.kv.resolve(&bucket)? {
+        match backend.resolve(&bucket)? {
             Bucket::JetStream(store) => jetstream::set(store, &bucket, &key, value).await,
             Bucket::Memory(memory) => Ok(memory.set(&bucket, &key, value)),
         }
     }
 
     async fn delete(&mut self, bucket: String, key: String) -> Result<(), KvError> {
-        let services = self.services_for(&bucket)?;
+        let backend = self.backend_for(&bucket)?;
         check_key(&key)?;
-        match services.kv.resolve(&bucket)? {
+        match backend.resolve(&bucket)? {
             Bucket::JetStream(store) => jetstream::delete(store, &bucket, &key).await,
             Bucket::Memory(memory) => {
                 memory.delete(&bucket, &key);
@@ -136,10 +135,10 @@ impl Host for State {
         value: Vec<u8>,
         revision: u64,
     ) -> Result<u64, KvError> {
-        let services = self.services_for(&bucket)?;
+        let backend = self.backend_for(&bucket)?;
         check_key(&key)?;
         check_value(&value)?;
-        match services.kv.resolve(&bucket)? {
+        match backend.resolve(&bucket)? {
             Bucket::JetStream(store) => {
                 jetstream::compare_and_swap(store, &bucket, &key, value, revision).await
             }
@@ -148,13 +147,13 @@ impl Host for State {
     }
 
     async fn keys(&mut self, bucket: String, prefix: String) -> Result<Vec<String>, KvError> {
-        let services = self.services_for(&bucket)?;
+        let backend = self.backend_for(&bucket)?;
         if !prefix.chars().all(is_key_char) {
             return Err(KvError::Invalid(format!(
                 "invalid prefix {prefix:?}: keys only have letters, digits and `-_=/.`"
             )));
         }
-        let keys = match services.kv.resolve(&bucket)? {
+        let keys = match backend.resolve(&bucket)? {
             Bucket::JetStream(store) => jetstream::keys(store, &bucket, &prefix).await?,
             Bucket::Memory(memory) => memory.keys(&bucket, &prefix),
         };

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::event::Event;
 use crate::event::headers::find;
-use crate::manifest::SchemaSpec;
+use crate::manifest::{DEFAULT_VERSION_HEADER, DEFAULT_VERSION_POINTER, SchemaSpec, VersionSource};
 
 /// How many validation errors a mismatch message lists.
 const MAX_ERRORS: usize = 3;
@@ -24,61 +24,14 @@ const MAX_ERRORS: usize = 3;
 /// Longest one validation error is written in a mismatch message, in bytes.
 const MAX_ERROR_BYTES: usize = 200;
 
-/// The header an event names its version in when `schema.version_from` is not set.
-pub const DEFAULT_VERSION_HEADER: &str = "Sluice-Schema-Version";
-
-/// The payload field an event names its version in when `schema.version_from` is not set
-/// and the header is absent.
-pub const DEFAULT_VERSION_POINTER: &str = "/schema_version";
-
-/// Where an event names its schema version (`schema.version_from`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VersionSource {
-    /// `header:NAME`: the value of a header.
-    Header(String),
-    /// `json:/pointer`: a string or number at a JSON pointer into the payload.
-    Json(String),
-    /// The default: header `Sluice-Schema-Version`, else the payload's `schema_version`.
-    HeaderOrField,
-}
-
-impl VersionSource {
-    /// Parses a `schema.version_from` value.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        match text.split_once(':') {
-            Some(("header", name)) if !name.is_empty() && !name.contains(char::is_whitespace) => {
-                Ok(Self::Header(name.to_owned()))
-            }
-            Some(("json", pointer)) if pointer.starts_with('/') => Ok(Self::Json(pointer.to_owned())),
-            Some(("json", pointer)) => Err(format!(
-                "{pointer:?} is not a JSON pointer (it starts with `/`, e.g. \"json:/schema_version\")"
-            )),
-            _ => Err(format!(
-                "expected \"header:NAME\" or \"json:/pointer\", found {text:?}"
-            )),
-        }
-    }
-
-    /// The version `headers` and `payload` name, if any.
-    fn version_of(&self, headers: &[(String, String)], payload: &Value) -> Option<String> {
-        match self {
-            Self::Header(name) => find(headers, name).map(str::to_owned),
-            Self::Json(pointer) => field(payload, pointer),
-            Self::HeaderOrField => find(headers, DEFAULT_VERSION_HEADER)
-                .map(str::to_owned)
-                .or_else(|| field(payload, DEFAULT_VERSION_POINTER)),
-        }
-    }
-
-    /// Where the version is looked for, as a message says it.
-    fn describe(&self) -> String {
-        match self {
-            Self::Header(name) => format!("header {name}"),
-            Self::Json(pointer) => format!("field {pointer}"),
-            Self::HeaderOrField => {
-                format!("header {DEFAULT_VERSION_HEADER} or field {DEFAULT_VERSION_POINTER}")
-            }
-        }
+/// The version `headers` and `payload` name, if any, looked for where `source` says.
+fn version_of(source: &VersionSource, headers: &[(String, String)], payload: &Value) -> Option<String> {
+    match source {
+        VersionSource::Header(name) => find(headers, name).map(str::to_owned),
+        VersionSource::Json(pointer) => field(payload, pointer),
+        VersionSource::HeaderOrField => find(headers, DEFAULT_VERSION_HEADER)
+            .map(str::to_owned)
+            .or_else(|| field(payload, DEFAULT_VERSION_POINTER)),
     }
 }
 
@@ -213,7 +166,7 @@ impl Schemas {
                 default,
             } => (by_version, from, default),
         };
-        let named = from.version_of(headers, payload);
+        let named = version_of(from, headers, payload);
         let Some(version) = named.as_ref().or(default.as_ref()) else {
             return Err(Mismatch(format!(
                 "the event names no schema version ({}) and schema.default_version is not set",

@@ -4,10 +4,14 @@ use bytes::Bytes;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::outbox::{Sending, send_as};
+use crate::deployment::Deployment;
+use crate::dispatch::Dispatcher;
 use crate::event::Event;
 use crate::event::headers::dead_letter as header;
 use crate::event::headers::{EVENT_ID, NATS_MSG_ID, find};
-use crate::host::OutgoingMessage;
+use crate::imports::OutgoingMessage;
+use crate::invoke::InvokeError;
 
 /// Longest `Sluice-Dlq-Error` value.
 pub const MAX_ERROR_BYTES: usize = 1024;
@@ -74,6 +78,73 @@ pub fn message(
         payload: Bytes::clone(&event.payload),
         headers,
     }
+}
+
+/// What a dead letter says: why, the error, and how many deliveries were made.
+pub struct Verdict<'a> {
+    /// `Sluice-Dlq-Reason`.
+    pub reason: Reason,
+    /// `Sluice-Dlq-Error`.
+    pub error: &'a str,
+    /// `Sluice-Attempts`.
+    pub attempts: u32,
+}
+
+impl<'a> Verdict<'a> {
+    /// The verdict on an event whose last attempt (number `attempts`) failed with `error`,
+    /// `message` being its text.
+    pub fn of(error: &InvokeError, message: &'a str, attempts: u32) -> Self {
+        Self {
+            reason: error.reason(),
+            error: message,
+            attempts,
+        }
+    }
+}
+
+/// Sends `event`'s dead letter to the function's dead-letter subject (`sending` says whether
+/// the stream keeping it must confirm it), counting and logging it; a function with
+/// `dead_letter.subject = "none"` drops the event instead (also counted and logged). Fails
+/// when the letter could not be sent: the caller decides whether the event is lost (core
+/// NATS) or stays in its stream (JetStream).
+pub async fn send_dead_letter(
+    dispatcher: &Dispatcher,
+    deployment: &Deployment,
+    event: &Event,
+    verdict: Verdict<'_>,
+    sending: Sending,
+) -> Result<(), String> {
+    let Verdict {
+        reason,
+        error,
+        attempts,
+    } = verdict;
+    let Some(message) = letter(deployment, event, reason, error, attempts) else {
+        return Ok(());
+    };
+    let subject = message.subject.clone();
+    send_as(dispatcher, message, sending).await?;
+    deployment.stats.dead_lettered(reason);
+    tracing::info!(reason, dead_letter_subject = subject, "event dead-lettered");
+    Ok(())
+}
+
+/// The dead letter of `event`, or `None` when the function drops what fails
+/// (`dead_letter.subject = "none"`; counted and logged here).
+fn letter(
+    deployment: &Deployment,
+    event: &Event,
+    reason: Reason,
+    error: &str,
+    attempts: u32,
+) -> Option<OutgoingMessage> {
+    let Some(subject) = deployment.function().manifest().dead_letter.as_deref() else {
+        deployment.stats.dropped();
+        tracing::error!(reason, "event dropped (dead_letter.subject = \"none\"): {error}");
+        return None;
+    };
+    let function = deployment.function().name();
+    Some(message(subject, event, function, reason, error, attempts))
 }
 
 #[cfg(test)]

@@ -15,21 +15,25 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, oneshot};
 use tracing::Instrument;
 
-use crate::engine::SluiceEngine;
 use crate::event::Event;
-use crate::function::Function;
-use crate::invoke::{Attempt, InvokeError, Outcome, invoke, invoke_many};
+use crate::invoke::{Attempt, InvokeError, Outcome, Runner};
 use crate::manifest::BatchPolicy;
 
 /// Groups one batch function's attempts into calls.
 pub struct Batcher {
+    runner: Arc<Runner>,
     policy: BatchPolicy,
-    slot: Mutex<Slot>,
+    filling: Filling,
     /// One permit per batch allowed to run at once (`limits.max_concurrency`).
     running: Arc<Semaphore>,
 }
 
-/// The batch being filled, if any.
+/// The batch being filled, if any, sealed at `max_events`.
+struct Filling {
+    max_events: usize,
+    slot: Mutex<Slot>,
+}
+
 #[derive(Default)]
 struct Slot {
     generation: u64,
@@ -50,18 +54,24 @@ struct Entry {
 }
 
 impl Batcher {
-    /// A batcher closing batches by `policy`, running up to `max_concurrency` at once.
-    pub fn new(policy: BatchPolicy, max_concurrency: NonZeroU32) -> Self {
+    /// A batcher running `runner`'s function in batches closed by `policy`, up to
+    /// `max_concurrency` at once.
+    pub fn new(runner: Arc<Runner>, policy: BatchPolicy, max_concurrency: NonZeroU32) -> Self {
         Self {
+            runner,
             policy,
-            slot: Mutex::default(),
+            filling: Filling::new(policy.max_events as usize),
             running: Arc::new(Semaphore::new(max_concurrency.get() as usize)),
         }
     }
+}
 
-    /// When batches close.
-    pub fn policy(&self) -> BatchPolicy {
-        self.policy
+impl Filling {
+    fn new(max_events: usize) -> Self {
+        Self {
+            max_events,
+            slot: Mutex::default(),
+        }
     }
 
     /// Adds `entry` to the open batch, sealing it when full. Returns the new batch's
@@ -82,7 +92,7 @@ impl Batcher {
         }
         let open = slot.open.as_mut().expect("a batch is open");
         open.entries.push(entry);
-        if open.entries.len() >= self.policy.max_events as usize {
+        if open.entries.len() >= self.max_events {
             let full = slot.open.take().expect("a batch is open");
             // The flusher is waiting for these or about to; it never drops its receiver first.
             let _ = full.seal.send(full.entries);
@@ -101,46 +111,32 @@ impl Batcher {
     }
 }
 
-/// Runs delivery number `attempt` of `event` through `function`: as part of its next batch for
-/// a batch function, else on its own ([`invoke`]).
-pub async fn invoke_batched(
-    engine: &Arc<SluiceEngine>,
-    function: &Arc<Function>,
-    event: &Arc<Event>,
-    attempt: u32,
-) -> Outcome {
-    let Some(batcher) = function.batcher() else {
-        return invoke(engine, function, event, attempt).await;
-    };
-    let (done, outcome) = oneshot::channel();
-    let entry = Entry {
-        attempt: (event.clone(), attempt),
-        done,
-    };
-    if let Some((generation, sealed)) = batcher.join(entry) {
-        let span = tracing::info_span!("batch", function = &**function.name());
-        let flush = flush(engine.clone(), function.clone(), generation, sealed);
-        tokio::spawn(flush.instrument(span));
+impl Batcher {
+    /// Runs delivery number `attempt` of `event` as part of the function's next batch.
+    pub async fn attempt(self: &Arc<Self>, event: &Arc<Event>, attempt: u32) -> Outcome {
+        let (done, outcome) = oneshot::channel();
+        let entry = Entry {
+            attempt: (event.clone(), attempt),
+            done,
+        };
+        if let Some((generation, sealed)) = self.filling.join(entry) {
+            let span = tracing::info_span!("batch", function = &**self.runner.function().name());
+            tokio::spawn(flush(self.clone(), generation, sealed).instrument(span));
+        }
+        outcome.await.unwrap_or_else(|_| {
+            Err(InvokeError::Instantiate(
+                "the batch holding the event ended before it ran".into(),
+            ))
+        })
     }
-    outcome.await.unwrap_or_else(|_| {
-        Err(InvokeError::Instantiate(
-            "the batch holding the event ended before it ran".into(),
-        ))
-    })
 }
 
 /// Waits for batch `generation` to close, for a run permit, then runs it and hands every
 /// attempt its outcome.
-async fn flush(
-    engine: Arc<SluiceEngine>,
-    function: Arc<Function>,
-    generation: u64,
-    mut sealed: oneshot::Receiver<Vec<Entry>>,
-) {
-    let batcher = function.batcher().expect("only batch functions flush batches");
+async fn flush(batcher: Arc<Batcher>, generation: u64, mut sealed: oneshot::Receiver<Vec<Entry>>) {
     let entries = tokio::select! {
         entries = &mut sealed => entries.ok(),
-        () = tokio::time::sleep(batcher.policy.max_wait) => match batcher.close(generation) {
+        () = tokio::time::sleep(batcher.policy.max_wait) => match batcher.filling.close(generation) {
             Some(entries) => Some(entries),
             // It filled up just now: the entries are in the channel.
             None => sealed.await.ok(),
@@ -165,7 +161,7 @@ async fn flush(
         return;
     }
     tracing::debug!(events = attempts.len(), "running a batch");
-    let outcomes = invoke_many(&engine, &function, &attempts).await;
+    let outcomes = batcher.runner.invoke_many(&attempts).await;
     for (done, outcome) in receivers.into_iter().zip(outcomes) {
         let _ = done.send(outcome);
     }
@@ -173,8 +169,6 @@ async fn flush(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn entry(id: &str) -> (Entry, oneshot::Receiver<Outcome>) {
@@ -196,11 +190,7 @@ mod tests {
 
     #[test]
     fn a_batch_is_sealed_when_full_and_the_next_event_opens_another() {
-        let policy = BatchPolicy {
-            max_events: 2,
-            max_wait: Duration::from_secs(1),
-        };
-        let batcher = Batcher::new(policy, NonZeroU32::new(1).unwrap());
+        let batcher = Filling::new(2);
         let (first, _) = entry("a");
         let (generation, mut sealed) = batcher.join(first).expect("the first event opens a batch");
         assert!(sealed.try_recv().is_err(), "not full yet");

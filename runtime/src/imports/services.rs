@@ -3,15 +3,16 @@
 //! version of the function.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::kv::{KvBackend, MemoryKv};
-use crate::jetstream::{self, SetupError};
 use crate::manifest::Manifest;
+use crate::provision::{self, SetupError};
 
 /// The outside world one deployed function may reach through its imports.
 pub struct Services {
     /// Where `kv` calls go.
-    pub kv: KvBackend,
+    pub kv: Arc<KvBackend>,
     /// The connection requests go out on, or why there is none.
     pub requests: Result<async_nats::Client, &'static str>,
 }
@@ -20,7 +21,7 @@ impl Default for Services {
     /// Nothing reachable: key-value calls are `unavailable`, requests `failed`.
     fn default() -> Self {
         Self {
-            kv: KvBackend::None,
+            kv: Arc::new(KvBackend::None),
             requests: Err("this host has no NATS connection for requests"),
         }
     }
@@ -31,7 +32,7 @@ impl Services {
     /// forgotten on exit, and no requests.
     pub fn in_memory() -> Self {
         Self {
-            kv: KvBackend::Memory(MemoryKv::default()),
+            kv: Arc::new(KvBackend::Memory(MemoryKv::default())),
             requests: Err("sluice invoke has no NATS connection"),
         }
     }
@@ -46,11 +47,11 @@ impl Services {
     ) -> Result<Self, SetupError> {
         let mut stores = BTreeMap::new();
         for bucket in &manifest.buckets {
-            let store = jetstream::state_store(js, function, bucket).await?;
+            let store = provision::state_store(js, function, bucket).await?;
             stores.insert(bucket.clone(), store);
         }
         Ok(Self {
-            kv: KvBackend::JetStream(stores),
+            kv: Arc::new(KvBackend::JetStream(stores)),
             requests: Ok(client.clone()),
         })
     }

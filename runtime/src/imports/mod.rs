@@ -1,5 +1,6 @@
-//! The host side of the handler world: the per-store state and one module per imported
-//! interface.
+//! The sandbox side of the WIT contract: what a function's imports do. The per-store state
+//! ([`State`]: WASI context, memory limiter, the event being handled and its outbox) and one
+//! module per imported interface (`sluice:function/*`, wasmCloud messaging, WASI HTTP).
 
 mod batch;
 mod config;

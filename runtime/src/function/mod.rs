@@ -1,18 +1,22 @@
-//! A deployable function: its manifest and its component, compiled once and pre-linked so
-//! that each event only pays for instantiation.
+//! A deployable function: its manifest, its component compiled once and pre-linked (so that
+//! each event only pays for instantiation) and its compiled payload schemas. A [`Function`] is
+//! a value: what runs it on a host (instances, services, permits, counters) belongs to its
+//! deployment.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::batch::Batcher;
-use crate::bindings::HandlerPre;
-use crate::bindings::batch::BatchHandlerPre;
-use crate::bindings::wasmcloud::MessagingHandlerPre;
 use crate::engine::SluiceEngine;
-use crate::host::{Services, State};
-use crate::invoke::InstancePool;
 use crate::manifest::{BatchPolicy, Manifest, ManifestError};
-use crate::schema::{Mismatch, SchemaProblem, Schemas};
+use crate::text::one_line;
+
+mod folder;
+mod pre;
+mod schemas;
+
+pub use folder::load_dir;
+pub use pre::FunctionPre;
+pub use schemas::{Mismatch, SchemaProblem, Schemas};
 
 /// Why a function could not be loaded. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -85,46 +89,7 @@ pub enum LoadError {
     },
 }
 
-/// A compiled component, pre-linked for the world it implements.
-#[derive(Clone)]
-pub enum FunctionPre {
-    /// `sluice:function/handler`.
-    Sluice(HandlerPre<State>),
-    /// `sluice:function/batch-handler`.
-    Batch(BatchHandlerPre<State>),
-    /// A wasmCloud `wasmcloud:messaging@0.2.0` handler.
-    WasmCloud(MessagingHandlerPre<State>),
-}
-
-impl FunctionPre {
-    /// Recognises the world `instance_pre` implements: Sluice's handler, else Sluice's batch
-    /// handler, else wasmCloud's messaging handler. The error names what a Sluice handler
-    /// lacks.
-    fn new(instance_pre: wasmtime::component::InstancePre<State>) -> wasmtime::Result<Self> {
-        let error = match HandlerPre::new(instance_pre.clone()) {
-            Ok(pre) => return Ok(Self::Sluice(pre)),
-            Err(error) => error,
-        };
-        if let Ok(pre) = BatchHandlerPre::new(instance_pre.clone()) {
-            return Ok(Self::Batch(pre));
-        }
-        match MessagingHandlerPre::new(instance_pre) {
-            Ok(pre) => Ok(Self::WasmCloud(pre)),
-            Err(_) => Err(error),
-        }
-    }
-
-    /// Which world the component implements, for logs.
-    pub fn world(&self) -> &'static str {
-        match self {
-            Self::Sluice(_) => "sluice:function/handler",
-            Self::Batch(_) => "sluice:function/batch-handler",
-            Self::WasmCloud(_) => "wasmcloud:messaging/handler@0.2.0",
-        }
-    }
-}
-
-/// A function ready to handle events.
+/// A loaded function: validated manifest, compiled component, compiled schemas.
 pub struct Function {
     name: Arc<str>,
     manifest: Arc<Manifest>,
@@ -132,9 +97,7 @@ pub struct Function {
     schemas: Option<Arc<Schemas>>,
     source: PathBuf,
     version: String,
-    instances: InstancePool,
-    services: Arc<Services>,
-    batcher: Option<Batcher>,
+    batch: Option<BatchPolicy>,
 }
 
 impl Function {
@@ -189,11 +152,8 @@ impl Function {
             file: file(),
             message: one_line(&error),
         })?;
-        let batcher = match (&pre, manifest.batch) {
-            (FunctionPre::Batch(_), policy) => Some(Batcher::new(
-                policy.unwrap_or_default(),
-                manifest.limits.max_concurrency,
-            )),
+        let batch = match (&pre, manifest.batch) {
+            (FunctionPre::Batch(_), policy) => Some(policy.unwrap_or_default()),
             (_, None) => None,
             (other, Some(_)) => {
                 return Err(LoadError::NotABatchHandler {
@@ -204,15 +164,13 @@ impl Function {
             }
         };
         Ok(Self {
-            batcher,
+            batch,
             name: name.into(),
             manifest: Arc::new(manifest),
             pre,
             source: file(),
             version: version_of(bytes, b"", schemas.as_deref()),
             schemas,
-            instances: InstancePool::default(),
-            services: Arc::default(),
         })
     }
 
@@ -249,30 +207,9 @@ impl Function {
         &self.version
     }
 
-    /// Idle instances kept for reuse (`limits.events_per_instance` > 1).
-    pub fn instances(&self) -> &InstancePool {
-        &self.instances
-    }
-
-    /// What the function's key-value and request calls reach; nothing until
-    /// [`set_services`](Self::set_services) (deploying does that).
-    pub fn services(&self) -> &Arc<Services> {
-        &self.services
-    }
-
-    /// Connects the function's key-value and request calls to `services`.
-    pub fn set_services(&mut self, services: Arc<Services>) {
-        self.services = services;
-    }
-
     /// How events are grouped, for a batch function (`[batch]`, or its defaults).
     pub fn batch(&self) -> Option<BatchPolicy> {
-        self.batcher.as_ref().map(Batcher::policy)
-    }
-
-    /// What groups a batch function's events into calls; `None` for other functions.
-    pub fn batcher(&self) -> Option<&Batcher> {
-        self.batcher.as_ref()
+        self.batch
     }
 
     /// How many events of this function may be admitted at once on a host: one per
@@ -347,11 +284,6 @@ fn check_component_header(bytes: &[u8]) -> Result<(), &'static str> {
         Some([0, b'a', b's', b'm', ..]) => Err("unsupported WebAssembly binary version"),
         _ => Err("the file does not start with the WebAssembly magic bytes (corrupt, truncated or not wasm)"),
     }
-}
-
-/// Flattens an error chain into one line.
-pub(crate) fn one_line(error: &wasmtime::Error) -> String {
-    crate::text::single_line(&format!("{error:#}"))
 }
 
 #[cfg(test)]

@@ -1,0 +1,92 @@
+//! The running host's shared core: the dispatcher (engine, NATS connection, event tasks), the
+//! deployed functions, and the news of what hot reload did. [`crate::Runtime`] owns one; the
+//! hot-reload task and the admin endpoint share it.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::dispatch::Dispatcher;
+use crate::function::Function;
+use crate::registry::{Deployed, Registry};
+
+/// What a running host shares with its hot-reload task.
+pub struct Host {
+    /// Engine, NATS client and event tasks.
+    pub dispatcher: Dispatcher,
+    /// The deployed functions.
+    pub registry: Registry,
+    /// What hot reload did, for whoever listens.
+    pub reloads: tokio::sync::broadcast::Sender<ReloadEvent>,
+    /// How long in-flight events get to finish at shutdown or when their function is
+    /// undeployed.
+    pub grace: Duration,
+}
+
+impl Host {
+    /// Tells listeners what hot reload did (nobody listening is fine).
+    pub fn report(&self, event: ReloadEvent) {
+        let _ = self.reloads.send(event);
+    }
+
+    /// Deploys (or replaces) one function and logs it.
+    pub async fn deploy(&self, function: Function) -> anyhow::Result<Deployed> {
+        let name = function.name().clone();
+        let version = function.version().to_owned();
+        let manifest = function.manifest().clone();
+        let world = function.pre().world();
+        let deployed = self.registry.deploy(&self.dispatcher, function).await?;
+        // Once the server has answered a ping, it has processed the subscriptions: the
+        // function is reachable when this returns.
+        self.dispatcher
+            .client
+            .flush()
+            .await
+            .context("NATS did not confirm the subscriptions")?;
+        let subjects: Vec<String> = manifest
+            .trigger
+            .subjects
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        tracing::info!(
+            function = &*name,
+            version,
+            world,
+            subjects = %subjects.join(", "),
+            queue_group = manifest.trigger.queue_group.as_deref().unwrap_or("none"),
+            max_concurrency = manifest.limits.max_concurrency,
+            "{deployed}"
+        );
+        Ok(deployed)
+    }
+}
+
+/// What hot reload did about a change, for logs, `sluice dev` and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadEvent {
+    /// A new function, or a new version of one, now handles events.
+    Deployed {
+        /// The function.
+        name: String,
+        /// Its version hash.
+        version: String,
+    },
+    /// The files changed but the version hash did not: nothing to do.
+    Unchanged {
+        /// The function.
+        name: String,
+    },
+    /// The new files could not be loaded or deployed; the previous version (if any) serves.
+    Failed {
+        /// The function.
+        name: String,
+        /// Why, in one line.
+        error: String,
+    },
+    /// The component was removed and the function undeployed.
+    Undeployed {
+        /// The function.
+        name: String,
+    },
+}
