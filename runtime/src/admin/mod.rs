@@ -168,7 +168,7 @@ mod tests {
     fn answer(request: Request<Incoming>) -> routes::Answer {
         match routes::route(request.method(), request.uri().path()) {
             Ok(endpoint) => routes::text(StatusCode::OK, format!("{endpoint:?}\n")),
-            Err(refusal) => *refusal,
+            Err(refusal) => refusal.answer(),
         }
     }
 

@@ -26,18 +26,23 @@ pub(super) enum Endpoint {
     Health,
 }
 
-/// The endpoint `method` and `path` (the request target without its query) ask for, or the
-/// refusal: 405 for a known path asked with a method it does not answer, else 404. (Boxed: a
-/// refusal is rare and an answer is large.)
-pub(super) fn route(method: &Method, path: &str) -> Result<Endpoint, Box<Answer>> {
+/// Why a request gets no endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// No such path: 404.
+    NotFound,
+    /// A known path asked with a method it does not answer: 405, with the methods it does
+    /// (as the `Allow` header lists them).
+    MethodNotAllowed(&'static str),
+}
+
+/// The endpoint `method` and `path` (the request target without its query) ask for.
+pub(super) fn route(method: &Method, path: &str) -> Result<Endpoint, Refusal> {
     match (method, path) {
         (&Method::GET | &Method::HEAD, "/metrics") => Ok(Endpoint::Metrics),
         (&Method::GET | &Method::HEAD, "/healthz") => Ok(Endpoint::Health),
-        (_, "/metrics" | "/healthz") => Err(Box::new(method_not_allowed("GET, HEAD"))),
-        _ => Err(Box::new(text(
-            StatusCode::NOT_FOUND,
-            "not found; try /metrics or /healthz\n",
-        ))),
+        (_, "/metrics" | "/healthz") => Err(Refusal::MethodNotAllowed("GET, HEAD")),
+        _ => Err(Refusal::NotFound),
     }
 }
 
@@ -46,7 +51,17 @@ pub(super) fn answer<B>(request: &Request<B>, host: &Host) -> Answer {
     match route(request.method(), request.uri().path()) {
         Ok(Endpoint::Metrics) => metrics(host),
         Ok(Endpoint::Health) => health(host),
-        Err(refusal) => *refusal,
+        Err(refusal) => refusal.answer(),
+    }
+}
+
+impl Refusal {
+    /// The answer that says so.
+    pub(super) fn answer(self) -> Answer {
+        match self {
+            Refusal::NotFound => text(StatusCode::NOT_FOUND, "not found; try /metrics or /healthz\n"),
+            Refusal::MethodNotAllowed(allowed) => method_not_allowed(allowed),
+        }
     }
 }
 
@@ -107,36 +122,33 @@ mod tests {
 
     use super::*;
 
-    /// The endpoint, or the refusal's status and body.
-    async fn routed(method: Method, path: &str) -> Result<Endpoint, (u16, String)> {
-        match route(&method, path) {
-            Ok(endpoint) => Ok(endpoint),
-            Err(refusal) => {
-                let status = refusal.status().as_u16();
-                let body = refusal.into_body().collect().await.unwrap().to_bytes();
-                Err((status, String::from_utf8(body.to_vec()).unwrap()))
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn requests_are_routed_by_method_and_path() {
-        assert_eq!(routed(Method::GET, "/metrics").await, Ok(Endpoint::Metrics));
-        assert_eq!(routed(Method::HEAD, "/metrics").await, Ok(Endpoint::Metrics));
-        assert_eq!(routed(Method::GET, "/healthz").await, Ok(Endpoint::Health));
-        assert_eq!(routed(Method::HEAD, "/healthz").await, Ok(Endpoint::Health));
-        let not_found = (404, "not found; try /metrics or /healthz\n".to_owned());
-        assert_eq!(routed(Method::GET, "/").await, Err(not_found.clone()));
-        assert_eq!(routed(Method::POST, "/nope").await, Err(not_found));
-        let not_allowed = (405, "only GET and HEAD\n".to_owned());
-        assert_eq!(routed(Method::POST, "/metrics").await, Err(not_allowed.clone()));
-        assert_eq!(routed(Method::DELETE, "/healthz").await, Err(not_allowed));
+    /// The status and body of `answer`.
+    async fn read(answer: Answer) -> (u16, String) {
+        let status = answer.status().as_u16();
+        let body = answer.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
     }
 
     #[test]
-    fn a_refused_method_is_told_what_the_path_allows() {
-        let refusal = route(&Method::PUT, "/healthz").unwrap_err();
+    fn requests_are_routed_by_method_and_path() {
+        assert_eq!(route(&Method::GET, "/metrics"), Ok(Endpoint::Metrics));
+        assert_eq!(route(&Method::HEAD, "/metrics"), Ok(Endpoint::Metrics));
+        assert_eq!(route(&Method::GET, "/healthz"), Ok(Endpoint::Health));
+        assert_eq!(route(&Method::HEAD, "/healthz"), Ok(Endpoint::Health));
+        assert_eq!(route(&Method::GET, "/"), Err(Refusal::NotFound));
+        assert_eq!(route(&Method::POST, "/nope"), Err(Refusal::NotFound));
+        let not_allowed = Err(Refusal::MethodNotAllowed("GET, HEAD"));
+        assert_eq!(route(&Method::POST, "/metrics"), not_allowed);
+        assert_eq!(route(&Method::DELETE, "/healthz"), not_allowed);
+    }
+
+    #[tokio::test]
+    async fn refusals_say_why() {
+        let not_found = (404, "not found; try /metrics or /healthz\n".to_owned());
+        assert_eq!(read(Refusal::NotFound.answer()).await, not_found);
+        let refusal = Refusal::MethodNotAllowed("GET, HEAD").answer();
         assert_eq!(refusal.headers()[ALLOW], "GET, HEAD");
         assert_eq!(refusal.headers()[CONTENT_TYPE], TEXT);
+        assert_eq!(read(refusal).await, (405, "only GET and HEAD\n".to_owned()));
     }
 }
