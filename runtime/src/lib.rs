@@ -57,3 +57,4 @@ pub use function::{Function, LoadError};
 pub use invoke::{InvokeError, invoke};
 pub use manifest::{Manifest, ManifestError};
 pub use runtime::{Runtime, RuntimeConfig};
+pub use sluice_protocol::DeadLetterReason;

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::message::Acker;
+use sluice_protocol::DeadLetterReason;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::{Deployment, Dispatcher, retry_delay};
 use crate::breaker;
-use crate::dead_letter;
 use crate::event::Event;
 use crate::host::OutgoingMessage;
 use crate::invoke::{InvokeError, humanize};
@@ -41,10 +41,7 @@ pub struct Delivery {
 enum Settlement {
     Ack,
     Nak(Duration),
-    DeadLetter {
-        reason: dead_letter::Reason,
-        error: String,
-    },
+    DeadLetter { reason: DeadLetterReason, error: String },
 }
 
 /// Handles `delivery` and settles it with the server. Holds `permit` until settled.
@@ -94,7 +91,7 @@ pub async fn process(
                 Err(publish_error) => {
                     let delay = deployment.function.manifest().retry.max_delay;
                     tracing::error!(
-                        reason,
+                        reason = reason.as_str(),
                         "dead letter not confirmed ({publish_error}); the event stays in the stream and comes back in {}",
                         humanize(delay)
                     );
@@ -178,7 +175,7 @@ async fn screen(deployment: &Deployment, event: &Event, attempt: u32) -> Option<
         // Earlier deliveries ended without an outcome: the host died or lost the connection
         // while handling it. Do not let such an event take hosts down forever.
         return Some(Settlement::DeadLetter {
-            reason: "exhausted",
+            reason: DeadLetterReason::Exhausted,
             error: format!(
                 "delivered {attempt} times without an outcome (host stopped or lost its connection while handling it); retry.max_attempts = {}",
                 manifest.retry.max_attempts
@@ -284,7 +281,7 @@ async fn dead_letter(
     dispatcher: &Dispatcher,
     deployment: &Deployment,
     event: &Event,
-    reason: dead_letter::Reason,
+    reason: DeadLetterReason,
     error: &str,
     attempts: u32,
 ) -> Result<(), String> {
@@ -294,7 +291,11 @@ async fn dead_letter(
     let subject = message.subject.clone();
     super::process::send_confirmed(dispatcher, message).await?;
     deployment.stats.dead_lettered(reason);
-    tracing::info!(reason, dead_letter_subject = subject, "event dead-lettered");
+    tracing::info!(
+        reason = reason.as_str(),
+        dead_letter_subject = subject,
+        "event dead-lettered"
+    );
     Ok(())
 }
 

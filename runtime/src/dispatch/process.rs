@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sluice_protocol::DeadLetterReason;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
@@ -170,7 +171,7 @@ pub async fn process(
 /// An event dead-lettered before its handler runs.
 pub(super) struct Rejected {
     /// `Sluice-Dlq-Reason`.
-    pub reason: dead_letter::Reason,
+    pub reason: DeadLetterReason,
     /// `Sluice-Dlq-Error`.
     pub error: String,
 }
@@ -181,7 +182,7 @@ pub(super) fn precheck(deployment: &Deployment, event: &Event) -> Option<Rejecte
     let max_payload = deployment.function.manifest().limits.max_payload;
     if event.payload.len() as u64 > max_payload {
         return Some(Rejected {
-            reason: "payload_too_large",
+            reason: DeadLetterReason::PayloadTooLarge,
             error: format!(
                 "payload of {} bytes exceeds limits.max_payload = {max_payload} bytes",
                 event.payload.len()
@@ -196,7 +197,7 @@ fn mismatched(deployment: &Deployment, event: &Event) -> Option<Rejected> {
     let mismatch = deployment.function.check_schema(event).err()?;
     tracing::warn!("schema mismatch: {mismatch}");
     Some(Rejected {
-        reason: "schema_mismatch",
+        reason: DeadLetterReason::SchemaMismatch,
         error: mismatch.to_string(),
     })
 }
@@ -206,7 +207,7 @@ fn expired(deployment: &Deployment, event: &Event) -> Option<Rejected> {
     let max_age = deployment.function.manifest().delivery.max_event_age?;
     let age = event.age();
     (age > max_age).then(|| Rejected {
-        reason: "expired",
+        reason: DeadLetterReason::Expired,
         error: format!(
             "event is {} old, more than delivery.max_event_age = {}",
             humanize(round(age)),
@@ -220,13 +221,16 @@ fn expired(deployment: &Deployment, event: &Event) -> Option<Rejected> {
 pub(super) fn letter(
     deployment: &Deployment,
     event: &Event,
-    reason: dead_letter::Reason,
+    reason: DeadLetterReason,
     error: &str,
     attempts: u32,
 ) -> Option<OutgoingMessage> {
     let Some(subject) = deployment.function.manifest().dead_letter.as_deref() else {
         deployment.stats.dropped();
-        tracing::error!(reason, "event dropped (dead_letter.subject = \"none\"): {error}");
+        tracing::error!(
+            reason = reason.as_str(),
+            "event dropped (dead_letter.subject = \"none\"): {error}"
+        );
         return None;
     };
     let function = deployment.function.name();
@@ -239,7 +243,7 @@ async fn dead_letter(
     dispatcher: &Dispatcher,
     deployment: &Deployment,
     event: &Event,
-    reason: dead_letter::Reason,
+    reason: DeadLetterReason,
     error: &str,
     attempts: u32,
 ) {
@@ -250,12 +254,16 @@ async fn dead_letter(
     match send(dispatcher, message).await {
         Ok(()) => {
             deployment.stats.dead_lettered(reason);
-            tracing::info!(reason, dead_letter_subject = subject, "event dead-lettered");
+            tracing::info!(
+                reason = reason.as_str(),
+                dead_letter_subject = subject,
+                "event dead-lettered"
+            );
         }
         Err(publish_error) => {
             deployment.stats.dropped();
             tracing::error!(
-                reason,
+                reason = reason.as_str(),
                 dead_letter_subject = subject,
                 "event lost: dead letter could not be published: {publish_error}"
             );

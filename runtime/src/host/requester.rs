@@ -10,7 +10,7 @@ use super::State;
 use crate::bindings::sluice::function::requester::{Host, Reply, RequestError};
 use crate::event::headers;
 use crate::invoke::humanize;
-use crate::manifest::subject;
+use sluice_protocol::subject;
 
 impl Host for State {
     async fn request(
