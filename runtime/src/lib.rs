@@ -78,4 +78,5 @@ pub use invoke::{InvokeError, Runner};
 pub use manifest::{Manifest, ManifestError};
 pub use registry::{DeployError, Deployed};
 pub use runtime::{Runtime, RuntimeConfig, ShutdownReport};
+pub use sluice_protocol::DeadLetterReason;
 pub use stats::StatsSnapshot;

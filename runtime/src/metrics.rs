@@ -14,8 +14,8 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use crate::dispatch::outcome::dead_letter::REASONS;
 use crate::stats::{DURATION_BUCKETS, DurationSnapshot, StatsSnapshot};
+use sluice_protocol::DeadLetterReason;
 
 /// The `Content-Type` of what [`encode`] returns (Prometheus text format 0.0.4).
 pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -105,8 +105,8 @@ impl Collector for FunctionsCollector {
             family(&mut encoder, name, help, MetricType::Counter, rows)?;
         }
         let dead_lettered = functions.iter().flat_map(|(function, s)| {
-            REASONS.iter().map(move |&reason| {
-                let labels = [("function", function.as_str()), ("reason", reason)];
+            DeadLetterReason::ALL.into_iter().map(move |reason| {
+                let labels = [("function", function.as_str()), ("reason", reason.as_str())];
                 (labels, ConstCounter::new(s.dead_lettered_for(reason)))
             })
         });
@@ -198,7 +198,7 @@ mod tests {
         stats.received();
         stats.received();
         stats.succeeded();
-        stats.dead_lettered("trap");
+        stats.dead_lettered(DeadLetterReason::Trap);
         stats.published(3, 1);
         stats.circuit_opened();
         drop(stats.start_instance());

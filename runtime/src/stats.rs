@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crate::dispatch::outcome::dead_letter::{REASONS, Reason};
+use sluice_protocol::DeadLetterReason;
 
 /// Upper bounds, in seconds, of the handler-duration histogram's buckets.
 pub const DURATION_BUCKETS: [f64; 16] = [
@@ -20,7 +20,7 @@ pub struct FunctionStats {
     succeeded: AtomicU64,
     retried: AtomicU64,
     dead_lettered: AtomicU64,
-    dead_lettered_by_reason: [AtomicU64; REASONS.len()],
+    dead_lettered_by_reason: [AtomicU64; DeadLetterReason::ALL.len()],
     dropped: AtomicU64,
     overflowed: AtomicU64,
     deduplicated: AtomicU64,
@@ -45,8 +45,8 @@ pub struct StatsSnapshot {
     pub retried: u64,
     /// Events published to the dead-letter subject.
     pub dead_lettered: u64,
-    /// Dead-lettered events by reason, in the order of [`REASONS`].
-    pub dead_lettered_by_reason: [u64; REASONS.len()],
+    /// Dead-lettered events by reason, in the order of [`DeadLetterReason::ALL`].
+    pub dead_lettered_by_reason: [u64; DeadLetterReason::ALL.len()],
     /// Events that failed for good with dead-lettering turned off, or whose dead letter could
     /// not be published.
     pub dropped: u64,
@@ -77,9 +77,9 @@ pub struct StatsSnapshot {
 }
 
 impl StatsSnapshot {
-    /// Events dead-lettered for `reason` (0 for a reason Sluice does not write).
-    pub fn dead_lettered_for(&self, reason: &str) -> u64 {
-        reason_index(reason).map_or(0, |i| self.dead_lettered_by_reason[i])
+    /// Events dead-lettered for `reason`.
+    pub fn dead_lettered_for(&self, reason: DeadLetterReason) -> u64 {
+        self.dead_lettered_by_reason[reason.index()]
     }
 }
 
@@ -130,10 +130,6 @@ impl DurationSnapshot {
     }
 }
 
-fn reason_index(reason: &str) -> Option<usize> {
-    REASONS.iter().position(|&known| known == reason)
-}
-
 /// Counts an instance as running until dropped, and then records how long it ran (one
 /// attempt) in the duration histogram.
 pub struct InFlight<'a> {
@@ -174,14 +170,10 @@ impl FunctionStats {
         self.retried.fetch_add(1, Relaxed);
     }
 
-    /// An event went to the dead-letter subject for `reason` (one of [`REASONS`]).
-    pub fn dead_lettered(&self, reason: Reason) {
+    /// An event went to the dead-letter subject for `reason`.
+    pub fn dead_lettered(&self, reason: DeadLetterReason) {
         self.dead_lettered.fetch_add(1, Relaxed);
-        let index = reason_index(reason);
-        debug_assert!(index.is_some(), "dead-letter reason {reason:?} is not in REASONS");
-        if let Some(i) = index {
-            self.dead_lettered_by_reason[i].fetch_add(1, Relaxed);
-        }
+        self.dead_lettered_by_reason[reason.index()].fetch_add(1, Relaxed);
     }
 
     /// An event failed for good and was not dead-lettered.
@@ -268,14 +260,14 @@ mod tests {
     #[test]
     fn dead_letters_are_counted_in_total_and_by_reason() {
         let stats = FunctionStats::default();
-        stats.dead_lettered("trap");
-        stats.dead_lettered("trap");
-        stats.dead_lettered("timeout");
+        stats.dead_lettered(DeadLetterReason::Trap);
+        stats.dead_lettered(DeadLetterReason::Trap);
+        stats.dead_lettered(DeadLetterReason::Timeout);
         let snapshot = stats.snapshot();
         assert_eq!(snapshot.dead_lettered, 3);
-        assert_eq!(snapshot.dead_lettered_for("trap"), 2);
-        assert_eq!(snapshot.dead_lettered_for("timeout"), 1);
-        assert_eq!(snapshot.dead_lettered_for("permanent"), 0);
+        assert_eq!(snapshot.dead_lettered_for(DeadLetterReason::Trap), 2);
+        assert_eq!(snapshot.dead_lettered_for(DeadLetterReason::Timeout), 1);
+        assert_eq!(snapshot.dead_lettered_for(DeadLetterReason::Permanent), 0);
     }
 
     #[test]

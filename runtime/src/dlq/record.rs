@@ -11,7 +11,9 @@ use crate::event::headers::{self, EVENT_ID, dead_letter as header};
 pub struct DeadLetter {
     /// Its sequence number in the stream that keeps it.
     pub sequence: u64,
-    /// `Sluice-Dlq-Reason`: `permanent`, `exhausted`, `timeout`, ...
+    /// `Sluice-Dlq-Reason`: a [`DeadLetterReason`](sluice_protocol::DeadLetterReason)'s wire
+    /// name (`permanent`, `exhausted`, ...), kept as text: the stream may hold letters this
+    /// version of Sluice did not write.
     pub reason: String,
     /// `Sluice-Dlq-Error`: the handler's or host's message.
     pub error: String,
@@ -69,6 +71,8 @@ impl DeadLetter {
 
 #[cfg(test)]
 mod tests {
+    use sluice_protocol::DeadLetterReason;
+
     use super::*;
 
     fn pair(name: &str, value: &str) -> (String, String) {
@@ -81,7 +85,7 @@ mod tests {
             pair("x-tenant", "acme"),
             pair("Sluice-Event-Id", "e-1"),
             pair("Sluice-Replays", "2"),
-            pair(header::REASON, "exhausted"),
+            pair(header::REASON, DeadLetterReason::Exhausted.as_str()),
             pair(header::ERROR, "boom"),
             pair(header::FUNCTION, "totals"),
             pair(header::ORIGINAL_SUBJECT, "orders.placed"),

@@ -69,6 +69,7 @@ pub fn replay_headers(letter: &DeadLetter) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
+    use sluice_protocol::DeadLetterReason;
 
     use super::*;
 
@@ -88,7 +89,7 @@ mod tests {
             (header::ORIGINAL_MSG_ID, "m-1"),
             ("Sluice-Event-Id", "m-1"),
             ("Nats-Msg-Id", "dlq:f:m-1:0"),
-            (header::REASON, "permanent"),
+            (header::REASON, DeadLetterReason::Permanent.as_str()),
             (header::ERROR, "no"),
             (header::FUNCTION, "f"),
             (header::ORIGINAL_SUBJECT, "in"),

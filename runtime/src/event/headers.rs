@@ -1,49 +1,13 @@
-//! Header names Sluice reads and writes, and conversions to and from NATS header maps.
+//! Header names Sluice reads and writes (defined once, in [`sluice_protocol::headers`]), and
+//! conversions to and from NATS header maps.
 
 use async_nats::HeaderMap;
 
 use super::Event;
 
-/// JetStream's de-duplication id; also read as the event id.
-pub const NATS_MSG_ID: &str = "Nats-Msg-Id";
-/// An explicit event id set by a publisher.
-pub const EVENT_ID: &str = "Sluice-Event-Id";
-/// Ties together every event of one business flow.
-pub const CORRELATION_ID: &str = "Sluice-Correlation-Id";
-/// The id of the event whose handler published this one.
-pub const CAUSATION_ID: &str = "Sluice-Causation-Id";
-/// W3C trace context, propagated unchanged.
-pub const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
-
-/// Dead-letter headers (see the README's dead-letter section).
-pub mod dead_letter {
-    /// Why the event was dead-lettered (`permanent`, `exhausted`, ...).
-    pub const REASON: &str = "Sluice-Dlq-Reason";
-    /// The handler's or host's message, at most 1 KiB.
-    pub const ERROR: &str = "Sluice-Dlq-Error";
-    /// The function that gave up.
-    pub const FUNCTION: &str = "Sluice-Function";
-    /// The subject the event arrived on.
-    pub const ORIGINAL_SUBJECT: &str = "Sluice-Original-Subject";
-    /// Deliveries made.
-    pub const ATTEMPTS: &str = "Sluice-Attempts";
-    /// RFC 3339 time of dead-lettering.
-    pub const DEAD_LETTERED_AT: &str = "Sluice-Dead-Lettered-At";
-    /// How many times `sluice dlq replay` republished the event; kept on later dead letters.
-    pub const REPLAYS: &str = "Sluice-Replays";
-    /// The event's own `Nats-Msg-Id`, moved aside: a dead letter's `Nats-Msg-Id` is its own.
-    pub const ORIGINAL_MSG_ID: &str = "Sluice-Original-Msg-Id";
-    /// The headers a dead letter adds to the event's own (dropped again on replay).
-    pub const ADDED: [&str; 7] = [
-        REASON,
-        ERROR,
-        FUNCTION,
-        ORIGINAL_SUBJECT,
-        ATTEMPTS,
-        DEAD_LETTERED_AT,
-        ORIGINAL_MSG_ID,
-    ];
-}
+pub use sluice_protocol::headers::{
+    CAUSATION_ID, CORRELATION_ID, EVENT_ID, NATS_MSG_ID, TRACE_HEADERS, dead_letter, validate,
+};
 
 /// The first value of header `name` (case-insensitive).
 pub fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -51,22 +15,6 @@ pub fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> 
         .iter()
         .find(|(key, _)| key.eq_ignore_ascii_case(name))
         .map(|(_, value)| value.as_str())
-}
-
-/// Checks a header a handler wants to publish: NATS header names are tokens and values are
-/// single lines.
-pub fn validate(name: &str, value: &str) -> Result<(), String> {
-    let bad_name = name.is_empty()
-        || name
-            .chars()
-            .any(|c| c == ':' || c.is_whitespace() || c.is_control());
-    if bad_name {
-        return Err(format!("invalid header name {name:?}"));
-    }
-    if value.contains(['\r', '\n']) {
-        return Err(format!("header {name:?} has a line break in its value"));
-    }
-    Ok(())
 }
 
 /// The headers of message number `sequence` published by `function` while handling `event`:
@@ -264,13 +212,5 @@ mod tests {
         let values: Vec<&str> = map.get_all("a").map(|v| v.as_str()).collect();
         assert_eq!(values, ["1", "3"]);
         assert_eq!(from_nats(Some(&map)).len(), 3);
-    }
-
-    #[test]
-    fn header_validation_rejects_what_nats_cannot_carry() {
-        assert!(validate("x-ok", "fine").is_ok());
-        assert!(validate("", "v").is_err());
-        assert!(validate("bad name", "v").is_err());
-        assert!(validate("x", "two\nlines").is_err());
     }
 }

@@ -6,12 +6,7 @@ use bytes::Bytes;
 use super::State;
 use crate::bindings::sluice::function::publisher::Host;
 use crate::event::headers;
-use crate::manifest::subject;
-
-/// Most messages one event may publish.
-pub const MAX_MESSAGES: usize = 1_000;
-/// Most bytes (payloads) one event may publish.
-pub const MAX_BYTES: usize = 16 << 20;
+use sluice_protocol::{limits, subject};
 
 /// A message a handler published, waiting for the handler to succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,12 +74,7 @@ impl Host for State {
             headers::validate(name, value)?;
         }
         let outbox = &mut call.outbox;
-        if outbox.messages.len() >= MAX_MESSAGES || outbox.bytes + payload.len() > MAX_BYTES {
-            return Err(format!(
-                "cannot publish: one event may publish at most {MAX_MESSAGES} messages and {} MiB",
-                MAX_BYTES >> 20
-            ));
-        }
+        limits::check_outbox(outbox.messages.len(), outbox.bytes, payload.len())?;
         let sequence = outbox.messages.len() + 1;
         let headers = headers::for_publish(handler_headers, &call.event, function, sequence);
         outbox.bytes += payload.len();

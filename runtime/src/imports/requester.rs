@@ -9,8 +9,8 @@ use async_nats::RequestErrorKind;
 use super::State;
 use crate::bindings::sluice::function::requester::{Host, Reply, RequestError};
 use crate::event::headers;
-use crate::manifest::subject;
 use crate::text::humanize;
+use sluice_protocol::subject;
 
 impl Host for State {
     async fn request(

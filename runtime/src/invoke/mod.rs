@@ -12,6 +12,7 @@ mod pool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sluice_protocol::DeadLetterReason;
 use wasmtime::{Store, UpdateDeadline};
 
 use crate::engine::SluiceEngine;
@@ -64,13 +65,13 @@ impl InvokeError {
     }
 
     /// The dead-letter reason for this failure when no retry follows.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> DeadLetterReason {
         match self {
-            Self::Retryable { .. } | Self::Instantiate(_) => "exhausted",
-            Self::Permanent { .. } => "permanent",
-            Self::Timeout(_) => "timeout",
-            Self::OutOfMemory { .. } => "out_of_memory",
-            Self::Trap(_) => "trap",
+            Self::Retryable { .. } | Self::Instantiate(_) => DeadLetterReason::Exhausted,
+            Self::Permanent { .. } => DeadLetterReason::Permanent,
+            Self::Timeout(_) => DeadLetterReason::Timeout,
+            Self::OutOfMemory { .. } => DeadLetterReason::OutOfMemory,
+            Self::Trap(_) => DeadLetterReason::Trap,
         }
     }
 

@@ -5,12 +5,10 @@
 //! and the expectation when a value is wrong. Nothing here touches the network or the disk
 //! except [`Manifest::from_file`] reading the file.
 
-pub mod authority;
 mod batch;
 mod raw;
 mod schema;
 mod state;
-pub mod subject;
 mod trigger;
 pub mod units;
 
@@ -20,11 +18,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::retry::{Jitter, RetryPolicy};
-pub use authority::AuthorityPattern;
 pub use batch::BatchPolicy;
 use raw::RawManifest;
 pub use schema::{DEFAULT_VERSION_HEADER, DEFAULT_VERSION_POINTER, SchemaSpec, VersionSource};
-pub use subject::SubjectPattern;
+use sluice_protocol::subject;
+pub use sluice_protocol::{AuthorityPattern, SubjectPattern};
 pub use trigger::{DeliverFrom, DeliveryMode, JetStreamTrigger, KeySource, Trigger};
 
 /// A manifest that could not be read or is invalid. Every variant names the file.

@@ -65,8 +65,6 @@ use serde::Serialize;
 pub use error::HttpError;
 pub use response::Response;
 pub(crate) use url::Url;
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) use url::split_port;
 #[cfg(target_arch = "wasm32")]
 pub(crate) use wasi::send as wasi_send;
 

@@ -70,7 +70,7 @@ impl Url<'_> {
 /// Splits `host[:port]` (IPv6 hosts in brackets) into the host and the port, if one is
 /// written and is a number.
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn split_port(authority: &str) -> (&str, Option<u16>) {
+fn split_port(authority: &str) -> (&str, Option<u16>) {
     let colon = if authority.starts_with('[') {
         authority.find("]:").map(|at| at + 1)
     } else {

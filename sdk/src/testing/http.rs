@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
+use sluice_protocol::AuthorityPattern;
 
 use super::with_run;
-use crate::http::{HttpError, Method, Request, Response, Url, split_port};
+use crate::http::{HttpError, Method, Request, Response, Url};
 
 /// What the test host does with requests to one URL or host.
 #[derive(Debug, Clone)]
@@ -101,23 +102,10 @@ fn canned<'a>(
     .find_map(|key| answers.get(key))
 }
 
-/// Whether `permissions.http` entry `entry` (`host`, `host:port`, `*.domain`) allows `url`,
-/// by the host's rules: a bare host allows only the scheme's default port; `*.domain` allows
-/// subdomains at any depth, not the domain. (The host has its own copy in `sluice-runtime`.)
-fn allows(entry: &str, url: &Url<'_>) -> bool {
-    let entry = entry.to_ascii_lowercase();
-    let (pattern, port) = split_port(&entry);
-    if url.port() != port.unwrap_or(url.default_port()) {
-        return false;
-    }
-    let host = url.host();
-    let host = host.strip_suffix('.').unwrap_or(&host);
-    match pattern.strip_prefix("*.") {
-        Some(domain) => host
-            .strip_suffix(domain)
-            .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
-        None => host == pattern,
-    }
+/// Whether `permissions.http` entry `entry` allows `url`, by the host's own rule
+/// ([`AuthorityPattern::matches`]).
+fn allows(entry: &AuthorityPattern, url: &Url<'_>) -> bool {
+    entry.matches(&url.host(), url.port(), url.default_port())
 }
 
 /// The key a canned answer for `url_or_host` is stored under.
@@ -134,7 +122,10 @@ mod tests {
     use super::*;
 
     fn allowed(entry: &str, url: &str) -> bool {
-        allows(entry, &Url::parse(url).unwrap())
+        allows(
+            &AuthorityPattern::parse(entry).unwrap(),
+            &Url::parse(url).unwrap(),
+        )
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use sluice_protocol::kv;
+
 use super::with_run;
 use crate::kv::{Entry, KvError};
 
@@ -74,28 +76,14 @@ fn with_bucket<T>(
     })
 }
 
-/// The host's key rule: letters, digits and `-_=/.`, not starting or ending with `.`.
+/// The host's key rule ([`kv::check_key`]).
 fn check_key(key: &str) -> Result<(), KvError> {
-    let valid =
-        !key.is_empty() && !key.starts_with('.') && !key.ends_with('.') && key.chars().all(is_key_char);
-    match valid {
-        true => Ok(()),
-        false => Err(KvError::Invalid(format!(
-            "invalid key {key:?}: use letters, digits and `-_=/.`, not starting or ending with `.`"
-        ))),
-    }
+    kv::check_key(key).map_err(KvError::Invalid)
 }
 
-/// A prefix of keys: any of their characters, possibly none.
+/// The host's rule for a prefix of keys ([`kv::check_prefix`]).
 fn check_prefix(prefix: &str) -> Result<(), KvError> {
-    match prefix.chars().all(is_key_char) {
-        true => Ok(()),
-        false => Err(KvError::Invalid(format!("invalid prefix {prefix:?}"))),
-    }
-}
-
-fn is_key_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-_=/.".contains(c)
+    kv::check_prefix(prefix).map_err(KvError::Invalid)
 }
 
 pub(crate) fn kv_get(bucket: &str, key: &str) -> Result<Option<Entry>, KvError> {

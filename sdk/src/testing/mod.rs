@@ -39,6 +39,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
+use sluice_protocol::{AuthorityPattern, SubjectPattern};
 
 use crate::host::Level;
 use crate::http::{HttpError, Response};
@@ -57,11 +58,11 @@ pub(crate) use request::request;
 #[derive(Debug, Clone, Default)]
 pub struct TestHost {
     config: BTreeMap<String, String>,
-    allowed: Option<Vec<String>>,
+    allowed: Option<Vec<SubjectPattern>>,
     buckets: Option<Vec<String>>,
-    requests_allowed: Option<Vec<String>>,
+    requests_allowed: Option<Vec<SubjectPattern>>,
     answers: BTreeMap<String, request::Answer>,
-    http_allowed: Option<Vec<String>>,
+    http_allowed: Option<Vec<AuthorityPattern>>,
     http_answers: BTreeMap<String, http::Canned>,
     kv: Arc<Mutex<kv::MemoryKv>>,
 }
@@ -140,8 +141,11 @@ impl TestHost {
     /// Allows publishing to subjects matching `pattern` (NATS wildcards `*` and `>`). Once
     /// any pattern is given, other subjects are refused, as `permissions.publish` does; the
     /// event's reply-to is always allowed.
+    ///
+    /// Panics if `pattern` is not a subject pattern, as a manifest with it would not load.
     pub fn allow_publish(mut self, pattern: &str) -> Self {
-        self.allowed.get_or_insert_with(Vec::new).push(pattern.to_owned());
+        let pattern = subject_pattern("allow_publish", pattern);
+        self.allowed.get_or_insert_with(Vec::new).push(pattern);
         self
     }
 
@@ -166,10 +170,11 @@ impl TestHost {
     /// Allows requests to subjects matching `pattern`. Once any pattern is given, other
     /// subjects are refused, as `permissions.request` does; before that every subject is
     /// allowed.
+    ///
+    /// Panics if `pattern` is not a subject pattern, as a manifest with it would not load.
     pub fn allow_request(mut self, pattern: &str) -> Self {
-        self.requests_allowed
-            .get_or_insert_with(Vec::new)
-            .push(pattern.to_owned());
+        let pattern = subject_pattern("allow_request", pattern);
+        self.requests_allowed.get_or_insert_with(Vec::new).push(pattern);
         self
     }
 
@@ -192,10 +197,13 @@ impl TestHost {
     /// default port only), `host:port` or `*.domain` (subdomains, not the domain). As in a
     /// manifest, a host allows nothing until some entry is given: every request is
     /// [`HttpError::Denied`].
+    ///
+    /// Panics if `entry` is not a `permissions.http` entry, as a manifest with it would not
+    /// load.
     pub fn allow_http(mut self, entry: &str) -> Self {
-        self.http_allowed
-            .get_or_insert_with(Vec::new)
-            .push(entry.to_owned());
+        let entry = AuthorityPattern::parse(entry)
+            .unwrap_or_else(|why| panic!("TestHost::allow_http: permissions.http: {why}"));
+        self.http_allowed.get_or_insert_with(Vec::new).push(entry);
         self
     }
 
@@ -290,7 +298,7 @@ pub(crate) fn publish(subject: &str, payload: &[u8], headers: &[(String, String)
         let is_reply = run.reply_to.as_deref() == Some(subject);
         if let Some(allowed) = &run.host.allowed
             && !is_reply
-            && !allowed.iter().any(|pattern| matches(pattern, subject))
+            && !allowed.iter().any(|pattern| pattern.matches(subject))
         {
             return Err(format!(
                 "publish to `{subject}` denied: not in permissions.publish"
@@ -313,19 +321,9 @@ pub(crate) fn log(level: Level, message: &str) {
     with_run("log", |run| run.logs.push((level, message.to_owned())));
 }
 
-/// NATS subject matching: `*` is one token, a final `>` one or more. (The host has its own
-/// copy in `sluice-runtime`; the SDK must not depend on the host.)
-fn matches(pattern: &str, subject: &str) -> bool {
-    let mut tokens = subject.split('.');
-    for want in pattern.split('.') {
-        match (want, tokens.next()) {
-            (">", Some(_)) => return true,
-            ("*", Some(_)) => {}
-            (want, Some(got)) if want == got => {}
-            _ => return false,
-        }
-    }
-    tokens.next().is_none()
+/// `pattern` parsed by the host's rules, or a panic naming the `TestHost` method `method`.
+fn subject_pattern(method: &str, pattern: &str) -> SubjectPattern {
+    SubjectPattern::parse(pattern).unwrap_or_else(|why| panic!("TestHost::{method}: {why}"))
 }
 
 #[cfg(test)]

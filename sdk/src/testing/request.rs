@@ -21,7 +21,7 @@ pub(crate) fn request(
 ) -> Result<Reply, RequestError> {
     with_run("request", |run| {
         if let Some(allowed) = &run.host.requests_allowed
-            && !allowed.iter().any(|pattern| super::matches(pattern, subject))
+            && !allowed.iter().any(|pattern| pattern.matches(subject))
         {
             return Err(RequestError::Denied(format!(
                 "request to `{subject}` denied: not in permissions.request"

@@ -31,6 +31,7 @@ fn permissions_are_enforced_like_the_host() {
     let error = outcome.result.unwrap_err();
     assert!(!error.is_retryable());
     assert!(error.message().contains("`forbidden` denied"), "{error}");
+    let matches = |pattern: &str, subject: &str| SubjectPattern::parse(pattern).unwrap().matches(subject);
     assert!(matches("a.*.c", "a.b.c") && !matches("a.*", "a.b.c") && matches("a.>", "a.b.c"));
 }
 

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use serde_json::{Value, json};
-use sluice_runtime::StatsSnapshot;
-use sluice_runtime::{Runtime, RuntimeConfig};
+use sluice_runtime::{DeadLetterReason, Runtime, RuntimeConfig, StatsSnapshot};
 use sluice_tests::{FunctionsDir, NatsServer, eventually, http_get};
 
 use self::receiver::Receiver;
@@ -216,7 +215,7 @@ async fn the_marketplace_notifies_once_per_listing_and_counts_exactly_through_a_
     let analytics = market.stats("analytics");
     assert_eq!(analytics.circuit_open, 0, "closed at the end");
     assert_eq!(analytics.dead_lettered, 1, "only the unknown version");
-    assert_eq!(analytics.dead_lettered_for("schema_mismatch"), 1);
+    assert_eq!(analytics.dead_lettered_for(DeadLetterReason::SchemaMismatch), 1);
     assert_eq!(market.stats("notify").dead_lettered, 0);
     let admin = market.host.admin_addr().unwrap();
     let metrics = tokio::task::spawn_blocking(move || http_get(admin, "/metrics").body)

@@ -158,7 +158,7 @@ async fn give_up(dispatcher: &Dispatcher, deployment: &Deployment, event: &Event
     {
         deployment.stats.dropped();
         tracing::error!(
-            reason,
+            reason = reason.as_str(),
             dead_letter_subject = deployment.function().manifest().dead_letter.as_deref(),
             "event lost: dead letter could not be published: {publish_error}"
         );

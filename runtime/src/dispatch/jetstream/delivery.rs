@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::message::Acker;
+use sluice_protocol::DeadLetterReason;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use crate::breaker;
 use crate::deployment::Deployment;
-use crate::dispatch::outcome::dead_letter::{Reason, Verdict, send_dead_letter};
+use crate::dispatch::outcome::dead_letter::{Verdict, send_dead_letter};
 use crate::dispatch::outcome::outbox::{Sending, publish_confirmed};
 use crate::dispatch::outcome::{Rejected, precheck, retry_delay};
 use crate::dispatch::{Dispatcher, event_span};
@@ -36,7 +37,7 @@ pub struct Delivery {
 enum Settlement {
     Ack,
     Nak(Duration),
-    DeadLetter { reason: Reason, error: String },
+    DeadLetter { reason: DeadLetterReason, error: String },
 }
 
 /// Runs `delivery` in a new task (in its event's span) holding `permit` until settled.
@@ -130,7 +131,7 @@ async fn tell_server(
                 Err(publish_error) => {
                     let delay = deployment.function().manifest().retry.max_delay;
                     tracing::error!(
-                        reason,
+                        reason = reason.as_str(),
                         "dead letter not confirmed ({publish_error}); the event stays in the stream and comes back in {}",
                         humanize(delay)
                     );
@@ -201,7 +202,7 @@ async fn screen(deployment: &Deployment, event: &Event, attempt: u32) -> Option<
         // Earlier deliveries ended without an outcome: the host died or lost the connection
         // while handling it. Do not let such an event take hosts down forever.
         return Some(Settlement::DeadLetter {
-            reason: "exhausted",
+            reason: DeadLetterReason::Exhausted,
             error: format!(
                 "delivered {attempt} times without an outcome (host stopped or lost its connection while handling it); retry.max_attempts = {}",
                 manifest.retry.max_attempts

@@ -1,6 +1,7 @@
 //! Dead letters: the original event, byte for byte, plus headers that say what happened.
 
 use bytes::Bytes;
+use sluice_protocol::DeadLetterReason;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -16,21 +17,6 @@ use crate::invoke::InvokeError;
 /// Longest `Sluice-Dlq-Error` value.
 pub const MAX_ERROR_BYTES: usize = 1024;
 
-/// Why an event was dead-lettered, as written in `Sluice-Dlq-Reason`.
-pub type Reason = &'static str;
-
-/// Every [`Reason`] Sluice writes; metrics count dead letters by these.
-pub const REASONS: [Reason; 8] = [
-    "permanent",
-    "exhausted",
-    "timeout",
-    "trap",
-    "out_of_memory",
-    "payload_too_large",
-    "expired",
-    "schema_mismatch",
-];
-
 /// The dead letter of `event` for `subject`: original payload and headers, then the
 /// `Sluice-Dlq-*` headers. `Sluice-Event-Id` records the event's id (so a replay keeps it),
 /// and `Nats-Msg-Id` is `dlq:<function>:<event id>:<replays>`: the same letter written twice
@@ -40,7 +26,7 @@ pub fn message(
     subject: &str,
     event: &Event,
     function: &str,
-    reason: Reason,
+    reason: DeadLetterReason,
     error: &str,
     attempts: u32,
 ) -> OutgoingMessage {
@@ -66,7 +52,7 @@ pub fn message(
         format!("dlq:{function}:{}:{replays}", event.id),
     ));
     headers.extend([
-        (header::REASON.to_owned(), reason.to_owned()),
+        (header::REASON.to_owned(), reason.as_str().to_owned()),
         (header::ERROR.to_owned(), error),
         (header::FUNCTION.to_owned(), function.to_owned()),
         (header::ORIGINAL_SUBJECT.to_owned(), event.subject.clone()),
@@ -83,7 +69,7 @@ pub fn message(
 /// What a dead letter says: why, the error, and how many deliveries were made.
 pub struct Verdict<'a> {
     /// `Sluice-Dlq-Reason`.
-    pub reason: Reason,
+    pub reason: DeadLetterReason,
     /// `Sluice-Dlq-Error`.
     pub error: &'a str,
     /// `Sluice-Attempts`.
@@ -125,7 +111,11 @@ pub async fn send_dead_letter(
     let subject = message.subject.clone();
     send_as(dispatcher, message, sending).await?;
     deployment.stats.dead_lettered(reason);
-    tracing::info!(reason, dead_letter_subject = subject, "event dead-lettered");
+    tracing::info!(
+        reason = reason.as_str(),
+        dead_letter_subject = subject,
+        "event dead-lettered"
+    );
     Ok(())
 }
 
@@ -134,13 +124,16 @@ pub async fn send_dead_letter(
 fn letter(
     deployment: &Deployment,
     event: &Event,
-    reason: Reason,
+    reason: DeadLetterReason,
     error: &str,
     attempts: u32,
 ) -> Option<OutgoingMessage> {
     let Some(subject) = deployment.function().manifest().dead_letter.as_deref() else {
         deployment.stats.dropped();
-        tracing::error!(reason, "event dropped (dead_letter.subject = \"none\"): {error}");
+        tracing::error!(
+            reason = reason.as_str(),
+            "event dropped (dead_letter.subject = \"none\"): {error}"
+        );
         return None;
     };
     let function = deployment.function().name();
@@ -149,30 +142,7 @@ fn letter(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::invoke::InvokeError;
-
-    #[test]
-    fn every_reason_an_invocation_gives_is_known() {
-        let errors = [
-            InvokeError::Retryable {
-                message: String::new(),
-                retry_after: None,
-            },
-            InvokeError::Permanent {
-                message: String::new(),
-            },
-            InvokeError::Timeout(Duration::from_secs(1)),
-            InvokeError::OutOfMemory { limit: 1 },
-            InvokeError::Trap(String::new()),
-            InvokeError::Instantiate(String::new()),
-        ];
-        for error in errors {
-            assert!(REASONS.contains(&error.reason()), "{}", error.reason());
-        }
-    }
 
     #[test]
     fn dead_letters_keep_the_event_and_explain_it() {
@@ -187,7 +157,14 @@ mod tests {
             None,
         );
         let long_error = "e".repeat(5000) + "\nsecond line";
-        let message = message("sluice.dlq.totals", &event, "totals", "exhausted", &long_error, 5);
+        let message = message(
+            "sluice.dlq.totals",
+            &event,
+            "totals",
+            DeadLetterReason::Exhausted,
+            &long_error,
+            5,
+        );
         assert_eq!(message.subject, "sluice.dlq.totals");
         assert_eq!(message.payload, event.payload);
         let headers = &message.headers;
@@ -212,7 +189,7 @@ mod tests {
     #[test]
     fn a_generated_event_id_is_written_down() {
         let event = Event::new("in".into(), Bytes::new(), vec![], None);
-        let generated = message("sluice.dlq.f", &event, "f", "permanent", "no", 1);
+        let generated = message("sluice.dlq.f", &event, "f", DeadLetterReason::Permanent, "no", 1);
         assert_eq!(find(&generated.headers, EVENT_ID), Some(event.id.as_str()));
         let named = Event::new(
             "in".into(),
@@ -220,7 +197,7 @@ mod tests {
             vec![(NATS_MSG_ID.into(), "m-1".into())],
             None,
         );
-        let named = message("sluice.dlq.f", &named, "f", "permanent", "no", 1);
+        let named = message("sluice.dlq.f", &named, "f", DeadLetterReason::Permanent, "no", 1);
         assert_eq!(find(&named.headers, EVENT_ID), Some("m-1"));
         assert_eq!(find(&named.headers, header::ORIGINAL_MSG_ID), Some("m-1"));
         assert_eq!(
@@ -237,7 +214,14 @@ mod tests {
             ],
             None,
         );
-        let replayed = message("sluice.dlq.f", &replayed, "f", "permanent", "no", 1);
+        let replayed = message(
+            "sluice.dlq.f",
+            &replayed,
+            "f",
+            DeadLetterReason::Permanent,
+            "no",
+            1,
+        );
         assert_eq!(find(&replayed.headers, NATS_MSG_ID), Some("dlq:f:e-2:2"));
     }
 }

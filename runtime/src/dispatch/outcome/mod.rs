@@ -13,12 +13,12 @@ use crate::deployment::Deployment;
 use crate::event::Event;
 use crate::invoke::InvokeError;
 use crate::text::humanize;
-use dead_letter::Reason;
+use sluice_protocol::DeadLetterReason;
 
 /// An event dead-lettered before its handler runs.
 pub struct Rejected {
     /// `Sluice-Dlq-Reason`.
-    pub reason: Reason,
+    pub reason: DeadLetterReason,
     /// `Sluice-Dlq-Error`.
     pub error: String,
 }
@@ -29,7 +29,7 @@ pub fn precheck(deployment: &Deployment, event: &Event) -> Option<Rejected> {
     let max_payload = deployment.function().manifest().limits.max_payload;
     if event.payload.len() as u64 > max_payload {
         return Some(Rejected {
-            reason: "payload_too_large",
+            reason: DeadLetterReason::PayloadTooLarge,
             error: format!(
                 "payload of {} bytes exceeds limits.max_payload = {max_payload} bytes",
                 event.payload.len()
@@ -55,7 +55,7 @@ fn mismatched(deployment: &Deployment, event: &Event) -> Option<Rejected> {
     let mismatch = deployment.function().check_schema(event).err()?;
     tracing::warn!("schema mismatch: {mismatch}");
     Some(Rejected {
-        reason: "schema_mismatch",
+        reason: DeadLetterReason::SchemaMismatch,
         error: mismatch.to_string(),
     })
 }
@@ -65,7 +65,7 @@ pub fn expired(deployment: &Deployment, event: &Event) -> Option<Rejected> {
     let max_age = deployment.function().manifest().delivery.max_event_age?;
     let age = event.age();
     (age > max_age).then(|| Rejected {
-        reason: "expired",
+        reason: DeadLetterReason::Expired,
         error: format!(
             "event is {} old, more than delivery.max_event_age = {}",
             humanize(round(age)),

@@ -15,12 +15,7 @@ use async_nats::jetstream::kv::Store;
 use super::State;
 use crate::bindings::sluice::function::kv::{Entry, Host, KvError};
 pub use memory::MemoryKv;
-
-/// Most keys `keys` returns; a prefix matching more is `invalid`.
-pub const MAX_KEYS: usize = 100_000;
-/// Largest value `set` and `compare-and-swap` accept, in bytes (NATS's default payload
-/// limit).
-pub const MAX_VALUE: usize = 1 << 20;
+use sluice_protocol::kv::{self, MAX_KEYS};
 
 /// Where a function's key-value calls go.
 pub enum KvBackend {
@@ -69,31 +64,13 @@ impl KvBackend {
     }
 }
 
-/// Checks a key the way JetStream does: letters, digits and `-_=/.`, not starting or ending
-/// with `.`.
+/// Checks a key by the rule the SDK's `TestHost` shares ([`kv::check_key`]).
 fn check_key(key: &str) -> Result<(), KvError> {
-    let valid =
-        !key.is_empty() && !key.starts_with('.') && !key.ends_with('.') && key.chars().all(is_key_char);
-    match valid {
-        true => Ok(()),
-        false => Err(KvError::Invalid(format!(
-            "invalid key {key:?}: use letters, digits and `-_=/.`, not starting or ending with `.`"
-        ))),
-    }
-}
-
-fn is_key_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '=' | '/' | '.')
+    kv::check_key(key).map_err(KvError::Invalid)
 }
 
 fn check_value(value: &[u8]) -> Result<(), KvError> {
-    match value.len() <= MAX_VALUE {
-        true => Ok(()),
-        false => Err(KvError::Invalid(format!(
-            "value of {} bytes is larger than the limit of {MAX_VALUE} bytes",
-            value.len()
-        ))),
-    }
+    kv::check_value(value).map_err(KvError::Invalid)
 }
 
 impl Host for State {
@@ -148,11 +125,7 @@ impl Host for State {
 
     async fn keys(&mut self, bucket: String, prefix: String) -> Result<Vec<String>, KvError> {
         let backend = self.backend_for(&bucket)?;
-        if !prefix.chars().all(is_key_char) {
-            return Err(KvError::Invalid(format!(
-                "invalid prefix {prefix:?}: keys only have letters, digits and `-_=/.`"
-            )));
-        }
+        kv::check_prefix(&prefix).map_err(KvError::Invalid)?;
         let keys = match backend.resolve(&bucket)? {
             Bucket::JetStream(store) => jetstream::keys(store, &bucket, &prefix).await?,
             Bucket::Memory(memory) => memory.keys(&bucket, &prefix),
@@ -181,20 +154,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_follow_jetstream_rules() {
-        for key in ["order-42", "a/b=c_d", "orders.eu.42"] {
-            assert!(check_key(key).is_ok(), "{key}");
-        }
-        for key in ["", ".a", "a.", "a b", "a*", "a>", "ü"] {
-            assert!(matches!(check_key(key), Err(KvError::Invalid(_))), "{key:?}");
-        }
-    }
-
-    #[test]
-    fn values_are_bounded() {
-        assert!(check_value(&vec![0; MAX_VALUE]).is_ok());
+    fn invalid_keys_and_values_are_invalid_errors() {
+        assert!(matches!(check_key("a b"), Err(KvError::Invalid(_))));
         assert!(matches!(
-            check_value(&vec![0; MAX_VALUE + 1]),
+            check_value(&vec![0; kv::MAX_VALUE + 1]),
             Err(KvError::Invalid(_))
         ));
     }
