@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use sluice_runtime::scaffold::{self, Language, SdkSource};
+use crate::scaffold::{self, Language, SdkSource};
 
 use super::UsageError;
 

@@ -6,20 +6,31 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use sluice_runtime::host::Services;
+use sluice_runtime::invoke::Outcome;
 use sluice_runtime::{Event, Function, SluiceEngine, invoke};
 
 use super::UsageError;
 
+/// The flags of `sluice invoke`.
 pub struct Args {
+    /// Function name (NAME.wasm in the functions folder).
     pub name: String,
+    /// The event payload.
     pub data: String,
+    /// Folder of NAME.wasm (+ NAME.toml) files.
     pub functions: PathBuf,
+    /// Subject of the event; defaults to the function's first literal subject.
     pub subject: Option<String>,
+    /// Headers, as NAME=VALUE.
     pub headers: Vec<String>,
+    /// The delivery number the handler sees.
     pub attempt: u32,
+    /// Where compiled components are cached.
     pub state_dir: PathBuf,
 }
 
+/// Loads the function, runs the event through it and prints the outcome; exit code 1 if the
+/// event would be retried or dead-lettered.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let wasm = args.functions.join(format!("{}.wasm", args.name));
     if !wasm.is_file() {
@@ -34,9 +45,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .headers
         .iter()
         .map(|pair| {
-            let (name, value) = pair
-                .split_once('=')
-                .ok_or_else(|| UsageError(format!("--header {pair:?} is not NAME=VALUE")))?;
+            let (name, value) = super::split_header(pair)?;
             Ok((name.to_owned(), value.to_owned()))
         })
         .collect::<Result<Vec<_>, UsageError>>()?;
@@ -53,6 +62,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     let outcome = invoke(&engine, &function, &event, args.attempt).await;
+    Ok(print_outcome(outcome))
+}
+
+/// Prints what the handler did: the messages it would publish, or why it failed.
+fn print_outcome(outcome: Outcome) -> ExitCode {
     match outcome {
         Ok(messages) => {
             println!("outcome: ok");
@@ -67,7 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     println!("      {name}: {value}");
                 }
             }
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
         Err(error) => {
             println!(
@@ -80,7 +94,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             );
             println!("error: {error}");
-            Ok(ExitCode::from(1))
+            ExitCode::from(1)
         }
     }
 }

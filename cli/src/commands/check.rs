@@ -1,0 +1,69 @@
+//! `sluice check`: validate a functions folder and print one line per function.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use sluice_runtime::Function;
+
+use super::UsageError;
+
+/// Loads every function in `dir` and reports each; exit code 2 if any cannot be deployed.
+pub async fn run(dir: &Path, state_dir: &Path) -> anyhow::Result<ExitCode> {
+    if !dir.is_dir() {
+        return Err(UsageError(format!("functions folder {} does not exist", dir.display())).into());
+    }
+    let checked = sluice_runtime::check::check_dir(dir, Some(&state_dir.join("cache"))).await?;
+    let mut failed = 0;
+    for function in &checked {
+        match &function.result {
+            Ok(loaded) => println!("{}: {}", function.name, summary(loaded)),
+            Err(error) => {
+                failed += 1;
+                println!("{}: error: {error}", function.name);
+            }
+        }
+    }
+    println!("{} functions checked, {failed} with errors", checked.len());
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// `ok, listens on A, B`, and for a batch function how its events are grouped.
+fn summary(function: &Function) -> String {
+    let trigger = &function.manifest().trigger;
+    let subjects: Vec<String> = trigger.subjects.iter().map(ToString::to_string).collect();
+    let batches = function.batch().map_or(String::new(), |batch| {
+        format!(
+            ", in batches of up to {} events ({} wait)",
+            batch.max_events,
+            humanize(batch.max_wait)
+        )
+    });
+    format!("ok, listens on {}{batches}", subjects.join(", "))
+}
+
+/// `2s`, `250ms`: durations as the manifest writes them (the form the runtime's own
+/// messages use).
+fn humanize(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{}ms", duration.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_the_manifest_writes_them() {
+        assert_eq!(humanize(Duration::from_secs(2)), "2s");
+        assert_eq!(humanize(Duration::from_millis(50)), "50ms");
+        assert_eq!(humanize(Duration::from_millis(1500)), "1500ms");
+    }
+}
