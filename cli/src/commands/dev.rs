@@ -9,6 +9,8 @@ use super::up::{Session, wait_for_signal};
 use super::{HostArgs, UsageError};
 use crate::rebuild;
 
+/// Starts the host on a deploy folder under the state folder, builds the crates in `dir` into
+/// it and rebuilds them as they change, until a signal.
 pub async fn run(dir: PathBuf, args: HostArgs) -> anyhow::Result<ExitCode> {
     let crates = rebuild::discover(&dir).map_err(|error| UsageError(format!("{error:#}")))?;
     if crates.is_empty() {
