@@ -11,7 +11,7 @@ scripts/ensure-deps.sh
 . scripts/start-sluice.sh
 functions=(validate-order order-total email-receipt order-analytics)
 echo "==> building the host and the example functions (the first build compiles wasmtime: ~10 minutes)"
-cargo build -p sluice-runtime
+cargo build -p sluice-cli
 cargo build --release --target wasm32-wasip2 $(printf -- '-p %s ' "${functions[@]}")
 
 deploy=target/demo/functions

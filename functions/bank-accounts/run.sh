@@ -20,7 +20,7 @@ done
 . scripts/start-sluice.sh
 functions=(account transfer projection query)
 echo "==> building the host, the driver and the bank functions"
-cargo build -q -p sluice-runtime -p bank-driver
+cargo build -q -p sluice-cli -p bank-driver
 cargo build -q --release --target wasm32-wasip2 $(printf -- '-p bank-%s ' "${functions[@]}")
 
 app=target/apps/bank-accounts

@@ -22,7 +22,7 @@ scripts/ensure-deps.sh
 . scripts/start-sluice.sh
 functions=(saga-inventory saga-payment saga-shipping saga-email)
 echo "==> building the host, the driver and the saga's functions"
-cargo build -q -p sluice-runtime -p saga-driver
+cargo build -q -p sluice-cli -p saga-driver
 cargo build -q --release --target wasm32-wasip2 $(printf -- '-p %s ' "${functions[@]}")
 
 app=target/apps/fulfilment-saga

@@ -19,7 +19,7 @@ admin=127.0.0.1:${MARKET_ADMIN_PORT:-9471}
 sluice=target/debug/sluice
 
 echo "==> building the host and the marketplace functions"
-cargo build -q -p sluice-runtime
+cargo build -q -p sluice-cli
 cargo build -q --release --target wasm32-wasip2 -p market-notify -p market-analytics
 rm -rf "$out" && mkdir -p "$out/functions"
 for function in analytics notify; do

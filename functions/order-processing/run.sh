@@ -11,7 +11,7 @@ scripts/ensure-deps.sh
 . scripts/start-sluice.sh
 functions=(idempotent-total fulfilment-worker batch-revenue)
 echo "==> building the host, the driver and the order-processing functions"
-cargo build -p sluice-runtime -p orders-driver
+cargo build -p sluice-cli -p orders-driver
 cargo build --release --target wasm32-wasip2 $(printf -- '-p orders-%s ' "${functions[@]}")
 
 app=target/apps/order-processing

@@ -45,4 +45,11 @@ mod tests {
         assert!(cut.len() <= 6 && cut.ends_with('…'), "{cut}");
         assert_eq!(single_line("a\nb\r\nc"), "a b  c");
     }
+
+    #[test]
+    fn durations_read_as_the_manifest_writes_them() {
+        assert_eq!(humanize(Duration::from_secs(2)), "2s");
+        assert_eq!(humanize(Duration::from_millis(50)), "50ms");
+        assert_eq!(humanize(Duration::from_millis(1500)), "1500ms");
+    }
 }

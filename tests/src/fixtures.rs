@@ -44,7 +44,7 @@ pub fn sluice_binary() -> PathBuf {
     let binary = profile_dir.join("sluice");
     assert!(
         binary.is_file(),
-        "{} is missing: run the tests with `cargo nextest run --workspace` (or `cargo build -p sluice-runtime` first)",
+        "{} is missing: run the tests with `cargo nextest run --workspace` (or `cargo build -p sluice-cli` first)",
         binary.display()
     );
     binary

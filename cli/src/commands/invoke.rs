@@ -5,20 +5,30 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use sluice_runtime::{Event, Function, Runner, Services, SluiceEngine};
+use sluice_runtime::{Event, Function, Outcome, Runner, Services, SluiceEngine};
 
 use super::UsageError;
 
+/// The flags of `sluice invoke`.
 pub struct Args {
+    /// Function name (NAME.wasm in the functions folder).
     pub name: String,
+    /// The event payload.
     pub data: String,
+    /// Folder of NAME.wasm (+ NAME.toml) files.
     pub functions: PathBuf,
+    /// Subject of the event; defaults to the function's first literal subject.
     pub subject: Option<String>,
+    /// Headers, as NAME=VALUE.
     pub headers: Vec<String>,
+    /// The delivery number the handler sees.
     pub attempt: u32,
+    /// Where compiled components are cached.
     pub state_dir: PathBuf,
 }
 
+/// Loads the function, runs the event through it and prints the outcome; exit code 1 if the
+/// event would be retried or dead-lettered.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let wasm = args.functions.join(format!("{}.wasm", args.name));
     if !wasm.is_file() {
@@ -33,9 +43,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .headers
         .iter()
         .map(|pair| {
-            let (name, value) = pair
-                .split_once('=')
-                .ok_or_else(|| UsageError(format!("--header {pair:?} is not NAME=VALUE")))?;
+            let (name, value) = super::split_header(pair)?;
             Ok((name.to_owned(), value.to_owned()))
         })
         .collect::<Result<Vec<_>, UsageError>>()?;
@@ -52,6 +60,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Key-value calls work on empty in-memory buckets; requests fail (there is no NATS).
     let runner = Runner::new(engine, Arc::new(function), Arc::new(Services::in_memory()));
     let outcome = runner.invoke(&event, args.attempt).await;
+    Ok(print_outcome(outcome))
+}
+
+/// Prints what the handler did: the messages it would publish, or why it failed.
+fn print_outcome(outcome: Outcome) -> ExitCode {
     match outcome {
         Ok(messages) => {
             println!("outcome: ok");
@@ -66,7 +79,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     println!("      {name}: {value}");
                 }
             }
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
         Err(error) => {
             println!(
@@ -79,7 +92,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             );
             println!("error: {error}");
-            Ok(ExitCode::from(1))
+            ExitCode::from(1)
         }
     }
 }

@@ -1,6 +1,13 @@
 //! The `sluice` command: flags in, a library call, a signal, out. See `sluice --help`.
+//!
+//! [`commands`] has one file per subcommand, each a thin caller of the `sluice-runtime`
+//! library. Beside them is what only the command line needs: [`rebuild`], the build loop of
+//! `sluice dev` (find function crates, build them, deploy into the folder the host watches),
+//! and [`scaffold`], `sluice new`'s templates.
 
 mod commands;
+mod rebuild;
+mod scaffold;
 
 use std::process::ExitCode;
 

@@ -249,7 +249,7 @@ mod tests {
             "{cargo}"
         );
         let manifest = std::fs::read_to_string(created.join("stock-check.toml")).unwrap();
-        crate::manifest::Manifest::parse("stock-check", &manifest, Path::new("stock-check.toml")).unwrap();
+        sluice_runtime::Manifest::parse("stock-check", &manifest, Path::new("stock-check.toml")).unwrap();
         assert!(
             rust(dir.path(), "stock-check", &SdkSource::Workspace)
                 .unwrap_err()
@@ -275,7 +275,7 @@ mod tests {
             assert!(created.join("wit/deps/http.wit").is_file());
             let manifest = std::fs::read_to_string(created.join(format!("{name}.toml"))).unwrap();
             assert!(manifest.contains(&format!("{name}.in")), "{manifest}");
-            crate::manifest::Manifest::parse(name, &manifest, Path::new("m.toml")).unwrap();
+            sluice_runtime::Manifest::parse(name, &manifest, Path::new("m.toml")).unwrap();
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;

@@ -8,16 +8,26 @@ use futures::stream::SelectAll;
 
 use super::{NatsArgs, UsageError};
 
+/// The flags of `sluice publish`.
 pub struct Args {
+    /// Subject to publish to.
     pub subject: String,
+    /// The event payload.
     pub data: String,
+    /// NATS server URL(s).
     pub nats: String,
+    /// Authentication and TLS for the connection.
     pub connection: NatsArgs,
+    /// Headers, as NAME=VALUE.
     pub headers: Vec<String>,
+    /// Subjects to wait for one message on each.
     pub wait_for: Vec<String>,
+    /// Seconds to wait for those messages.
     pub timeout: u64,
 }
 
+/// Publishes the event, then prints one message from each `--wait-for` subject (a usage error
+/// if they do not all arrive within the timeout).
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = args.connection.options()?;
     let client = sluice_runtime::nats::connect(&args.nats, &options).await?;

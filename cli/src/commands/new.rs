@@ -3,10 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use sluice_runtime::scaffold::{self, Language, SdkSource};
+use crate::scaffold::{self, Language, SdkSource};
 
 use super::UsageError;
 
+/// Creates function `name` in `dir` and prints how to test and build it.
 pub async fn run(name: String, lang: String, dir: PathBuf) -> anyhow::Result<ExitCode> {
     let language: Language = lang.parse().map_err(UsageError)?;
     let sdk = match language {

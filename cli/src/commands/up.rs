@@ -9,30 +9,35 @@ use sluice_runtime::{Runtime, RuntimeConfig};
 
 use super::{HostArgs, UsageError};
 
+/// Runs the host on `functions` until a signal, then shuts it down.
 pub async fn run(functions: PathBuf, watch: bool, args: HostArgs) -> anyhow::Result<ExitCode> {
     if !functions.is_dir() {
         return Err(UsageError(format!("functions folder {} does not exist", functions.display())).into());
     }
-    let host = Host::start(&args, &functions, watch).await?;
+    let session = Session::start(&args, &functions, watch).await?;
     tracing::info!(
         "sluice is up: {} functions deployed from {}, {} failed to load; NATS at {}. Ctrl-C to stop.",
-        host.runtime.functions().len(),
+        session.runtime.functions().len(),
         functions.display(),
-        host.runtime.load_errors().len(),
-        host.url
+        session.runtime.load_errors().len(),
+        session.url
     );
     wait_for_signal().await;
-    Ok(host.stop().await)
+    Ok(session.stop().await)
 }
 
-/// A running host and the local nats-server it may have started.
-pub(super) struct Host {
+/// What `up` and `dev` run until a signal: the runtime, the NATS it talks to, and the local
+/// nats-server it may have started for that.
+pub(super) struct Session {
+    /// The started runtime.
     pub runtime: Runtime,
+    /// The NATS server URL the runtime is connected to.
     pub url: String,
+    /// The nats-server started because none answered, stopped after the runtime.
     local: Option<LocalNatsServer>,
 }
 
-impl Host {
+impl Session {
     /// Finds or starts NATS and starts the runtime on `functions`.
     pub async fn start(args: &HostArgs, functions: &Path, watch: bool) -> anyhow::Result<Self> {
         let nats_options = args.connection.options()?;
@@ -80,6 +85,7 @@ async fn resolve_nats(
     Ok((server.url().to_owned(), Some(server)))
 }
 
+/// Waits for Ctrl-C or (on Unix) SIGTERM.
 pub(super) async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]

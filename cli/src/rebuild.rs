@@ -1,4 +1,5 @@
-//! `sluice dev`: build function crates, deploy what builds, rebuild what changes.
+//! The build loop of `sluice dev`: build function crates, deploy what builds, rebuild what
+//! changes.
 //!
 //! Strategy: every crate under the folder that builds a `cdylib` is a function. Each is built
 //! with cargo for `wasm32-wasip2` (the compiler's own output goes straight to the terminal),

@@ -1,0 +1,46 @@
+//! `sluice check`: validate a functions folder and print one line per function.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use sluice_runtime::Function;
+
+use super::UsageError;
+
+/// Loads every function in `dir` and reports each; exit code 2 if any cannot be deployed.
+pub async fn run(dir: &Path, state_dir: &Path) -> anyhow::Result<ExitCode> {
+    if !dir.is_dir() {
+        return Err(UsageError(format!("functions folder {} does not exist", dir.display())).into());
+    }
+    let checked = sluice_runtime::check::check_dir(dir, Some(&state_dir.join("cache"))).await?;
+    let mut failed = 0;
+    for function in &checked {
+        match &function.result {
+            Ok(loaded) => println!("{}: {}", function.name, summary(loaded)),
+            Err(error) => {
+                failed += 1;
+                println!("{}: error: {error}", function.name);
+            }
+        }
+    }
+    println!("{} functions checked, {failed} with errors", checked.len());
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// `ok, listens on A, B`, and for a batch function how its events are grouped.
+fn summary(function: &Function) -> String {
+    let trigger = &function.manifest().trigger;
+    let subjects: Vec<String> = trigger.subjects.iter().map(ToString::to_string).collect();
+    let batches = function.batch().map_or(String::new(), |batch| {
+        format!(
+            ", in batches of up to {} events ({} wait)",
+            batch.max_events,
+            sluice_runtime::text::humanize(batch.max_wait)
+        )
+    });
+    format!("ok, listens on {}{batches}", subjects.join(", "))
+}
