@@ -69,7 +69,7 @@ impl NatsCluster {
         let ready = cluster
             .nodes
             .iter_mut()
-            .all(|node| wait_until_ready(&mut node.child, node.port));
+            .all(|node| wait_until_ready(&mut node.child, node.port, None));
         ready.then_some(cluster)
     }
 
