@@ -148,9 +148,19 @@ impl SluiceBuilder {
         }
     }
 
-    /// Starts a nats-server, connects a client and starts a host.
+    /// Starts a nats-server and a host, then connects a client (in that order, as a client
+    /// of a running system would).
     pub async fn start(self) -> Sluice {
-        self.stage().await.start().await
+        let server = NatsServer::start();
+        let host = self.host.start(server.url(), self.dir.path()).await;
+        let client = server.client().await;
+        let stage = Stage {
+            server,
+            dir: self.dir,
+            client,
+            host: self.host,
+        };
+        Sluice { stage, host }
     }
 }
 
