@@ -20,7 +20,7 @@ async fn sluice_host(server: &NatsServer, limits: &str) -> anyhow::Result<(Runti
     dir.add(
         "order-total",
         "order-total",
-        &format!("{ORDER_TOTAL}[limits]\n{limits}\n"),
+        format!("{ORDER_TOTAL}[limits]\n{limits}\n"),
     );
     let runtime = Runtime::start(RuntimeConfig::new(dir.path(), server.url())).await?;
     Ok((runtime, dir))

@@ -4,36 +4,17 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
-use sluice_runtime::{Runtime, RuntimeConfig};
-use sluice_tests::{FunctionsDir, NatsServer, eventually, http_get, next_message, sluice_command};
-
-use crate::{WAIT, init_logging, publish_event};
+use sluice_tests::{Manifest, Sluice, WAIT, eventually, http_get, next_message, publish_js, sluice_command};
 
 /// A probe on `in` that retries once, quickly.
-const MANIFEST: &str = r#"
-[trigger]
-subjects = ["in"]
-[retry]
-max_attempts = 2
-initial_delay = "10ms"
-max_delay = "10ms"
-[permissions]
-publish = ["probe.out"]
-"#;
-
-/// Starts a host on `dir` with the admin endpoint on a free loopback port.
-async fn start_with_admin(server: &NatsServer, dir: &FunctionsDir) -> (Runtime, SocketAddr) {
-    init_logging();
-    let mut config = RuntimeConfig::new(dir.path(), server.url());
-    config.shutdown_grace = Duration::from_secs(10);
-    config.admin = Some(([127, 0, 0, 1], 0).into());
-    let host = Runtime::start(config).await.expect("host starts");
-    let addr = host.admin_addr().expect("admin endpoint requested");
-    assert_ne!(addr.port(), 0, "the bound port is reported");
-    (host, addr)
+fn manifest() -> Manifest {
+    Manifest::new()
+        .subjects(["in"])
+        .retry(2, "10ms", "10ms")
+        .publish(["probe.out"])
 }
 
 /// The value of `series` (name and labels exactly as exposed) in a Prometheus text body.
@@ -46,12 +27,14 @@ fn sample(body: &str, series: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_every_outcome_and_healthz_follows_nats() {
-    let mut server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("metered", "probe", MANIFEST);
-    let (host, addr) = start_with_admin(&server, &dir).await;
-    let client = server.client().await;
-    let mut dlq = client.subscribe("sluice.dlq.metered").await.unwrap();
+    let mut sluice = Sluice::builder()
+        .add("metered", "probe", manifest())
+        .admin()
+        .start()
+        .await;
+    let addr = sluice.host.admin_addr().expect("admin endpoint requested");
+    assert_ne!(addr.port(), 0, "the bound port is reported");
+    let mut dlq = sluice.subscribe("sluice.dlq.metered").await;
 
     // 2 successes (1 attempt each), a trap (retried once: 2 attempts), a permanent
     // rejection (1 attempt): 4 events, 5 attempts.
@@ -62,12 +45,14 @@ async fn metrics_count_every_outcome_and_healthz_follows_nats() {
         json!({"op": "fail", "retryable": false}),
     ];
     for (i, event) in events.iter().enumerate() {
-        publish_event(&client, "in", &format!("e-{i}"), event.to_string()).await;
+        sluice
+            .publish_event("in", &format!("e-{i}"), event.to_string())
+            .await;
     }
     next_message(&mut dlq, WAIT, "first dead letter").await;
     next_message(&mut dlq, WAIT, "second dead letter").await;
-    eventually(WAIT, "both successes published", || {
-        host.stats("metered").unwrap().published == 2
+    eventually(WAIT, "both successes published", async || {
+        sluice.host.stats("metered").unwrap().published == 2
     })
     .await;
 
@@ -118,15 +103,15 @@ async fn metrics_count_every_outcome_and_healthz_follows_nats() {
     assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
     assert_eq!(http_get(addr, "/nope").status, 404);
 
-    server.kill();
-    eventually(WAIT, "/healthz reports the lost NATS connection", || {
+    sluice.server.kill();
+    eventually(WAIT, "/healthz reports the lost NATS connection", async || {
         http_get(addr, "/healthz").status == 503
     })
     .await;
     let health = http_get(addr, "/healthz");
     assert!(health.body.starts_with("NATS connection is "), "{}", health.body);
     // The server is gone, so there is nothing to flush: dropping the host stops it.
-    drop(host);
+    drop(sluice);
 }
 
 /// A `sluice` process, killed on drop, whose stderr lines arrive on a channel.
@@ -196,9 +181,11 @@ fn message(line: &Value) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sluice_up_serves_the_admin_endpoint_and_logs_json_with_event_fields() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("metered", "probe", MANIFEST);
+    // The host is a `sluice up` process here.
+    let stage = Sluice::builder()
+        .add("metered", "probe", manifest())
+        .stage()
+        .await;
     let state = tempfile::tempdir().unwrap();
     let mut sluice = SluiceProcess::spawn(
         sluice_command()
@@ -210,8 +197,8 @@ async fn sluice_up_serves_the_admin_endpoint_and_logs_json_with_event_fields() {
                 "--admin",
                 "127.0.0.1:0",
             ])
-            .args(["--nats", &server.url(), "--functions"])
-            .arg(dir.path())
+            .args(["--nats", &stage.server.url(), "--functions"])
+            .arg(stage.dir.path())
             .arg("--state-dir")
             .arg(state.path()),
     );
@@ -227,16 +214,16 @@ async fn sluice_up_serves_the_admin_endpoint_and_logs_json_with_event_fields() {
     });
     assert_eq!(http_get(addr, "/healthz").status, 200);
 
-    let client = server.client().await;
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Sluice-Event-Id", "e-json");
     headers.insert("Sluice-Correlation-Id", "c-json");
     let event = json!({"op": "fail", "retryable": false}).to_string();
-    client
+    stage
+        .client
         .publish_with_headers("in", headers, event.into())
         .await
         .unwrap();
-    client.flush().await.unwrap();
+    stage.client.flush().await.unwrap();
 
     let giving_up = sluice.line_where("giving up on the event", |l| message(l).starts_with("giving up"));
     assert_eq!(giving_up["level"], "WARN");
@@ -259,35 +246,29 @@ async fn sluice_up_serves_the_admin_endpoint_and_logs_json_with_event_fields() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jetstream_retry_in_place_updates_the_attempt_on_the_span() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
     // Per-key ordering retries in place (the span lives across attempts), unlike a NAK.
-    let manifest = r#"
-[trigger]
-subjects = ["js.in"]
-mode = "jetstream"
-ordering = "per-key"
-key = "json:/key"
-[retry]
-max_attempts = 3
-initial_delay = "10ms"
-"#;
-    dir.add("ordered", "probe", manifest);
+    let ordered = Manifest::new()
+        .subjects(["js.in"])
+        .jetstream()
+        .per_key("json:/key")
+        .max_attempts(3)
+        .initial_delay("10ms");
+    // The host is a `sluice up` process here.
+    let stage = Sluice::builder().add("ordered", "probe", ordered).stage().await;
     let state = tempfile::tempdir().unwrap();
     let mut sluice = SluiceProcess::spawn(
         sluice_command()
             .args(["--log-format", "json", "up", "--no-watch"])
-            .args(["--nats", &server.url(), "--functions"])
-            .arg(dir.path())
+            .args(["--nats", &stage.server.url(), "--functions"])
+            .arg(stage.dir.path())
             .arg("--state-dir")
             .arg(state.path()),
     );
     sluice.line_where("saying the host is up", |l| {
         message(l).starts_with("sluice is up")
     });
-    let js = async_nats::jetstream::new(server.client().await);
     let event = json!({"op": "fail", "until": 3, "key": "k"}).to_string();
-    crate::jetstream::publish_js(&js, "js.in", "e-ordered", event).await;
+    publish_js(&stage.js(), "js.in", "e-ordered", event).await;
 
     for attempt in 1..=2 {
         let failed = sluice.line_where("about a failed attempt", |l| {

@@ -3,19 +3,16 @@
 //! server certificate fails with one line that says so.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
 use serde_json::{Value, json};
+use sluice_runtime::Runtime;
 use sluice_runtime::nats::{self, Auth, ClientCert, ConnectionOptions, Tls};
-use sluice_runtime::{Runtime, RuntimeConfig};
-use sluice_tests::{FunctionsDir, NatsServer, next_message};
+use sluice_tests::{FunctionsDir, HostOptions, Manifest, NatsServer, WAIT, next_message};
 use tempfile::TempDir;
-
-use crate::{WAIT, init_logging};
 
 const USER: &str = "sluice";
 const PASSWORD: &str = "correct horse";
@@ -101,16 +98,15 @@ fn write(dir: &Path, name: &str, contents: &str) {
     std::fs::write(dir.join(name), contents).expect("write certificate file");
 }
 
+/// Starts a host on `dir` connecting to `server` with `options`. Not the `Sluice` fixture:
+/// its plain client could not connect to these servers.
 async fn start(
     server: &NatsServer,
     dir: &FunctionsDir,
     options: ConnectionOptions,
 ) -> anyhow::Result<Runtime> {
-    init_logging();
-    let mut config = RuntimeConfig::new(dir.path(), server.url());
-    config.nats_options = options;
-    config.shutdown_grace = Duration::from_secs(10);
-    Runtime::start(config).await
+    let host = HostOptions::default().configure(move |config| config.nats_options = options.clone());
+    host.try_start(server.url(), dir.path()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,11 +114,10 @@ async fn tls_with_client_certificate_and_password_delivers_events() {
     let pki = Pki::generate();
     let server = NatsServer::start_with_config(&pki.server_conf());
     let dir = FunctionsDir::new();
-    dir.add(
-        "order-total",
-        "order-total",
-        "[trigger]\nsubjects = [\"orders.placed\"]\n[permissions]\npublish = [\"orders.totalled\"]\n",
-    );
+    let order_total = Manifest::new()
+        .subjects(["orders.placed"])
+        .publish(["orders.totalled"]);
+    dir.add("order-total", "order-total", order_total);
     let host = start(&server, &dir, pki.options(PASSWORD))
         .await
         .expect("host starts");
@@ -246,7 +241,7 @@ async fn an_nkey_user_is_accepted_and_a_wrong_seed_refused() {
     };
     let right = with(seed_file(keys.path(), "user.nk", &user));
     let dir = FunctionsDir::new();
-    dir.add("echo", "probe", "[trigger]\nsubjects = [\"in\"]\n");
+    dir.add("echo", "probe", Manifest::new().subjects(["in"]));
     let host = start(&server, &dir, right.clone())
         .await
         .expect("host starts with the nkey");

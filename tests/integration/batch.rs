@@ -5,29 +5,19 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use sluice_tests::{FunctionsDir, NatsServer, eventually, next_message, no_message_pending};
+use sluice_tests::{
+    Manifest, Sluice, WAIT, drained, eventually, header, next_message, no_message_pending, publish_js,
+};
 
-use crate::jetstream::{drained, publish_js};
-use crate::{WAIT, header, publish_event, start_host};
-
-/// A batch-probe on `batch.in` with `[batch]` and `extra` TOML.
-fn manifest(batch: &str, extra: &str) -> String {
-    format!(
-        r#"
-[trigger]
-subjects = ["batch.in"]
-{extra}
-[batch]
-{batch}
-[retry]
-max_attempts = 3
-initial_delay = "10ms"
-max_delay = "10ms"
-jitter = "none"
-[permissions]
-publish = ["batch.out"]
-"#
-    )
+/// A batch-probe on `batch.in` with batches of up to `max_events` closed after `max_wait`.
+fn manifest(max_events: u64, max_wait: &str) -> Manifest {
+    Manifest::new()
+        .subjects(["batch.in"])
+        .max_events(max_events)
+        .max_wait(max_wait)
+        .retry(3, "10ms", "10ms")
+        .jitter("none")
+        .publish(["batch.out"])
 }
 
 /// One `batch.out` message: which event, the size of the batch it ran in, its attempt.
@@ -55,23 +45,21 @@ async fn outputs(subscriber: &mut async_nats::Subscriber, n: usize, what: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_come_in_full_batches_and_max_wait_flushes_the_rest() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    let batch = "max_events = 10\nmax_wait = \"1s\"";
-    dir.add(
-        "grouper",
-        "batch-probe",
-        &manifest(batch, "[limits]\nmax_concurrency = 1"),
+    let sluice = Sluice::builder()
+        .add("grouper", "batch-probe", manifest(10, "1s").max_concurrency(1))
+        .start()
+        .await;
+    assert_eq!(
+        sluice.host.functions(),
+        ["grouper"],
+        "{:?}",
+        sluice.host.load_errors()
     );
-    let host = start_host(&server, &dir).await;
-    assert_eq!(host.functions(), ["grouper"], "{:?}", host.load_errors());
-    let client = server.client().await;
-    let mut out = client.subscribe("batch.out").await.unwrap();
-    client.flush().await.unwrap();
+    let mut out = sluice.subscribe("batch.out").await;
 
     let started = Instant::now();
     for n in 0..25 {
-        publish_event(&client, "batch.in", &format!("b-{n}"), "ok").await;
+        sluice.publish_event("batch.in", &format!("b-{n}"), "ok").await;
     }
     let seen = outputs(&mut out, 25, "an output per event").await;
     let elapsed = started.elapsed();
@@ -93,25 +81,19 @@ async fn events_come_in_full_batches_and_max_wait_flushes_the_rest() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 25, "every event once");
-    let stats = host.stats("grouper").unwrap();
+    let stats = sluice.host.stats("grouper").unwrap();
     assert_eq!((stats.succeeded, stats.dead_lettered), (25, 0));
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_event_of_a_batch_succeeds_retries_or_dead_letters_alone() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add(
-        "mixed",
-        "batch-probe",
-        &manifest("max_events = 4\nmax_wait = \"1s\"", ""),
-    );
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("batch.out").await.unwrap();
-    let mut dlq = client.subscribe("sluice.dlq.mixed").await.unwrap();
-    client.flush().await.unwrap();
+    let sluice = Sluice::builder()
+        .add("mixed", "batch-probe", manifest(4, "1s"))
+        .start()
+        .await;
+    let mut out = sluice.subscribe("batch.out").await;
+    let mut dlq = sluice.subscribe("sluice.dlq.mixed").await;
 
     for (id, payload) in [
         ("ok-1", "ok"),
@@ -119,7 +101,7 @@ async fn each_event_of_a_batch_succeeds_retries_or_dead_letters_alone() {
         ("flaky", "flaky"),
         ("ok-2", "ok"),
     ] {
-        publish_event(&client, "batch.in", id, payload).await;
+        sluice.publish_event("batch.in", id, payload).await;
     }
     let letter = next_message(&mut dlq, WAIT, "the permanent failure's dead letter").await;
     assert_eq!(header(&letter, "Sluice-Event-Id"), Some("bad"));
@@ -138,12 +120,12 @@ async fn each_event_of_a_batch_succeeds_retries_or_dead_letters_alone() {
         [("flaky", 1, 2), ("ok-1", 4, 1), ("ok-2", 4, 1)],
         "one batch of four; the flaky event retried alone; the failed attempts' outputs never sent"
     );
-    eventually(WAIT, "every event settled", || {
-        let stats = host.stats("mixed").unwrap();
+    eventually(WAIT, "every event settled", async || {
+        let stats = sluice.host.stats("mixed").unwrap();
         stats.succeeded == 3 && stats.dead_lettered == 1 && stats.retried == 1
     })
     .await;
-    client.flush().await.unwrap();
+    sluice.client.flush().await.unwrap();
     assert!(
         no_message_pending(&mut out),
         "no output twice, none of the failed event"
@@ -152,26 +134,20 @@ async fn each_event_of_a_batch_succeeds_retries_or_dead_letters_alone() {
         no_message_pending(&mut dlq),
         "only the permanent failure is dead-lettered"
     );
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trap_fails_every_event_of_its_batch() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add(
-        "trapper",
-        "batch-probe",
-        &manifest("max_events = 2\nmax_wait = \"2s\"", ""),
-    );
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("batch.out").await.unwrap();
-    let mut dlq = client.subscribe("sluice.dlq.trapper").await.unwrap();
-    client.flush().await.unwrap();
+    let sluice = Sluice::builder()
+        .add("trapper", "batch-probe", manifest(2, "2s"))
+        .start()
+        .await;
+    let mut out = sluice.subscribe("batch.out").await;
+    let mut dlq = sluice.subscribe("sluice.dlq.trapper").await;
 
-    publish_event(&client, "batch.in", "t-1", "trap").await;
-    publish_event(&client, "batch.in", "t-2", "ok").await;
+    sluice.publish_event("batch.in", "t-1", "trap").await;
+    sluice.publish_event("batch.in", "t-2", "ok").await;
     let mut letters = Vec::new();
     for _ in 0..2 {
         let letter = next_message(&mut dlq, WAIT, "a dead letter per event of the trapped batch").await;
@@ -184,19 +160,20 @@ async fn a_trap_fails_every_event_of_its_batch() {
     letters.sort();
     assert_eq!(letters, ["t-1", "t-2"]);
     assert!(no_message_pending(&mut out), "a trapped batch sends no output");
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jetstream_batches_settle_every_event_on_its_own() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    let trigger = "[trigger]\nsubjects = [\"batch.in\"]\nmode = \"jetstream\"\nstream = \"BATCHES\"";
-    let text = manifest("max_events = 50\nmax_wait = \"100ms\"", "")
-        .replace("[trigger]\nsubjects = [\"batch.in\"]", trigger);
-    dir.add("jsbatch", "batch-probe", &text);
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
+    let stage = Sluice::builder()
+        .add(
+            "jsbatch",
+            "batch-probe",
+            manifest(50, "100ms").jetstream().stream("BATCHES"),
+        )
+        .stage()
+        .await;
+    let js = stage.js();
     js.create_stream(async_nats::jetstream::stream::Config {
         name: "BATCHES".into(),
         subjects: vec!["batch.in".into()],
@@ -209,11 +186,15 @@ async fn jetstream_batches_settle_every_event_on_its_own() {
         let payload = if n == 77 { "permanent" } else { "ok" };
         publish_js(&js, "batch.in", &format!("j-{n}"), payload).await;
     }
-    let mut out = client.subscribe("batch.out").await.unwrap();
-    let mut dlq = client.subscribe("sluice.dlq.jsbatch").await.unwrap();
-    client.flush().await.unwrap();
-    let host = start_host(&server, &dir).await;
-    assert_eq!(host.functions(), ["jsbatch"], "{:?}", host.load_errors());
+    let mut out = stage.subscribe("batch.out").await;
+    let mut dlq = stage.subscribe("sluice.dlq.jsbatch").await;
+    let sluice = stage.start().await;
+    assert_eq!(
+        sluice.host.functions(),
+        ["jsbatch"],
+        "{:?}",
+        sluice.host.load_errors()
+    );
 
     let seen = outputs(&mut out, 199, "the output of every event that succeeded").await;
     assert!(
@@ -223,38 +204,39 @@ async fn jetstream_batches_settle_every_event_on_its_own() {
     let letter = next_message(&mut dlq, WAIT, "the failed event's dead letter").await;
     assert_eq!(header(&letter, "Sluice-Event-Id"), Some("j-77"));
     drained(&js, "BATCHES", "sluice-jsbatch").await;
-    client.flush().await.unwrap();
+    sluice.client.flush().await.unwrap();
     assert!(no_message_pending(&mut out), "every output once");
     let largest = seen.iter().map(|output| output.size).max().unwrap();
     assert!(
         (2..=50).contains(&largest),
         "events were pulled and run in batches of up to 50: largest {largest}"
     );
-    eventually(WAIT, "every event settled", || {
-        let stats = host.stats("jsbatch").unwrap();
+    eventually(WAIT, "every event settled", async || {
+        let stats = sluice.host.stats("jsbatch").unwrap();
         stats.succeeded == 199 && stats.dead_lettered == 1
     })
     .await;
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_keys_need_a_batch_component() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("single", "probe", "[batch]\nmax_events = 10\n");
-    dir.add(
-        "defaults",
-        "batch-probe",
-        "[permissions]\npublish = [\"batch.out\"]\n",
-    );
-    let host = start_host(&server, &dir).await;
+    let sluice = Sluice::builder()
+        .add("single", "probe", Manifest::new().max_events(10))
+        .add("defaults", "batch-probe", Manifest::new().publish(["batch.out"]))
+        .start()
+        .await;
     assert_eq!(
-        host.functions(),
+        sluice.host.functions(),
         ["defaults"],
         "a batch component needs no [batch]"
     );
-    let errors: Vec<String> = host.load_errors().iter().map(ToString::to_string).collect();
+    let errors: Vec<String> = sluice
+        .host
+        .load_errors()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("single.toml"), "{}", errors[0]);
     assert!(
@@ -264,30 +246,33 @@ async fn batch_keys_need_a_batch_component() {
         errors[0]
     );
 
-    let client = server.client().await;
-    let mut out = client.subscribe("batch.out").await.unwrap();
-    client.flush().await.unwrap();
-    publish_event(&client, "defaults", "d-1", "ok").await;
+    let mut out = sluice.subscribe("batch.out").await;
+    sluice.publish_event("defaults", "d-1", "ok").await;
     let output = outputs(&mut out, 1, "the default batch's output").await;
     assert_eq!((output[0].id.as_str(), output[0].size), ("d-1", 1));
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_list_of_the_wrong_length_fails_the_batch_and_early_publishes_are_refused() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    let text = "[trigger]\nsubjects = [\"raw.in\"]\n[batch]\nmax_events = 2\nmax_wait = \"300ms\"\n[retry]\nmax_attempts = 1\n[permissions]\npublish = [\"raw.out\"]\n";
-    dir.add("raw", "batch-raw", text);
-    let host = start_host(&server, &dir).await;
-    assert_eq!(host.functions(), ["raw"], "{:?}", host.load_errors());
-    let client = server.client().await;
-    let mut out = client.subscribe("raw.out").await.unwrap();
-    let mut dlq = client.subscribe("sluice.dlq.raw").await.unwrap();
-    client.flush().await.unwrap();
+    let text = Manifest::new()
+        .subjects(["raw.in"])
+        .max_events(2)
+        .max_wait("300ms")
+        .max_attempts(1)
+        .publish(["raw.out"]);
+    let sluice = Sluice::builder().add("raw", "batch-raw", text).start().await;
+    assert_eq!(
+        sluice.host.functions(),
+        ["raw"],
+        "{:?}",
+        sluice.host.load_errors()
+    );
+    let mut out = sluice.subscribe("raw.out").await;
+    let mut dlq = sluice.subscribe("sluice.dlq.raw").await;
 
     // A batch of one is well-formed: its one output says the early publish was refused.
-    publish_event(&client, "raw.in", "r-0", "x").await;
+    sluice.publish_event("raw.in", "r-0", "x").await;
     let output = next_message(&mut out, WAIT, "the single event's output").await;
     let text = std::str::from_utf8(&output.payload).unwrap();
     assert!(
@@ -295,8 +280,8 @@ async fn a_result_list_of_the_wrong_length_fails_the_batch_and_early_publishes_a
         "{text}"
     );
 
-    publish_event(&client, "raw.in", "r-1", "x").await;
-    publish_event(&client, "raw.in", "r-2", "x").await;
+    sluice.publish_event("raw.in", "r-1", "x").await;
+    sluice.publish_event("raw.in", "r-2", "x").await;
     for _ in 0..2 {
         let letter = next_message(&mut dlq, WAIT, "a dead letter per event of the malformed batch").await;
         assert_eq!(header(&letter, "Sluice-Dlq-Reason"), Some("trap"));
@@ -306,7 +291,7 @@ async fn a_result_list_of_the_wrong_length_fails_the_batch_and_early_publishes_a
             "{error}"
         );
     }
-    client.flush().await.unwrap();
+    sluice.client.flush().await.unwrap();
     assert!(no_message_pending(&mut out), "the malformed batch sent no output");
-    host.shutdown().await;
+    sluice.shutdown().await;
 }

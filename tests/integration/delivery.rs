@@ -4,22 +4,18 @@
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use sluice_tests::{FunctionsDir, NatsServer, next_message};
-
-use crate::{WAIT, header, publish_event, start_host};
+use sluice_tests::{Manifest, Sluice, WAIT, header, next_message};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_is_totalled_and_the_correlation_id_is_carried() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add(
-        "order-total",
-        "order-total",
-        "[trigger]\nsubjects = [\"orders.placed\"]\n[permissions]\npublish = [\"orders.totalled\"]\n",
-    );
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut totals = client.subscribe("orders.totalled").await.unwrap();
+    let order_total = Manifest::new()
+        .subjects(["orders.placed"])
+        .publish(["orders.totalled"]);
+    let sluice = Sluice::builder()
+        .add("order-total", "order-total", order_total)
+        .start()
+        .await;
+    let mut totals = sluice.subscribe("orders.totalled").await;
 
     let order = json!({"id": "o-1", "customer": "c-7", "items": [{"sku": "A", "qty": 2, "price": 1999}, {"sku": "B", "qty": 1, "price": 500}]});
     let mut headers = async_nats::HeaderMap::new();
@@ -29,7 +25,8 @@ async fn an_order_is_totalled_and_the_correlation_id_is_carried() {
         "traceparent",
         "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
     );
-    client
+    sluice
+        .client
         .publish_with_headers("orders.placed", headers, order.to_string().into())
         .await
         .unwrap();
@@ -46,44 +43,31 @@ async fn an_order_is_totalled_and_the_correlation_id_is_carried() {
     );
     assert_eq!(header(&message, "Sluice-Causation-Id"), Some("evt-1"));
     assert_eq!(header(&message, "Nats-Msg-Id"), Some("order-total:evt-1:1"));
-    assert_eq!(host.stats("order-total").unwrap().succeeded, 1);
-    host.shutdown().await;
+    assert_eq!(sluice.host.stats("order-total").unwrap().succeeded, 1);
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_function_on_a_subject_gets_every_event() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    let manifest = |name: &str, out: &str| {
-        format!(
-            "[trigger]\nsubjects = [\"orders.totalled\"]\n[permissions]\npublish = [\"{out}\"]\n# {name}\n"
+    let on_totals = |out: &str| Manifest::new().subjects(["orders.totalled"]).publish([out]);
+    let sluice = Sluice::builder()
+        .add("email-receipt", "email-receipt", on_totals("email.outbox"))
+        .add(
+            "order-analytics",
+            "order-analytics",
+            on_totals("analytics.orders"),
         )
-    };
-    dir.add(
-        "email-receipt",
-        "email-receipt",
-        &manifest("email", "email.outbox"),
-    );
-    dir.add(
-        "order-analytics",
-        "order-analytics",
-        &manifest("analytics", "analytics.orders"),
-    );
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut emails = client.subscribe("email.outbox").await.unwrap();
-    let mut analytics = client.subscribe("analytics.orders").await.unwrap();
+        .start()
+        .await;
+    let mut emails = sluice.subscribe("email.outbox").await;
+    let mut analytics = sluice.subscribe("analytics.orders").await;
 
     for n in 0..10 {
         let totalled =
             json!({"order_id": format!("o-{n}"), "customer": "c-1", "total": 1000 * n, "item_count": 1});
-        publish_event(
-            &client,
-            "orders.totalled",
-            &format!("t-{n}"),
-            totalled.to_string(),
-        )
-        .await;
+        sluice
+            .publish_event("orders.totalled", &format!("t-{n}"), totalled.to_string())
+            .await;
     }
     let mut seen: HashMap<&str, Vec<String>> = HashMap::new();
     for (name, subscriber) in [("email", &mut emails), ("analytics", &mut analytics)] {
@@ -101,32 +85,25 @@ async fn every_function_on_a_subject_gets_every_event() {
         expected.sort();
         assert_eq!(ids, expected, "{name} saw every order exactly once");
     }
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hosts_share_a_function_through_its_queue_group() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add(
-        "echo",
-        "probe",
-        "[trigger]\nsubjects = [\"work\"]\n[permissions]\npublish = [\"probe.out\"]\n",
-    );
-    let first = start_host(&server, &dir).await;
-    let second = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let echo = Manifest::new().subjects(["work"]).publish(["probe.out"]);
+    let first = Sluice::builder().add("echo", "probe", echo).start().await;
+    let second = first.start_host().await;
+    let mut out = first.subscribe("probe.out").await;
 
     const EVENTS: usize = 200;
     for n in 0..EVENTS {
-        publish_event(
-            &client,
-            "work",
-            &format!("e-{n}"),
-            json!({"op": "echo", "n": n}).to_string(),
-        )
-        .await;
+        first
+            .publish_event(
+                "work",
+                &format!("e-{n}"),
+                json!({"op": "echo", "n": n}).to_string(),
+            )
+            .await;
     }
     let mut handled = HashMap::new();
     for _ in 0..EVENTS {
@@ -141,30 +118,29 @@ async fn two_hosts_share_a_function_through_its_queue_group() {
         "no event handled twice"
     );
     let (a, b) = (
-        first.stats("echo").unwrap().succeeded,
+        first.host.stats("echo").unwrap().succeeded,
         second.stats("echo").unwrap().succeeded,
     );
     assert_eq!(a + b, EVENTS as u64);
     assert!(a > 0 && b > 0, "both hosts took a share: {a} and {b}");
-    first.shutdown().await;
     second.shutdown().await;
+    first.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_may_always_answer_a_request() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
     // No publish permissions at all: the reply-to is still allowed.
-    dir.add("answer", "probe", "[trigger]\nsubjects = [\"ask\"]\n");
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
+    let sluice = Sluice::builder()
+        .add("answer", "probe", Manifest::new().subjects(["ask"]))
+        .start()
+        .await;
     let payload = json!({"op": "echo", "question": 42}).to_string();
-    let reply = tokio::time::timeout(WAIT, client.request("ask", payload.clone().into()))
+    let reply = tokio::time::timeout(WAIT, sluice.client.request("ask", payload.clone().into()))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(reply.payload, payload.as_bytes());
-    let stats = host.stats("answer").unwrap();
+    let stats = sluice.host.stats("answer").unwrap();
     assert_eq!((stats.succeeded, stats.dead_lettered), (1, 0));
-    host.shutdown().await;
+    sluice.shutdown().await;
 }

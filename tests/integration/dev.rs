@@ -3,11 +3,11 @@
 
 use std::path::Path;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::json;
-use sluice_tests::{NatsServer, scaffold_target_dir, sluice_command};
+use sluice_tests::{NatsServer, scaffold_target_dir, sluice_command, until_ok};
 
 /// Generous: the first build compiles the SDK's dependencies for wasm.
 const BUILD: Duration = Duration::from_secs(300);
@@ -28,20 +28,21 @@ async fn greeting_matching(
     wanted: impl Fn(&str) -> bool,
     what: &str,
 ) -> String {
-    let deadline = Instant::now() + BUILD;
-    loop {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+    // Each try waits up to 500 ms for an answer, so it needs no pause of its own.
+    until_ok(BUILD, Duration::ZERO, what, async || {
         client
             .publish("greeter.in", json!({"name": "Ada"}).to_string().into())
             .await
             .unwrap();
-        if let Ok(Some(message)) = tokio::time::timeout(Duration::from_millis(500), out.next()).await {
-            let text = String::from_utf8_lossy(&message.payload).into_owned();
-            if wanted(&text) {
-                return text;
-            }
+        match tokio::time::timeout(Duration::from_millis(500), out.next()).await {
+            Ok(Some(message)) => match String::from_utf8_lossy(&message.payload).into_owned() {
+                text if wanted(&text) => Ok(text),
+                text => Err(format!("the greeting {text:?}")),
+            },
+            _ => Err("no greeting within 500 ms".to_owned()),
         }
-    }
+    })
+    .await
 }
 
 fn edit(file: &Path, from: &str, to: &str) {
@@ -101,18 +102,16 @@ async fn dev_builds_rebuilds_on_change_and_survives_a_compile_error() {
         "sluice_sdk::export!",
         "this does not compile; sluice_sdk::export!",
     );
-    let deadline = Instant::now() + BUILD;
-    while !std::fs::read_to_string(&log)
-        .unwrap()
-        .contains("greeter failed to build")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no build failure reported:\n{}",
-            std::fs::read_to_string(&log).unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_ok(
+        BUILD,
+        Duration::from_millis(100),
+        "a build failure reported",
+        async || match std::fs::read_to_string(&log).unwrap() {
+            text if text.contains("greeter failed to build") => Ok(()),
+            text => Err(format!("the log so far:\n{text}")),
+        },
+    )
+    .await;
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(
         log_text.contains("error"),

@@ -1,64 +1,53 @@
 //! Retries, dead letters, the outbox and publish permissions.
 
 use serde_json::json;
-use sluice_tests::{FunctionsDir, NatsServer, next_message, no_message_pending};
-
-use crate::{WAIT, header, publish_event, start_host};
+use sluice_tests::{Manifest, Sluice, WAIT, header, next_message, no_message_pending};
 
 /// A probe on subject `in` that publishes to `probe.out`, retrying quickly.
-const FAST_RETRY: &str = r#"
-[trigger]
-subjects = ["in"]
-[retry]
-max_attempts = 3
-initial_delay = "10ms"
-max_delay = "50ms"
-[permissions]
-publish = ["probe.out"]
-"#;
+fn fast_retry() -> Manifest {
+    Manifest::new()
+        .subjects(["in"])
+        .retry(3, "10ms", "50ms")
+        .publish(["probe.out"])
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retryable_failure_is_retried_until_it_succeeds() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("flaky", "probe", FAST_RETRY);
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("probe.out").await.unwrap();
-    let mut dlq = client.subscribe("sluice.dlq.flaky").await.unwrap();
+    let sluice = Sluice::builder()
+        .add("flaky", "probe", fast_retry())
+        .start()
+        .await;
+    let mut out = sluice.subscribe("probe.out").await;
+    let mut dlq = sluice.subscribe("sluice.dlq.flaky").await;
 
-    publish_event(
-        &client,
-        "in",
-        "e-1",
-        json!({"op": "fail", "until": 3}).to_string(),
-    )
-    .await;
+    sluice
+        .publish_event("in", "e-1", json!({"op": "fail", "until": 3}).to_string())
+        .await;
     let message = next_message(&mut out, WAIT, "success on the third attempt").await;
     assert_eq!(header(&message, "probe-attempt"), Some("3"));
     assert_eq!(header(&message, "probe-event-id"), Some("e-1"));
-    let stats = host.stats("flaky").unwrap();
+    let stats = sluice.host.stats("flaky").unwrap();
     assert_eq!((stats.retried, stats.succeeded, stats.dead_lettered), (2, 1, 0));
     assert!(no_message_pending(&mut dlq));
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exhausted_retries_are_dead_lettered_with_every_header_and_nothing_published() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("flaky", "probe", FAST_RETRY);
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("probe.out").await.unwrap();
-    let mut dlq = client.subscribe("sluice.dlq.flaky").await.unwrap();
+    let sluice = Sluice::builder()
+        .add("flaky", "probe", fast_retry())
+        .start()
+        .await;
+    let mut out = sluice.subscribe("probe.out").await;
+    let mut dlq = sluice.subscribe("sluice.dlq.flaky").await;
 
     // Each attempt publishes before failing: the outbox must drop all three.
     let payload = json!({"op": "publish-then-fail", "note": "ünïcode"}).to_string();
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Sluice-Event-Id", "e-9");
     headers.insert("x-tenant", "acme");
-    client
+    sluice
+        .client
         .publish_with_headers("in", headers, payload.clone().into())
         .await
         .unwrap();
@@ -82,34 +71,22 @@ async fn exhausted_retries_are_dead_lettered_with_every_header_and_nothing_publi
         no_message_pending(&mut out),
         "a failed attempt published through the outbox"
     );
-    let stats = host.stats("flaky").unwrap();
+    let stats = sluice.host.stats("flaky").unwrap();
     assert_eq!((stats.retried, stats.dead_lettered, stats.published), (2, 1, 0));
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_errors_and_malformed_input_skip_retries() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add(
-        "strict",
-        "probe",
-        &FAST_RETRY.replace(
-            "[permissions]",
-            "[dead_letter]\nsubject = \"rejects\"\n[permissions]",
-        ),
-    );
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut dlq = client.subscribe("rejects").await.unwrap();
+    let sluice = Sluice::builder()
+        .add("strict", "probe", fast_retry().dead_letter("rejects"))
+        .start()
+        .await;
+    let mut dlq = sluice.subscribe("rejects").await;
 
-    publish_event(
-        &client,
-        "in",
-        "p-1",
-        json!({"op": "fail", "retryable": false}).to_string(),
-    )
-    .await;
+    sluice
+        .publish_event("in", "p-1", json!({"op": "fail", "retryable": false}).to_string())
+        .await;
     let dead = next_message(&mut dlq, WAIT, "permanent failure dead-lettered").await;
     assert_eq!(header(&dead, "Sluice-Dlq-Reason"), Some("permanent"));
     assert_eq!(header(&dead, "Sluice-Attempts"), Some("1"));
@@ -119,53 +96,52 @@ async fn permanent_errors_and_malformed_input_skip_retries() {
     );
 
     let garbage: &[u8] = b"\xff\x00not json\x80";
-    publish_event(&client, "in", "p-2", garbage).await;
+    sluice.publish_event("in", "p-2", garbage).await;
     let dead = next_message(&mut dlq, WAIT, "malformed payload dead-lettered").await;
     assert_eq!(dead.payload, garbage, "binary payload kept byte for byte");
     assert_eq!(header(&dead, "Sluice-Dlq-Reason"), Some("permanent"));
-    assert_eq!(host.stats("strict").unwrap().retried, 0);
-    host.shutdown().await;
+    assert_eq!(sluice.host.stats("strict").unwrap().retried, 0);
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishing_outside_the_granted_subjects_is_denied() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add(
-        "sneaky",
-        "probe",
-        "[trigger]\nsubjects = [\"in\"]\n[permissions]\npublish = [\"allowed.>\"]\n",
-    );
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut forbidden = client.subscribe("payments.>").await.unwrap();
-    let mut allowed = client.subscribe("allowed.>").await.unwrap();
-    let mut dlq = client.subscribe("sluice.dlq.sneaky").await.unwrap();
+    let sluice = Sluice::builder()
+        .add(
+            "sneaky",
+            "probe",
+            Manifest::new().subjects(["in"]).publish(["allowed.>"]),
+        )
+        .start()
+        .await;
+    let mut forbidden = sluice.subscribe("payments.>").await;
+    let mut allowed = sluice.subscribe("allowed.>").await;
+    let mut dlq = sluice.subscribe("sluice.dlq.sneaky").await;
 
-    publish_event(
-        &client,
-        "in",
-        "s-1",
-        json!({"op": "publish", "subject": "payments.refund"}).to_string(),
-    )
-    .await;
+    sluice
+        .publish_event(
+            "in",
+            "s-1",
+            json!({"op": "publish", "subject": "payments.refund"}).to_string(),
+        )
+        .await;
     let dead = next_message(&mut dlq, WAIT, "denied publish dead-lettered").await;
     let error = header(&dead, "Sluice-Dlq-Error").unwrap();
     assert!(error.contains("publish to `payments.refund` denied"), "{error}");
     assert!(error.contains("`allowed.>`"), "{error}");
     assert_eq!(header(&dead, "Sluice-Dlq-Reason"), Some("permanent"));
 
-    publish_event(
-        &client,
-        "in",
-        "s-2",
-        json!({"op": "publish", "subject": "allowed.audit"}).to_string(),
-    )
-    .await;
+    sluice
+        .publish_event(
+            "in",
+            "s-2",
+            json!({"op": "publish", "subject": "allowed.audit"}).to_string(),
+        )
+        .await;
     let message = next_message(&mut allowed, WAIT, "allowed publish").await;
     assert_eq!(message.subject.as_str(), "allowed.audit");
     assert!(no_message_pending(&mut forbidden), "a denied publish got out");
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 fn time_is_rfc3339(text: &str) -> bool {
@@ -178,35 +154,18 @@ fn time_is_rfc3339(text: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_core_function_with_a_circuit_breaker_pauses_after_consecutive_failures() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    let manifest = r#"
-[trigger]
-subjects = ["in"]
-[retry]
-max_attempts = 5
-initial_delay = "10ms"
-max_delay = "10ms"
-[circuit_breaker]
-failures = 2
-cool_down = "400ms"
-max_cool_down = "400ms"
-[permissions]
-publish = ["probe.out"]
-"#;
-    dir.add("flaky", "probe", manifest);
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let manifest = Manifest::new()
+        .subjects(["in"])
+        .retry(5, "10ms", "10ms")
+        .circuit_breaker(2, "400ms", "400ms")
+        .publish(["probe.out"]);
+    let sluice = Sluice::builder().add("flaky", "probe", manifest).start().await;
+    let mut out = sluice.subscribe("probe.out").await;
 
     let start = std::time::Instant::now();
-    publish_event(
-        &client,
-        "in",
-        "e-1",
-        json!({"op": "fail", "until": 4}).to_string(),
-    )
-    .await;
+    sluice
+        .publish_event("in", "e-1", json!({"op": "fail", "until": 4}).to_string())
+        .await;
     let message = next_message(&mut out, WAIT, "success on the fourth attempt").await;
     assert_eq!(header(&message, "probe-attempt"), Some("4"));
     // Two failures open the circuit (400 ms), the failed probe (attempt 3) reopens it
@@ -216,5 +175,5 @@ publish = ["probe.out"]
         took >= std::time::Duration::from_millis(800),
         "paused only {took:?}"
     );
-    host.shutdown().await;
+    sluice.shutdown().await;
 }

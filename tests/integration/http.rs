@@ -6,12 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
-use sluice_tests::{FunctionsDir, NatsServer, next_message};
+use sluice_tests::{Manifest, Sluice, WAIT, next_message};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-
-use crate::{WAIT, publish_event, start_host};
 
 /// How the webhook server answers.
 #[derive(Clone, Copy)]
@@ -106,29 +104,26 @@ async fn read_request(stream: &mut BufReader<tokio::net::TcpStream>) -> String {
 }
 
 /// A probe on subject `in` reporting to `probe.out`, allowed to call `hosts`.
-fn manifest(hosts: &[&str], limits: &str) -> String {
-    format!(
-        "[trigger]\nsubjects = [\"in\"]\n[permissions]\npublish = [\"probe.out\"]\nhttp = {hosts:?}\n[limits]\n{limits}\n"
-    )
+fn manifest(hosts: &[&str]) -> Manifest {
+    Manifest::new()
+        .subjects(["in"])
+        .publish(["probe.out"])
+        .http(hosts.iter().copied())
 }
 
 /// Deploys the probe with `manifest`, has it POST `body` to `url`, and returns its report:
 /// `{"status","body"}` or `{"error": kind, "message"}`.
-async fn call(manifest: &str, url: &str, body: &str) -> Value {
+async fn call(manifest: Manifest, url: &str, body: &str) -> Value {
     call_with(manifest, json!({"op": "http", "url": url, "body": body})).await
 }
 
 /// Like [`call`], with the probe's whole `http` event given.
-async fn call_with(manifest: &str, event: Value) -> Value {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("hook", "probe", manifest);
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("probe.out").await.unwrap();
-    publish_event(&client, "in", "e-1", event.to_string()).await;
+async fn call_with(manifest: Manifest, event: Value) -> Value {
+    let sluice = Sluice::builder().add("hook", "probe", manifest).start().await;
+    let mut out = sluice.subscribe("probe.out").await;
+    sluice.publish_event("in", "e-1", event.to_string()).await;
     let report = next_message(&mut out, WAIT, "the probe's HTTP report").await;
-    host.shutdown().await;
+    sluice.shutdown().await;
     serde_json::from_slice(&report.payload).unwrap()
 }
 
@@ -145,7 +140,7 @@ async fn an_allowed_host_gets_the_request_and_the_handler_the_response() {
     let mut webhook = WebhookServer::start(Answer::Ok(r#"{"accepted":true}"#)).await;
     let authority = format!("127.0.0.1:{}", webhook.port);
     let report = call(
-        &manifest(&[&authority], ""),
+        manifest(&[&authority]),
         &format!("http://{authority}/hooks/orders"),
         r#"{"order":"o-1"}"#,
     )
@@ -161,7 +156,7 @@ async fn a_host_not_listed_is_denied_before_any_connection() {
     // The same server under another name: hosts are compared as written, not resolved.
     let listed = format!("127.0.0.1:{}", webhook.port);
     let report = call(
-        &manifest(&[&listed], ""),
+        manifest(&[&listed]),
         &format!("http://localhost:{}/hook", webhook.port),
         "{}",
     )
@@ -175,7 +170,7 @@ async fn a_host_not_listed_is_denied_before_any_connection() {
     // The denial happens before connecting, and the report came after it.
     assert_eq!(webhook.requests(), 0);
 
-    let report = call(&manifest(&[], ""), "https://api.example.com/v1", "{}").await;
+    let report = call(manifest(&[]), "https://api.example.com/v1", "{}").await;
     assert_error(&report, "denied", "ErrorCode::HttpRequestDenied"); // deny by default
 }
 
@@ -184,7 +179,7 @@ async fn a_server_slower_than_http_timeout_times_out() {
     let mut webhook = WebhookServer::start(Answer::Silent).await;
     let authority = format!("127.0.0.1:{}", webhook.port);
     let report = call(
-        &manifest(&[&authority], "http_timeout = \"300ms\""),
+        manifest(&[&authority]).http_timeout("300ms"),
         &format!("http://{authority}/slow"),
         "{}",
     )
@@ -203,7 +198,7 @@ async fn a_request_timeout_shorter_than_http_timeout_ends_the_wait_sooner() {
     let authority = format!("127.0.0.1:{}", webhook.port);
     let started = std::time::Instant::now();
     let report = call_with(
-        &manifest(&[&authority], "http_timeout = \"20s\""),
+        manifest(&[&authority]).http_timeout("20s"),
         json!({"op": "http", "url": format!("http://{authority}/slow"), "body": "{}", "timeout_ms": 300}),
     )
     .await;
@@ -226,13 +221,8 @@ async fn a_response_larger_than_max_http_response_fails() {
     })
     .await;
     let authority = format!("127.0.0.1:{}", webhook.port);
-    let limits = "max_http_response = \"1KiB\"";
-    let report = call(
-        &manifest(&[&authority], limits),
-        &format!("http://{authority}/big"),
-        "{}",
-    )
-    .await;
+    let limited = |authority: &str| manifest(&[authority]).max_http_response("1KiB");
+    let report = call(limited(&authority), &format!("http://{authority}/big"), "{}").await;
     assert_error(
         &report,
         "response-too-large",
@@ -247,12 +237,7 @@ async fn a_response_larger_than_max_http_response_fails() {
     })
     .await;
     let authority = format!("127.0.0.1:{}", webhook.port);
-    let report = call(
-        &manifest(&[&authority], limits),
-        &format!("http://{authority}/big"),
-        "{}",
-    )
-    .await;
+    let report = call(limited(&authority), &format!("http://{authority}/big"), "{}").await;
     assert_error(
         &report,
         "response-too-large",
@@ -269,7 +254,7 @@ async fn a_response_larger_than_max_http_response_fails() {
     let authority = format!("127.0.0.1:{}", webhook.port);
     let url = format!("http://{authority}/big");
     let event = json!({"op": "http", "url": url, "body": "{}", "timeout_ms": 10_000});
-    let report = call_with(&manifest(&[&authority], limits), event).await;
+    let report = call_with(limited(&authority), event).await;
     assert_eq!(report["body"].as_str().map(str::len), Some(1024), "{report}");
 }
 
@@ -283,12 +268,7 @@ async fn an_allowed_host_that_is_down_is_a_connection_failure() {
         .unwrap()
         .port();
     let authority = format!("127.0.0.1:{port}");
-    let report = call(
-        &manifest(&[&authority], ""),
-        &format!("http://{authority}/hook"),
-        "{}",
-    )
-    .await;
+    let report = call(manifest(&[&authority]), &format!("http://{authority}/hook"), "{}").await;
     assert_error(&report, "connection", "ErrorCode::ConnectionRefused");
 }
 

@@ -2,33 +2,33 @@
 //! only its own invocation.
 
 use serde_json::{Value, json};
-use sluice_tests::{FunctionsDir, NatsServer, next_message};
-
-use crate::{WAIT, header, publish_event, start_host};
+use sluice_tests::{Manifest, Sluice, WAIT, eventually, header, next_message};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_more_than_max_concurrency_instances_run_at_once() {
     const CAP: usize = 4;
     const EVENTS: usize = 24;
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add(
-        "slow",
-        "probe",
-        &format!("[trigger]\nsubjects = [\"in\"]\n[limits]\nmax_concurrency = {CAP}\n[permissions]\npublish = [\"probe.out\"]\n"),
-    );
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let sluice = Sluice::builder()
+        .add(
+            "slow",
+            "probe",
+            Manifest::new()
+                .subjects(["in"])
+                .max_concurrency(CAP as u64)
+                .publish(["probe.out"]),
+        )
+        .start()
+        .await;
+    let mut out = sluice.subscribe("probe.out").await;
 
     for n in 0..EVENTS {
-        publish_event(
-            &client,
-            "in",
-            &format!("s-{n}"),
-            json!({"op": "sleep", "ms": 150}).to_string(),
-        )
-        .await;
+        sluice
+            .publish_event(
+                "in",
+                &format!("s-{n}"),
+                json!({"op": "sleep", "ms": 150}).to_string(),
+            )
+            .await;
     }
     let mut intervals = Vec::new();
     for _ in 0..EVENTS {
@@ -41,13 +41,13 @@ async fn no_more_than_max_concurrency_instances_run_at_once() {
     }
     // The handlers' own clock readings: how many ran at the same time, at most.
     assert_eq!(max_overlap(&intervals), CAP, "handlers overlapping at once");
-    let stats = host.stats("slow").unwrap();
+    let stats = sluice.host.stats("slow").unwrap();
     assert_eq!(
         stats.peak_in_flight, CAP as u64,
         "instances the host counted at once"
     );
     assert_eq!(stats.succeeded, EVENTS as u64);
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 /// The most of `intervals` (start, end) that overlap at any one time.
@@ -68,14 +68,18 @@ pub(crate) fn max_overlap(intervals: &[(u64, u64)]) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traps_endless_loops_and_memory_hogs_are_contained() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    let hostile = "[trigger]\nsubjects = [\"hostile\"]\n[limits]\ntimeout = \"300ms\"\nmemory = \"16MiB\"\n[retry]\nmax_attempts = 1\n[dead_letter]\nsubject = \"dead\"\n";
-    dir.add("hostile", "probe", hostile);
-    dir.add("healthy", "probe", "[trigger]\nsubjects = [\"healthy\"]\n");
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut dead = client.subscribe("dead").await.unwrap();
+    let hostile = Manifest::new()
+        .subjects(["hostile"])
+        .timeout("300ms")
+        .memory("16MiB")
+        .max_attempts(1)
+        .dead_letter("dead");
+    let sluice = Sluice::builder()
+        .add("hostile", "probe", hostile)
+        .add("healthy", "probe", Manifest::new().subjects(["healthy"]))
+        .start()
+        .await;
+    let mut dead = sluice.subscribe("dead").await;
 
     let mut expected = Vec::new();
     for (op, reason, error) in [
@@ -83,10 +87,14 @@ async fn traps_endless_loops_and_memory_hogs_are_contained() {
         ("spin", "timeout", "timed out after 300ms"),
         ("hog", "out_of_memory", "limits.memory = 16777216 bytes"),
     ] {
-        publish_event(&client, "hostile", op, json!({"op": op}).to_string()).await;
+        sluice
+            .publish_event("hostile", op, json!({"op": op}).to_string())
+            .await;
         expected.push((op, reason, error));
         // While the hostile handler misbehaves, the healthy function keeps answering.
-        let answer = client.request("healthy", json!({"op": "echo", "during": op}).to_string().into());
+        let answer = sluice
+            .client
+            .request("healthy", json!({"op": "echo", "during": op}).to_string().into());
         let answer = tokio::time::timeout(WAIT, answer)
             .await
             .expect("healthy function answers")
@@ -110,63 +118,74 @@ async fn traps_endless_loops_and_memory_hogs_are_contained() {
         assert_eq!(got_reason, reason, "{op}");
         assert!(got_error.contains(error), "{op}: {got_error}");
     }
-    assert_eq!(host.stats("healthy").unwrap().succeeded, 3);
-    host.shutdown().await;
+    assert_eq!(sluice.host.stats("healthy").unwrap().succeeded, 3);
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_payloads_are_dead_lettered_unprocessed() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("small", "probe", "[trigger]\nsubjects = [\"in\"]\n[limits]\nmax_payload = \"1KiB\"\n[permissions]\npublish = [\"probe.out\"]\n");
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut dead = client.subscribe("sluice.dlq.small").await.unwrap();
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let sluice = Sluice::builder()
+        .add(
+            "small",
+            "probe",
+            Manifest::new()
+                .subjects(["in"])
+                .max_payload("1KiB")
+                .publish(["probe.out"]),
+        )
+        .start()
+        .await;
+    let mut dead = sluice.subscribe("sluice.dlq.small").await;
+    let mut out = sluice.subscribe("probe.out").await;
 
     let big = json!({"op": "echo", "pad": "x".repeat(2000)}).to_string();
-    publish_event(&client, "in", "big", big.clone()).await;
-    publish_event(&client, "in", "ok", json!({"op": "echo"}).to_string()).await;
+    sluice.publish_event("in", "big", big.clone()).await;
+    sluice
+        .publish_event("in", "ok", json!({"op": "echo"}).to_string())
+        .await;
     let message = next_message(&mut dead, WAIT, "oversized event").await;
     assert_eq!(message.payload, big.as_bytes());
     assert_eq!(header(&message, "Sluice-Dlq-Reason"), Some("payload_too_large"));
     assert_eq!(header(&message, "Sluice-Attempts"), Some("0"));
     let echoed = next_message(&mut out, WAIT, "small event still handled").await;
     assert_eq!(header(&echoed, "probe-event-id"), Some("ok"));
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_beyond_max_pending_are_counted_not_lost_silently() {
     const EVENTS: u64 = 20;
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add(
-        "narrow",
-        "probe",
-        "[trigger]\nsubjects = [\"in\"]\n[limits]\nmax_concurrency = 1\nmax_pending = 2\n[permissions]\npublish = [\"probe.out\"]\n",
-    );
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    for n in 0..EVENTS {
-        publish_event(
-            &client,
-            "in",
-            &format!("n-{n}"),
-            json!({"op": "sleep", "ms": 100}).to_string(),
+    let sluice = Sluice::builder()
+        .add(
+            "narrow",
+            "probe",
+            Manifest::new()
+                .subjects(["in"])
+                .max_concurrency(1)
+                .max_pending(2)
+                .publish(["probe.out"]),
         )
+        .start()
         .await;
+    for n in 0..EVENTS {
+        sluice
+            .publish_event(
+                "in",
+                &format!("n-{n}"),
+                json!({"op": "sleep", "ms": 100}).to_string(),
+            )
+            .await;
     }
-    sluice_tests::eventually(WAIT, "every event accounted for", || {
-        let stats = host.stats("narrow").unwrap();
+    eventually(WAIT, "every event accounted for", async || {
+        let stats = sluice.host.stats("narrow").unwrap();
         stats.succeeded + stats.overflowed == EVENTS
     })
     .await;
-    let stats = host.stats("narrow").unwrap();
+    let stats = sluice.host.stats("narrow").unwrap();
     assert!(
         stats.overflowed >= EVENTS - 4,
         "most of the burst overflowed: {stats:?}"
     );
     assert_eq!(stats.received, stats.succeeded);
-    host.shutdown().await;
+    sluice.shutdown().await;
 }

@@ -2,16 +2,14 @@
 //! `sluice invoke` work without running a host.
 
 use serde_json::json;
-use sluice_tests::{FunctionsDir, NatsServer, guest, sluice_command};
-
-use crate::start_host;
+use sluice_tests::{FunctionsDir, Manifest, Sluice, guest, sluice_command};
 
 /// A minimal core module (not a component).
 const CORE_MODULE: &[u8] = b"\0asm\x01\0\0\0";
 
 fn broken_folder() -> FunctionsDir {
     let dir = FunctionsDir::new();
-    dir.add("good", "probe", "[trigger]\nsubjects = [\"good\"]\n");
+    dir.add("good", "probe", Manifest::new().subjects(["good"]));
     dir.write("garbage.wasm", b"this is not wasm at all");
     dir.write("module.wasm", CORE_MODULE);
     let mut truncated = std::fs::read(guest("probe")).unwrap();
@@ -25,11 +23,14 @@ fn broken_folder() -> FunctionsDir {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_functions_are_reported_and_the_rest_still_serve() {
-    let server = NatsServer::start();
-    let dir = broken_folder();
-    let host = start_host(&server, &dir).await;
-    assert_eq!(host.functions(), ["good"]);
-    let errors: Vec<String> = host.load_errors().iter().map(ToString::to_string).collect();
+    let sluice = Sluice::in_folder(broken_folder()).start().await;
+    assert_eq!(sluice.host.functions(), ["good"]);
+    let errors: Vec<String> = sluice
+        .host
+        .load_errors()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(errors.len(), 6, "{errors:#?}");
     let find = |file: &str| {
         errors
@@ -65,13 +66,13 @@ async fn broken_functions_are_reported_and_the_rest_still_serve() {
         assert!(!error.contains('\n'), "one line per error: {error}");
     }
 
-    let client = server.client().await;
-    let answer = client
+    let answer = sluice
+        .client
         .request("good", json!({"op": "echo"}).to_string().into())
         .await
         .unwrap();
     assert!(!answer.payload.is_empty());
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[test]
@@ -97,11 +98,10 @@ fn check_reports_every_problem_and_exits_with_2() {
 /// A folder with `order-total` deployed as `order-total`.
 fn order_total_folder() -> FunctionsDir {
     let dir = FunctionsDir::new();
-    dir.add(
-        "order-total",
-        "order-total",
-        "[trigger]\nsubjects = [\"orders.placed\"]\n[permissions]\npublish = [\"orders.totalled\"]\n",
-    );
+    let order_total = Manifest::new()
+        .subjects(["orders.placed"])
+        .publish(["orders.totalled"]);
+    dir.add("order-total", "order-total", order_total);
     dir
 }
 
@@ -186,7 +186,7 @@ async fn compiled_components_are_cached_by_content() {
     use sluice_runtime::{Event, Function, Runner, SluiceEngine};
     let cache = tempfile::tempdir().unwrap();
     let dir = FunctionsDir::new();
-    dir.add("echo", "probe", "[permissions]\npublish = [\"probe.out\"]\n");
+    dir.add("echo", "probe", Manifest::new().publish(["probe.out"]));
     let wasm = dir.path().join("echo.wasm");
     let load = |expected: (u64, u64)| {
         let engine = SluiceEngine::new().unwrap().with_cache(cache.path());

@@ -5,10 +5,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use serde_json::json;
-use sluice_tests::{FunctionsDir, NatsServer, next_message};
-
-use crate::jetstream::publish_many;
-use crate::{WAIT, start_host};
+use sluice_tests::{Manifest, Sluice, WAIT, drained, next_message, publish_many};
 
 const EVENTS: usize = 2_000;
 const KEYS: usize = 50;
@@ -27,23 +24,16 @@ fn event(n: usize) -> String {
     .to_string()
 }
 
-fn manifest(mode: &str) -> String {
-    format!(
-        r#"
-[trigger]
-subjects = ["ordered.in"]
-mode = "{mode}"
-ordering = "per-key"
-key = "json:/key"
-[limits]
-max_concurrency = {CAP}
-[retry]
-initial_delay = "5ms"
-max_delay = "5ms"
-[permissions]
-publish = ["probe.out"]
-"#
-    )
+/// A probe on `ordered.in` in `mode`, ordered per key, up to [`CAP`] at once.
+fn manifest(mode: &str) -> Manifest {
+    Manifest::new()
+        .subjects(["ordered.in"])
+        .mode(mode)
+        .per_key("json:/key")
+        .max_concurrency(CAP)
+        .initial_delay("5ms")
+        .max_delay("5ms")
+        .publish(["probe.out"])
 }
 
 /// Reads `EVENTS` reports and checks that each key's events were handled one at a time, in
@@ -85,45 +75,45 @@ async fn check_order(out: &mut async_nats::Subscriber) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_events_with_one_key_run_in_order_and_keys_run_in_parallel() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("orders", "probe", &manifest("core"));
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("probe.out").await.unwrap();
-    client.flush().await.unwrap();
+    let sluice = Sluice::builder()
+        .add("orders", "probe", manifest("core"))
+        .start()
+        .await;
+    let mut out = sluice.subscribe("probe.out").await;
 
     for n in 0..EVENTS {
-        client.publish("ordered.in", event(n).into()).await.unwrap();
+        sluice
+            .client
+            .publish("ordered.in", event(n).into())
+            .await
+            .unwrap();
     }
-    client.flush().await.unwrap();
+    sluice.client.flush().await.unwrap();
     check_order(&mut out).await;
     assert_eq!(
-        host.stats("orders").unwrap().peak_in_flight,
+        sluice.host.stats("orders").unwrap().peak_in_flight,
         CAP,
         "keys ran in parallel up to the cap"
     );
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jetstream_events_with_one_key_run_in_order_and_keys_run_in_parallel() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("orders", "probe", &manifest("jetstream"));
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
-    let mut out = client.subscribe("probe.out").await.unwrap();
-    client.flush().await.unwrap();
+    let sluice = Sluice::builder()
+        .add("orders", "probe", manifest("jetstream"))
+        .start()
+        .await;
+    let js = sluice.js();
+    let mut out = sluice.subscribe("probe.out").await;
 
     publish_many(&js, "ordered.in", "o", EVENTS, event).await;
     check_order(&mut out).await;
     assert_eq!(
-        host.stats("orders").unwrap().peak_in_flight,
+        sluice.host.stats("orders").unwrap().peak_in_flight,
         CAP,
         "keys ran in parallel up to the cap"
     );
-    crate::jetstream::drained(&js, "SLUICE_ORDERS", "sluice-orders").await;
-    host.shutdown().await;
+    drained(&js, "SLUICE_ORDERS", "sluice-orders").await;
+    sluice.shutdown().await;
 }

@@ -2,38 +2,31 @@
 //! same WIT, deployed next to each other and exercised over NATS.
 
 use serde_json::{Value, json};
-use sluice_tests::{FunctionsDir, NatsServer, next_message, polyglot};
-
-use crate::{WAIT, header, publish_event, start_host};
+use sluice_tests::{FunctionsDir, Sluice, WAIT, header, next_message, polyglot};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_and_javascript_handlers_total_orders_and_reject_garbage() {
-    let server = NatsServer::start();
     let dir = FunctionsDir::new();
     for name in ["py-order-total", "js-order-total"] {
         let (wasm, manifest) = polyglot(name);
         std::fs::copy(wasm, dir.path().join(format!("{name}.wasm"))).unwrap();
         std::fs::copy(manifest, dir.path().join(format!("{name}.toml"))).unwrap();
     }
-    let host = start_host(&server, &dir).await;
+    let sluice = Sluice::in_folder(dir).start().await;
     assert_eq!(
-        host.functions(),
+        sluice.host.functions(),
         ["js-order-total", "py-order-total"],
         "{:?}",
-        host.load_errors()
+        sluice.host.load_errors()
     );
-    let client = server.client().await;
-    let mut totals = client.subscribe("orders.totalled").await.unwrap();
+    let mut totals = sluice.subscribe("orders.totalled").await;
 
     for (lang, n) in [("py", 1), ("js", 2)] {
         let order = json!({"id": format!("{lang}-o"), "customer": "c-1", "items": [{"sku": "A", "qty": n, "price": 1999}, {"sku": "B", "qty": 1, "price": 1}]});
-        publish_event(
-            &client,
-            &format!("orders.placed.{lang}"),
-            &format!("{lang}-1"),
-            order.to_string(),
-        )
-        .await;
+        let subject = format!("orders.placed.{lang}");
+        sluice
+            .publish_event(&subject, &format!("{lang}-1"), order.to_string())
+            .await;
         let message = next_message(&mut totals, WAIT, &format!("{lang} total")).await;
         let totalled: Value = serde_json::from_slice(&message.payload).unwrap();
         assert_eq!(totalled["order_id"], format!("{lang}-o"));
@@ -47,21 +40,15 @@ async fn python_and_javascript_handlers_total_orders_and_reject_garbage() {
     }
 
     for lang in ["py", "js"] {
-        let mut dead = client
-            .subscribe(format!("sluice.dlq.{lang}-order-total"))
-            .await
-            .unwrap();
-        publish_event(
-            &client,
-            &format!("orders.placed.{lang}"),
-            &format!("{lang}-bad"),
-            "not json",
-        )
-        .await;
+        let mut dead = sluice.subscribe(&format!("sluice.dlq.{lang}-order-total")).await;
+        let subject = format!("orders.placed.{lang}");
+        sluice
+            .publish_event(&subject, &format!("{lang}-bad"), "not json")
+            .await;
         let message = next_message(&mut dead, WAIT, &format!("{lang} dead letter")).await;
         assert_eq!(message.payload, "not json".as_bytes());
         assert_eq!(header(&message, "Sluice-Dlq-Reason"), Some("permanent"), "{lang}");
         assert_eq!(header(&message, "Sluice-Attempts"), Some("1"), "{lang}");
     }
-    host.shutdown().await;
+    sluice.shutdown().await;
 }

@@ -8,23 +8,17 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sluice_runtime::ReloadEvent;
-use sluice_runtime::{Runtime, RuntimeConfig};
-use sluice_tests::{FunctionsDir, NatsServer, guest, next_message};
+use sluice_tests::{Manifest, Sluice, WAIT, guest, header, next_message};
 use tokio::sync::broadcast;
 
-use crate::{WAIT, header};
-
-async fn start_watching(server: &NatsServer, dir: &FunctionsDir) -> Runtime {
-    let mut config = RuntimeConfig::new(dir.path(), server.url());
-    config.watch = true;
-    crate::init_logging();
-    Runtime::start(config).await.expect("host starts")
+/// A probe on `in` reporting to `probe.out` whose `[config] version` is `version`.
+fn versioned(version: u32) -> Manifest {
+    probe_on(["in"]).config("version", version)
 }
 
-fn versioned(version: u32) -> String {
-    format!(
-        "[trigger]\nsubjects = [\"in\"]\n[permissions]\npublish = [\"probe.out\"]\n[config]\nversion = \"{version}\"\n"
-    )
+/// A probe on `subjects` that may publish to `probe.out`.
+fn probe_on<'a>(subjects: impl IntoIterator<Item = &'a str>) -> Manifest {
+    Manifest::new().subjects(subjects).publish(["probe.out"])
 }
 
 /// The next reload event about `name`.
@@ -59,18 +53,18 @@ fn write_then_rename(file: &std::path::Path, contents: &[u8]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_swaps_under_a_steady_stream_lose_and_duplicate_nothing() {
     const SWAPS: u32 = 20;
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("live", "probe", &versioned(0));
-    let host = start_watching(&server, &dir).await;
-    let mut reloads = host.reload_events();
-    let client = server.client().await;
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let sluice = Sluice::builder()
+        .add("live", "probe", versioned(0))
+        .watch()
+        .start()
+        .await;
+    let mut reloads = sluice.host.reload_events();
+    let mut out = sluice.subscribe("probe.out").await;
 
     // A publisher sends a steady stream until the swaps are done.
     let swapping = Arc::new(AtomicBool::new(true));
     let publisher = {
-        let (client, swapping) = (client.clone(), swapping.clone());
+        let (client, swapping) = (sluice.client.clone(), swapping.clone());
         tokio::spawn(async move {
             // After the last swap, 20 more events, which must all run the last version.
             let (mut sent, mut after) = (0u32, 0);
@@ -92,12 +86,12 @@ async fn twenty_swaps_under_a_steady_stream_lose_and_duplicate_nothing() {
             sent
         })
     };
-    let manifest = dir.path().join("live.toml");
+    let manifest = sluice.dir.path().join("live.toml");
     for version in 1..=SWAPS {
         if version % 2 == 0 {
-            write_then_rename(&manifest, versioned(version).as_bytes());
+            write_then_rename(&manifest, versioned(version).to_string().as_bytes());
         } else {
-            std::fs::write(&manifest, versioned(version)).unwrap();
+            std::fs::write(&manifest, versioned(version).to_string()).unwrap();
         }
         match reload_of(&mut reloads, "live").await {
             ReloadEvent::Deployed { .. } => {}
@@ -137,19 +131,19 @@ async fn twenty_swaps_under_a_steady_stream_lose_and_duplicate_nothing() {
         distinct.len() >= 10,
         "swaps happened while events flowed: {distinct:?}"
     );
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_replacement_keeps_the_old_version_serving_until_fixed() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("live", "probe", "[trigger]\nsubjects = [\"in\"]\n");
-    let host = start_watching(&server, &dir).await;
-    let mut reloads = host.reload_events();
-    let client = server.client().await;
-    let good = host.version("live").unwrap();
-    let wasm = dir.path().join("live.wasm");
+    let sluice = Sluice::builder()
+        .add("live", "probe", Manifest::new().subjects(["in"]))
+        .watch()
+        .start()
+        .await;
+    let mut reloads = sluice.host.reload_events();
+    let good = sluice.host.version("live").unwrap();
+    let wasm = sluice.dir.path().join("live.wasm");
 
     write_then_rename(&wasm, b"\0asm\x0d\0\x01\0 truncated");
     match reload_of(&mut reloads, "live").await {
@@ -159,45 +153,46 @@ async fn a_broken_replacement_keeps_the_old_version_serving_until_fixed() {
         other => panic!("expected a failure: {other:?}"),
     }
     assert_eq!(
-        host.version("live").unwrap(),
+        sluice.host.version("live").unwrap(),
         good,
         "the old version is still deployed"
     );
-    let answer = client
+    let answer = sluice
+        .client
         .request("in", json!({"op": "echo"}).to_string().into())
         .await;
     assert!(answer.is_ok(), "the old version still serves");
 
     // A broken manifest is no different.
-    std::fs::write(dir.path().join("live.toml"), "[limits]\ntimeout = 5\n").unwrap();
+    std::fs::write(sluice.dir.path().join("live.toml"), "[limits]\ntimeout = 5\n").unwrap();
     match reload_of(&mut reloads, "live").await {
         ReloadEvent::Failed { error, .. } => assert!(error.contains("live.toml"), "{error}"),
         other => panic!("expected a failure: {other:?}"),
     }
-    std::fs::write(dir.path().join("live.toml"), "[trigger]\nsubjects = [\"in\"]\n").unwrap();
+    let fixed = Manifest::new().subjects(["in"]).to_string();
+    std::fs::write(sluice.dir.path().join("live.toml"), fixed).unwrap();
     write_then_rename(&wasm, &std::fs::read(guest("probe")).unwrap());
     match reload_of(&mut reloads, "live").await {
         ReloadEvent::Deployed { .. } | ReloadEvent::Unchanged { .. } => {}
         other => panic!("expected the fix to deploy: {other:?}"),
     }
-    let answer = client
+    let answer = sluice
+        .client
         .request("in", json!({"op": "echo"}).to_string().into())
         .await;
     assert!(answer.is_ok(), "serving after the fix");
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adding_deploys_and_deleting_undeploys() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    let host = start_watching(&server, &dir).await;
-    let mut reloads = host.reload_events();
-    let client = server.client().await;
-    assert!(host.functions().is_empty());
+    let sluice = Sluice::builder().watch().start().await;
+    let mut reloads = sluice.host.reload_events();
+    assert!(sluice.host.functions().is_empty());
 
-    dir.write("fresh.toml", b"[trigger]\nsubjects = [\"fresh\"]\n");
-    dir.add("fresh", "probe", "");
+    let fresh = Manifest::new().subjects(["fresh"]);
+    sluice.dir.write("fresh.toml", fresh.to_string().as_bytes());
+    sluice.dir.add("fresh", "probe", "");
     loop {
         match reload_of(&mut reloads, "fresh").await {
             ReloadEvent::Deployed { .. } => break,
@@ -206,35 +201,35 @@ async fn adding_deploys_and_deleting_undeploys() {
             other => panic!("{other:?}"),
         }
     }
-    let answer = client
+    let answer = sluice
+        .client
         .request("fresh", json!({"op": "echo"}).to_string().into())
         .await;
     assert!(answer.is_ok(), "a new function serves: {answer:?}");
 
-    std::fs::remove_file(dir.path().join("fresh.wasm")).unwrap();
+    std::fs::remove_file(sluice.dir.path().join("fresh.wasm")).unwrap();
     assert_eq!(
         reload_of(&mut reloads, "fresh").await,
         ReloadEvent::Undeployed { name: "fresh".into() }
     );
-    assert!(host.functions().is_empty());
-    let answer = client
+    assert!(sluice.host.functions().is_empty());
+    let answer = sluice
+        .client
         .request("fresh", json!({"op": "echo"}).to_string().into())
         .await;
     assert!(answer.is_err(), "an undeployed function does not answer");
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_copy_is_never_loaded_half_written() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    let host = start_watching(&server, &dir).await;
-    let mut reloads = host.reload_events();
+    let sluice = Sluice::builder().watch().start().await;
+    let mut reloads = sluice.host.reload_events();
     let bytes = std::fs::read(guest("probe")).unwrap();
     let (first, rest) = bytes.split_at(bytes.len() / 2);
 
     // Like a slow `cp`: half the file, a pause with the file still open, then the rest.
-    let mut file = std::fs::File::create(dir.path().join("slow.wasm")).unwrap();
+    let mut file = std::fs::File::create(sluice.dir.path().join("slow.wasm")).unwrap();
     file.write_all(first).unwrap();
     file.flush().unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -245,23 +240,19 @@ async fn a_slow_copy_is_never_loaded_half_written() {
         ReloadEvent::Deployed { .. } => {}
         other => panic!("the first load of a slow copy must be the complete file: {other:?}"),
     }
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redeploy_resubscribes_only_changed_subjects_and_applies_the_new_cap() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add(
-        "router",
-        "probe",
-        "[trigger]\nsubjects = [\"kept\", \"dropped\"]\n",
-    );
-    let host = start_watching(&server, &dir).await;
-    let mut reloads = host.reload_events();
-    let client = server.client().await;
+    let sluice = Sluice::builder()
+        .add("router", "probe", Manifest::new().subjects(["kept", "dropped"]))
+        .watch()
+        .start()
+        .await;
+    let mut reloads = sluice.host.reload_events();
     let ask = |subject: &'static str| {
-        let client = client.clone();
+        let client = sluice.client.clone();
         async move {
             let request = client.request(subject, json!({"op": "echo"}).to_string().into());
             matches!(
@@ -272,9 +263,8 @@ async fn a_redeploy_resubscribes_only_changed_subjects_and_applies_the_new_cap()
     };
     assert!(ask("kept").await && ask("dropped").await);
 
-    let manifest = "[trigger]\nsubjects = [\"kept\", \"added\"]\n[limits]\nmax_concurrency = 2\n\
-                    [permissions]\npublish = [\"probe.out\"]\n";
-    write_then_rename(&dir.path().join("router.toml"), manifest.as_bytes());
+    let manifest = probe_on(["kept", "added"]).max_concurrency(2).to_string();
+    write_then_rename(&sluice.dir.path().join("router.toml"), manifest.as_bytes());
     assert!(matches!(
         reload_of(&mut reloads, "router").await,
         ReloadEvent::Deployed { .. }
@@ -284,9 +274,10 @@ async fn a_redeploy_resubscribes_only_changed_subjects_and_applies_the_new_cap()
     assert!(!ask("dropped").await, "a removed subject is unsubscribed");
 
     // The new cap: a burst of slow events never runs more than 2 at once.
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let mut out = sluice.subscribe("probe.out").await;
     for _ in 0..6 {
-        client
+        sluice
+            .client
             .publish("added", json!({"op": "sleep", "ms": 100}).to_string().into())
             .await
             .unwrap();
@@ -294,9 +285,9 @@ async fn a_redeploy_resubscribes_only_changed_subjects_and_applies_the_new_cap()
     for _ in 0..6 {
         next_message(&mut out, WAIT, "slow event done").await;
     }
-    let stats = host.stats("router").unwrap();
+    let stats = sluice.host.stats("router").unwrap();
     assert_eq!(stats.peak_in_flight, 2, "{stats:?}");
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -308,24 +299,22 @@ async fn a_cap_lowered_while_events_run_holds_for_every_event_admitted_after_it(
     // finish, and must still run one at a time.
     const LONG: usize = 4;
     const SHORT: usize = 12;
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    let manifest = |cap: usize| {
-        format!(
-            "[trigger]\nsubjects = [\"in\"]\n[limits]\nmax_concurrency = {cap}\n[permissions]\npublish = [\"probe.out\"]\n"
-        )
-    };
-    dir.add("slow", "probe", &manifest(LONG));
-    let host = start_watching(&server, &dir).await;
-    let mut reloads = host.reload_events();
-    let client = server.client().await;
-    let mut out = client.subscribe("probe.out").await.unwrap();
-    client.flush().await.unwrap();
+    let manifest = |cap: usize| probe_on(["in"]).max_concurrency(cap as u64);
+    let sluice = Sluice::builder()
+        .add("slow", "probe", manifest(LONG))
+        .watch()
+        .start()
+        .await;
+    let mut reloads = sluice.host.reload_events();
+    let mut out = sluice.subscribe("probe.out").await;
     for n in 0..LONG {
         let sleep = json!({"op": "sleep", "ms": 2000}).to_string();
-        crate::publish_event(&client, "in", &format!("long-{n}"), sleep).await;
+        sluice.publish_event("in", &format!("long-{n}"), sleep).await;
     }
-    write_then_rename(&dir.path().join("slow.toml"), manifest(1).as_bytes());
+    write_then_rename(
+        &sluice.dir.path().join("slow.toml"),
+        manifest(1).to_string().as_bytes(),
+    );
     assert!(matches!(
         reload_of(&mut reloads, "slow").await,
         ReloadEvent::Deployed { .. }
@@ -333,7 +322,7 @@ async fn a_cap_lowered_while_events_run_holds_for_every_event_admitted_after_it(
     let switched = unix_nanos();
     for n in 0..SHORT {
         let sleep = json!({"op": "sleep", "ms": 300}).to_string();
-        crate::publish_event(&client, "in", &format!("short-{n}"), sleep).await;
+        sluice.publish_event("in", &format!("short-{n}"), sleep).await;
     }
     let (mut long, mut short) = (Vec::new(), Vec::new());
     for _ in 0..LONG + SHORT {
@@ -364,8 +353,11 @@ async fn a_cap_lowered_while_events_run_holds_for_every_event_admitted_after_it(
         1,
         "short events at once under the new cap of 1"
     );
-    assert_eq!(host.stats("slow").unwrap().succeeded, (LONG + SHORT) as u64);
-    host.shutdown().await;
+    assert_eq!(
+        sluice.host.stats("slow").unwrap().succeeded,
+        (LONG + SHORT) as u64
+    );
+    sluice.shutdown().await;
 }
 
 /// Now, in nanoseconds since the Unix epoch (the probe's clock).

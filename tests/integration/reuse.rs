@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use sluice_runtime::{Event, Function, Runner, SluiceEngine};
-use sluice_tests::FunctionsDir;
+use sluice_tests::{FunctionsDir, Manifest};
 
 async fn counts(events_per_instance: u32, ops: &[&str]) -> Vec<Option<u64>> {
     let dir = FunctionsDir::new();
-    let manifest = format!(
-        "[limits]\nevents_per_instance = {events_per_instance}\n[permissions]\npublish = [\"probe.out\"]\n"
-    );
-    dir.add("counter", "probe", &manifest);
+    let manifest = Manifest::new()
+        .events_per_instance(events_per_instance.into())
+        .publish(["probe.out"]);
+    dir.add("counter", "probe", manifest);
     let engine = SluiceEngine::new().unwrap();
     let function = Function::load(&engine, &dir.path().join("counter.wasm")).unwrap();
     let runner = Runner::offline(Arc::new(engine), function);

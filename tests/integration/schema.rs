@@ -2,10 +2,10 @@
 //! producers migrate; broken schema files fail the load of their function only.
 
 use serde_json::json;
-use sluice_tests::{FunctionsDir, NatsServer, next_message, no_message_pending, sluice_command};
-
-use crate::jetstream::{drained, publish_js};
-use crate::{WAIT, header, publish_event, start_host};
+use sluice_tests::{
+    FunctionsDir, Manifest, Sluice, WAIT, drained, header, next_message, no_message_pending, publish_js,
+    sluice_command,
+};
 
 /// Version 1 of an order event: the probe's `op` plus an order id and a numeric amount.
 const ORDER_V1: &str = r#"{
@@ -33,21 +33,26 @@ const ORDER_V2: &str = r#"{
     }
 }"#;
 
-/// A probe on `orders.placed` that echoes to `probe.out`, with `schema` as its `[schema]`.
-fn manifest(schema: &str) -> String {
-    format!(
-        "[trigger]\nsubjects = [\"orders.placed\"]\n[permissions]\npublish = [\"probe.out\"]\n[schema]\n{schema}\n"
-    )
+/// A probe on `subject` that echoes to `probe.out`; the test adds its `[schema]`.
+fn probe_on(subject: &str) -> Manifest {
+    Manifest::new().subjects([subject]).publish(["probe.out"])
 }
 
-/// A folder with both order schemas and function `orders` using `schema`.
-fn orders_dir(schema: &str) -> FunctionsDir {
-    let dir = FunctionsDir::new();
-    dir.write("order-placed.v1.schema.json", ORDER_V1.as_bytes());
-    dir.write("order-placed.v2.schema.json", ORDER_V2.as_bytes());
-    dir.add("orders", "probe", &manifest(schema));
-    dir
+/// Both order schemas and function `orders` on `orders.placed` with `[schema]` `schema`.
+async fn orders_with(schema: impl FnOnce(Manifest) -> Manifest) -> Sluice {
+    Sluice::builder()
+        .write("order-placed.v1.schema.json", ORDER_V1)
+        .write("order-placed.v2.schema.json", ORDER_V2)
+        .add("orders", "probe", schema(probe_on("orders.placed")))
+        .start()
+        .await
 }
+
+/// Versions 1 and 2 of the order schema, as `schema.versions`.
+const VERSIONS: [(&str, &str); 2] = [
+    ("1", "order-placed.v1.schema.json"),
+    ("2", "order-placed.v2.schema.json"),
+];
 
 /// Publishes `payload` with an event id and, when given, a `Schema-Version` header.
 async fn publish(client: &async_nats::Client, id: &str, version: Option<&str>, payload: serde_json::Value) {
@@ -65,20 +70,21 @@ async fn publish(client: &async_nats::Client, id: &str, version: Option<&str>, p
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_matching_event_is_handled_and_a_mismatch_is_dead_lettered_naming_the_path() {
-    let server = NatsServer::start();
-    let dir = orders_dir("file = \"order-placed.v1.schema.json\"");
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("probe.out").await.unwrap();
-    let mut dlq = client.subscribe("sluice.dlq.orders").await.unwrap();
+    let sluice = orders_with(|m| m.schema_file("order-placed.v1.schema.json")).await;
+    let mut out = sluice.subscribe("probe.out").await;
+    let mut dlq = sluice.subscribe("sluice.dlq.orders").await;
 
     let valid = json!({"op": "echo", "order_id": "o-1", "amount": 12.5});
-    publish_event(&client, "orders.placed", "ok-1", valid.to_string()).await;
+    sluice
+        .publish_event("orders.placed", "ok-1", valid.to_string())
+        .await;
     let handled = next_message(&mut out, WAIT, "the valid order handled").await;
     assert_eq!(header(&handled, "probe-event-id"), Some("ok-1"));
 
     let invalid = json!({"op": "echo", "order_id": "o-2", "amount": "twelve"}).to_string();
-    publish_event(&client, "orders.placed", "bad-1", invalid.clone()).await;
+    sluice
+        .publish_event("orders.placed", "bad-1", invalid.clone())
+        .await;
     let dead = next_message(&mut dlq, WAIT, "the invalid order dead-lettered").await;
     assert_eq!(dead.payload, invalid.as_bytes(), "payload kept byte for byte");
     assert_eq!(header(&dead, "Sluice-Dlq-Reason"), Some("schema_mismatch"));
@@ -94,7 +100,7 @@ async fn a_matching_event_is_handled_and_a_mismatch_is_dead_lettered_naming_the_
         "the handler never ran"
     );
 
-    publish_event(&client, "orders.placed", "bad-2", "not json").await;
+    sluice.publish_event("orders.placed", "bad-2", "not json").await;
     let dead = next_message(&mut dlq, WAIT, "a payload that is not JSON dead-lettered").await;
     assert_eq!(header(&dead, "Sluice-Dlq-Reason"), Some("schema_mismatch"));
     assert!(
@@ -103,33 +109,27 @@ async fn a_matching_event_is_handled_and_a_mismatch_is_dead_lettered_naming_the_
             .starts_with("payload is not JSON: ")
     );
     assert!(no_message_pending(&mut out), "no mismatch reached the handler");
-    let stats = host.stats("orders").unwrap();
+    let stats = sluice.host.stats("orders").unwrap();
     assert_eq!((stats.succeeded, stats.dead_lettered), (1, 2));
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v1_and_v2_are_both_accepted_while_an_unknown_version_is_rejected() {
-    let server = NatsServer::start();
-    let dir = orders_dir(
-        r#"versions = { "1" = "order-placed.v1.schema.json", "2" = "order-placed.v2.schema.json" }
-version_from = "header:Schema-Version""#,
-    );
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("probe.out").await.unwrap();
-    let mut dlq = client.subscribe("sluice.dlq.orders").await.unwrap();
+    let sluice = orders_with(|m| m.schema_versions(VERSIONS).version_from("header:Schema-Version")).await;
+    let mut out = sluice.subscribe("probe.out").await;
+    let mut dlq = sluice.subscribe("sluice.dlq.orders").await;
 
     let v1 = json!({"op": "echo", "order_id": "o-1", "amount": 5});
     let v2 = json!({"op": "echo", "order_id": "o-2", "total": {"amount": 5, "currency": "EUR"}});
-    publish(&client, "v1", Some("1"), v1.clone()).await;
+    publish(&sluice.client, "v1", Some("1"), v1.clone()).await;
     let handled = next_message(&mut out, WAIT, "the v1 event handled").await;
     assert_eq!(header(&handled, "probe-event-id"), Some("v1"));
-    publish(&client, "v2", Some("2"), v2.clone()).await;
+    publish(&sluice.client, "v2", Some("2"), v2.clone()).await;
     let handled = next_message(&mut out, WAIT, "the v2 event handled").await;
     assert_eq!(header(&handled, "probe-event-id"), Some("v2"));
 
-    publish(&client, "v1-as-v2", Some("2"), v1.clone()).await;
+    publish(&sluice.client, "v1-as-v2", Some("2"), v1.clone()).await;
     let dead = next_message(&mut dlq, WAIT, "a v1 payload claiming v2 dead-lettered").await;
     assert_eq!(header(&dead, "Sluice-Event-Id"), Some("v1-as-v2"));
     assert_eq!(header(&dead, "Sluice-Dlq-Reason"), Some("schema_mismatch"));
@@ -143,14 +143,14 @@ version_from = "header:Schema-Version""#,
         "{error}"
     );
 
-    publish(&client, "v3", Some("3"), v2.clone()).await;
+    publish(&sluice.client, "v3", Some("3"), v2.clone()).await;
     let dead = next_message(&mut dlq, WAIT, "an unknown version dead-lettered").await;
     assert_eq!(header(&dead, "Sluice-Event-Id"), Some("v3"));
     assert_eq!(
         header(&dead, "Sluice-Dlq-Error"),
         Some("unknown schema version \"3\" (from header Schema-Version); known versions: \"1\", \"2\"")
     );
-    publish(&client, "none", None, v1).await;
+    publish(&sluice.client, "none", None, v1).await;
     let dead = next_message(&mut dlq, WAIT, "an event naming no version dead-lettered").await;
     assert_eq!(header(&dead, "Sluice-Event-Id"), Some("none"));
     assert!(
@@ -159,50 +159,43 @@ version_from = "header:Schema-Version""#,
             .starts_with("the event names no schema version (header Schema-Version)")
     );
     assert!(no_message_pending(&mut out));
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_version_covers_events_that_name_none() {
-    let server = NatsServer::start();
-    let dir = orders_dir(
-        r#"versions = { "1" = "order-placed.v1.schema.json", "2" = "order-placed.v2.schema.json" }
-default_version = "1""#,
-    );
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("probe.out").await.unwrap();
-    let mut dlq = client.subscribe("sluice.dlq.orders").await.unwrap();
+    let sluice = orders_with(|m| m.schema_versions(VERSIONS).default_version("1")).await;
+    let mut out = sluice.subscribe("probe.out").await;
+    let mut dlq = sluice.subscribe("sluice.dlq.orders").await;
 
     // No version: v1 by default. The payload field `schema_version` names v2.
     let v1 = json!({"op": "echo", "order_id": "o-1", "amount": 5});
-    publish_event(&client, "orders.placed", "legacy", v1.to_string()).await;
+    sluice
+        .publish_event("orders.placed", "legacy", v1.to_string())
+        .await;
     let handled = next_message(&mut out, WAIT, "an unversioned v1 event handled").await;
     assert_eq!(header(&handled, "probe-event-id"), Some("legacy"));
     let v2 = json!({"op": "echo", "schema_version": 2, "order_id": "o-2", "total": {"amount": 5, "currency": "EUR"}});
-    publish_event(&client, "orders.placed", "field-v2", v2.to_string()).await;
+    sluice
+        .publish_event("orders.placed", "field-v2", v2.to_string())
+        .await;
     let handled = next_message(&mut out, WAIT, "a v2 event named by its field handled").await;
     assert_eq!(header(&handled, "probe-event-id"), Some("field-v2"));
     assert!(no_message_pending(&mut dlq));
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jetstream_mismatch_is_dead_lettered_once_and_settled() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.write("order.schema.json", ORDER_V1.as_bytes());
-    dir.add(
-        "orders",
-        "probe",
-        "[trigger]\nsubjects = [\"js.orders\"]\nmode = \"jetstream\"\n[permissions]\npublish = [\"probe.out\"]\n[schema]\nfile = \"order.schema.json\"\n",
-    );
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
-    let mut out = client.subscribe("probe.out").await.unwrap();
-    let mut dlq = client.subscribe("sluice.dlq.orders").await.unwrap();
-    client.flush().await.unwrap();
+    let orders = probe_on("js.orders").jetstream().schema_file("order.schema.json");
+    let sluice = Sluice::builder()
+        .write("order.schema.json", ORDER_V1)
+        .add("orders", "probe", orders)
+        .start()
+        .await;
+    let js = sluice.js();
+    let mut out = sluice.subscribe("probe.out").await;
+    let mut dlq = sluice.subscribe("sluice.dlq.orders").await;
 
     publish_js(
         &js,
@@ -228,7 +221,7 @@ async fn a_jetstream_mismatch_is_dead_lettered_once_and_settled() {
         no_message_pending(&mut dlq),
         "dead-lettered once, not redelivered"
     );
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 /// A folder where `broken` names a schema that is not valid JSON Schema, `missing` one that
@@ -241,30 +234,30 @@ fn broken_schemas() -> FunctionsDir {
         br#"{ "type": "object", "properties": { "amount": { "type": "numbr" } } }"#,
     );
     dir.write("garbled.schema.json", br#"{ "type": "object", "#);
-    dir.add(
-        "good",
-        "probe",
-        &manifest("file = \"order.schema.json\"").replace("orders.placed", "good"),
-    );
-    dir.add("broken", "probe", &manifest("file = \"broken.schema.json\""));
+    let orders = || probe_on("orders.placed");
+    dir.add("good", "probe", probe_on("good").schema_file("order.schema.json"));
+    dir.add("broken", "probe", orders().schema_file("broken.schema.json"));
     dir.add(
         "garbled",
         "probe",
-        &manifest("versions = { \"1\" = \"garbled.schema.json\" }"),
+        orders().schema_versions([("1", "garbled.schema.json")]),
     );
-    dir.add("missing", "probe", &manifest("file = \"nowhere.schema.json\""));
+    dir.add("missing", "probe", orders().schema_file("nowhere.schema.json"));
     dir
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_schema_fails_its_function_and_the_rest_keep_serving() {
-    let server = NatsServer::start();
-    let dir = broken_schemas();
-    let host = start_host(&server, &dir).await;
-    assert_eq!(host.functions(), ["good"]);
-    let errors: Vec<String> = host.load_errors().iter().map(ToString::to_string).collect();
+    let sluice = Sluice::in_folder(broken_schemas()).start().await;
+    assert_eq!(sluice.host.functions(), ["good"]);
+    let errors: Vec<String> = sluice
+        .host
+        .load_errors()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(errors.len(), 3, "{errors:#?}");
-    let path = |file: &str| dir.path().join(file).display().to_string();
+    let path = |file: &str| sluice.dir.path().join(file).display().to_string();
     let expected = [
         format!(
             "{}: schema of function `broken`: not a valid JSON Schema: /properties/amount/type: ",
@@ -286,8 +279,8 @@ async fn a_broken_schema_fails_its_function_and_the_rest_keep_serving() {
         );
     }
 
-    let client = server.client().await;
-    let answer = client
+    let answer = sluice
+        .client
         .request(
             "good",
             json!({"op": "echo", "order_id": "o-1", "amount": 1})
@@ -297,7 +290,7 @@ async fn a_broken_schema_fails_its_function_and_the_rest_keep_serving() {
         .await
         .unwrap();
     assert!(!answer.payload.is_empty(), "the good function serves");
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[test]

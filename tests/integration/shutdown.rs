@@ -3,38 +3,30 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sluice_tests::{FunctionsDir, NatsServer, eventually, next_message};
-
-use crate::{WAIT, publish_event, start_host};
+use sluice_tests::{Manifest, Sluice, WAIT, eventually, next_message, no_message_pending, until_ok};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_in_flight_events_finish() {
     const IN_FLIGHT: u64 = 3;
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add(
-        "slow",
-        "probe",
-        "[trigger]\nsubjects = [\"in\"]\n[permissions]\npublish = [\"probe.out\"]\n",
-    );
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let sluice = Sluice::builder()
+        .add(
+            "slow",
+            "probe",
+            Manifest::new().subjects(["in"]).publish(["probe.out"]),
+        )
+        .start()
+        .await;
+    let mut out = sluice.subscribe("probe.out").await;
 
     for n in 0..IN_FLIGHT {
-        publish_event(
-            &client,
-            "in",
-            &format!("f-{n}"),
-            json!({"op": "sleep", "ms": 700}).to_string(),
-        )
-        .await;
+        let sleep = json!({"op": "sleep", "ms": 700}).to_string();
+        sluice.publish_event("in", &format!("f-{n}"), sleep).await;
     }
-    eventually(WAIT, "all events running", || {
-        host.stats("slow").unwrap().in_flight == IN_FLIGHT
+    eventually(WAIT, "all events running", async || {
+        sluice.host.stats("slow").unwrap().in_flight == IN_FLIGHT
     })
     .await;
-    let report = host.shutdown().await;
+    let (stage, report) = sluice.stop().await;
     assert_eq!(report.abandoned, 0);
 
     let mut finished = Vec::new();
@@ -47,13 +39,16 @@ async fn shutdown_lets_in_flight_events_finish() {
     assert_eq!(finished, ["f-0", "f-1", "f-2"]);
 
     // The host has stopped taking events: nobody is subscribed any more.
-    let mut dlq_or_out = client.subscribe("probe.out").await.unwrap();
-    publish_event(&client, "in", "late", json!({"op": "echo"}).to_string()).await;
-    let reply = client
+    let mut dlq_or_out = stage.client.subscribe("probe.out").await.unwrap();
+    stage
+        .publish_event("in", "late", json!({"op": "echo"}).to_string())
+        .await;
+    let reply = stage
+        .client
         .request("in", json!({"op": "echo"}).to_string().into())
         .await;
     assert!(reply.is_err(), "a stopped host must not answer: {reply:?}");
-    assert!(sluice_tests::no_message_pending(&mut dlq_or_out));
+    assert!(no_message_pending(&mut dlq_or_out));
 }
 
 /// How soon after the broker is back a core-mode host must serve again: the issue's "within a
@@ -65,37 +60,41 @@ const OUTAGE: Duration = Duration::from_secs(3);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_survives_the_broker_going_away_and_coming_back() {
     const AFTER: u64 = 20;
-    let mut server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("echo", "probe", "[trigger]\nsubjects = [\"in\"]\n");
-    let host = start_host(&server, &dir).await;
+    let mut sluice = Sluice::builder()
+        .add("echo", "probe", Manifest::new().subjects(["in"]))
+        .start()
+        .await;
     let ask = |client: async_nats::Client| async move {
         let request = client.request("in", json!({"op": "echo"}).to_string().into());
         tokio::time::timeout(Duration::from_millis(500), request).await
     };
     assert!(
-        matches!(ask(server.client().await).await, Ok(Ok(_))),
+        matches!(ask(sluice.server.client().await).await, Ok(Ok(_))),
         "served before the outage"
     );
 
     // An outage long enough for the host's reconnect attempts to back off.
-    server.kill();
+    sluice.server.kill();
     tokio::time::sleep(OUTAGE).await;
-    server.restart();
+    sluice.server.restart();
     let back = Instant::now();
     // A fresh client, connected at once, so only the host's reconnect is measured: until the
     // host has resubscribed, requests find no responder.
-    let client = server.client().await;
+    let client = sluice.server.client().await;
     let mut attempts = 0;
-    while !matches!(ask(client.clone()).await, Ok(Ok(_))) {
+    let what = format!(
+        "the host serving again within {:?} of the broker coming back",
+        RESUME_WITHIN * 2
+    );
+    let left = (RESUME_WITHIN * 2).saturating_sub(back.elapsed());
+    until_ok(left, Duration::from_millis(20), &what, async || {
         attempts += 1;
-        assert!(
-            back.elapsed() < RESUME_WITHIN * 2,
-            "the host did not serve again within {:?} of the broker coming back ({attempts} requests)",
-            RESUME_WITHIN * 2
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        match ask(client.clone()).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(format!("{attempts} requests unanswered")),
+        }
+    })
+    .await;
     let resumed = back.elapsed();
     eprintln!("core mode served again {resumed:?} after the broker came back");
     assert!(
@@ -103,7 +102,7 @@ async fn the_host_survives_the_broker_going_away_and_coming_back() {
         "the host served again only {resumed:?} after the broker came back"
     );
     // And keeps serving: every one of the next requests is answered.
-    let before = host.stats("echo").unwrap().succeeded;
+    let before = sluice.host.stats("echo").unwrap().succeeded;
     for n in 0..AFTER {
         let answer = ask(client.clone()).await;
         assert!(
@@ -111,9 +110,9 @@ async fn the_host_survives_the_broker_going_away_and_coming_back() {
             "request {n} after the resume: {answer:?}"
         );
     }
-    eventually(WAIT, "the host counted every answered request", || {
-        host.stats("echo").unwrap().succeeded >= before + AFTER
+    eventually(WAIT, "the host counted every answered request", async || {
+        sluice.host.stats("echo").unwrap().succeeded >= before + AFTER
     })
     .await;
-    host.shutdown().await;
+    sluice.shutdown().await;
 }

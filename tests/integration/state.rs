@@ -4,21 +4,18 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{Value, json};
-use sluice_tests::{FunctionsDir, NatsServer, next_message, sluice_command};
-
-use crate::{WAIT, header, publish_event, start_host};
+use sluice_tests::{
+    FunctionsDir, Manifest, Sluice, WAIT, header, next_message, publish_event, sluice_command,
+};
 
 /// A probe on `in` that may use bucket `orders-read-model` and report to `probe.out`.
-const STATEFUL: &str = r#"
-[trigger]
-subjects = ["in"]
-[retry]
-max_attempts = 1
-[state]
-buckets = ["orders-read-model"]
-[permissions]
-publish = ["probe.out"]
-"#;
+fn stateful() -> Manifest {
+    Manifest::new()
+        .subjects(["in"])
+        .max_attempts(1)
+        .buckets([BUCKET])
+        .publish(["probe.out"])
+}
 
 const BUCKET: &str = "orders-read-model";
 
@@ -33,79 +30,71 @@ async fn ask(client: &async_nats::Client, out: &mut async_nats::Subscriber, op: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_value_round_trip_with_revisions_shared_with_other_clients() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("state", "probe", STATEFUL);
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let sluice = Sluice::builder().add("state", "probe", stateful()).start().await;
+    let mut out = sluice.subscribe("probe.out").await;
 
     let set = |key: &str, value: &str| json!({"op": "kv-set", "bucket": BUCKET, "key": key, "value": value});
     let get = |key: &str| json!({"op": "kv-get", "bucket": BUCKET, "key": key});
-    let first = ask(&client, &mut out, set("order.1", "placed")).await["revision"]
+    let first = ask(&sluice.client, &mut out, set("order.1", "placed")).await["revision"]
         .as_u64()
         .unwrap();
-    let read = ask(&client, &mut out, get("order.1")).await;
+    let read = ask(&sluice.client, &mut out, get("order.1")).await;
     assert_eq!(read, json!({"value": "placed", "revision": first}));
-    let second = ask(&client, &mut out, set("order.1", "paid")).await["revision"]
+    let second = ask(&sluice.client, &mut out, set("order.1", "paid")).await["revision"]
         .as_u64()
         .unwrap();
     assert!(second > first, "revisions grow: {first} then {second}");
 
     // The deploy created the bucket; any NATS client sees the function's writes, and the
     // function sees theirs.
-    let store = async_nats::jetstream::new(client.clone())
+    let store = async_nats::jetstream::new(sluice.client.clone())
         .get_key_value(BUCKET)
         .await
         .expect("the bucket exists");
     let entry = store.entry("order.1").await.unwrap().expect("written");
     assert_eq!((&entry.value[..], entry.revision), (&b"paid"[..], second));
     let outside = store.put("order.2", "from outside".into()).await.unwrap();
-    let read = ask(&client, &mut out, get("order.2")).await;
+    let read = ask(&sluice.client, &mut out, get("order.2")).await;
     assert_eq!(read, json!({"value": "from outside", "revision": outside}));
 
     let deleted = json!({"op": "kv-delete", "bucket": BUCKET, "key": "order.1"});
     assert_eq!(
-        ask(&client, &mut out, deleted).await,
+        ask(&sluice.client, &mut out, deleted).await,
         json!({"deleted": "order.1"})
     );
     assert_eq!(
-        ask(&client, &mut out, get("order.1")).await,
+        ask(&sluice.client, &mut out, get("order.1")).await,
         json!({"value": null})
     );
     assert_eq!(
-        ask(&client, &mut out, get("never.set")).await,
+        ask(&sluice.client, &mut out, get("never.set")).await,
         json!({"value": null})
     );
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compare_and_swap_detects_conflicts_and_keys_list_by_prefix() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("state", "probe", STATEFUL);
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let sluice = Sluice::builder().add("state", "probe", stateful()).start().await;
+    let mut out = sluice.subscribe("probe.out").await;
 
     let cas = |value: &str, revision: u64| json!({"op": "kv-cas", "bucket": BUCKET, "key": "saga.7", "value": value, "revision": revision});
-    let created = ask(&client, &mut out, cas("started", 0)).await["revision"]
+    let created = ask(&sluice.client, &mut out, cas("started", 0)).await["revision"]
         .as_u64()
         .unwrap();
-    let again = ask(&client, &mut out, cas("started", 0)).await;
+    let again = ask(&sluice.client, &mut out, cas("started", 0)).await;
     assert_eq!(
         again["error"], "conflict",
         "0 means only if the key has no value: {again}"
     );
-    let updated = ask(&client, &mut out, cas("reserved", created)).await["revision"]
+    let updated = ask(&sluice.client, &mut out, cas("reserved", created)).await["revision"]
         .as_u64()
         .unwrap();
-    let stale = ask(&client, &mut out, cas("cancelled", created)).await;
+    let stale = ask(&sluice.client, &mut out, cas("cancelled", created)).await;
     assert_eq!(stale["error"], "conflict", "{stale}");
     assert!(stale["message"].as_str().unwrap().contains("saga.7"), "{stale}");
     let read = ask(
-        &client,
+        &sluice.client,
         &mut out,
         json!({"op": "kv-get", "bucket": BUCKET, "key": "saga.7"}),
     )
@@ -114,20 +103,20 @@ async fn compare_and_swap_detects_conflicts_and_keys_list_by_prefix() {
 
     for key in ["orders.2", "orders.1", "users.1", "orders.3"] {
         ask(
-            &client,
+            &sluice.client,
             &mut out,
             json!({"op": "kv-set", "bucket": BUCKET, "key": key, "value": "x"}),
         )
         .await;
     }
     ask(
-        &client,
+        &sluice.client,
         &mut out,
         json!({"op": "kv-delete", "bucket": BUCKET, "key": "orders.3"}),
     )
     .await;
     let keys = ask(
-        &client,
+        &sluice.client,
         &mut out,
         json!({"op": "kv-keys", "bucket": BUCKET, "prefix": "orders."}),
     )
@@ -137,26 +126,27 @@ async fn compare_and_swap_detects_conflicts_and_keys_list_by_prefix() {
         json!({"keys": ["orders.1", "orders.2"]}),
         "sorted, deleted keys left out"
     );
-    let all = ask(&client, &mut out, json!({"op": "kv-keys", "bucket": BUCKET})).await;
+    let all = ask(
+        &sluice.client,
+        &mut out,
+        json!({"op": "kv-keys", "bucket": BUCKET}),
+    )
+    .await;
     assert_eq!(
         all,
         json!({"keys": ["orders.1", "orders.2", "saga.7", "users.1"]})
     );
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bucket_the_manifest_does_not_declare_is_denied() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("state", "probe", STATEFUL);
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut dlq = client.subscribe("sluice.dlq.state").await.unwrap();
+    let sluice = Sluice::builder().add("state", "probe", stateful()).start().await;
+    let mut dlq = sluice.subscribe("sluice.dlq.state").await;
 
     // Deny by default: `payments` exists and holds a value, but the manifest only names
     // `orders-read-model`, so the function can neither read nor write it.
-    let js = async_nats::jetstream::new(client.clone());
+    let js = async_nats::jetstream::new(sluice.client.clone());
     let stream = async_nats::jetstream::stream::Config {
         name: "KV_payments".into(),
         subjects: vec!["$KV.payments.>".into()],
@@ -177,7 +167,7 @@ async fn a_bucket_the_manifest_does_not_declare_is_denied() {
             json!({"op": "kv-set", "bucket": "payments", "key": "card.1", "value": "stolen"}),
         ),
     ] {
-        publish_event(&client, "in", id, op.to_string()).await;
+        sluice.publish_event("in", id, op.to_string()).await;
         let dead = next_message(&mut dlq, WAIT, "the denied call dead-lettered").await;
         assert_eq!(
             header(&dead, "Sluice-Dlq-Reason"),
@@ -195,7 +185,7 @@ async fn a_bucket_the_manifest_does_not_declare_is_denied() {
 
     // An invalid key is permanent too, with the host's reason.
     let op = json!({"op": "kv-set", "bucket": BUCKET, "key": "has space", "value": "x"});
-    publish_event(&client, "in", "d-3", op.to_string()).await;
+    sluice.publish_event("in", "d-3", op.to_string()).await;
     let dead = next_message(&mut dlq, WAIT, "the invalid key dead-lettered").await;
     assert_eq!(header(&dead, "Sluice-Dlq-Reason"), Some("permanent"));
     assert!(
@@ -203,36 +193,31 @@ async fn a_bucket_the_manifest_does_not_declare_is_denied() {
             .unwrap()
             .contains("invalid key \"has space\"")
     );
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 /// A probe on `in` that may send requests to `inventory.>`.
-const REQUESTER: &str = r#"
-[trigger]
-subjects = ["in"]
-[retry]
-max_attempts = 2
-initial_delay = "10ms"
-max_delay = "20ms"
-[permissions]
-publish = ["probe.out"]
-request = ["inventory.>"]
-"#;
+fn requester() -> Manifest {
+    Manifest::new()
+        .subjects(["in"])
+        .retry(2, "10ms", "20ms")
+        .publish(["probe.out"])
+        .request(["inventory.>"])
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_requests_another_function_and_gets_its_answer() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("orders", "probe", REQUESTER);
-    // The answering function publishes nothing but its reply (reply-to is always allowed).
-    dir.add(
-        "inventory",
-        "probe",
-        "[trigger]\nsubjects = [\"inventory.reserve\"]\n",
-    );
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let sluice = Sluice::builder()
+        .add("orders", "probe", requester())
+        // The answering function publishes nothing but its reply (reply-to is always allowed).
+        .add(
+            "inventory",
+            "probe",
+            Manifest::new().subjects(["inventory.reserve"]),
+        )
+        .start()
+        .await;
+    let mut out = sluice.subscribe("probe.out").await;
 
     let op = json!({
         "op": "request",
@@ -240,7 +225,7 @@ async fn a_function_requests_another_function_and_gets_its_answer() {
         "payload": json!({"op": "echo", "sku": "A"}).to_string(),
         "timeout_ms": 10_000,
     });
-    publish_event(&client, "in", "q-1", op.to_string()).await;
+    sluice.publish_event("in", "q-1", op.to_string()).await;
     let message = next_message(&mut out, WAIT, "the requester's report").await;
     let report: Value = serde_json::from_slice(&message.payload).unwrap();
     let answer: Value = serde_json::from_str(report["reply"].as_str().unwrap()).unwrap();
@@ -249,23 +234,22 @@ async fn a_function_requests_another_function_and_gets_its_answer() {
         report["correlation"], "q-1",
         "the correlation id made the round trip"
     );
-    assert_eq!(host.stats("inventory").unwrap().succeeded, 1);
-    host.shutdown().await;
+    assert_eq!(sluice.host.stats("inventory").unwrap().succeeded, 1);
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_outside_permissions_are_denied_and_timeouts_retry() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("orders", "probe", REQUESTER);
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut dlq = client.subscribe("sluice.dlq.orders").await.unwrap();
+    let sluice = Sluice::builder()
+        .add("orders", "probe", requester())
+        .start()
+        .await;
+    let mut dlq = sluice.subscribe("sluice.dlq.orders").await;
 
     // `billing.charge` is not in permissions.request: denied, whoever listens there.
-    let _billing = client.subscribe("billing.charge").await.unwrap();
+    let _billing = sluice.subscribe("billing.charge").await;
     let op = json!({"op": "request", "subject": "billing.charge", "payload": "x", "timeout_ms": 1000});
-    publish_event(&client, "in", "r-1", op.to_string()).await;
+    sluice.publish_event("in", "r-1", op.to_string()).await;
     let dead = next_message(&mut dlq, WAIT, "denied request dead-lettered").await;
     assert_eq!(header(&dead, "Sluice-Dlq-Reason"), Some("permanent"));
     assert_eq!(header(&dead, "Sluice-Attempts"), Some("1"));
@@ -277,10 +261,10 @@ async fn requests_outside_permissions_are_denied_and_timeouts_retry() {
 
     // Someone listens on `inventory.slow` but never answers: each attempt times out, the
     // event is retried, then dead-lettered with the timeout message.
-    let mut slow = client.subscribe("inventory.slow").await.unwrap();
-    client.flush().await.unwrap();
+    let mut slow = sluice.subscribe("inventory.slow").await;
+    sluice.client.flush().await.unwrap();
     let op = json!({"op": "request", "subject": "inventory.slow", "payload": "q", "timeout_ms": 200});
-    publish_event(&client, "in", "r-2", op.to_string()).await;
+    sluice.publish_event("in", "r-2", op.to_string()).await;
     let request = next_message(&mut slow, WAIT, "the request").await;
     assert_eq!(header(&request, "Sluice-Correlation-Id"), Some("r-2"));
     assert_eq!(header(&request, "Sluice-Causation-Id"), Some("r-2"));
@@ -292,15 +276,15 @@ async fn requests_outside_permissions_are_denied_and_timeouts_retry() {
         header(&dead, "Sluice-Dlq-Error"),
         Some("handler failed (retryable): request to `inventory.slow` timed out: no answer within 200ms")
     );
-    assert_eq!(host.stats("orders").unwrap().retried, 1);
-    host.shutdown().await;
+    assert_eq!(sluice.host.stats("orders").unwrap().retried, 1);
+    sluice.shutdown().await;
 }
 
 #[test]
 fn invoke_runs_key_value_handlers_in_memory_and_refuses_requests() {
     let dir = FunctionsDir::new();
-    dir.add("state", "probe", STATEFUL);
-    dir.add("asker", "probe", REQUESTER);
+    dir.add("state", "probe", stateful());
+    dir.add("asker", "probe", requester());
     let invoke = |name: &str, op: Value| {
         let output = sluice_command()
             .args(["invoke", name, "--functions"])

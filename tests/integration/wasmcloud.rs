@@ -2,33 +2,32 @@
 //! Sluice unchanged: events in, `consumer.publish` through the allow-list and the outbox,
 //! `consumer.request` through `permissions.request`, errors retried and dead-lettered.
 
-use sluice_tests::{FunctionsDir, NatsServer, next_message, no_message_pending};
+use sluice_tests::{Manifest, Sluice, WAIT, header, next_message, no_message_pending};
 
-use crate::{WAIT, header, publish_event, start_host};
-
-const MANIFEST: &str = r#"
-[trigger]
-subjects = ["wc.in"]
-[retry]
-max_attempts = 2
-initial_delay = "10ms"
-max_delay = "10ms"
-[permissions]
-publish = ["wasmcloud.out"]
-request = ["svc.>"]
-"#;
+/// The echo component on `wc.in`, publishing to `wasmcloud.out`, asking `svc.>`.
+fn manifest() -> Manifest {
+    Manifest::new()
+        .subjects(["wc.in"])
+        .retry(2, "10ms", "10ms")
+        .publish(["wasmcloud.out"])
+        .request(["svc.>"])
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wasmcloud_messaging_component_handles_events_publishes_and_answers() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("echo", "wasmcloud-echo", MANIFEST);
-    let host = start_host(&server, &dir).await;
-    assert_eq!(host.functions(), ["echo"], "{:?}", host.load_errors());
-    let client = server.client().await;
-    let mut out = client.subscribe("wasmcloud.out").await.unwrap();
+    let sluice = Sluice::builder()
+        .add("echo", "wasmcloud-echo", manifest())
+        .start()
+        .await;
+    assert_eq!(
+        sluice.host.functions(),
+        ["echo"],
+        "{:?}",
+        sluice.host.load_errors()
+    );
+    let mut out = sluice.subscribe("wasmcloud.out").await;
 
-    publish_event(&client, "wc.in", "w-1", "hello").await;
+    sluice.publish_event("wc.in", "w-1", "hello").await;
     let message = next_message(&mut out, WAIT, "the component's publish").await;
     assert_eq!(message.payload, "hello".as_bytes());
     assert_eq!(
@@ -38,7 +37,11 @@ async fn a_wasmcloud_messaging_component_handles_events_publishes_and_answers() 
     );
     assert_eq!(header(&message, "Nats-Msg-Id"), Some("echo:w-1:1"));
 
-    let answer = client.request("wc.in", "are you there".into()).await.unwrap();
+    let answer = sluice
+        .client
+        .request("wc.in", "are you there".into())
+        .await
+        .unwrap();
     assert_eq!(
         answer.payload,
         "are you there".as_bytes(),
@@ -46,10 +49,10 @@ async fn a_wasmcloud_messaging_component_handles_events_publishes_and_answers() 
     );
 
     // consumer.request, allowed by permissions.request, answered by a service.
-    let mut service = client.subscribe("svc.time").await.unwrap();
-    client.flush().await.unwrap();
+    let mut service = sluice.subscribe("svc.time").await;
+    sluice.client.flush().await.unwrap();
     let responder = {
-        let client = client.clone();
+        let client = sluice.client.clone();
         tokio::spawn(async move {
             let request = next_message(&mut service, WAIT, "the component's request").await;
             assert_eq!(request.payload, "ping".as_bytes());
@@ -59,26 +62,25 @@ async fn a_wasmcloud_messaging_component_handles_events_publishes_and_answers() 
                 .unwrap();
         })
     };
-    publish_event(&client, "wc.in", "w-2", "request:svc.time").await;
+    sluice.publish_event("wc.in", "w-2", "request:svc.time").await;
     let message = next_message(&mut out, WAIT, "the answer, published").await;
     assert_eq!(message.payload, "pong".as_bytes());
     responder.await.unwrap();
-    assert_eq!(host.stats("echo").unwrap().succeeded, 3);
-    host.shutdown().await;
+    assert_eq!(sluice.host.stats("echo").unwrap().succeeded, 3);
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wasmcloud_errors_and_forbidden_publishes_are_retried_then_dead_lettered() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("echo", "wasmcloud-echo", MANIFEST);
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let mut out = client.subscribe("wasmcloud.out").await.unwrap();
-    let mut forbidden = client.subscribe("payments.>").await.unwrap();
-    let mut dlq = client.subscribe("sluice.dlq.echo").await.unwrap();
+    let sluice = Sluice::builder()
+        .add("echo", "wasmcloud-echo", manifest())
+        .start()
+        .await;
+    let mut out = sluice.subscribe("wasmcloud.out").await;
+    let mut forbidden = sluice.subscribe("payments.>").await;
+    let mut dlq = sluice.subscribe("sluice.dlq.echo").await;
 
-    publish_event(&client, "wc.in", "w-fail", "fail").await;
+    sluice.publish_event("wc.in", "w-fail", "fail").await;
     let letter = next_message(&mut dlq, WAIT, "the failing event's dead letter").await;
     assert_eq!(header(&letter, "Sluice-Dlq-Reason"), Some("exhausted"));
     assert_eq!(header(&letter, "Sluice-Attempts"), Some("2"));
@@ -88,16 +90,20 @@ async fn wasmcloud_errors_and_forbidden_publishes_are_retried_then_dead_lettered
             .contains("echo refused")
     );
 
-    publish_event(&client, "wc.in", "w-evil", "to:payments.refund").await;
+    sluice
+        .publish_event("wc.in", "w-evil", "to:payments.refund")
+        .await;
     let letter = next_message(&mut dlq, WAIT, "the forbidden publish's dead letter").await;
     let error = header(&letter, "Sluice-Dlq-Error").unwrap();
     assert!(error.contains("permissions.publish"), "{error}");
     assert!(no_message_pending(&mut forbidden), "nothing reached payments.>");
 
-    publish_event(&client, "wc.in", "w-bad-request", "request:admin.reset").await;
+    sluice
+        .publish_event("wc.in", "w-bad-request", "request:admin.reset")
+        .await;
     let letter = next_message(&mut dlq, WAIT, "the forbidden request's dead letter").await;
     let error = header(&letter, "Sluice-Dlq-Error").unwrap();
     assert!(error.contains("permissions.request"), "{error}");
     assert!(no_message_pending(&mut out));
-    host.shutdown().await;
+    sluice.shutdown().await;
 }

@@ -3,12 +3,13 @@
 
 use std::net::TcpListener;
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use tempfile::TempDir;
 
 use crate::nats_server::{command, wait_until_ready};
+use crate::wait::until_ok;
 
 /// How long a fresh cluster gets to elect a JetStream meta leader and learn its peers.
 const FORM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -68,7 +69,7 @@ impl NatsCluster {
         let ready = cluster
             .nodes
             .iter_mut()
-            .all(|node| wait_until_ready(&mut node.child, node.port));
+            .all(|node| wait_until_ready(&mut node.child, node.port, None));
         ready.then_some(cluster)
     }
 
@@ -83,17 +84,11 @@ impl NatsCluster {
             num_replicas: self.nodes.len(),
             ..Default::default()
         };
-        let deadline = Instant::now() + FORM_TIMEOUT;
-        loop {
-            match js.get_or_create_stream(config.clone()).await {
-                Ok(_) => break,
-                Err(error) => assert!(
-                    Instant::now() < deadline,
-                    "JetStream in the cluster not ready after {FORM_TIMEOUT:?}: {error}"
-                ),
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let what = "JetStream in the cluster ready";
+        until_ok(FORM_TIMEOUT, Duration::from_millis(250), what, async || {
+            js.get_or_create_stream(config.clone()).await
+        })
+        .await;
         js.delete_stream("CLUSTER_READY")
             .await
             .expect("delete the readiness stream");

@@ -1,17 +1,23 @@
 //! Support for Sluice's integration tests: a real `nats-server` per test, the guest
-//! components built by `build.rs`, functions folders, and waiting on conditions instead of
-//! the clock.
+//! components built by `build.rs`, functions folders with typed manifests, one fixture for
+//! server + folder + client + host, and waiting on conditions instead of the clock.
 
 pub mod cluster;
-pub mod fixtures;
+pub mod events;
+pub mod fixture;
+pub mod folder;
 pub mod http;
+pub mod manifest;
 pub mod nats_server;
 pub mod wait;
 
 pub use cluster::NatsCluster;
-pub use fixtures::{
+pub use events::{consumer_info, drained, header, publish_event, publish_js, publish_many};
+pub use fixture::{HostOptions, Sluice, SluiceBuilder, Stage, init_logging};
+pub use folder::{
     FunctionsDir, guest, polyglot, scaffold_target_dir, sluice_binary, sluice_command, spawn_host,
 };
 pub use http::{HttpResponse, http_get};
+pub use manifest::Manifest;
 pub use nats_server::NatsServer;
-pub use wait::{eventually, next_message, no_message_pending};
+pub use wait::{WAIT, eventually, next_message, no_message_pending, until_ok};

@@ -1,8 +1,10 @@
 //! A `nats-server` child on a free loopback port, killed on drop.
 
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -13,6 +15,7 @@ pub struct NatsServer {
     port: u16,
     store: TempDir,
     config: Option<PathBuf>,
+    name: String,
 }
 
 impl NatsServer {
@@ -39,15 +42,23 @@ impl NatsServer {
             std::fs::write(&file, conf).expect("write nats-server.conf");
             file
         });
+        // A name of its own: a server of another test that holds the port answers too.
+        static STARTED: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "sluice-test-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        );
         for _ in 0..5 {
             let port = free_port();
-            let mut child = spawn(port, &store, config.as_ref());
-            if wait_until_ready(&mut child, port) {
+            let mut child = spawn(port, &store, config.as_ref(), &name);
+            if wait_until_ready(&mut child, port, Some(&name)) {
                 return Self {
                     child,
                     port,
                     store,
                     config,
+                    name,
                 };
             }
             let _ = child.kill();
@@ -60,9 +71,9 @@ impl NatsServer {
     /// going away and coming back.
     pub fn restart(&mut self) {
         self.kill();
-        self.child = spawn(self.port, &self.store, self.config.as_ref());
+        self.child = spawn(self.port, &self.store, self.config.as_ref(), &self.name);
         assert!(
-            wait_until_ready(&mut self.child, self.port),
+            wait_until_ready(&mut self.child, self.port, Some(&self.name)),
             "nats-server did not come back on port {}",
             self.port
         );
@@ -93,8 +104,9 @@ impl Drop for NatsServer {
     }
 }
 
-fn spawn(port: u16, store: &TempDir, config: Option<&PathBuf>) -> Child {
+fn spawn(port: u16, store: &TempDir, config: Option<&PathBuf>, name: &str) -> Child {
     let mut command = command(port, store.path());
+    command.args(["--server_name", name]);
     if let Some(config) = config {
         command.arg("-c").arg(config);
     }
@@ -114,20 +126,38 @@ pub(crate) fn command(port: u16, store: &Path) -> Command {
     command
 }
 
-/// Waits up to 10 s until the server accepts connections; false if it exited or never did.
-pub(crate) fn wait_until_ready(child: &mut Child, port: u16) -> bool {
+/// Waits up to 10 s until the server accepts connections (and, given its `name`, answers
+/// with that name rather than being another test's server on the same port); false if it
+/// exited or never did.
+pub(crate) fn wait_until_ready(child: &mut Child, port: u16, name: Option<&str>) -> bool {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(Some(_exit)) = child.try_wait() {
             return false;
         }
-        if TcpStream::connect_timeout(&address, Duration::from_millis(100)).is_ok() {
+        if let Ok(stream) = TcpStream::connect_timeout(&address, Duration::from_millis(100))
+            && name.is_none_or(|name| answers_as(stream, name))
+        {
             return true;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     false
+}
+
+/// Whether the server behind `stream` introduces itself (its first `INFO` line) as `name`.
+fn answers_as(mut stream: TcpStream, name: &str) -> bool {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut info = Vec::new();
+    let mut byte = [0; 1];
+    while !info.ends_with(b"\n") && info.len() < 64 * 1024 {
+        match stream.read(&mut byte) {
+            Ok(1) => info.push(byte[0]),
+            _ => return false,
+        }
+    }
+    String::from_utf8_lossy(&info).contains(&format!("\"server_name\":\"{name}\""))
 }
 
 pub(crate) fn free_port() -> u16 {

@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use sluice_tests::{FunctionsDir, NatsServer};
+use sluice_tests::{FunctionsDir, Sluice, until_ok};
 
-use crate::start_host;
 use replay::{Replayed, replay, transfers_complete};
 
 const ACCOUNTS: [&str; 4] = ["a-1", "a-2", "a-3", "a-4"];
@@ -154,30 +153,26 @@ async fn read_model_total(js: &jetstream::Context) -> Option<i128> {
 /// Waits until the read model has caught up and holds `total` cents (every transfer
 /// credited), or, with `total` `None`, has caught up; returns what it holds.
 async fn settled(js: &jetstream::Context, total: Option<i128>) -> i128 {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let held = read_model_total(js).await;
-        match (held, total) {
-            (Some(held), None) => return held,
-            (Some(held), Some(total)) if held == total => return held,
-            _ => {}
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the read model did not settle: it holds {held:?}, expected {total:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = "the read model settling";
+    until_ok(
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        what,
+        async || match (read_model_total(js).await, total) {
+            (Some(held), None) => Ok(held),
+            (Some(held), Some(total)) if held == total => Ok(held),
+            (held, total) => Err(format!("it holds {held:?}, expected {total:?}")),
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bank_read_model_matches_a_replay_of_the_event_store_and_no_balance_goes_negative() {
-    let server = NatsServer::start();
     let dir = FunctionsDir::new();
     deploy(&dir, &FUNCTIONS.map(|(_, name)| name));
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let js = jetstream::new(client.clone());
+    let sluice = Sluice::in_folder(dir).start().await;
+    let (client, js) = (sluice.client.clone(), sluice.js());
 
     let started = Instant::now();
     let mut tally = Tally::default();
@@ -229,7 +224,7 @@ async fn bank_read_model_matches_a_replay_of_the_event_store_and_no_balance_goes
         events as f64 / elapsed.as_secs_f64(),
         (2 * PER_PHASE + ACCOUNTS.len()) as f64 / elapsed.as_secs_f64(),
     );
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 /// The read model and each account's own state are the replay's.

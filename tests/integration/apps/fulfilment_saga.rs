@@ -17,9 +17,7 @@ use saga_events::gateway::{Call, is_unavailable};
 use saga_events::{Order, subject};
 use sluice_runtime::Runtime;
 use sluice_runtime::dlq::DeadLetterQueue;
-use sluice_tests::{FunctionsDir, NatsServer};
-
-use crate::start_host;
+use sluice_tests::{FunctionsDir, Sluice};
 
 mod crash;
 
@@ -42,7 +40,7 @@ fn manifest(name: &str) -> String {
 fn deploy() -> FunctionsDir {
     let dir = FunctionsDir::new();
     for name in FUNCTIONS {
-        dir.add(name, name, &manifest(name));
+        dir.add(name, name, manifest(name));
     }
     let payment = manifest("saga-payment");
     assert!(
@@ -143,10 +141,9 @@ async fn replay_until_done(host: &Runtime, shop: &Shop, mut dead: BTreeSet<Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_orders_end_shipped_or_compensated_with_consistent_stock_and_one_email_each() {
-    let server = NatsServer::start();
-    let dir = deploy();
-    let host = start_host(&server, &dir).await;
-    let mut shop = Shop::new(server.client().await);
+    let sluice = Sluice::in_folder(deploy()).start().await;
+    let host = &sluice.host;
+    let mut shop = Shop::new(sluice.client.clone());
     shop.wait_until_deployed(Duration::from_secs(10)).await.unwrap();
     shop.open().await.unwrap();
     let js = shop.jetstream().clone();
@@ -171,7 +168,7 @@ async fn a_thousand_orders_end_shipped_or_compensated_with_consistent_stock_and_
     let (dead, mut retries) = check_dead_letters(&orders, &observed, progress);
 
     // The operator replays them once the gateway is back.
-    retries += replay_until_done(&host, &shop, dead.clone()).await;
+    retries += replay_until_done(host, &shop, dead.clone()).await;
     let elapsed = started.elapsed();
     let handled: u64 = FUNCTIONS.iter().map(|f| host.stats(f).unwrap().succeeded).sum();
     let payment = host.stats("saga-payment").unwrap();
@@ -205,7 +202,7 @@ async fn a_thousand_orders_end_shipped_or_compensated_with_consistent_stock_and_
             assert_eq!(stats.dead_lettered, 0, "{function}: {stats:?}");
         }
     }
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 /// After the first round, the payments dead-lettered are exactly those the gateway's hash

@@ -10,15 +10,14 @@
 mod receiver;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_nats::jetstream;
 use serde_json::{Value, json};
-use sluice_runtime::{DeadLetterReason, Runtime, RuntimeConfig, StatsSnapshot};
-use sluice_tests::{FunctionsDir, NatsServer, eventually, http_get};
+use sluice_runtime::{DeadLetterReason, StatsSnapshot};
+use sluice_tests::{FunctionsDir, Sluice, WAIT, eventually, http_get};
 
 use self::receiver::Receiver;
-use crate::{WAIT, init_logging};
 
 /// The application's folder.
 const APP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../functions/marketplace");
@@ -43,7 +42,7 @@ fn deploy(dir: &FunctionsDir, receiver: &Receiver) {
         dir.add(
             function,
             guest,
-            &manifest.replace(MANIFEST_AUTHORITY, &receiver.authority),
+            manifest.replace(MANIFEST_AUTHORITY, &receiver.authority),
         );
     }
     for schema in [
@@ -135,8 +134,7 @@ async fn publish(js: &jetstream::Context, events: &[(&'static str, String, Value
 
 /// The application running: the host, its neighbours, and what was sent so far.
 struct Market {
-    _server: NatsServer,
-    host: Runtime,
+    sluice: Sluice,
     receiver: Receiver,
     js: jetstream::Context,
     script: Script,
@@ -145,21 +143,16 @@ struct Market {
 impl Market {
     /// Starts a nats-server, the receiver and a host running the application's functions.
     async fn start() -> Self {
-        let server = NatsServer::start();
         let receiver = Receiver::start().await;
         let dir = FunctionsDir::new();
         deploy(&dir, &receiver);
-        init_logging();
-        let mut config = RuntimeConfig::new(dir.path(), server.url());
-        config.shutdown_grace = Duration::from_secs(10);
-        config.admin = Some(([127, 0, 0, 1], 0).into());
-        let host = Runtime::start(config).await.expect("host starts");
+        let sluice = Sluice::in_folder(dir).admin().start().await;
+        let host = &sluice.host;
         assert!(host.load_errors().is_empty(), "{:?}", host.load_errors());
         assert_eq!(host.functions(), ["analytics", "notify"]);
-        let js = jetstream::new(server.client().await);
+        let js = sluice.js();
         Self {
-            _server: server,
-            host,
+            sluice,
             receiver,
             js,
             script: Script::default(),
@@ -174,7 +167,7 @@ impl Market {
     }
 
     fn stats(&self, function: &str) -> StatsSnapshot {
-        self.host.stats(function).expect("deployed")
+        self.sluice.host.stats(function).expect("deployed")
     }
 
     /// Whether both functions handled every scripted event successfully. (At least: a
@@ -192,7 +185,7 @@ async fn the_marketplace_notifies_once_per_listing_and_counts_exactly_through_a_
     // Everything up: fan-out, both PriceReduced versions, re-sent copies.
     let started = Instant::now();
     market.publish_listings(0..LISTINGS_UP).await;
-    eventually(WAIT, "every event handled by both functions", || {
+    eventually(WAIT, "every event handled by both functions", async || {
         market.all_handled()
     })
     .await;
@@ -217,7 +210,7 @@ async fn the_marketplace_notifies_once_per_listing_and_counts_exactly_through_a_
     assert_eq!(analytics.dead_lettered, 1, "only the unknown version");
     assert_eq!(analytics.dead_lettered_for(DeadLetterReason::SchemaMismatch), 1);
     assert_eq!(market.stats("notify").dead_lettered, 0);
-    let admin = market.host.admin_addr().unwrap();
+    let admin = market.sluice.host.admin_addr().unwrap();
     let metrics = tokio::task::spawn_blocking(move || http_get(admin, "/metrics").body)
         .await
         .unwrap();
@@ -228,7 +221,7 @@ async fn the_marketplace_notifies_once_per_listing_and_counts_exactly_through_a_
         let line = metrics.lines().find(|l| l.starts_with(series)).expect(series);
         assert_ne!(line, format!("{series} 0"), "{series} on /metrics");
     }
-    market.host.shutdown().await;
+    market.sluice.shutdown().await;
 }
 
 /// The dashboard goes down while listings keep coming: the breaker opens and `analytics`
@@ -239,7 +232,7 @@ async fn ride_out_a_dashboard_outage(market: &mut Market) {
     market
         .publish_listings(LISTINGS_UP..LISTINGS_UP + LISTINGS_DOWN)
         .await;
-    eventually(WAIT, "the analytics circuit opens", || {
+    eventually(WAIT, "the analytics circuit opens", async || {
         market.stats("analytics").circuit_opened >= 1
     })
     .await;
@@ -261,9 +254,11 @@ async fn ride_out_a_dashboard_outage(market: &mut Market) {
 
     market.receiver.set_dashboard_up(true);
     let up = Instant::now();
-    eventually(WAIT, "the circuit closes and every event is handled", || {
-        market.stats("analytics").circuit_closed >= 1 && market.all_handled()
-    })
+    eventually(
+        WAIT,
+        "the circuit closes and every event is handled",
+        async || market.stats("analytics").circuit_closed >= 1 && market.all_handled(),
+    )
     .await;
     eprintln!(
         "marketplace: the circuit opened {opened_after:.2?} after the dashboard went down; closed and drained {:.2?} after it came back",

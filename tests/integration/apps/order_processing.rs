@@ -6,9 +6,7 @@
 use std::time::Duration;
 
 use orders_driver::Workload;
-use sluice_tests::{FunctionsDir, NatsServer};
-
-use crate::start_host;
+use sluice_tests::Sluice;
 
 /// The application's functions: name, guest crate, manifest.
 const FUNCTIONS: [(&str, &str, &str); 3] = [
@@ -31,19 +29,18 @@ const FUNCTIONS: [(&str, &str, &str); 3] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_orders_a_tenth_sent_twice_are_each_totalled_exactly_once() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
+    let mut app = Sluice::builder();
     for (name, guest, manifest) in FUNCTIONS {
-        dir.add(name, guest, manifest);
+        app = app.add(name, guest, manifest);
     }
-    let host = start_host(&server, &dir).await;
+    let sluice = app.start().await;
+    let host = &sluice.host;
     assert_eq!(host.functions().len(), 3, "{:?}", host.load_errors());
-    let client = server.client().await;
     let workload = Workload {
         timeout: Duration::from_secs(90),
         ..Workload::default()
     };
-    let report = orders_driver::run(&client, &workload)
+    let report = orders_driver::run(&sluice.client, &workload)
         .await
         .expect("the workload runs");
     println!("{report}");
@@ -69,5 +66,5 @@ async fn ten_thousand_orders_a_tenth_sent_twice_are_each_totalled_exactly_once()
         sizes.iter().all(|&size| size <= 100) && sizes.contains(&100),
         "revenue was summed in batches of up to 100: {sizes:?}"
     );
-    host.shutdown().await;
+    sluice.shutdown().await;
 }

@@ -6,10 +6,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sluice_tests::{FunctionsDir, NatsServer, next_message};
+use sluice_tests::{Sluice, WAIT, header, next_message, publish_js};
 
-use super::{manifest, publish_js};
-use crate::{WAIT, header, start_host};
+use super::js_probe;
 
 const BACKOFF: Duration = Duration::from_millis(600);
 const MAX_DELAY: Duration = Duration::from_millis(1000);
@@ -19,19 +18,16 @@ const SLACK: Duration = Duration::from_secs(4);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_waits_the_backoff_or_the_capped_retry_after_not_the_ack_wait() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    let policy = format!(
-        "[retry]\nmax_attempts = 3\ninitial_delay = \"{}ms\"\nmultiplier = 2.0\nmax_delay = \"{}ms\"\njitter = \"none\"\n[delivery]\nack_wait = \"{}s\"",
-        BACKOFF.as_millis(),
-        MAX_DELAY.as_millis(),
-        ACK_WAIT.as_secs()
-    );
-    dir.add("orders", "probe", &manifest(&policy));
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let policy = js_probe()
+        .max_attempts(3)
+        .initial_delay(&format!("{}ms", BACKOFF.as_millis()))
+        .multiplier(2.0)
+        .max_delay(&format!("{}ms", MAX_DELAY.as_millis()))
+        .jitter("none")
+        .ack_wait(&format!("{}s", ACK_WAIT.as_secs()));
+    let sluice = Sluice::builder().add("orders", "probe", policy).start().await;
+    let js = sluice.js();
+    let mut out = sluice.subscribe("probe.out").await;
 
     // Each fails its first attempt and succeeds on the second: the gap is the NAK's delay.
     let cases = [
@@ -65,6 +61,6 @@ async fn a_retry_waits_the_backoff_or_the_capped_retry_after_not_the_ack_wait() 
             "{id}: redelivered after {gap:?}, long after its delay {delay:?} (ack wait {ACK_WAIT:?})"
         );
     }
-    assert_eq!(host.stats("orders").unwrap().retried, 3);
-    host.shutdown().await;
+    assert_eq!(sluice.host.stats("orders").unwrap().retried, 3);
+    sluice.shutdown().await;
 }

@@ -6,25 +6,23 @@ use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
 use serde_json::json;
-use sluice_tests::{FunctionsDir, NatsServer, next_message, no_message_pending};
+use sluice_tests::{
+    Sluice, WAIT, consumer_info, drained, header, next_message, no_message_pending, publish_js, publish_many,
+    until_ok,
+};
 
-use super::{consumer_info, count_ids, drained, manifest, publish_js, publish_many};
-use crate::{WAIT, header, start_host};
+use super::{count_ids, js_probe};
 
 const STREAM: &str = "SLUICE_ORDERS";
 const CONSUMER: &str = "sluice-orders";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_event_is_dead_lettered_durably_while_the_others_flow() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    let retry = "[retry]\nmax_attempts = 3\ninitial_delay = \"300ms\"\nmax_delay = \"1s\"\njitter = \"none\"";
-    dir.add("orders", "probe", &manifest(retry));
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
-    let mut out = client.subscribe("probe.out").await.unwrap();
-    let mut dlq = client.subscribe("sluice.dlq.orders").await.unwrap();
+    let retry = js_probe().retry(3, "300ms", "1s").jitter("none");
+    let sluice = Sluice::builder().add("orders", "probe", retry).start().await;
+    let js = sluice.js();
+    let mut out = sluice.subscribe("probe.out").await;
+    let mut dlq = sluice.subscribe("sluice.dlq.orders").await;
 
     let poison = json!({"op": "fail", "note": "poison"}).to_string();
     let mut headers = async_nats::HeaderMap::new();
@@ -62,24 +60,23 @@ async fn a_poison_event_is_dead_lettered_durably_while_the_others_flow() {
     let mut dead_letters = js.get_stream("SLUICE_DLQ").await.expect("dead-letter stream");
     assert_eq!(dead_letters.info().await.unwrap().state.messages, 1);
     drained(&js, STREAM, CONSUMER).await;
-    let stats = host.stats("orders").unwrap();
+    let stats = sluice.host.stats("orders").unwrap();
     assert_eq!((stats.succeeded, stats.dead_lettered, stats.retried), (500, 1, 2));
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_are_redeliveries_counted_by_the_server() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add(
-        "orders",
-        "probe",
-        &manifest("[retry]\ninitial_delay = \"10ms\"\nmax_delay = \"50ms\""),
-    );
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let sluice = Sluice::builder()
+        .add(
+            "orders",
+            "probe",
+            js_probe().initial_delay("10ms").max_delay("50ms"),
+        )
+        .start()
+        .await;
+    let js = sluice.js();
+    let mut out = sluice.subscribe("probe.out").await;
 
     publish_js(&js, "js.in", "e-1", json!({"op": "fail", "until": 3}).to_string()).await;
     let message = next_message(&mut out, WAIT, "success on the third delivery").await;
@@ -88,41 +85,39 @@ async fn retries_are_redeliveries_counted_by_the_server() {
     drained(&js, STREAM, CONSUMER).await;
     let info = consumer_info(&js, STREAM, CONSUMER).await;
     assert_eq!(info.num_redelivered, 0, "nothing waits for redelivery");
-    assert_eq!(host.stats("orders").unwrap().retried, 2);
-    host.shutdown().await;
+    assert_eq!(sluice.host.stats("orders").unwrap().retried, 2);
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_id_header_redeliveries_share_the_stream_sequence_as_id() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add(
-        "orders",
-        "probe",
-        &manifest("[retry]\ninitial_delay = \"10ms\"\nmax_delay = \"50ms\""),
-    );
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let sluice = Sluice::builder()
+        .add(
+            "orders",
+            "probe",
+            js_probe().initial_delay("10ms").max_delay("50ms"),
+        )
+        .start()
+        .await;
+    let js = sluice.js();
+    let mut out = sluice.subscribe("probe.out").await;
 
     let payload = json!({"op": "fail", "until": 2}).to_string();
     js.publish("js.in", payload.into()).await.unwrap().await.unwrap();
     let message = next_message(&mut out, WAIT, "success on the second delivery").await;
     assert_eq!(header(&message, "probe-event-id"), Some("SLUICE_ORDERS:1"));
     assert_eq!(header(&message, "Nats-Msg-Id"), Some("orders:SLUICE_ORDERS:1:1"));
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_dedupe_a_handled_event_id_is_acked_without_running_again() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("orders", "probe", &manifest("[dedupe]\nwindow = \"1m\""));
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let sluice = Sluice::builder()
+        .add("orders", "probe", js_probe().dedupe("1m"))
+        .start()
+        .await;
+    let js = sluice.js();
+    let mut out = sluice.subscribe("probe.out").await;
 
     let echo = json!({"op": "echo"}).to_string();
     publish_js(&js, "js.in", "order-7", echo.clone()).await;
@@ -134,16 +129,18 @@ async fn with_dedupe_a_handled_event_id_is_acked_without_running_again() {
     assert_eq!(header(&message, "probe-event-id"), Some("order-8"));
     drained(&js, STREAM, CONSUMER).await;
     assert!(no_message_pending(&mut out), "order-7 ran once");
-    let stats = host.stats("orders").unwrap();
+    let stats = sluice.host.stats("orders").unwrap();
     assert_eq!((stats.succeeded, stats.deduplicated), (2, 1));
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_older_than_max_event_age_expire_to_the_dead_letter_subject() {
-    let server = NatsServer::start();
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
+    let stage = Sluice::builder()
+        .add("orders", "probe", js_probe().max_event_age("500ms"))
+        .stage()
+        .await;
+    let js = stage.js();
     js.create_stream(async_nats::jetstream::stream::Config {
         name: STREAM.into(),
         subjects: vec!["js.in".into()],
@@ -154,18 +151,11 @@ async fn events_older_than_max_event_age_expire_to_the_dead_letter_subject() {
     let echo = json!({"op": "echo"}).to_string();
     publish_js(&js, "js.in", "stale", echo.clone()).await;
     let published = Instant::now();
-    let dir = FunctionsDir::new();
-    dir.add(
-        "orders",
-        "probe",
-        &manifest("[delivery]\nmax_event_age = \"500ms\""),
-    );
-    let mut out = client.subscribe("probe.out").await.unwrap();
-    let mut dlq = client.subscribe("sluice.dlq.orders").await.unwrap();
-    client.flush().await.unwrap();
+    let mut out = stage.subscribe("probe.out").await;
+    let mut dlq = stage.subscribe("sluice.dlq.orders").await;
     // Let the stored event grow older than the limit before a host can take it.
     tokio::time::sleep(Duration::from_millis(700).saturating_sub(published.elapsed())).await;
-    let host = start_host(&server, &dir).await;
+    let sluice = stage.start().await;
 
     let letter = next_message(&mut dlq, WAIT, "the stale event dead-lettered").await;
     assert_eq!(header(&letter, "Sluice-Dlq-Reason"), Some("expired"));
@@ -178,18 +168,17 @@ async fn events_older_than_max_event_age_expire_to_the_dead_letter_subject() {
     let message = next_message(&mut out, WAIT, "a fresh event handled").await;
     assert_eq!(header(&message, "probe-event-id"), Some("fresh"));
     assert!(no_message_pending(&mut out));
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_handler_keeps_its_event_past_the_ack_wait() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("orders", "probe", &manifest("[delivery]\nack_wait = \"1s\""));
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let sluice = Sluice::builder()
+        .add("orders", "probe", js_probe().ack_wait("1s"))
+        .start()
+        .await;
+    let js = sluice.js();
+    let mut out = sluice.subscribe("probe.out").await;
 
     publish_js(
         &js,
@@ -205,29 +194,18 @@ async fn a_slow_handler_keeps_its_event_past_the_ack_wait() {
         info.delivered.consumer_sequence, 1,
         "delivered once, not again after 1 s"
     );
-    assert_eq!(host.stats("orders").unwrap().received, 1);
-    host.shutdown().await;
+    assert_eq!(sluice.host.stats("orders").unwrap().received, 1);
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_circuit_breaker_pauses_a_failing_function_and_probes_until_it_recovers() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    let extra = r#"
-[retry]
-max_attempts = 10
-initial_delay = "10ms"
-max_delay = "10ms"
-[circuit_breaker]
-failures = 3
-cool_down = "300ms"
-max_cool_down = "1s"
-"#;
-    dir.add("orders", "probe", &manifest(extra));
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let breaker = js_probe()
+        .retry(10, "10ms", "10ms")
+        .circuit_breaker(3, "300ms", "1s");
+    let sluice = Sluice::builder().add("orders", "probe", breaker).start().await;
+    let js = sluice.js();
+    let mut out = sluice.subscribe("probe.out").await;
 
     let start = Instant::now();
     publish_js(
@@ -246,7 +224,7 @@ max_cool_down = "1s"
         took >= Duration::from_millis(1900),
         "breaker paused for only {took:?}"
     );
-    let stats = host.stats("orders").unwrap();
+    let stats = sluice.host.stats("orders").unwrap();
     assert_eq!((stats.received, stats.retried, stats.succeeded), (6, 5, 1));
 
     // Closed again: the next event runs at once.
@@ -258,18 +236,17 @@ max_cool_down = "1s"
         "took {:?}",
         start.elapsed()
     );
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_gets_no_more_events_at_once_than_its_cap() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("orders", "probe", &manifest("[limits]\nmax_concurrency = 4"));
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
-    let mut out = client.subscribe("probe.out").await.unwrap();
+    let sluice = Sluice::builder()
+        .add("orders", "probe", js_probe().max_concurrency(4))
+        .start()
+        .await;
+    let js = sluice.js();
+    let mut out = sluice.subscribe("probe.out").await;
 
     publish_many(&js, "js.in", "s", 40, |_| {
         json!({"op": "sleep", "ms": 50}).to_string()
@@ -278,18 +255,20 @@ async fn a_function_gets_no_more_events_at_once_than_its_cap() {
     let mut reports = Vec::new();
     // While the handlers run, the server holds the rest: at most the cap is unacknowledged.
     let mut max_unacked = 0;
-    let deadline = Instant::now() + WAIT;
-    while reports.len() < 40 {
-        assert!(Instant::now() < deadline, "only {} of 40 reports", reports.len());
+    until_ok(WAIT, Duration::from_millis(20), "40 reports", async || {
         let info = consumer_info(&js, STREAM, CONSUMER).await;
         max_unacked = max_unacked.max(info.num_ack_pending);
         while let Some(Some(message)) = out.next().now_or_never() {
             reports.push(message);
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        match reports.len() {
+            40.. => Ok(()),
+            got => Err(format!("only {got} of 40 reports")),
+        }
+    })
+    .await;
     assert!(max_unacked <= 4, "{max_unacked} events were out at once");
     assert!(max_unacked >= 2, "the cap was used ({max_unacked})");
-    assert_eq!(host.stats("orders").unwrap().peak_in_flight, 4);
-    host.shutdown().await;
+    assert_eq!(sluice.host.stats("orders").unwrap().peak_in_flight, 4);
+    sluice.shutdown().await;
 }

@@ -11,11 +11,9 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, stream};
 use serde_json::json;
-use sluice_runtime::{Runtime, RuntimeConfig};
-use sluice_tests::{FunctionsDir, NatsCluster, NatsServer};
+use sluice_tests::{FunctionsDir, HostOptions, Manifest, NatsCluster, Sluice, drained, publish_many};
 
-use super::{drained, ids_in_stream, publish_many, stream_holds, stream_messages, stream_reader};
-use crate::{init_logging, start_host};
+use super::{ids_in_stream, js_probe, stream_holds, stream_messages, stream_reader};
 
 /// The stream capturing the probe's outputs.
 const OUT: &str = "OUT";
@@ -23,20 +21,9 @@ const OUT: &str = "OUT";
 const RECOVERY: Duration = Duration::from_secs(90);
 
 /// A JetStream probe on `js.in` with a short ack wait (events a broken connection left
-/// unacknowledged come back soon), with `extra` TOML in `[trigger]`.
-fn manifest(trigger_extra: &str) -> String {
-    format!(
-        r#"
-[trigger]
-subjects = ["js.in"]
-mode = "jetstream"
-{trigger_extra}
-[delivery]
-ack_wait = "3s"
-[permissions]
-publish = ["probe.out"]
-"#
-    )
+/// unacknowledged come back soon).
+fn manifest() -> Manifest {
+    js_probe().ack_wait("3s")
 }
 
 /// Creates stream `name` on `subject` with `replicas` replicas.
@@ -80,14 +67,11 @@ async fn every_event_once(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_mid_stream_loses_no_jetstream_event() {
     const EVENTS: u64 = 3000;
-    let mut server = NatsServer::start();
-    let client = server.client().await;
-    let js = jetstream::new(client.clone());
+    let stage = Sluice::builder().add("orders", "probe", manifest()).stage().await;
+    let js = stage.js();
     create_stream(&js, OUT, "probe.out", 1).await;
     let reader = stream_reader(&js, OUT).await;
-    let dir = FunctionsDir::new();
-    dir.add("orders", "probe", &manifest(""));
-    let host = start_host(&server, &dir).await;
+    let mut sluice = stage.start().await;
     let started = Instant::now();
 
     publish_many(&js, "js.in", "e", EVENTS as usize, |_| {
@@ -100,7 +84,7 @@ async fn a_broker_restart_mid_stream_loses_no_jetstream_event() {
         before < EVENTS,
         "all {EVENTS} events were handled before the restart"
     );
-    tokio::task::block_in_place(|| server.restart());
+    tokio::task::block_in_place(|| sluice.server.restart());
     let restarted = started.elapsed();
 
     // The host and the test's client reconnect by themselves; the consumer's state survived
@@ -114,21 +98,13 @@ async fn a_broker_restart_mid_stream_loses_no_jetstream_event() {
     )
     .await;
     drained(&js, "SLUICE_ORDERS", "sluice-orders").await;
-    let succeeded = host.stats("orders").unwrap().succeeded;
+    let succeeded = sluice.host.stats("orders").unwrap().succeeded;
     let duplicates = every_event_once(&js, &reader, EVENTS, succeeded).await;
     eprintln!(
         "restart after {restarted:?} with {before} of {EVENTS} outputs; all in after {:?}; {duplicates} handled twice",
         started.elapsed()
     );
-    host.shutdown().await;
-}
-
-/// Starts a host on `dir` connected to `urls` (comma-separated).
-async fn start_host_on(urls: String, dir: &FunctionsDir) -> Runtime {
-    init_logging();
-    let mut config = RuntimeConfig::new(dir.path(), urls);
-    config.shutdown_grace = Duration::from_secs(10);
-    Runtime::start(config).await.expect("host starts")
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,18 +118,20 @@ async fn two_hosts_on_a_cluster_share_the_work_and_survive_losing_a_server() {
         // Sluice would create the dead-letter stream with one replica, on any one server.
         create_stream(&js, "SLUICE_DLQ", "sluice.dlq.>", 3).await;
     }
+    // A cluster, not one server: the hosts are started on it by hand.
     let dir = FunctionsDir::new();
-    dir.add("orders", "probe", &manifest("stream = \"ORDERS\""));
+    dir.add("orders", "probe", manifest().stream("ORDERS"));
+    let hosts = HostOptions::default();
 
     // Host A knows every server and is killed away from the one it picked; host B and the
     // test's client use the other two.
-    let host_a = start_host_on(cluster.urls(0..cluster.len()), &dir).await;
+    let host_a = hosts.start(cluster.urls(0..cluster.len()), dir.path()).await;
     let port = host_a.client().server_info().port;
     let victim = (0..cluster.len())
         .find(|&index| cluster.port(index) == port)
         .unwrap_or_else(|| panic!("host A is connected to port {port}, no node of the cluster"));
     let others: Vec<usize> = (0..cluster.len()).filter(|&index| index != victim).collect();
-    let host_b = start_host_on(cluster.urls(others.clone()), &dir).await;
+    let host_b = hosts.start(cluster.urls(others.clone()), dir.path()).await;
     let js = jetstream::new(cluster.client_of(others).await);
     let reader = stream_reader(&js, OUT).await;
     let started = Instant::now();

@@ -5,35 +5,36 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sluice_tests::{FunctionsDir, NatsServer, next_message, spawn_host};
+use sluice_tests::{
+    Manifest, Sluice, WAIT, drained, header, next_message, publish_js, publish_many, spawn_host, until_ok,
+};
 
-use super::{count_ids, count_more, drained, manifest, publish_js, publish_many};
-use crate::{WAIT, header, start_host};
+use super::{count_ids, count_more, js_probe};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_killed_mid_stream_loses_nothing_and_repeats_only_what_was_in_flight() {
     const EVENTS: usize = 20_000;
     const CAP: u32 = 16;
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    let extra = format!("[limits]\nmax_concurrency = {CAP}\n[delivery]\nack_wait = \"2s\"");
-    dir.add("orders", "probe", &manifest(&extra));
+    // Hosts are `sluice up` processes here, to be killed with SIGKILL.
+    let stage = Sluice::builder()
+        .add(
+            "orders",
+            "probe",
+            js_probe().max_concurrency(CAP.into()).ack_wait("2s"),
+        )
+        .stage()
+        .await;
     let state = tempfile::tempdir().unwrap();
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
-    let mut out = client.subscribe("probe.out").await.unwrap();
-    client.flush().await.unwrap();
+    let js = stage.js();
+    let mut out = stage.subscribe("probe.out").await;
 
-    let mut first = spawn_host(&server, &dir, state.path());
+    let mut first = spawn_host(&stage.server, &stage.dir, state.path());
     // The stream exists once the host has deployed the function.
-    let deadline = Instant::now() + WAIT;
-    while js.get_stream("SLUICE_ORDERS").await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the first host never deployed the function"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let what = "the first host deploying the function";
+    until_ok(WAIT, Duration::from_millis(20), what, async || {
+        js.get_stream("SLUICE_ORDERS").await
+    })
+    .await;
     publish_many(&js, "js.in", "k", EVENTS, |_| json!({"op": "echo"}).to_string()).await;
     let mut all = HashMap::new();
     count_more(&mut out, &mut all, WAIT, "a quarter of the events", |seen| {
@@ -43,7 +44,7 @@ async fn a_host_killed_mid_stream_loses_nothing_and_repeats_only_what_was_in_fli
     first.kill().expect("SIGKILL the first host");
     first.wait().unwrap();
 
-    let mut second = spawn_host(&server, &dir, state.path());
+    let mut second = spawn_host(&stage.server, &stage.dir, state.path());
     count_more(
         &mut out,
         &mut all,
@@ -66,13 +67,13 @@ async fn a_host_killed_mid_stream_loses_nothing_and_repeats_only_what_was_in_fli
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_shutdown_under_load_hands_back_what_it_did_not_start() {
     const EVENTS: usize = 600;
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("orders", "probe", &manifest("[limits]\nmax_concurrency = 8"));
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
-    let mut out = client.subscribe("probe.out").await.unwrap();
-    let first = start_host(&server, &dir).await;
+    let stage = Sluice::builder()
+        .add("orders", "probe", js_probe().max_concurrency(8))
+        .stage()
+        .await;
+    let js = stage.js();
+    let mut out = stage.subscribe("probe.out").await;
+    let first = stage.start().await;
     publish_many(&js, "js.in", "g", EVENTS, |_| {
         json!({"op": "sleep", "ms": 20}).to_string()
     })
@@ -91,12 +92,12 @@ async fn a_graceful_shutdown_under_load_hands_back_what_it_did_not_start() {
             next_message(&mut out, WAIT, "events handled before the shutdown").await,
         );
     }
-    let report = first.shutdown().await;
+    let (stage, report) = first.stop().await;
     assert_eq!(
         report.abandoned, 0,
         "in-flight events finished within the grace period"
     );
-    let second = start_host(&server, &dir).await;
+    let second = stage.start().await;
     let deadline = Instant::now() + WAIT;
     while handled.len() < EVENTS {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -109,7 +110,7 @@ async fn a_graceful_shutdown_under_load_hands_back_what_it_did_not_start() {
     let twice: Vec<_> = handled.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "handled twice: {twice:?}");
     assert!(
-        second.stats("orders").unwrap().succeeded > 0,
+        second.host.stats("orders").unwrap().succeeded > 0,
         "the second host took the rest"
     );
     second.shutdown().await;
@@ -117,29 +118,21 @@ async fn a_graceful_shutdown_under_load_hands_back_what_it_did_not_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_handlers_are_contained_and_dead_lettered_with_the_right_reason() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    let hostile = r#"
-[trigger]
-subjects = ["hostile.in"]
-mode = "jetstream"
-[limits]
-timeout = "300ms"
-memory = "32MiB"
-[retry]
-max_attempts = 2
-initial_delay = "10ms"
-max_delay = "10ms"
-[permissions]
-publish = ["probe.out"]
-"#;
-    dir.add("hostile", "probe", hostile);
-    dir.add("healthy", "probe", &manifest(""));
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
-    let mut out = client.subscribe("probe.out").await.unwrap();
-    let mut dlq = client.subscribe("sluice.dlq.hostile").await.unwrap();
+    let hostile = Manifest::new()
+        .subjects(["hostile.in"])
+        .jetstream()
+        .timeout("300ms")
+        .memory("32MiB")
+        .retry(2, "10ms", "10ms")
+        .publish(["probe.out"]);
+    let sluice = Sluice::builder()
+        .add("hostile", "probe", hostile)
+        .add("healthy", "probe", js_probe())
+        .start()
+        .await;
+    let js = sluice.js();
+    let mut out = sluice.subscribe("probe.out").await;
+    let mut dlq = sluice.subscribe("sluice.dlq.hostile").await;
 
     let attacks = [
         ("spin", json!({"op": "spin"}), "timeout"),
@@ -192,28 +185,20 @@ publish = ["probe.out"]
     );
     drained(&js, "SLUICE_HOSTILE", "sluice-hostile").await;
     drained(&js, "SLUICE_HEALTHY", "sluice-healthy").await;
-    host.shutdown().await;
+    sluice.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_clear_outcome_and_nothing_is_lost() {
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    let bad = r#"
-[trigger]
-subjects = ["bad.>"]
-mode = "jetstream"
-[limits]
-max_payload = "4KiB"
-[permissions]
-publish = ["probe.out"]
-"#;
-    dir.add("bad", "probe", bad);
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
-    let mut out = client.subscribe("probe.out").await.unwrap();
-    let mut dlq = client.subscribe("sluice.dlq.bad").await.unwrap();
+    let bad = Manifest::new()
+        .subjects(["bad.>"])
+        .jetstream()
+        .max_payload("4KiB")
+        .publish(["probe.out"]);
+    let sluice = Sluice::builder().add("bad", "probe", bad).start().await;
+    let js = sluice.js();
+    let mut out = sluice.subscribe("probe.out").await;
+    let mut dlq = sluice.subscribe("sluice.dlq.bad").await;
 
     let echo = json!({"op": "echo"}).to_string();
     publish_js(&js, "bad.in", "oversized", format!("{echo:<8192}")).await;
@@ -245,7 +230,7 @@ publish = ["probe.out"]
         assert_eq!(outcomes[id], "permanent", "{id}");
     }
     drained(&js, "SLUICE_BAD", "sluice-bad").await;
-    let stats = host.stats("bad").unwrap();
+    let stats = sluice.host.stats("bad").unwrap();
     assert_eq!((stats.succeeded, stats.dead_lettered), (2, 4));
-    host.shutdown().await;
+    sluice.shutdown().await;
 }

@@ -8,11 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::StreamExt;
 use serde_json::json;
 use sluice_runtime::ReloadEvent;
-use sluice_runtime::{Runtime, RuntimeConfig};
-use sluice_tests::{FunctionsDir, NatsServer, guest};
-
-use super::{drained, publish_js, publish_many};
-use crate::WAIT;
+use sluice_tests::{Manifest, Sluice, WAIT, drained, guest, next_message, publish_js, publish_many};
 
 /// Long enough that an event the undeployed host kept without NAK would show.
 const ACK_WAIT: Duration = Duration::from_secs(30);
@@ -24,25 +20,15 @@ const MAX_CONCURRENCY: usize = 8;
 /// Version `version` of the function, reporting to `probe.v{version}`. Per-key ordering over
 /// four keys keeps some received events waiting for their key (holding permits): exactly the
 /// events an undeploy must hand back.
-fn versioned(version: u32) -> String {
-    format!(
-        r#"
-[trigger]
-subjects = ["js.in"]
-mode = "jetstream"
-ordering = "per-key"
-key = "json:/key"
-[limits]
-max_concurrency = {MAX_CONCURRENCY}
-[delivery]
-ack_wait = "{}s"
-[permissions]
-publish = ["probe.>"]
-[config]
-out = "probe.v{version}"
-"#,
-        ACK_WAIT.as_secs()
-    )
+fn versioned(version: u32) -> Manifest {
+    Manifest::new()
+        .subjects(["js.in"])
+        .jetstream()
+        .per_key("json:/key")
+        .max_concurrency(MAX_CONCURRENCY as u64)
+        .ack_wait(&format!("{}s", ACK_WAIT.as_secs()))
+        .publish(["probe.>"])
+        .config("out", format!("probe.v{version}"))
 }
 
 async fn next_reload(events: &mut tokio::sync::broadcast::Receiver<ReloadEvent>) -> ReloadEvent {
@@ -72,18 +58,15 @@ fn report(message: &async_nats::Message) -> Report {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undeploying_mid_stream_hands_back_what_it_did_not_start() {
     const EVENTS: usize = 300;
-    let server = NatsServer::start();
-    let dir = FunctionsDir::new();
-    dir.add("orders", "probe", &versioned(1));
-    crate::init_logging();
-    let mut config = RuntimeConfig::new(dir.path(), server.url());
-    config.watch = true;
-    config.shutdown_grace = GRACE;
-    let host = Runtime::start(config).await.expect("host starts");
-    let mut reloads = host.reload_events();
-    let client = server.client().await;
-    let js = async_nats::jetstream::new(client.clone());
-    let mut out = client.subscribe("probe.*").await.unwrap();
+    let sluice = Sluice::builder()
+        .add("orders", "probe", versioned(1))
+        .watch()
+        .host(|host| host.grace(GRACE))
+        .start()
+        .await;
+    let mut reloads = sluice.host.reload_events();
+    let js = sluice.js();
+    let mut out = sluice.subscribe("probe.*").await;
 
     let long = json!({"op": "sleep", "ms": LONG_MS, "key": "long"}).to_string();
     publish_js(&js, "js.in", "long", long).await;
@@ -94,10 +77,10 @@ async fn undeploying_mid_stream_hands_back_what_it_did_not_start() {
 
     let mut reports = Vec::new();
     while reports.len() < 30 {
-        let message = sluice_tests::next_message(&mut out, WAIT, "events handled before the undeploy").await;
+        let message = next_message(&mut out, WAIT, "events handled before the undeploy").await;
         reports.push(report(&message));
     }
-    std::fs::remove_file(dir.path().join("orders.wasm")).unwrap();
+    std::fs::remove_file(sluice.dir.path().join("orders.wasm")).unwrap();
     assert_eq!(
         next_reload(&mut reloads).await,
         ReloadEvent::Undeployed {
@@ -108,8 +91,10 @@ async fn undeploying_mid_stream_hands_back_what_it_did_not_start() {
 
     // Deployed again at once, as version 2: it takes what version 1 handed back, and the
     // long event once version 1's grace period is over.
-    dir.write("orders.toml", versioned(2).as_bytes());
-    std::fs::copy(guest("probe"), dir.path().join("orders.wasm")).unwrap();
+    sluice
+        .dir
+        .write("orders.toml", versioned(2).to_string().as_bytes());
+    std::fs::copy(guest("probe"), sluice.dir.path().join("orders.wasm")).unwrap();
     loop {
         match next_reload(&mut reloads).await {
             ReloadEvent::Deployed { .. } => break,
@@ -178,5 +163,5 @@ async fn undeploying_mid_stream_hands_back_what_it_did_not_start() {
         started_after.len(),
         v2.len()
     );
-    host.shutdown().await;
+    sluice.shutdown().await;
 }

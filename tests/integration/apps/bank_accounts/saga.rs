@@ -5,12 +5,10 @@
 
 use async_nats::jetstream;
 use serde_json::json;
-use sluice_tests::{FunctionsDir, NatsServer};
+use sluice_tests::{FunctionsDir, Sluice, drained};
 
 use super::replay::{replay, transfers_complete};
 use super::{ACCOUNTS, deploy, send, settled};
-use crate::jetstream::drained;
-use crate::start_host;
 
 const TRANSFERS: u64 = 40;
 const AMOUNT: u64 = 100;
@@ -24,12 +22,10 @@ async fn stored(js: &jetstream::Context) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bank_transfers_debited_while_the_saga_is_down_are_credited_once_when_it_runs() {
-    let server = NatsServer::start();
     let dir = FunctionsDir::new();
     deploy(&dir, &["bank-account", "bank-projection", "bank-query"]);
-    let host = start_host(&server, &dir).await;
-    let client = server.client().await;
-    let js = jetstream::new(client.clone());
+    let sluice = Sluice::in_folder(dir).start().await;
+    let (client, js) = (sluice.client.clone(), sluice.js());
     for account in ACCOUNTS {
         let body = json!({"type": "Deposit", "amount": OPENING});
         send(&client, &format!("open-{account}"), account, &body).await;
@@ -47,24 +43,24 @@ async fn bank_transfers_debited_while_the_saga_is_down_are_credited_once_when_it
         total - i128::from(TRANSFERS * AMOUNT),
         "debited, not yet credited: the money is in flight"
     );
-    host.shutdown().await;
+    let (stage, _) = sluice.stop().await;
 
     // The saga starts and reads the event store from the beginning.
-    deploy(&dir, &["bank-transfer"]);
-    let host = start_host(&server, &dir).await;
+    deploy(&stage.dir, &["bank-transfer"]);
+    let sluice = stage.start().await;
     settled(&js, Some(total)).await;
     drained(&js, "BANK_EVENTS", "bank-transfer").await;
     assert_eq!(stored(&js).await, 4 + 2 * TRANSFERS);
-    host.shutdown().await;
+    let (stage, _) = sluice.stop().await;
 
     // It forgets how far it read and reads everything again: every credit is asked for again
     // with the same command id, answered from the recorded outcome, and appends nothing.
     js.delete_consumer_from_stream("bank-transfer", "BANK_EVENTS")
         .await
         .expect("delete the saga's consumer");
-    let host = start_host(&server, &dir).await;
+    let sluice = stage.start().await;
     drained(&js, "BANK_EVENTS", "bank-transfer").await;
-    let account = host.stats("bank-account").expect("deployed");
+    let account = sluice.host.stats("bank-account").expect("deployed");
     assert_eq!(account.succeeded, TRANSFERS, "every credit was asked for again");
     assert_eq!(
         stored(&js).await,
@@ -74,5 +70,5 @@ async fn bank_transfers_debited_while_the_saga_is_down_are_credited_once_when_it
     let replayed = replay(&js).await;
     assert_eq!(transfers_complete(&replayed), TRANSFERS as usize);
     assert_eq!(settled(&js, Some(total)).await, total);
-    host.shutdown().await;
+    sluice.shutdown().await;
 }

@@ -7,38 +7,40 @@ use std::time::Duration;
 use saga_driver::shop::DEAD_LETTERS;
 use saga_driver::{Report, Shop, catalogue, observe};
 use sluice_runtime::dlq::DeadLetterQueue;
-use sluice_tests::{NatsServer, spawn_host};
+use sluice_tests::{Sluice, spawn_host, until_ok};
 
 use super::{ORDERS, deploy};
-use crate::start_host;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_killed_mid_saga_leaves_stock_consistent_and_one_email_per_order() {
-    let server = NatsServer::start();
-    let dir = deploy();
+    let stage = Sluice::in_folder(deploy()).stage().await;
     let state = tempfile::tempdir().unwrap();
-    let mut first = spawn_host(&server, &dir, state.path());
-    let mut shop = Shop::new(server.client().await);
+    // The first host is a `sluice up` process, to be killed with SIGKILL.
+    let mut first = spawn_host(&stage.server, &stage.dir, state.path());
+    let mut shop = Shop::new(stage.client.clone());
     shop.wait_until_deployed(Duration::from_secs(30)).await.unwrap();
     shop.open().await.unwrap();
     let orders = catalogue::orders("k", ORDERS);
     shop.place(&orders).await.unwrap();
 
     // Kill it once a third of the orders have ended: the others are at every step.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while shop.progress().await.unwrap().emailed < ORDERS as u64 / 3 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the first host made no progress"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let what = "a third of the orders e-mailed by the first host";
+    until_ok(
+        Duration::from_secs(60),
+        Duration::from_millis(20),
+        what,
+        async || match shop.progress().await.unwrap().emailed {
+            emailed if emailed >= ORDERS as u64 / 3 => Ok(()),
+            emailed => Err(format!("{emailed} e-mailed")),
+        },
+    )
+    .await;
     first.kill().expect("SIGKILL the first host");
     first.wait().unwrap();
     let emailed_before = shop.progress().await.unwrap().emailed;
     assert!(emailed_before < ORDERS as u64, "killed before the end");
 
-    let second = start_host(&server, &dir).await;
+    let second = stage.start().await;
     let mut progress = shop
         .wait_until_ended(ORDERS, Duration::from_secs(90))
         .await
@@ -47,7 +49,7 @@ async fn a_host_killed_mid_saga_leaves_stock_consistent_and_one_email_per_order(
         if progress.dead_lettered == 0 {
             break;
         }
-        let queue = DeadLetterQueue::open(second.client().clone(), "saga-payment", DEAD_LETTERS.1)
+        let queue = DeadLetterQueue::open(second.host.client().clone(), "saga-payment", DEAD_LETTERS.1)
             .await
             .unwrap();
         queue.replay(None, 3).await.unwrap();
@@ -67,7 +69,7 @@ async fn a_host_killed_mid_saga_leaves_stock_consistent_and_one_email_per_order(
     println!("after a SIGKILL at {emailed_before} of {ORDERS} orders:\n{report}");
     assert!(report.violations.is_empty(), "{report}");
     assert!(
-        second.stats("saga-inventory").unwrap().succeeded > 0,
+        second.host.stats("saga-inventory").unwrap().succeeded > 0,
         "the second host took over"
     );
     second.shutdown().await;

@@ -97,9 +97,11 @@ impl FunctionsDir {
         }
     }
 
-    /// Deploys guest `guest` as function `name` with `manifest` (TOML; empty for none).
-    pub fn add(&self, name: &str, guest_name: &str, manifest: &str) -> &Self {
+    /// Deploys guest `guest` as function `name` with `manifest` (a [`Manifest`](crate::Manifest)
+    /// or TOML text; empty for none).
+    pub fn add(&self, name: &str, guest_name: &str, manifest: impl std::fmt::Display) -> &Self {
         std::fs::copy(guest(guest_name), self.path().join(format!("{name}.wasm"))).expect("copy component");
+        let manifest = manifest.to_string();
         if !manifest.is_empty() {
             self.write(&format!("{name}.toml"), manifest.as_bytes());
         }
