@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Where each part lives, in the order of the flow:
-//! - [`manifest`]: what a function asks for (`NAME.toml`), parsed and validated.
+//! - `manifest`: what a function asks for (`NAME.toml`), parsed and validated ([`Manifest`]).
 //! - `function`: a loaded [`Function`] — manifest, component compiled and pre-linked, payload
 //!   schemas; a value. A functions folder is loaded by `function::load_dir`.
 //! - `imports`: the sandbox side of the WIT contract — the per-store state and one module per
@@ -37,9 +37,12 @@
 //! Beside the flow: `stats` and `metrics` count what happened to every event, `breaker`
 //! pauses a failing function, `ordering` keeps per-key order, `retry` is the backoff policy,
 //! `provision` sets up streams, consumers and buckets, [`nats`] connects (and starts a local
-//! server), and [`dlq`] reads dead letters back from their stream and replays them.
+//! server), [`dlq`] reads dead letters back from their stream and replays them, and [`check`]
+//! loads a folder without running it (`sluice check`). What the host and the SDK must agree
+//! on (subjects, key rules, header names, dead-letter reasons, limits) is the
+//! `sluice-protocol` crate; the `sluice` command is the `sluice-cli` crate.
 
-pub mod admin;
+mod admin;
 mod batcher;
 mod bindings;
 mod breaker;
@@ -54,7 +57,7 @@ mod function;
 mod host;
 mod imports;
 mod invoke;
-pub mod manifest;
+mod manifest;
 mod metrics;
 pub mod nats;
 mod ordering;
