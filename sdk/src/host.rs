@@ -8,7 +8,8 @@ mod imp {
     use crate::kv::entry::Entry;
     use crate::kv::error::KvError;
     use crate::level::Level;
-    use crate::{Reply, RequestError};
+    use crate::request::error::RequestError;
+    use crate::request::reply::Reply;
 
     pub fn publish(subject: &str, payload: &[u8], headers: &[(String, String)]) -> Result<(), String> {
         publisher::publish(subject, payload, headers)

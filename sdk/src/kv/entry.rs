@@ -9,7 +9,8 @@ use crate::Error;
 pub struct Entry {
     /// The value, byte for byte.
     pub value: Vec<u8>,
-    /// The key's revision: it changes on every write; [`compare_and_swap`](super::compare_and_swap) checks it.
+    /// The key's revision: it changes on every write;
+    /// [`compare_and_swap`](super::compare_and_swap) checks it.
     pub revision: u64,
 }
 
