@@ -1,28 +1,15 @@
 //! The host calls, routed to the Sluice host inside WebAssembly and to
 //! [`testing::TestHost`](crate::testing::TestHost) in native unit tests.
 
-/// How important a log line is (mirrors the WIT `logging.level`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    /// Very detailed tracing.
-    Trace,
-    /// Debugging detail.
-    Debug,
-    /// Normal operation.
-    Info,
-    /// Something unexpected that the handler coped with.
-    Warn,
-    /// Something failed.
-    Error,
-}
-
 #[cfg(target_arch = "wasm32")]
 mod imp {
-    use super::Level;
     use crate::bindings::sluice::function::{config, kv, log as logging, publisher, requester};
-    pub(crate) use crate::http::wasi_send as http_send;
-    use crate::kv::{Entry, KvError};
-    use crate::{Reply, RequestError};
+    pub(crate) use crate::http::wasi::send as http_send;
+    use crate::kv::entry::Entry;
+    use crate::kv::error::KvError;
+    use crate::level::Level;
+    use crate::request::error::RequestError;
+    use crate::request::reply::Reply;
 
     pub fn publish(subject: &str, payload: &[u8], headers: &[(String, String)]) -> Result<(), String> {
         publisher::publish(subject, payload, headers)

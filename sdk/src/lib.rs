@@ -94,6 +94,7 @@ mod event;
 mod host;
 pub mod http;
 pub mod kv;
+mod level;
 pub mod log;
 mod publish;
 mod request;
@@ -151,7 +152,7 @@ pub use batch::{Batch, BatchHandler, BatchOutcome};
 pub use config::config;
 pub use error::Error;
 pub use event::Event;
-pub use host::Level;
+pub use level::Level;
 pub use publish::{publish, publish_json, publish_with_headers};
 pub use request::{Reply, RequestError, request, request_with_headers};
 

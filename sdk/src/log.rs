@@ -5,7 +5,8 @@
 //! [`warn!`](crate::warn) and [`error!`](crate::error) take format arguments; these functions
 //! take a finished message. Anything printed to stdout or stderr also reaches the log.
 
-use crate::host::{self, Level};
+use crate::host;
+use crate::level::Level;
 
 /// Logs `message` at trace level: very detailed tracing.
 pub fn trace(message: &str) {

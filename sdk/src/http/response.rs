@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::find_header;
+use super::request::find_header;
 use crate::Error;
 
 /// What the server answered: any status, with its headers and whole body.

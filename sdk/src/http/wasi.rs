@@ -18,7 +18,10 @@ use wasip2::http::types::{
 use wasip2::io::poll::{Pollable, poll};
 use wasip2::io::streams::{InputStream, StreamError};
 
-use super::{HttpError, Method, Request, Response, Url};
+use super::error::HttpError;
+use super::request::{Method, Request};
+use super::response::Response;
+use super::url::Url;
 
 /// Largest chunk read from a response body at once.
 const READ_CHUNK: u64 = 64 << 10;

@@ -2,7 +2,7 @@
 //! requests.
 
 use super::{CURRENT, Outcome, Published, Run, TestHost, outcome, with_run};
-use crate::host::Level;
+use crate::level::Level;
 use crate::{Batch, BatchHandler, Event};
 
 /// The events of a batch run other than the current one.

@@ -7,7 +7,10 @@ use serde::de::DeserializeOwned;
 use sluice_protocol::AuthorityPattern;
 
 use super::with_run;
-use crate::http::{HttpError, Method, Request, Response, Url};
+use crate::http::error::HttpError;
+use crate::http::request::{Method, Request};
+use crate::http::response::Response;
+use crate::http::url::Url;
 
 /// What the test host does with requests to one URL or host.
 #[derive(Debug, Clone)]

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use sluice_protocol::kv;
 
 use super::with_run;
-use crate::kv::{Entry, KvError};
+use crate::kv::entry::Entry;
+use crate::kv::error::KvError;
 
 /// Every bucket of one test host.
 #[derive(Debug, Default)]

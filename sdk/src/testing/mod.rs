@@ -41,10 +41,12 @@ use std::sync::{Arc, Mutex};
 use serde::de::DeserializeOwned;
 use sluice_protocol::{AuthorityPattern, SubjectPattern};
 
-use crate::host::Level;
-use crate::http::{HttpError, Response};
-use crate::kv::Entry;
-use crate::{Error, Event, Handler, Reply};
+use crate::http::error::HttpError;
+use crate::http::response::Response;
+use crate::kv::entry::Entry;
+use crate::level::Level;
+use crate::request::reply::Reply;
+use crate::{Error, Event, Handler};
 pub(crate) use batch::begin_event;
 use batch::{BatchRun, EventRun};
 pub use http::HttpCall;

@@ -2,7 +2,8 @@
 //! answers.
 
 use super::{Published, with_run};
-use crate::{Reply, RequestError};
+use crate::request::error::RequestError;
+use crate::request::reply::Reply;
 
 /// What the test host does with a request to one subject.
 #[derive(Debug, Clone)]

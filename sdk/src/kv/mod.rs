@@ -37,83 +37,16 @@
 //! assert_eq!(entry.revision, 2);
 //! ```
 
-use std::fmt;
+pub(crate) mod entry;
+pub(crate) mod error;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use entry::Entry;
+pub use error::KvError;
+
 use crate::Error;
-
-/// A stored value and the revision it was written at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// The value, byte for byte.
-    pub value: Vec<u8>,
-    /// The key's revision: it changes on every write; [`compare_and_swap`] checks it.
-    pub revision: u64,
-}
-
-impl Entry {
-    /// The value as UTF-8 text; a value that is not gives a permanent error.
-    pub fn text(&self) -> Result<&str, Error> {
-        std::str::from_utf8(&self.value)
-            .map_err(|e| Error::permanent(format!("stored value is not UTF-8 text: {e}")))
-    }
-
-    /// The value parsed as JSON; a value that does not parse as `T` gives a permanent error.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.value).map_err(|e| {
-            Error::permanent(format!(
-                "stored value is not valid JSON for {}: {e}",
-                std::any::type_name::<T>()
-            ))
-        })
-    }
-}
-
-/// Why a key-value call failed.
-///
-/// Converts into an [`Error`] with `?`: [`Conflict`](Self::Conflict) and
-/// [`Unavailable`](Self::Unavailable) are retryable (a later attempt may succeed),
-/// [`Denied`](Self::Denied) and [`Invalid`](Self::Invalid) are permanent. It does not
-/// implement [`std::error::Error`], which would make every `KvError` retryable through
-/// [`Error`]'s blanket conversion.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KvError {
-    /// The bucket is not in the function's `[state] buckets`.
-    Denied(String),
-    /// [`compare_and_swap`] found another revision: someone wrote the key meanwhile.
-    Conflict(String),
-    /// The key or value is not acceptable (keys: letters, digits and `-_=/.`, not starting
-    /// or ending with `.`; values: at most 1 MiB).
-    Invalid(String),
-    /// The store could not be reached or failed; trying again later may work.
-    Unavailable(String),
-}
-
-impl KvError {
-    /// The host's explanation.
-    pub fn message(&self) -> &str {
-        match self {
-            Self::Denied(m) | Self::Conflict(m) | Self::Invalid(m) | Self::Unavailable(m) => m,
-        }
-    }
-}
-
-impl fmt::Display for KvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message())
-    }
-}
-
-impl From<KvError> for Error {
-    fn from(error: KvError) -> Self {
-        match error {
-            KvError::Conflict(m) | KvError::Unavailable(m) => Error::retryable(m),
-            KvError::Denied(m) | KvError::Invalid(m) => Error::permanent(m),
-        }
-    }
-}
 
 /// The value of `key` in `bucket`, or `None` when it has none (never set, or deleted).
 pub fn get(bucket: &str, key: &str) -> Result<Option<Entry>, KvError> {
@@ -167,19 +100,4 @@ pub fn set_json<T: Serialize + ?Sized>(bucket: &str, key: &str, value: &T) -> Re
         ))
     })?;
     Ok(set(bucket, key, bytes)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conflicts_and_outages_retry_while_denials_and_bad_keys_do_not() {
-        assert!(Error::from(KvError::Conflict("c".into())).is_retryable());
-        assert!(Error::from(KvError::Unavailable("u".into())).is_retryable());
-        assert!(!Error::from(KvError::Denied("d".into())).is_retryable());
-        let error = Error::from(KvError::Invalid("bad key".into()));
-        assert!(!error.is_retryable());
-        assert_eq!(error.message(), "bad key");
-    }
 }
