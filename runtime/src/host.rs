@@ -36,11 +36,9 @@ impl Host {
         let manifest = function.manifest().clone();
         let world = function.pre().world();
         let deployed = self.registry.deploy(&self.dispatcher, function).await?;
-        // Once the server has answered a ping, it has processed the subscriptions: the
-        // function is reachable when this returns.
-        self.dispatcher
-            .client
-            .flush()
+        // Once the server has echoed a message sent after the subscriptions, it has processed
+        // them: the function is reachable when this returns (a flush alone does not wait).
+        crate::nats::round_trip(&self.dispatcher.client)
             .await
             .context("NATS did not confirm the subscriptions")?;
         let subjects: Vec<String> = manifest

@@ -232,10 +232,5 @@ async fn deploy_folder(host: &Host, dir: &Path) -> anyhow::Result<Vec<LoadError>
             }
         }
     }
-    host.dispatcher
-        .client
-        .flush()
-        .await
-        .context("NATS did not confirm the subscriptions")?;
     Ok(load_errors)
 }

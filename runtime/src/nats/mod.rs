@@ -100,6 +100,28 @@ fn wraps_tls_error(error: &async_nats::ConnectError) -> bool {
         .is_some_and(|inner| inner.is::<async_nats::rustls::Error>())
 }
 
+/// How long [`round_trip`] waits for the server.
+const ROUND_TRIP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Waits until the server has processed everything `client` sent before (its subscriptions
+/// above all), so a message another connection publishes from now on reaches them.
+///
+/// `Client::flush` only empties the client's write buffer; the server may still be reading
+/// the subscriptions when it returns. A message the client sends to its own inbox comes back
+/// only after the server processed what came before it on the connection.
+pub async fn round_trip(client: &async_nats::Client) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let inbox = client.new_inbox();
+    let mut echo = client.subscribe(inbox.clone()).await?;
+    client.publish(inbox, bytes::Bytes::new()).await?;
+    client.flush().await?;
+    match tokio::time::timeout(ROUND_TRIP_TIMEOUT, echo.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => anyhow::bail!("the connection closed before the server answered"),
+        Err(_) => anyhow::bail!("the server did not answer within {ROUND_TRIP_TIMEOUT:?}"),
+    }
+}
+
 /// The servers in `urls`: one URL or a comma-separated list (`nats://a:4222,nats://b:4222`).
 pub fn server_list(urls: &str) -> Vec<&str> {
     urls.split(',')
