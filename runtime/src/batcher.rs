@@ -64,6 +64,24 @@ impl Batcher {
             running: Arc::new(Semaphore::new(max_concurrency.get() as usize)),
         }
     }
+
+    /// Runs delivery number `attempt` of `event` as part of the function's next batch.
+    pub async fn attempt(self: &Arc<Self>, event: &Arc<Event>, attempt: u32) -> Outcome {
+        let (done, outcome) = oneshot::channel();
+        let entry = Entry {
+            attempt: (event.clone(), attempt),
+            done,
+        };
+        if let Some((generation, sealed)) = self.filling.join(entry) {
+            let span = tracing::info_span!("batch", function = &**self.runner.function().name());
+            tokio::spawn(flush(self.clone(), generation, sealed).instrument(span));
+        }
+        outcome.await.unwrap_or_else(|_| {
+            Err(InvokeError::Instantiate(
+                "the batch holding the event ended before it ran".into(),
+            ))
+        })
+    }
 }
 
 impl Filling {
@@ -108,26 +126,6 @@ impl Filling {
             Some(open) if open.generation == generation => slot.open.take().map(|open| open.entries),
             _ => None,
         }
-    }
-}
-
-impl Batcher {
-    /// Runs delivery number `attempt` of `event` as part of the function's next batch.
-    pub async fn attempt(self: &Arc<Self>, event: &Arc<Event>, attempt: u32) -> Outcome {
-        let (done, outcome) = oneshot::channel();
-        let entry = Entry {
-            attempt: (event.clone(), attempt),
-            done,
-        };
-        if let Some((generation, sealed)) = self.filling.join(entry) {
-            let span = tracing::info_span!("batch", function = &**self.runner.function().name());
-            tokio::spawn(flush(self.clone(), generation, sealed).instrument(span));
-        }
-        outcome.await.unwrap_or_else(|_| {
-            Err(InvokeError::Instantiate(
-                "the batch holding the event ended before it ran".into(),
-            ))
-        })
     }
 }
 

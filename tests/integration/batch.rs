@@ -231,12 +231,7 @@ async fn batch_keys_need_a_batch_component() {
         ["defaults"],
         "a batch component needs no [batch]"
     );
-    let errors: Vec<String> = sluice
-        .host
-        .load_errors()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let errors = sluice.load_errors();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("single.toml"), "{}", errors[0]);
     assert!(

@@ -25,12 +25,7 @@ fn broken_folder() -> FunctionsDir {
 async fn broken_functions_are_reported_and_the_rest_still_serve() {
     let sluice = Sluice::in_folder(broken_folder()).start().await;
     assert_eq!(sluice.host.functions(), ["good"]);
-    let errors: Vec<String> = sluice
-        .host
-        .load_errors()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let errors = sluice.load_errors();
     assert_eq!(errors.len(), 6, "{errors:#?}");
     let find = |file: &str| {
         errors

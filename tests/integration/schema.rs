@@ -250,12 +250,7 @@ fn broken_schemas() -> FunctionsDir {
 async fn a_broken_schema_fails_its_function_and_the_rest_keep_serving() {
     let sluice = Sluice::in_folder(broken_schemas()).start().await;
     assert_eq!(sluice.host.functions(), ["good"]);
-    let errors: Vec<String> = sluice
-        .host
-        .load_errors()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let errors = sluice.load_errors();
     assert_eq!(errors.len(), 3, "{errors:#?}");
     let path = |file: &str| sluice.dir.path().join(file).display().to_string();
     let expected = [

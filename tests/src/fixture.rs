@@ -233,6 +233,11 @@ impl Sluice {
         }
     }
 
+    /// Why the functions that failed to load at start did, one line each.
+    pub fn load_errors(&self) -> Vec<String> {
+        self.host.load_errors().iter().map(ToString::to_string).collect()
+    }
+
     /// Shuts the host down (see [`Runtime::shutdown`]) and keeps the stage, e.g. to change
     /// the folder and [`start`](Stage::start) again.
     pub async fn stop(self) -> (Stage, ShutdownReport) {
