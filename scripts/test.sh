@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh
+. scripts/nats-server.sh
 # The Python and JavaScript handlers the integration tests deploy.
 scripts/build-polyglot.sh
 # A trap in a handler must not pay for a host backtrace (see README, "Performance notes").

@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/ensure-deps.sh
+. scripts/nats-server.sh
 
 nats_args=()
 driver_args=()

@@ -18,6 +18,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 scripts/ensure-deps.sh
+. scripts/nats-server.sh
 
 . scripts/start-sluice.sh
 functions=(saga-inventory saga-payment saga-shipping saga-email)

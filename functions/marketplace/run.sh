@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/ensure-deps.sh
+. scripts/nats-server.sh
 
 app=functions/marketplace
 out=target/apps/marketplace
@@ -48,7 +49,7 @@ report_has() { report | python3 -c "import json,sys; r=json.load(sys.stdin); sys
 dashboard_listings() { echo "sum(w['listings'] for w in r['weeks'].values()) == $1"; }
 
 echo "==> starting nats-server (:$nats_port), the receiver (:$port) and sluice"
-nats-server -js -a 127.0.0.1 -p "$nats_port" -sd "$out/nats" >"$out/nats.log" 2>&1 &
+"$SLUICE_NATS_SERVER" -js -a 127.0.0.1 -p "$nats_port" -sd "$out/nats" >"$out/nats.log" 2>&1 &
 pids+=($!)
 python3 "$app/receiver.py" --port "$port" &
 pids+=($!)

@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/ensure-deps.sh
+. scripts/nats-server.sh
 
 . scripts/start-sluice.sh
 functions=(idempotent-total fulfilment-worker batch-revenue)

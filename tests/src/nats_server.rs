@@ -4,6 +4,7 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -116,14 +117,58 @@ fn spawn(port: u16, store: &TempDir, config: Option<&PathBuf>, name: &str) -> Ch
 /// `nats-server` listening for clients on `127.0.0.1:port` with JetStream data in `store`,
 /// its output discarded.
 pub(crate) fn command(port: u16, store: &Path) -> Command {
-    let binary = sluice_runtime::nats::find_binary().unwrap_or_else(|error| panic!("{error:#}"));
-    let mut command = Command::new(binary);
+    let mut command = Command::new(server_binary());
     command
         .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
         .arg(store)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     command
+}
+
+/// The oldest nats-server the tests accept.
+const OLDEST: (u32, u32) = (2, 12);
+
+/// The `nats-server` the tests run, found once: the file `SLUICE_NATS_SERVER` names, else the
+/// one `scripts/ensure-deps.sh` installs under this workspace's `target/`, else the first on
+/// `PATH` ([`find_binary`](sluice_runtime::nats::find_binary)).
+///
+/// Panics, saying how to get a current one, when it is missing or older than 2.12: the tests
+/// are written against a current server and must not quietly run an old one.
+pub fn server_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let installed =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/nats-server-venv/bin/nats-server");
+        let binary = if std::env::var_os(sluice_runtime::nats::SERVER_ENV).is_none() && installed.is_file() {
+            installed
+        } else {
+            sluice_runtime::nats::find_binary()
+                .unwrap_or_else(|error| panic!("{error:#} (scripts/ensure-deps.sh installs the pinned one)"))
+        };
+        let version = version_of(&binary);
+        let shown = version.map_or("of an unknown version".to_owned(), |(major, minor)| {
+            format!("nats-server {major}.{minor}")
+        });
+        assert!(
+            version.is_some_and(|version| version >= OLDEST),
+            "{} is {shown}; the tests need {}.{} or newer: run scripts/ensure-deps.sh (installs \
+             the pinned one into target/nats-server-venv) or set SLUICE_NATS_SERVER=PATH",
+            binary.display(),
+            OLDEST.0,
+            OLDEST.1,
+        );
+        binary
+    })
+}
+
+/// Major and minor version `binary --version` prints (`nats-server: v2.15.1`).
+fn version_of(binary: &Path) -> Option<(u32, u32)> {
+    let output = Command::new(binary).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let version = text.trim().strip_prefix("nats-server: v")?;
+    let mut parts = version.split('.').map(str::parse);
+    Some((parts.next()?.ok()?, parts.next()?.ok()?))
 }
 
 /// Waits up to 10 s until the server accepts connections (and, given its `name`, answers

