@@ -73,6 +73,13 @@ impl HostOptions {
         self.configure(|config| config.watch = true)
     }
 
+    /// Keeps compiled components in `dir`, so loading an unchanged component again (a
+    /// redeploy that changed only the manifest) does not compile it.
+    pub fn compile_cache(self, dir: &Path) -> Self {
+        let dir = dir.to_owned();
+        self.configure(move |config| config.cache_dir = Some(dir.clone()))
+    }
+
     /// Serves the admin endpoint on a free loopback port ([`Runtime::admin_addr`]).
     pub fn admin(self) -> Self {
         self.configure(|config| config.admin = Some(SocketAddr::from(([127, 0, 0, 1], 0))))

@@ -1,5 +1,7 @@
 //! Hot reload: functions deployed, swapped and removed by changing files while the host runs.
 
+mod core_only;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
