@@ -88,6 +88,12 @@ impl NatsServer {
         );
     }
 
+    /// Like [`restart`](Self::restart), with JetStream turned on or off.
+    pub fn restart_with_jetstream(&mut self, jetstream: bool) {
+        self.jetstream = jetstream;
+        self.restart();
+    }
+
     /// Kills the server; connected clients see the connection drop.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

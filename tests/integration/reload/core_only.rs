@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sluice_runtime::ReloadEvent;
-use sluice_tests::{Manifest, Sluice, WAIT, WildcardSubscriber, next_message};
+use sluice_tests::{Manifest, Sluice, WAIT, WildcardSubscriber, eventually, next_message};
 
 use super::{reload_of, steady_stream, versioned, versions_by_event, write_then_rename};
 
@@ -142,6 +142,43 @@ async fn functions_that_need_jetstream_are_refused_in_one_line_on_a_core_only_se
         assert!(took < bound, "{name} refused within {bound:?}: {took:?}");
     }
     assert_eq!(sluice.host.functions(), ["plain"]);
+    sluice.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_known_about_jetstream_is_learned_again_after_a_reconnect() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut sluice = Sluice::builder()
+        .core_only()
+        .add("plain", "probe", versioned(0))
+        .watch()
+        .host(|host| host.compile_cache(cache.path()))
+        .start()
+        .await;
+    let mut reloads = sluice.host.reload_events();
+    let orders = Manifest::new().subjects(["orders.>"]).jetstream();
+    sluice.dir.write("orders.toml", orders.to_string().as_bytes());
+    sluice.dir.add("orders", "probe", "");
+    match reload_of(&mut reloads, "orders").await {
+        ReloadEvent::Failed { error, .. } => assert!(error.contains("needs JetStream"), "{error}"),
+        other => panic!("refused without JetStream: {other:?}"),
+    }
+
+    // The broker comes back with JetStream: the host's new connection is asked anew.
+    sluice.server.restart_with_jetstream(true);
+    let host = sluice.host.client().clone();
+    eventually(WAIT, "the host reconnected", async || {
+        host.connection_state() == async_nats::connection::State::Connected
+    })
+    .await;
+    write_then_rename(
+        &sluice.dir.path().join("orders.toml"),
+        orders.max_concurrency(2).to_string().as_bytes(),
+    );
+    match reload_of(&mut reloads, "orders").await {
+        ReloadEvent::Deployed { .. } => {}
+        other => panic!("deployed once JetStream is there: {other:?}"),
+    }
     sluice.shutdown().await;
 }
 
