@@ -36,8 +36,8 @@
 //!
 //! Beside the flow: `stats` and `metrics` count what happened to every event, `breaker`
 //! pauses a failing function, `ordering` keeps per-key order, `retry` is the backoff policy,
-//! `provision` sets up streams, consumers and buckets, [`nats`] connects (and starts a local
-//! server), [`dlq`] reads dead letters back from their stream and replays them, and [`check`]
+//! `provision` sets up streams, consumers and buckets, [`nats`] connects (learns once per
+//! connection whether JetStream is there, and starts a local server), [`dlq`] reads dead letters back from their stream and replays them, and [`check`]
 //! loads a folder without running it (`sluice check`). What the host and the SDK must agree
 //! on (subjects, key rules, header names, dead-letter reasons, limits) is the
 //! `sluice-protocol` crate; the `sluice` command is the `sluice-cli` crate.

@@ -82,6 +82,7 @@ async fn reconcile(host: &Arc<Host>, dir: &std::path::Path, name: &str) -> Resul
     let engine = host.dispatcher.engine.clone();
     let path = wasm.clone();
     let loaded = tokio::task::spawn_blocking(move || Function::load(&engine, &path)).await;
+    let load_ms = started.elapsed().as_millis() as u64;
     if fingerprint(&wasm) != before {
         return Err(Unsettled);
     }
@@ -111,7 +112,7 @@ async fn reconcile(host: &Arc<Host>, dir: &std::path::Path, name: &str) -> Resul
     match host.deploy(function).await {
         Ok(_) => {
             let took_ms = started.elapsed().as_millis() as u64;
-            tracing::info!(function = name, version, took_ms, "hot reload done");
+            tracing::info!(function = name, version, took_ms, load_ms, "hot reload done");
             host.report(ReloadEvent::Deployed {
                 name: name.to_owned(),
                 version,

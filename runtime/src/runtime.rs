@@ -210,8 +210,11 @@ async fn connect(config: &RuntimeConfig) -> anyhow::Result<Host> {
     }
     let client = crate::nats::connect(&config.nats_url, &config.nats_options).await?;
     let (reloads, _) = tokio::sync::broadcast::channel(256);
+    let dispatcher = Dispatcher::new(Arc::new(engine), client);
+    // Starts learning whether JetStream is there, in the background: deploys read the answer.
+    let _ = dispatcher.jetstream_availability.now(&dispatcher.client);
     Ok(Host {
-        dispatcher: Dispatcher::new(Arc::new(engine), client),
+        dispatcher,
         registry: Registry::default(),
         reloads,
         grace: config.shutdown_grace,

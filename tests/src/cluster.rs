@@ -53,7 +53,7 @@ impl NatsCluster {
                 .filter(|&other| other != route_port)
                 .map(route_url)
                 .collect();
-            let child = command(port, store.path())
+            let child = command(port, Some(store.path()))
                 .args(["--server_name", &format!("n{index}")])
                 .args(["--cluster_name", "sluice-test"])
                 .args(["--cluster", &route_url(route_port)])

@@ -73,6 +73,13 @@ impl HostOptions {
         self.configure(|config| config.watch = true)
     }
 
+    /// Keeps compiled components in `dir`, so loading an unchanged component again (a
+    /// redeploy that changed only the manifest) does not compile it.
+    pub fn compile_cache(self, dir: &Path) -> Self {
+        let dir = dir.to_owned();
+        self.configure(move |config| config.cache_dir = Some(dir.clone()))
+    }
+
     /// Serves the admin endpoint on a free loopback port ([`Runtime::admin_addr`]).
     pub fn admin(self) -> Self {
         self.configure(|config| config.admin = Some(SocketAddr::from(([127, 0, 0, 1], 0))))
@@ -104,6 +111,7 @@ impl HostOptions {
 pub struct SluiceBuilder {
     dir: FunctionsDir,
     host: HostOptions,
+    jetstream: bool,
 }
 
 impl SluiceBuilder {
@@ -136,9 +144,22 @@ impl SluiceBuilder {
         self.host(HostOptions::admin)
     }
 
+    /// The nats-server runs without JetStream (core NATS only).
+    pub fn core_only(mut self) -> Self {
+        self.jetstream = false;
+        self
+    }
+
+    fn server(&self) -> NatsServer {
+        match self.jetstream {
+            true => NatsServer::start(),
+            false => NatsServer::start_core_only(),
+        }
+    }
+
     /// Starts a nats-server and connects a client: everything but the host.
     pub async fn stage(self) -> Stage {
-        let server = NatsServer::start();
+        let server = self.server();
         let client = server.client().await;
         Stage {
             server,
@@ -151,7 +172,7 @@ impl SluiceBuilder {
     /// Starts a nats-server and a host, then connects a client (in that order, as a client
     /// of a running system would).
     pub async fn start(self) -> Sluice {
-        let server = NatsServer::start();
+        let server = self.server();
         let host = self.host.start(server.url(), self.dir.path()).await;
         let client = server.client().await;
         let stage = Stage {
@@ -230,6 +251,7 @@ impl Sluice {
         SluiceBuilder {
             dir,
             host: HostOptions::default(),
+            jetstream: true,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod http;
 pub mod manifest;
 pub mod nats_server;
 pub mod wait;
+pub mod wildcard;
 
 pub use cluster::NatsCluster;
 pub use events::{consumer_info, drained, header, publish_event, publish_js, publish_many};
@@ -21,3 +22,4 @@ pub use http::{HttpResponse, http_get};
 pub use manifest::Manifest;
 pub use nats_server::NatsServer;
 pub use wait::{WAIT, eventually, next_message, no_message_pending, until_ok};
+pub use wildcard::WildcardSubscriber;

@@ -17,6 +17,7 @@ pub struct NatsServer {
     store: TempDir,
     config: Option<PathBuf>,
     name: String,
+    jetstream: bool,
 }
 
 impl NatsServer {
@@ -26,17 +27,23 @@ impl NatsServer {
     /// Panics with how to install it when the binary is missing: a test that needs NATS never
     /// skips silently.
     pub fn start() -> Self {
-        Self::start_on(None)
+        Self::start_on(None, true)
+    }
+
+    /// Like [`start`](Self::start) without JetStream: a core-only server, whose JetStream API
+    /// nobody serves.
+    pub fn start_core_only() -> Self {
+        Self::start_on(None, false)
     }
 
     /// Like [`start`](Self::start), with `extra_conf` (nats-server configuration, e.g. a
     /// `tls { ... }` or `authorization { ... }` block) written to a config file the server
     /// loads. Address, port and JetStream still come from the command line.
     pub fn start_with_config(extra_conf: &str) -> Self {
-        Self::start_on(Some(extra_conf))
+        Self::start_on(Some(extra_conf), true)
     }
 
-    fn start_on(extra_conf: Option<&str>) -> Self {
+    fn start_on(extra_conf: Option<&str>, jetstream: bool) -> Self {
         let store = tempfile::tempdir().expect("temporary folder for JetStream");
         let config = extra_conf.map(|conf| {
             let file = store.path().join("nats-server.conf");
@@ -52,7 +59,7 @@ impl NatsServer {
         );
         for _ in 0..5 {
             let port = free_port();
-            let mut child = spawn(port, &store, config.as_ref(), &name);
+            let mut child = spawn(port, jetstream.then_some(&store), config.as_ref(), &name);
             if wait_until_ready(&mut child, port, Some(&name)) {
                 return Self {
                     child,
@@ -60,6 +67,7 @@ impl NatsServer {
                     store,
                     config,
                     name,
+                    jetstream,
                 };
             }
             let _ = child.kill();
@@ -72,12 +80,19 @@ impl NatsServer {
     /// going away and coming back.
     pub fn restart(&mut self) {
         self.kill();
-        self.child = spawn(self.port, &self.store, self.config.as_ref(), &self.name);
+        let store = self.jetstream.then_some(&self.store);
+        self.child = spawn(self.port, store, self.config.as_ref(), &self.name);
         assert!(
             wait_until_ready(&mut self.child, self.port, Some(&self.name)),
             "nats-server did not come back on port {}",
             self.port
         );
+    }
+
+    /// Like [`restart`](Self::restart), with JetStream turned on or off.
+    pub fn restart_with_jetstream(&mut self, jetstream: bool) {
+        self.jetstream = jetstream;
+        self.restart();
     }
 
     /// Kills the server; connected clients see the connection drop.
@@ -105,8 +120,9 @@ impl Drop for NatsServer {
     }
 }
 
-fn spawn(port: u16, store: &TempDir, config: Option<&PathBuf>, name: &str) -> Child {
-    let mut command = command(port, store.path());
+/// Starts `nats-server` on `port`, with JetStream data in `store` (none: no JetStream).
+fn spawn(port: u16, store: Option<&TempDir>, config: Option<&PathBuf>, name: &str) -> Child {
+    let mut command = command(port, store.map(TempDir::path));
     command.args(["--server_name", name]);
     if let Some(config) = config {
         command.arg("-c").arg(config);
@@ -114,15 +130,17 @@ fn spawn(port: u16, store: &TempDir, config: Option<&PathBuf>, name: &str) -> Ch
     command.spawn().expect("cannot start nats-server")
 }
 
-/// `nats-server` listening for clients on `127.0.0.1:port` with JetStream data in `store`,
-/// its output discarded.
-pub(crate) fn command(port: u16, store: &Path) -> Command {
+/// `nats-server` listening for clients on `127.0.0.1:port` with JetStream data in `store`
+/// (`None`: without JetStream), its output discarded.
+pub(crate) fn command(port: u16, store: Option<&Path>) -> Command {
     let mut command = Command::new(server_binary());
     command
-        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-        .arg(store)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    if let Some(store) = store {
+        command.args(["-js", "-sd"]).arg(store);
+    }
     command
 }
 

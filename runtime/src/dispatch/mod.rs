@@ -74,6 +74,8 @@ pub struct DispatcherParts {
     pub jetstream: async_nats::jetstream::Context,
     /// Which subjects streams capture (publishes there wait for the stream's ack).
     pub routes: Arc<crate::provision::StreamRoutes>,
+    /// Whether the connection has JetStream, learned once per connection.
+    pub jetstream_availability: crate::nats::JetStreamAvailability,
     /// Cancelled when the shutdown grace period is over: JetStream events still running are
     /// handed back to the server at once.
     pub abandon: tokio_util::sync::CancellationToken,
@@ -95,6 +97,7 @@ impl Dispatcher {
             engine,
             routes: Arc::new(crate::provision::StreamRoutes::new(jetstream.clone())),
             jetstream,
+            jetstream_availability: crate::nats::JetStreamAvailability::default(),
             client,
             tracker: TaskTracker::new(),
             abandon: tokio_util::sync::CancellationToken::new(),

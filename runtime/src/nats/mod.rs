@@ -1,7 +1,9 @@
 //! The NATS side: connecting (to one server or a cluster, with authentication and TLS) with
-//! one clear error line when that fails, logged connection events, and a local
-//! `nats-server` child for `sluice up` without `--nats`.
+//! one clear error line when that fails, logged connection events, whether JetStream is
+//! there (learned once per connection), and a local `nats-server` child for `sluice up`
+//! without `--nats`.
 
+pub mod jetstream_availability;
 mod local;
 pub mod options;
 
@@ -9,6 +11,7 @@ use std::time::Duration;
 
 use async_nats::ConnectErrorKind;
 
+pub use jetstream_availability::{JetStream, JetStreamAvailability};
 pub use local::{INSTALL_HINT, LocalNatsServer, SERVER_ENV, answers, find_binary};
 pub use options::{Auth, ClientCert, ConnectionOptions, OptionsError, Tls};
 

@@ -13,15 +13,18 @@ use tokio_util::task::TaskTracker;
 
 use async_nats::jetstream::consumer::PullConsumer;
 
-use crate::deployment::{Deployment, Parts};
+use crate::deployment::Deployment;
 use crate::dispatch::core::Intake;
 use crate::dispatch::jetstream::PullIntake;
 use crate::dispatch::{Dispatcher, Update};
 use crate::function::Function;
-use crate::imports::Services;
 use crate::manifest::{DeliveryMode, Trigger};
-use crate::provision::{self, SetupError};
+use crate::provision::SetupError;
 use crate::stats::StatsSnapshot;
+
+mod prepare;
+
+use prepare::{deployment_parts, prepare_jetstream};
 
 /// Why a function could not be deployed.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,16 @@ pub enum DeployError {
     /// could not be set up.
     #[error(transparent)]
     JetStream(#[from] SetupError),
+    /// The function needs JetStream and the NATS connection has none.
+    #[error(
+        "function `{function}`: {needs} needs JetStream, which this NATS connection does not offer (start nats-server with -js, or enable JetStream for the account)"
+    )]
+    NoJetStream {
+        /// The function.
+        function: String,
+        /// What in its manifest needs JetStream, e.g. `trigger.mode = "jetstream"`.
+        needs: &'static str,
+    },
 }
 
 /// Whether a deploy added a function or replaced one.
@@ -319,57 +332,4 @@ fn same_intake(old: &Trigger, new: &Trigger) -> bool {
         }
         _ => false,
     }
-}
-
-/// What a deployment of `function` is made of: what its imports reach and, for a JetStream
-/// function (`consumes`) with `[dedupe]`, its dedupe store.
-async fn deployment_parts(
-    dispatcher: &Dispatcher,
-    function: Function,
-    consumes: bool,
-) -> Result<Parts, DeployError> {
-    let name = function.name().clone();
-    let dedupe = match (consumes, function.manifest().dedupe_window) {
-        (true, Some(window)) => Some(provision::dedupe_store(&dispatcher.jetstream, &name, window).await?),
-        _ => None,
-    };
-    let services = Services::deployed(
-        &dispatcher.jetstream,
-        &dispatcher.client,
-        &name,
-        function.manifest(),
-    )
-    .await?;
-    Ok(Parts {
-        engine: dispatcher.engine.clone(),
-        function,
-        services: Arc::new(services),
-        dedupe,
-    })
-}
-
-/// Sets up what a function needs from JetStream: in JetStream mode its stream and consumer
-/// (returned) and a stream keeping its dead letters; in core mode only the latter, and only
-/// when the server has JetStream.
-async fn prepare_jetstream(
-    dispatcher: &Dispatcher,
-    function: &Function,
-) -> Result<Option<PullConsumer>, DeployError> {
-    let js = &dispatcher.jetstream;
-    let name = function.name();
-    let manifest = function.manifest();
-    let consumer = match &manifest.trigger.mode {
-        DeliveryMode::JetStream(trigger) => {
-            Some(provision::prepare_consumer(js, name, manifest, trigger).await?)
-        }
-        DeliveryMode::Core => None,
-    };
-    if let Some(subject) = &manifest.dead_letter {
-        match provision::ensure_dead_letter_stream(js, name, subject).await {
-            Ok(_) => {}
-            Err(error) if consumer.is_some() => return Err(error.into()),
-            Err(error) => tracing::warn!("{error}; dead letters are published but not kept"),
-        }
-    }
-    Ok(consumer)
 }

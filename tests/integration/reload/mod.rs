@@ -1,5 +1,7 @@
 //! Hot reload: functions deployed, swapped and removed by changing files while the host runs.
 
+mod core_only;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
@@ -8,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sluice_runtime::ReloadEvent;
-use sluice_tests::{Manifest, Sluice, WAIT, guest, header, next_message};
+use sluice_tests::{Manifest, Sluice, WAIT, WildcardSubscriber, guest, header, next_message};
 use tokio::sync::broadcast;
 
 /// A probe on `in` reporting to `probe.out` whose `[config] version` is `version`.
@@ -50,6 +52,57 @@ fn write_then_rename(file: &std::path::Path, contents: &[u8]) {
     std::fs::rename(&temporary, file).unwrap();
 }
 
+/// Publishes a steady stream of events (`{"op": "config", "key": "version"}`, ids counting
+/// from 0) to `in` until `swapping` is false, then 20 more, which must all run the last
+/// version. Returns how many it sent.
+fn steady_stream(client: async_nats::Client, swapping: Arc<AtomicBool>) -> tokio::task::JoinHandle<u32> {
+    tokio::spawn(async move {
+        let (mut sent, mut after) = (0u32, 0);
+        while (swapping.load(Ordering::Relaxed) || after < 20) && sent < 20_000 {
+            if !swapping.load(Ordering::Relaxed) {
+                after += 1;
+            }
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Sluice-Event-Id", sent.to_string().as_str());
+            let payload = json!({"op": "config", "key": "version"}).to_string();
+            client
+                .publish_with_headers("in", headers, payload.into())
+                .await
+                .unwrap();
+            sent += 1;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        client.flush().await.unwrap();
+        sent
+    })
+}
+
+/// Reads the answers to the `sent` events of [`steady_stream`] from `out` and returns the
+/// version each event ran on, by event id, after checking that every event was handled
+/// exactly once and that the versions never went back (events arrive in publish order and
+/// are admitted in that order).
+async fn versions_by_event(out: &mut async_nats::Subscriber, sent: u32) -> Vec<u32> {
+    let mut handled: HashMap<u32, Vec<u32>> = HashMap::new();
+    for _ in 0..sent {
+        let message = next_message(out, WAIT, "every event handled").await;
+        let id: u32 = header(&message, "Sluice-Causation-Id").unwrap().parse().unwrap();
+        let body: Value = serde_json::from_slice(&message.payload).unwrap();
+        let version: u32 = body["value"].as_str().unwrap().parse().unwrap();
+        handled.entry(id).or_default().push(version);
+    }
+    assert_eq!(handled.len() as u32, sent, "every event handled");
+    assert!(
+        handled.values().all(|versions| versions.len() == 1),
+        "an event was handled twice"
+    );
+    let by_id: Vec<u32> = (0..sent).map(|id| handled[&id][0]).collect();
+    assert!(
+        by_id.windows(2).all(|pair| pair[0] <= pair[1]),
+        "versions went backwards: {by_id:?}"
+    );
+    by_id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_swaps_under_a_steady_stream_lose_and_duplicate_nothing() {
     const SWAPS: u32 = 20;
@@ -58,34 +111,14 @@ async fn twenty_swaps_under_a_steady_stream_lose_and_duplicate_nothing() {
         .watch()
         .start()
         .await;
+    // A developer watching everything (`nats sub '>'`) changes nothing.
+    let wildcard = WildcardSubscriber::connect(&sluice.server.url()).await;
     let mut reloads = sluice.host.reload_events();
     let mut out = sluice.subscribe("probe.out").await;
 
     // A publisher sends a steady stream until the swaps are done.
     let swapping = Arc::new(AtomicBool::new(true));
-    let publisher = {
-        let (client, swapping) = (sluice.client.clone(), swapping.clone());
-        tokio::spawn(async move {
-            // After the last swap, 20 more events, which must all run the last version.
-            let (mut sent, mut after) = (0u32, 0);
-            while (swapping.load(Ordering::Relaxed) || after < 20) && sent < 20_000 {
-                if !swapping.load(Ordering::Relaxed) {
-                    after += 1;
-                }
-                let mut headers = async_nats::HeaderMap::new();
-                headers.insert("Sluice-Event-Id", sent.to_string().as_str());
-                let payload = json!({"op": "config", "key": "version"}).to_string();
-                client
-                    .publish_with_headers("in", headers, payload.into())
-                    .await
-                    .unwrap();
-                sent += 1;
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            client.flush().await.unwrap();
-            sent
-        })
-    };
+    let publisher = steady_stream(sluice.client.clone(), swapping.clone());
     let manifest = sluice.dir.path().join("live.toml");
     for version in 1..=SWAPS {
         if version % 2 == 0 {
@@ -101,26 +134,7 @@ async fn twenty_swaps_under_a_steady_stream_lose_and_duplicate_nothing() {
     swapping.store(false, Ordering::Relaxed);
     let sent = publisher.await.unwrap();
 
-    let mut handled: HashMap<u32, Vec<u32>> = HashMap::new();
-    for _ in 0..sent {
-        let message = next_message(&mut out, WAIT, "every event handled").await;
-        let id: u32 = header(&message, "Sluice-Causation-Id").unwrap().parse().unwrap();
-        let body: Value = serde_json::from_slice(&message.payload).unwrap();
-        let version: u32 = body["value"].as_str().unwrap().parse().unwrap();
-        handled.entry(id).or_default().push(version);
-    }
-    assert_eq!(handled.len() as u32, sent, "every event handled");
-    assert!(
-        handled.values().all(|versions| versions.len() == 1),
-        "an event was handled twice"
-    );
-    // Events arrive in publish order and are admitted in that order, so the version each
-    // ran on never goes back.
-    let by_id: Vec<u32> = (0..sent).map(|id| handled[&id][0]).collect();
-    assert!(
-        by_id.windows(2).all(|pair| pair[0] <= pair[1]),
-        "versions went backwards: {by_id:?}"
-    );
+    let by_id = versions_by_event(&mut out, sent).await;
     assert_eq!(
         *by_id.last().unwrap(),
         SWAPS,
@@ -130,6 +144,10 @@ async fn twenty_swaps_under_a_steady_stream_lose_and_duplicate_nothing() {
     assert!(
         distinct.len() >= 10,
         "swaps happened while events flowed: {distinct:?}"
+    );
+    assert!(
+        wildcard.seen() >= u64::from(sent),
+        "the wildcard subscriber saw the events"
     );
     sluice.shutdown().await;
 }
@@ -141,6 +159,7 @@ async fn a_broken_replacement_keeps_the_old_version_serving_until_fixed() {
         .watch()
         .start()
         .await;
+    let _wildcard = WildcardSubscriber::connect(&sluice.server.url()).await;
     let mut reloads = sluice.host.reload_events();
     let good = sluice.host.version("live").unwrap();
     let wasm = sluice.dir.path().join("live.wasm");
