@@ -67,7 +67,13 @@ impl ComponentCache {
         std::fs::create_dir_all(&self.dir)?;
         let serialized = component.serialize().map_err(anyhow::Error::from)?;
         // Write-then-rename, so a concurrent reader never sees half a file.
-        let temporary = file.with_extension(format!("tmp{}", std::process::id()));
+        // Unique per writer: several hosts in one process may store the same component.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let temporary = file.with_extension(format!(
+            "tmp{}-{}",
+            std::process::id(),
+            WRITES.fetch_add(1, Relaxed)
+        ));
         std::fs::write(&temporary, serialized)?;
         std::fs::rename(&temporary, file)?;
         Ok(())

@@ -2,6 +2,8 @@
 //! deployed functions, and the news of what hot reload did. [`crate::Runtime`] owns one; the
 //! hot-reload task and the admin endpoint share it.
 
+use std::collections::BTreeSet;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -21,9 +23,47 @@ pub struct Host {
     /// How long in-flight events get to finish at shutdown or when their function is
     /// undeployed.
     pub grace: Duration,
+    /// The deployed functions that came from the fleet rather than the functions folder.
+    pub fleet_owned: Mutex<BTreeSet<String>>,
 }
 
 impl Host {
+    /// A host with nothing deployed.
+    pub fn new(dispatcher: Dispatcher, grace: Duration) -> Self {
+        let (reloads, _) = tokio::sync::broadcast::channel(256);
+        Self {
+            dispatcher,
+            registry: Registry::default(),
+            reloads,
+            grace,
+            fleet_owned: Mutex::default(),
+        }
+    }
+
+    fn fleet_owned(&self) -> MutexGuard<'_, BTreeSet<String>> {
+        self.fleet_owned.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The deployed functions that came from the fleet.
+    pub fn fleet_functions(&self) -> BTreeSet<String> {
+        self.fleet_owned().clone()
+    }
+
+    /// Marks `name` as the fleet's: the functions folder may not deploy it.
+    pub fn claim_for_fleet(&self, name: &str) {
+        self.fleet_owned().insert(name.to_owned());
+    }
+
+    /// Forgets that `name` is the fleet's; returns whether it was.
+    pub fn release_from_fleet(&self, name: &str) -> bool {
+        self.fleet_owned().remove(name)
+    }
+
+    /// Whether `name` came from the fleet.
+    pub fn is_from_fleet(&self, name: &str) -> bool {
+        self.fleet_owned().contains(name)
+    }
+
     /// Tells listeners what hot reload did (nobody listening is fine).
     pub fn report(&self, event: ReloadEvent) {
         let _ = self.reloads.send(event);

@@ -53,6 +53,7 @@ mod dispatch;
 pub mod dlq;
 mod engine;
 mod event;
+pub mod fleet;
 mod function;
 mod host;
 mod imports;

@@ -68,6 +68,15 @@ struct Unsettled;
 /// Brings function `name` in line with the folder.
 async fn reconcile(host: &Arc<Host>, dir: &std::path::Path, name: &str) -> Result<(), Unsettled> {
     let wasm = dir.join(format!("{name}.wasm"));
+    if host.is_from_fleet(name) {
+        if wasm.exists() {
+            let error = format!(
+                "`{name}` is deployed by the fleet on this host; a function comes from the folder or from the fleet, not both"
+            );
+            failed(host, name, &error);
+        }
+        return Ok(());
+    }
     if !wasm.exists() {
         if host.registry.undeploy(name, host.grace) {
             tracing::info!(function = name, "undeployed: {} was removed", wasm.display());

@@ -12,18 +12,20 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::AdminServer;
 use crate::dispatch::Dispatcher;
 use crate::engine::SluiceEngine;
+use crate::fleet::{Buckets, FleetConfig, Member};
 use crate::function::{Function, LoadError, load_dir};
 use crate::host::Host;
 use crate::host::ReloadEvent;
 use crate::nats::ConnectionOptions;
-use crate::registry::{Deployed, Registry};
+use crate::registry::Deployed;
 use crate::stats::StatsSnapshot;
 
 /// Settings of a host.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
-    /// Folder of `NAME.wasm` (+ `NAME.toml`) files.
-    pub functions_dir: PathBuf,
+    /// Folder of `NAME.wasm` (+ `NAME.toml`) files; `None` for a host that only runs what
+    /// the fleet deploys.
+    pub functions_dir: Option<PathBuf>,
     /// NATS server URL, or a comma-separated list of a cluster's URLs.
     pub nats_url: String,
     /// Authentication and TLS for the NATS connection.
@@ -37,6 +39,8 @@ pub struct RuntimeConfig {
     /// Where to serve `/metrics` and `/healthz` over HTTP; `None` serves nothing. Port 0
     /// picks a free port (see [`Runtime::admin_addr`]).
     pub admin: Option<SocketAddr>,
+    /// Join the fleet: run what `sluice deploy` put in the fleet's buckets, and report.
+    pub fleet: Option<FleetConfig>,
 }
 
 impl RuntimeConfig {
@@ -44,13 +48,23 @@ impl RuntimeConfig {
     /// default grace period of 30 s.
     pub fn new(functions_dir: impl Into<PathBuf>, nats_url: impl Into<String>) -> Self {
         Self {
-            functions_dir: functions_dir.into(),
+            functions_dir: Some(functions_dir.into()),
             nats_url: nats_url.into(),
             nats_options: ConnectionOptions::default(),
             shutdown_grace: Duration::from_secs(30),
             watch: false,
             cache_dir: None,
             admin: None,
+            fleet: None,
+        }
+    }
+
+    /// Settings of a host that runs only what the fleet deploys.
+    pub fn fleet(nats_url: impl Into<String>, fleet: FleetConfig) -> Self {
+        Self {
+            functions_dir: None,
+            fleet: Some(fleet),
+            ..Self::new(PathBuf::new(), nats_url)
         }
     }
 }
@@ -72,12 +86,19 @@ struct Reloading {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// A fleet host's reconciling and reporting tasks.
+struct Membership {
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
 /// A running Sluice host.
 pub struct Runtime {
     host: Arc<Host>,
     grace: Duration,
     load_errors: Vec<LoadError>,
     reloading: Option<Reloading>,
+    membership: Option<Membership>,
     admin: Option<AdminServer>,
 }
 
@@ -91,34 +112,20 @@ impl Runtime {
             Some(addr) => Some(AdminServer::start(addr, host.clone()).await?),
             None => None,
         };
-        // Watch before loading, so a file that changes while the folder loads is not missed.
-        let watched = match config.watch {
-            true => Some(
-                crate::watch::watch(&config.functions_dir)
-                    .with_context(|| format!("cannot watch {}", config.functions_dir.display()))?,
-            ),
-            false => None,
+        let (load_errors, reloading) = match &config.functions_dir {
+            Some(dir) => serve_folder(&host, dir, config.watch).await?,
+            None => (Vec::new(), None),
         };
-        let load_errors = deploy_folder(&host, &config.functions_dir).await?;
-        let reloading = watched.map(|(watcher, changes)| {
-            let stop = CancellationToken::new();
-            let task = tokio::spawn(crate::reload::run(
-                host.clone(),
-                config.functions_dir.clone(),
-                changes,
-                stop.clone(),
-            ));
-            Reloading {
-                _watcher: watcher,
-                stop,
-                task,
-            }
-        });
+        let membership = match &config.fleet {
+            Some(fleet) => Some(join_fleet(&host, fleet).await?),
+            None => None,
+        };
         Ok(Self {
             host,
             grace: config.shutdown_grace,
             load_errors,
             reloading,
+            membership,
             admin,
         })
     }
@@ -178,6 +185,13 @@ impl Runtime {
             reloading.stop.cancel();
             let _ = reloading.task.await;
         }
+        // The last report (marked stopped) goes out while the connection is still open.
+        if let Some(membership) = self.membership {
+            membership.stop.cancel();
+            for task in membership.tasks {
+                let _ = task.await;
+            }
+        }
         self.host.registry.stop_all().await;
         let tracker = &self.host.dispatcher.tracker;
         tracker.close();
@@ -209,16 +223,55 @@ async fn connect(config: &RuntimeConfig) -> anyhow::Result<Host> {
         engine = engine.with_cache(dir);
     }
     let client = crate::nats::connect(&config.nats_url, &config.nats_options).await?;
-    let (reloads, _) = tokio::sync::broadcast::channel(256);
     let dispatcher = Dispatcher::new(Arc::new(engine), client);
     // Starts learning whether JetStream is there, in the background: deploys read the answer.
     let _ = dispatcher.jetstream_availability.now(&dispatcher.client);
-    Ok(Host {
-        dispatcher,
-        registry: Registry::default(),
-        reloads,
-        grace: config.shutdown_grace,
-    })
+    Ok(Host::new(dispatcher, config.shutdown_grace))
+}
+
+/// Deploys the functions in `dir` and, with `watch`, starts hot reload of it.
+async fn serve_folder(
+    host: &Arc<Host>,
+    dir: &Path,
+    watch: bool,
+) -> anyhow::Result<(Vec<LoadError>, Option<Reloading>)> {
+    // Watch before loading, so a file that changes while the folder loads is not missed.
+    let watched = match watch {
+        true => Some(crate::watch::watch(dir).with_context(|| format!("cannot watch {}", dir.display()))?),
+        false => None,
+    };
+    let load_errors = deploy_folder(host, dir).await?;
+    let reloading = watched.map(|(watcher, changes)| {
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(crate::reload::run(
+            host.clone(),
+            dir.to_owned(),
+            changes,
+            stop.clone(),
+        ));
+        Reloading {
+            _watcher: watcher,
+            stop,
+            task,
+        }
+    });
+    Ok((load_errors, reloading))
+}
+
+/// Opens the fleet's buckets (creating what is missing) and starts reconciling and
+/// reporting.
+async fn join_fleet(host: &Arc<Host>, config: &FleetConfig) -> anyhow::Result<Membership> {
+    let buckets = Buckets::open(&host.dispatcher.client, &config.buckets, config.replicas).await?;
+    tracing::info!(
+        host_id = config.host_id,
+        functions = buckets.names.functions,
+        "joined the fleet: running what `sluice deploy` puts in bucket `{}`",
+        buckets.names.functions
+    );
+    let member = Arc::new(Member::new(host.clone(), buckets, config.clone()));
+    let stop = CancellationToken::new();
+    let tasks = crate::fleet::start(member, &stop);
+    Ok(Membership { stop, tasks })
 }
 
 /// Deploys every function in `dir` that loads; returns why the others did not.

@@ -8,6 +8,7 @@ mod delivery;
 mod dev;
 mod dlq;
 mod failures;
+mod fleet;
 mod http;
 mod jetstream;
 mod limits;

@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod events;
 pub mod fixture;
+pub mod fleet;
 pub mod folder;
 pub mod http;
 pub mod manifest;
@@ -15,6 +16,7 @@ pub mod wildcard;
 pub use cluster::NatsCluster;
 pub use events::{consumer_info, drained, header, publish_event, publish_js, publish_many};
 pub use fixture::{HostOptions, Sluice, SluiceBuilder, Stage, init_logging};
+pub use fleet::{FleetHost, bundle, deployer};
 pub use folder::{
     FunctionsDir, guest, polyglot, scaffold_target_dir, sluice_binary, sluice_command, spawn_host,
 };

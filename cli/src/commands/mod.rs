@@ -3,6 +3,7 @@
 mod check;
 mod dev;
 mod dlq;
+mod fleet;
 mod invoke;
 mod nats_args;
 mod new;
@@ -47,9 +48,17 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the host: deploy every function in the folder and handle their events.
     Up {
-        /// Folder of NAME.wasm (+ NAME.toml) files.
-        #[arg(long, default_value = "functions")]
-        functions: PathBuf,
+        /// Folder of NAME.wasm (+ NAME.toml) files (default: `functions`, unless --fleet is
+        /// given alone).
+        #[arg(long)]
+        functions: Option<PathBuf>,
+        /// Also run what `sluice deploy` puts in the fleet's buckets on this NATS cluster,
+        /// and report to `sluice status`.
+        #[arg(long)]
+        fleet: bool,
+        /// This host's id in the fleet (default: machine name and process id).
+        #[arg(long, requires = "fleet")]
+        host_id: Option<String>,
         /// Do not watch the folder for changes (by default, adding, replacing or removing
         /// files deploys, redeploys or undeploys functions while the host runs).
         #[arg(long)]
@@ -137,6 +146,9 @@ pub enum Command {
         #[command(subcommand)]
         command: dlq::DlqCommand,
     },
+    /// The fleet: deploy, undeploy, versions, rollback, status.
+    #[command(flatten)]
+    Fleet(fleet::FleetCommand),
 }
 
 /// How `up` and `dev` run a host.
@@ -173,9 +185,15 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Up {
             functions,
+            fleet,
+            host_id,
             no_watch,
             host,
-        } => up::run(functions, !no_watch, host).await,
+        } => {
+            let fleet =
+                fleet.then(|| host_id.unwrap_or_else(sluice_runtime::fleet::FleetConfig::default_host_id));
+            up::run(functions, fleet, !no_watch, host).await
+        }
         Command::Check { dir, state_dir } => check::run(&dir, &state_dir).await,
         Command::Dev { dir, host } => dev::run(dir, host).await,
         Command::New { name, lang, dir } => new::run(name, lang, dir).await,
@@ -220,6 +238,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::Dlq { command } => dlq::run(command).await,
+        Command::Fleet(command) => fleet::run(command).await,
     }
 }
 

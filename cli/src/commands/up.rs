@@ -4,21 +4,38 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use sluice_runtime::fleet::FleetConfig;
 use sluice_runtime::nats::{self, LocalNatsServer};
 use sluice_runtime::{Runtime, RuntimeConfig};
 
 use super::{HostArgs, UsageError};
 
-/// Runs the host on `functions` until a signal, then shuts it down.
-pub async fn run(functions: PathBuf, watch: bool, args: HostArgs) -> anyhow::Result<ExitCode> {
-    if !functions.is_dir() {
-        return Err(UsageError(format!("functions folder {} does not exist", functions.display())).into());
+/// Runs the host on `functions` (default `functions`, unless `fleet` alone) and, with a
+/// fleet host id, as a member of the fleet, until a signal, then shuts it down.
+pub async fn run(
+    functions: Option<PathBuf>,
+    fleet: Option<String>,
+    watch: bool,
+    args: HostArgs,
+) -> anyhow::Result<ExitCode> {
+    let functions = match (functions, &fleet) {
+        (Some(dir), _) => Some(dir),
+        (None, Some(_)) => None,
+        (None, None) => Some(PathBuf::from("functions")),
+    };
+    if let Some(dir) = functions.as_ref().filter(|dir| !dir.is_dir()) {
+        return Err(UsageError(format!("functions folder {} does not exist", dir.display())).into());
     }
-    let session = Session::start(&args, &functions, watch).await?;
+    let session = Session::start_with(&args, functions.as_deref(), fleet.as_deref(), watch).await?;
+    let from = match (&functions, &fleet) {
+        (Some(dir), None) => format!("from {}", dir.display()),
+        (Some(dir), Some(id)) => format!("from {} and the fleet (host id {id})", dir.display()),
+        (None, Some(id)) => format!("from the fleet (host id {id})"),
+        (None, None) => unreachable!("a folder is the default"),
+    };
     tracing::info!(
-        "sluice is up: {} functions deployed from {}, {} failed to load; NATS at {}. Ctrl-C to stop.",
+        "sluice is up: {} functions deployed {from}, {} failed to load; NATS at {}. Ctrl-C to stop.",
         session.runtime.functions().len(),
-        functions.display(),
         session.runtime.load_errors().len(),
         session.url
     );
@@ -40,9 +57,22 @@ pub(super) struct Session {
 impl Session {
     /// Finds or starts NATS and starts the runtime on `functions`.
     pub async fn start(args: &HostArgs, functions: &Path, watch: bool) -> anyhow::Result<Self> {
+        Self::start_with(args, Some(functions), None, watch).await
+    }
+
+    /// Finds or starts NATS and starts the runtime on `functions`, and in the fleet as
+    /// `fleet` (a host id) when given.
+    pub async fn start_with(
+        args: &HostArgs,
+        functions: Option<&Path>,
+        fleet: Option<&str>,
+        watch: bool,
+    ) -> anyhow::Result<Self> {
         let nats_options = args.connection.options()?;
         let (url, local) = resolve_nats(args.nats.clone(), &args.state_dir).await?;
-        let mut config = RuntimeConfig::new(functions, &url);
+        let mut config = RuntimeConfig::new(PathBuf::new(), &url);
+        config.functions_dir = functions.map(Path::to_owned);
+        config.fleet = fleet.map(|id| FleetConfig::new(id, &args.state_dir));
         config.nats_options = nats_options;
         config.shutdown_grace = Duration::from_secs(args.grace);
         config.watch = watch;

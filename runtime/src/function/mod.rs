@@ -14,7 +14,7 @@ mod folder;
 mod pre;
 mod schemas;
 
-pub use folder::load_dir;
+pub use folder::{component_files, load_dir};
 pub use pre::FunctionPre;
 pub use schemas::{Mismatch, SchemaProblem, Schemas};
 

@@ -1,0 +1,126 @@
+//! The fleet commands: `deploy`, `undeploy`, `versions`, `rollback` and `status`, each a
+//! thin caller of `sluice_runtime::fleet`.
+
+mod deploy;
+mod history;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use sluice_runtime::fleet::{BucketNames, Buckets, Fleet};
+
+use super::NatsArgs;
+
+/// How to reach the fleet's buckets.
+#[derive(Debug, clap::Args)]
+pub struct FleetArgs {
+    /// NATS server URL, or a comma-separated list of a cluster's URLs.
+    #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL)]
+    pub nats: String,
+    #[command(flatten)]
+    pub connection: NatsArgs,
+    /// Replicas of buckets created on first use (default: 3 on a cluster of three or more
+    /// servers, else 1).
+    #[arg(long)]
+    pub replicas: Option<usize>,
+}
+
+impl FleetArgs {
+    /// Connects and opens (or creates) the fleet's buckets.
+    pub async fn open(&self) -> anyhow::Result<Fleet> {
+        let options = self.connection.options()?;
+        let client = sluice_runtime::nats::connect(&self.nats, &options).await?;
+        let buckets = Buckets::open(&client, &BucketNames::default(), self.replicas).await?;
+        Ok(Fleet::new(buckets))
+    }
+}
+
+/// A fleet subcommand.
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Validate functions as `sluice check` does, upload them and make them the desired state
+    /// of every `sluice up --fleet` host.
+    Deploy {
+        /// NAME.wasm files (each with its NAME.toml beside it) or folders of them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Return only when every live host serves the new versions (or failed to load them).
+        #[arg(long)]
+        wait: bool,
+        /// Seconds `--wait` waits at most.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Who deploys, recorded in the history (default: user@machine).
+        #[arg(long)]
+        by: Option<String>,
+        /// Where compiled components are cached.
+        #[arg(long, default_value = ".sluice")]
+        state_dir: PathBuf,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// Remove a function from every fleet host.
+    Undeploy {
+        /// The function.
+        name: String,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// List a function's deployed versions, oldest first.
+    Versions {
+        /// The function.
+        name: String,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// Make an earlier version of a function the desired state again.
+    Rollback {
+        /// The function.
+        name: String,
+        /// The version (or component hash) to return to, or a prefix of it; default: the one
+        /// before the current version.
+        #[arg(long)]
+        to: Option<String>,
+        /// Who rolls back, recorded in the history (default: user@machine).
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// Show which host runs which version of each fleet function.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Redraw every second until interrupted.
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+}
+
+/// Runs `command`.
+pub async fn run(command: FleetCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        FleetCommand::Deploy {
+            paths,
+            wait,
+            timeout,
+            by,
+            state_dir,
+            fleet,
+        } => {
+            let wait = wait.then(|| std::time::Duration::from_secs(timeout));
+            deploy::run(&paths, wait, by.as_deref(), &state_dir, &fleet).await
+        }
+        FleetCommand::Undeploy { name, fleet } => history::undeploy(&name, &fleet).await,
+        FleetCommand::Versions { name, fleet } => history::versions(&name, &fleet).await,
+        FleetCommand::Rollback { name, to, by, fleet } => {
+            history::rollback(&name, to.as_deref(), by.as_deref(), &fleet).await
+        }
+        FleetCommand::Status { json, watch, fleet } => status::run(json, watch, &fleet).await,
+    }
+}

@@ -1,0 +1,275 @@
+//! A fleet host's reconciling task: watches the desired state and brings the host in line
+//! through the same deploy, redeploy and undeploy path as hot reload, so a swap drops and
+//! duplicates nothing and a version that fails to load leaves the previous one serving.
+//!
+//! The watch delivers each change at once; a full comparison every [`RESYNC`] catches
+//! whatever a watch can miss (a reconnect, a restarted bucket leader), so a host that was cut
+//! off converges without a restart.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::kv::{Entry, Operation};
+use futures::StreamExt;
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+
+use super::bundle::write_files;
+use super::control::desired_states;
+use super::desired::{DesiredState, sha256_hex};
+use super::member::Member;
+use super::report::FailedLoad;
+use crate::function::Function;
+use crate::host::ReloadEvent;
+
+/// How often the whole desired state is compared with what the host runs.
+pub const RESYNC: Duration = Duration::from_secs(5);
+
+/// The largest component a host downloads.
+pub const MAX_COMPONENT_BYTES: u64 = 256 << 20;
+
+/// Reconciles `member`'s host with the desired state until `stop` is cancelled.
+pub async fn run(member: Arc<Member>, stop: CancellationToken) {
+    let mut resync = tokio::time::interval(RESYNC);
+    resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let mut watch = match member.buckets.functions.watch_with_history(">").await {
+            Ok(watch) => watch,
+            Err(error) => {
+                tracing::warn!("fleet: cannot watch the desired state ({error}); retrying");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                entry = watch.next() => match entry {
+                    Some(Ok(entry)) => apply_entry(&member, entry).await,
+                    Some(Err(error)) => {
+                        tracing::warn!("fleet: the desired-state watch failed ({error}); watching again");
+                        break;
+                    }
+                    None => break,
+                },
+                _ = resync.tick() => resync_all(&member).await,
+            }
+        }
+    }
+}
+
+/// Applies one change of the desired state.
+async fn apply_entry(member: &Member, entry: Entry) {
+    match entry.operation {
+        Operation::Put => match DesiredState::from_json(&entry.value) {
+            Ok(state) => apply(member, &state).await,
+            Err(error) => tracing::error!(
+                function = entry.key,
+                "fleet: unreadable desired state ({error}); ignored"
+            ),
+        },
+        Operation::Delete | Operation::Purge => remove(member, &entry.key),
+    }
+}
+
+/// Compares the whole desired state with what the host runs.
+async fn resync_all(member: &Member) {
+    let states = match desired_states(&member.buckets.functions).await {
+        Ok(states) => states,
+        Err(error) => {
+            tracing::debug!("fleet: cannot read the desired state ({error:#}); next try in {RESYNC:?}");
+            return;
+        }
+    };
+    for state in &states {
+        apply(member, state).await;
+    }
+    let stale: Vec<String> = member
+        .host
+        .fleet_functions()
+        .into_iter()
+        .filter(|name| !states.iter().any(|state| &state.name == name))
+        .collect();
+    for name in stale {
+        remove(member, &name);
+    }
+}
+
+/// Brings function `state.name` to `state.version` unless it is there already or that
+/// version failed here for good.
+async fn apply(member: &Member, state: &DesiredState) {
+    let host = &member.host;
+    let name = state.name.as_str();
+    let serving = host.registry.get(name).map(|d| d.function().version().to_owned());
+    let from_fleet = host.fleet_functions().contains(name);
+    if serving.as_deref() == Some(&state.version) && from_fleet {
+        if member.loads().failed.remove(name).is_some() {
+            member.changed.notify_one();
+        }
+        return;
+    }
+    if let Some((failed, retry)) = member.loads().failed.get(name)
+        && failed.version == state.version
+        && !retry
+    {
+        return;
+    }
+    if serving.is_some() && !from_fleet {
+        let error = format!(
+            "`{name}` is deployed from this host's functions folder; a function comes from the folder or from the fleet, not both"
+        );
+        return failed(member, state, error, false);
+    }
+    let started = Instant::now();
+    let bytes = match download(member, state).await {
+        Ok(bytes) => bytes,
+        Err(Download { error, retry }) => return failed(member, state, error, retry),
+    };
+    let function = match load(member, state, bytes).await {
+        Ok(function) => function,
+        Err(error) => return failed(member, state, error, false),
+    };
+    host.claim_for_fleet(name);
+    match host.deploy(function).await {
+        Ok(_) => {
+            member.loads().failed.remove(name);
+            let took_ms = started.elapsed().as_millis() as u64;
+            tracing::info!(
+                function = name,
+                version = state.version,
+                took_ms,
+                "fleet: deployed"
+            );
+            host.report(ReloadEvent::Deployed {
+                name: name.to_owned(),
+                version: state.version.clone(),
+            });
+            member.changed.notify_one();
+        }
+        Err(error) => {
+            if serving.is_none() {
+                host.release_from_fleet(name);
+            }
+            failed(member, state, format!("{error:#}"), false);
+        }
+    }
+}
+
+/// A download that failed, and whether trying again may help.
+struct Download {
+    error: String,
+    retry: bool,
+}
+
+/// The component of `state`, checked against its hash.
+async fn download(member: &Member, state: &DesiredState) -> Result<Vec<u8>, Download> {
+    let store = &member.buckets.components;
+    let transient = |error: String| Download { error, retry: true };
+    let mut object = store.get(&state.component).await.map_err(|e| {
+        transient(format!(
+            "cannot download component sha256 {}: {e}",
+            state.short_component()
+        ))
+    })?;
+    let mut bytes = Vec::with_capacity(state.size.min(MAX_COMPONENT_BYTES) as usize);
+    (&mut object)
+        .take(MAX_COMPONENT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| {
+            transient(format!(
+                "cannot download component sha256 {}: {e}",
+                state.short_component()
+            ))
+        })?;
+    if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+        return Err(Download {
+            error: format!("component is larger than {MAX_COMPONENT_BYTES} bytes; not loaded"),
+            retry: false,
+        });
+    }
+    let actual = sha256_hex(&bytes);
+    if actual != state.component {
+        return Err(Download {
+            error: format!(
+                "component bytes do not match their hash: expected sha256 {}, downloaded {} (the object in bucket `{}` was replaced or corrupted); not loaded",
+                state.short_component(),
+                &actual[..12],
+                member.buckets.names.components
+            ),
+            retry: false,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Writes the function's files into the host's fleet folder and loads them as a folder
+/// function is loaded.
+async fn load(member: &Member, state: &DesiredState, bytes: Vec<u8>) -> Result<Function, String> {
+    let dir = member.config.files_dir.join(&state.name);
+    let engine = member.host.dispatcher.engine.clone();
+    let state = state.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let wasm = write_files(&dir, &state.name, &bytes, &state.manifest, &state.schemas)
+            .map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+        let function = Function::load(&engine, &wasm).map_err(|e| e.to_string())?;
+        match function.version() == state.version {
+            true => Ok(function),
+            false => Err(format!(
+                "loaded as version {}, not the desired {} (deployed by a different sluice version?)",
+                function.version(),
+                state.version
+            )),
+        }
+    })
+    .await;
+    loaded.unwrap_or_else(|panic| Err(format!("loading panicked: {panic}")))
+}
+
+/// Records and logs that `state` could not be deployed here.
+fn failed(member: &Member, state: &DesiredState, error: String, retry: bool) {
+    let name = state.name.as_str();
+    let serving = match member.host.registry.get(name) {
+        Some(_) => "; the previous version keeps serving",
+        None => "",
+    };
+    let mut loads = member.loads();
+    let repeated = loads
+        .failed
+        .get(name)
+        .is_some_and(|(known, _)| known.version == state.version && known.error == error);
+    if !repeated {
+        tracing::error!(
+            function = name,
+            version = state.version,
+            "fleet: not deployed: {error}{serving}"
+        );
+        member.host.report(ReloadEvent::Failed {
+            name: name.to_owned(),
+            error: error.clone(),
+        });
+    }
+    let failure = FailedLoad {
+        version: state.version.clone(),
+        error,
+    };
+    loads.failed.insert(name.to_owned(), (failure, retry));
+    drop(loads);
+    member.changed.notify_one();
+}
+
+/// Undeploys fleet function `name` (a folder function of that name stays).
+fn remove(member: &Member, name: &str) {
+    let had_failure = member.loads().failed.remove(name).is_some();
+    if member.host.release_from_fleet(name) && member.host.registry.undeploy(name, member.host.grace) {
+        tracing::info!(function = name, "fleet: undeployed");
+        member.host.report(ReloadEvent::Undeployed {
+            name: name.to_owned(),
+        });
+    } else if !had_failure {
+        return;
+    }
+    member.changed.notify_one();
+}

@@ -1,0 +1,57 @@
+//! Hosts that were not there for a deploy, and components that were tampered with.
+
+use async_nats::jetstream::object_store::ObjectMetadata;
+use sluice_runtime::fleet::Progress;
+use sluice_tests::{FleetHost, NatsServer, WAIT, bundle, deployer, eventually, guest};
+
+use super::{converged, probe};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_host_converges_and_no_host_runs_bytes_that_do_not_match_their_hash() {
+    let server = NatsServer::start();
+    let cache = tempfile::tempdir().unwrap();
+    let client = server.client().await;
+    let fleet = deployer(&client).await;
+    let v1 = bundle("probe", "probe", probe(4));
+    let shipped = fleet.deploy(&v1, None).await.unwrap();
+
+    // Started after the deploy: converges without anything else happening.
+    let early = FleetHost::start(&server.url(), "late-but-honest", cache.path()).await;
+    converged(&[&early], "probe", Some(&v1.version)).await;
+
+    // Someone replaces the component's bytes in the store under the same name.
+    let other = std::fs::read(guest("order-total")).unwrap();
+    let meta = ObjectMetadata {
+        name: shipped.state.component.clone(),
+        ..Default::default()
+    };
+    fleet
+        .buckets()
+        .components
+        .put(meta, &mut &other[..])
+        .await
+        .unwrap();
+
+    let fresh = FleetHost::start(&server.url(), "fresh", cache.path()).await;
+    let report = async || {
+        let hosts = fleet.hosts().await.unwrap();
+        hosts
+            .into_iter()
+            .find(|host| host.report.host == "fresh")
+            .map(|host| host.report.progress("probe", &v1.version))
+    };
+    eventually(
+        WAIT,
+        "the fresh host reports the tampered component",
+        async || matches!(report().await, Some(Progress::Failed(_))),
+    )
+    .await;
+    let Some(Progress::Failed(error)) = report().await else {
+        unreachable!()
+    };
+    assert!(error.contains("do not match their hash"), "{error}");
+    assert_eq!(fresh.version("probe"), None, "the tampered bytes are not run");
+    assert_eq!(early.version("probe").as_deref(), Some(v1.version.as_str()));
+    fresh.runtime.shutdown().await;
+    early.runtime.shutdown().await;
+}

@@ -1,0 +1,64 @@
+//! Fleet hosts (`sluice up --fleet` in-process) and what a deployer ships, for the fleet's
+//! integration tests.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sluice_runtime::fleet::{BucketNames, Buckets, Bundle, Fleet, FleetConfig};
+use sluice_runtime::{Runtime, RuntimeConfig, SluiceEngine};
+use tempfile::TempDir;
+
+use crate::FunctionsDir;
+use crate::fixture::init_logging;
+
+/// A host of the fleet, with its own state folder.
+pub struct FleetHost {
+    /// The running host.
+    pub runtime: Runtime,
+    /// Its id in the fleet.
+    pub id: String,
+    _state: TempDir,
+}
+
+impl FleetHost {
+    /// Starts host `id` connected to `urls`, joining the fleet with nothing in a folder;
+    /// compiled components are shared through `cache`.
+    pub async fn start(urls: &str, id: &str, cache: &Path) -> Self {
+        init_logging();
+        let state = tempfile::tempdir().expect("state folder");
+        let mut fleet = FleetConfig::new(id, state.path());
+        fleet.report_every = Duration::from_millis(500);
+        let mut config = RuntimeConfig::fleet(urls, fleet);
+        config.cache_dir = Some(cache.to_owned());
+        config.shutdown_grace = Duration::from_secs(5);
+        let runtime = Runtime::start(config).await.expect("fleet host starts");
+        Self {
+            runtime,
+            id: id.to_owned(),
+            _state: state,
+        }
+    }
+
+    /// The version of `name` this host serves.
+    pub fn version(&self, name: &str) -> Option<String> {
+        self.runtime.version(name)
+    }
+}
+
+/// A deployer's handle on the fleet behind `client`.
+pub async fn deployer(client: &async_nats::Client) -> Fleet {
+    let buckets = Buckets::open(client, &BucketNames::default(), None)
+        .await
+        .expect("the fleet's buckets open");
+    Fleet::new(buckets)
+}
+
+/// Guest `guest` as function `name` with `manifest`, validated and read as `sluice deploy`
+/// reads it.
+pub fn bundle(name: &str, guest: &str, manifest: impl std::fmt::Display) -> Bundle {
+    let dir = FunctionsDir::new();
+    dir.add(name, guest, manifest);
+    let engine = SluiceEngine::new().expect("engine");
+    let wasm: PathBuf = dir.path().join(format!("{name}.wasm"));
+    Bundle::load(&engine, &wasm).unwrap_or_else(|error| panic!("{name} does not load: {error}"))
+}
