@@ -18,7 +18,9 @@ const FORM_TIMEOUT: Duration = Duration::from_secs(30);
 struct Node {
     child: Child,
     port: u16,
-    _store: TempDir,
+    /// Its name, cluster and routes, to start it again.
+    arguments: Vec<String>,
+    store: TempDir,
 }
 
 /// Several `nats-server` processes in one cluster, owned by one test.
@@ -53,17 +55,25 @@ impl NatsCluster {
                 .filter(|&other| other != route_port)
                 .map(route_url)
                 .collect();
+            let arguments = vec![
+                "--server_name".to_owned(),
+                format!("n{index}"),
+                "--cluster_name".to_owned(),
+                "sluice-test".to_owned(),
+                "--cluster".to_owned(),
+                route_url(route_port),
+                "--routes".to_owned(),
+                routes.join(","),
+            ];
             let child = command(port, Some(store.path()))
-                .args(["--server_name", &format!("n{index}")])
-                .args(["--cluster_name", "sluice-test"])
-                .args(["--cluster", &route_url(route_port)])
-                .args(["--routes", &routes.join(",")])
+                .args(&arguments)
                 .spawn()
                 .expect("cannot start nats-server");
             cluster.nodes.push(Node {
                 child,
                 port,
-                _store: store,
+                arguments,
+                store,
             });
         }
         let ready = cluster
@@ -128,6 +138,22 @@ impl NatsCluster {
         let child = &mut self.nodes[index].child;
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    /// Starts node `index` again (after [`kill`](Self::kill)) on the same ports with the same
+    /// data, and waits until it accepts clients; it rejoins the cluster.
+    pub fn restart(&mut self, index: usize) {
+        self.kill(index);
+        let node = &mut self.nodes[index];
+        node.child = command(node.port, Some(node.store.path()))
+            .args(&node.arguments)
+            .spawn()
+            .expect("cannot start nats-server");
+        assert!(
+            wait_until_ready(&mut node.child, node.port, None),
+            "node {index} did not come back on port {}",
+            node.port
+        );
     }
 
     /// Connects a plain client that knows every node.

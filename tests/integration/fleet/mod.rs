@@ -5,6 +5,7 @@
 mod cli;
 mod cluster;
 mod rollout;
+mod stream;
 
 use std::time::{Duration, Instant};
 

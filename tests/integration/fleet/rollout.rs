@@ -2,7 +2,7 @@
 
 use async_nats::jetstream::object_store::ObjectMetadata;
 use sluice_runtime::fleet::Progress;
-use sluice_tests::{FleetHost, NatsServer, WAIT, bundle, deployer, eventually, guest};
+use sluice_tests::{FleetHost, NatsCluster, NatsServer, WAIT, bundle, deployer, eventually, guest};
 
 use super::{converged, probe};
 
@@ -54,4 +54,29 @@ async fn a_late_host_converges_and_no_host_runs_bytes_that_do_not_match_their_ha
     assert_eq!(early.version("probe").as_deref(), Some(v1.version.as_str()));
     fresh.runtime.shutdown().await;
     early.runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_cut_off_during_a_deploy_converges_after_it_reconnects() {
+    let mut cluster = NatsCluster::start(3).await;
+    let cache = tempfile::tempdir().unwrap();
+    // Knows only node 2: while node 2 is down it is cut off from the fleet.
+    let lonely = FleetHost::start(&cluster.url(2), "lonely", cache.path()).await;
+    let fleet = deployer(&cluster.client_of([0, 1]).await).await;
+    let v1 = bundle("probe", "probe", probe(4));
+    fleet.deploy(&v1, None).await.unwrap();
+    converged(&[&lonely], "probe", Some(&v1.version)).await;
+
+    cluster.kill(2);
+    let v2 = bundle("probe", "probe", probe(8));
+    fleet.deploy(&v2, None).await.unwrap();
+    assert_eq!(
+        lonely.version("probe").as_deref(),
+        Some(v1.version.as_str()),
+        "cut off, it keeps serving v1"
+    );
+    cluster.restart(2);
+    let took = converged(&[&lonely], "probe", Some(&v2.version)).await;
+    eprintln!("converged {took:?} after its node came back");
+    lonely.runtime.shutdown().await;
 }
