@@ -20,7 +20,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = commands::Cli::parse();
-    init_tracing(cli.verbose, cli.log_format);
+    init_tracing(cli.verbose, cli.log_format, cli.command.runs_a_host());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -37,11 +37,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: bool, format: commands::LogFormat) {
-    let default = if verbose {
-        "sluice=debug,sluice_runtime=debug,info"
-    } else {
-        "info"
+/// Logs to stderr: at info for commands that run functions (`up`, `dev`, `invoke`), at warn
+/// for the others (their output is what they print), at debug with `--verbose`.
+fn init_tracing(verbose: bool, format: commands::LogFormat, host: bool) {
+    let default = match (verbose, host) {
+        (true, _) => "sluice=debug,sluice_runtime=debug,info",
+        (false, true) => "info",
+        (false, false) => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

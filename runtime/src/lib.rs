@@ -33,6 +33,9 @@
 //!   of a watched folder) and `admin` (`/metrics`, `/healthz` over HTTP).
 //! - [`Runtime`]: start, deploy, stats, shutdown — what the `sluice` command and the tests
 //!   drive.
+//! - [`fleet`]: many hosts on one NATS cluster as one runtime — `sluice deploy` writes
+//!   components and desired state to JetStream buckets, fleet hosts reconcile towards them
+//!   through the same deploy path as hot reload and report what they run.
 //!
 //! Beside the flow: `stats` and `metrics` count what happened to every event, `breaker`
 //! pauses a failing function, `ordering` keeps per-key order, `retry` is the backoff policy,

@@ -151,6 +151,13 @@ pub enum Command {
     Fleet(fleet::FleetCommand),
 }
 
+impl Command {
+    /// Whether the command runs functions (`up`, `dev`, `invoke`), whose log is its output.
+    pub fn runs_a_host(&self) -> bool {
+        matches!(self, Self::Up { .. } | Self::Dev { .. } | Self::Invoke { .. })
+    }
+}
+
 /// How `up` and `dev` run a host.
 #[derive(Debug, clap::Args)]
 pub struct HostArgs {

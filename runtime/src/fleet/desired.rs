@@ -66,9 +66,11 @@ pub fn machine_name() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
-/// Now, in RFC 3339 (UTC).
+/// Now, in RFC 3339 (UTC, whole seconds).
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_nanosecond(0)
+        .unwrap_or(now)
         .format(&time::format_description::well_known::Rfc3339)
         .expect("the current time formats as RFC 3339")
 }

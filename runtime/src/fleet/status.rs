@@ -136,7 +136,7 @@ impl FleetStatus {
             out.push_str("no hosts have reported\n");
             return out;
         }
-        let _ = writeln!(out, "{:<24} {:<8} {:>8}  FUNCTIONS", "HOST", "STATE", "UP");
+        let _ = writeln!(out, "{:<24} {:<16} {:>8}  FUNCTIONS", "HOST", "STATE", "UP");
         let mut errors = Vec::new();
         for row in &self.hosts {
             let cells: Vec<String> = row
@@ -155,7 +155,7 @@ impl FleetStatus {
             };
             let _ = writeln!(
                 out,
-                "{:<24} {:<8} {:>8}  {}",
+                "{:<24} {:<16} {:>8}  {}",
                 row.host,
                 state,
                 crate::text::humanize(std::time::Duration::from_secs(row.uptime_s)),
