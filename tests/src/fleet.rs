@@ -24,6 +24,11 @@ impl FleetHost {
     /// Starts host `id` connected to `urls`, joining the fleet with nothing in a folder;
     /// compiled components are shared through `cache`.
     pub async fn start(urls: &str, id: &str, cache: &Path) -> Self {
+        Self::start_beside(urls, id, cache, None).await
+    }
+
+    /// Like [`start`](Self::start), also serving (and watching) functions folder `folder`.
+    pub async fn start_beside(urls: &str, id: &str, cache: &Path, folder: Option<&Path>) -> Self {
         init_logging();
         let state = tempfile::tempdir().expect("state folder");
         let mut fleet = FleetConfig::new(id, state.path());
@@ -31,6 +36,8 @@ impl FleetHost {
         let mut config = RuntimeConfig::fleet(urls, fleet);
         config.cache_dir = Some(cache.to_owned());
         config.shutdown_grace = Duration::from_secs(5);
+        config.functions_dir = folder.map(Path::to_owned);
+        config.watch = folder.is_some();
         let runtime = Runtime::start(config).await.expect("fleet host starts");
         Self {
             runtime,

@@ -120,7 +120,8 @@ async fn apply(member: &Member, state: &DesiredState) {
         let error = format!(
             "`{name}` is deployed from this host's functions folder; a function comes from the folder or from the fleet, not both"
         );
-        return failed(member, state, error, false);
+        // Tried again at each resync: once the folder's function is removed, the fleet's runs.
+        return failed(member, state, error, true);
     }
     let started = Instant::now();
     let bytes = match download(member, state).await {

@@ -2,7 +2,9 @@
 
 use async_nats::jetstream::object_store::ObjectMetadata;
 use sluice_runtime::fleet::Progress;
-use sluice_tests::{FleetHost, NatsCluster, NatsServer, WAIT, bundle, deployer, eventually, guest};
+use sluice_tests::{
+    FleetHost, FunctionsDir, NatsCluster, NatsServer, WAIT, bundle, deployer, eventually, guest,
+};
 
 use super::{converged, probe};
 
@@ -79,4 +81,42 @@ async fn a_host_cut_off_during_a_deploy_converges_after_it_reconnects() {
     let took = converged(&[&lonely], "probe", Some(&v2.version)).await;
     eprintln!("converged {took:?} after its node came back");
     lonely.runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_in_the_folder_and_the_fleet_is_refused_until_the_folder_lets_go() {
+    let server = NatsServer::start();
+    let cache = tempfile::tempdir().unwrap();
+    let folder = FunctionsDir::new();
+    folder.add("probe", "probe", probe(2));
+    let host = FleetHost::start_beside(&server.url(), "both", cache.path(), Some(folder.path())).await;
+    let from_folder = host.version("probe").expect("the folder's probe is deployed");
+    let fleet = deployer(&server.client().await).await;
+    let v1 = bundle("probe", "probe", probe(4));
+    fleet.deploy(&v1, None).await.unwrap();
+
+    let report = async || {
+        let hosts = fleet.hosts().await.unwrap();
+        hosts
+            .into_iter()
+            .find(|h| h.report.host == "both")
+            .map(|h| h.report.progress("probe", &v1.version))
+    };
+    eventually(WAIT, "the host reports the clash", async || {
+        matches!(report().await, Some(Progress::Failed(_)))
+    })
+    .await;
+    let Some(Progress::Failed(error)) = report().await else {
+        unreachable!()
+    };
+    assert!(error.contains("functions folder"), "{error}");
+    assert_eq!(
+        host.version("probe"),
+        Some(from_folder),
+        "the folder's version keeps serving"
+    );
+
+    std::fs::remove_file(folder.path().join("probe.wasm")).unwrap();
+    converged(&[&host], "probe", Some(&v1.version)).await;
+    host.runtime.shutdown().await;
 }

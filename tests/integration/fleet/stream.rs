@@ -108,3 +108,82 @@ async fn a_rollout_under_a_steady_jetstream_stream_loses_and_repeats_nothing() {
         host.runtime.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_host_killed_mid_stream_loses_nothing() {
+    const KILLED_EVENTS: usize = 2000;
+    let server = sluice_tests::NatsServer::start();
+    let client = server.client().await;
+    let js = jetstream::new(client.clone());
+    js.create_stream(stream::Config {
+        name: "OUT".into(),
+        subjects: vec!["probe.out".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let reader = stream_reader(&js, "OUT").await;
+    let fleet = deployer(&client).await;
+    let version = bundle("orders", "probe", js_probe().ack_wait("3s")).version;
+    fleet
+        .deploy(&bundle("orders", "probe", js_probe().ack_wait("3s")), None)
+        .await
+        .unwrap();
+    // Hosts are `sluice up --fleet` processes, to be killed with SIGKILL.
+    let state = tempfile::tempdir().unwrap();
+    let mut hosts: Vec<std::process::Child> = ["kill-a", "kill-b"]
+        .iter()
+        .map(|id| {
+            sluice_command()
+                .args([
+                    "up",
+                    "--fleet",
+                    "--host-id",
+                    id,
+                    "--nats",
+                    &server.url(),
+                    "--state-dir",
+                ])
+                .arg(state.path().join(id))
+                .env("SLUICE_LOG", "warn")
+                .spawn()
+                .expect("start sluice up --fleet")
+        })
+        .collect();
+    sluice_tests::eventually(super::CONVERGE, "both hosts serve orders", async || {
+        let hosts = fleet.hosts().await.unwrap();
+        hosts.len() == 2
+            && hosts
+                .iter()
+                .all(|h| h.report.progress("orders", &version) == sluice_runtime::fleet::Progress::Serving)
+    })
+    .await;
+
+    let publisher = {
+        let js = js.clone();
+        tokio::spawn(async move {
+            publish_many(&js, "js.in", "k", KILLED_EVENTS, |_| {
+                json!({"op": "echo"}).to_string()
+            })
+            .await;
+        })
+    };
+    stream_holds(&js, "OUT", 200, super::CONVERGE, "some outputs before the kill").await;
+    hosts[0].kill().expect("SIGKILL the first host");
+    let _ = hosts[0].wait();
+    publisher.await.unwrap();
+    stream_holds(
+        &js,
+        "OUT",
+        KILLED_EVENTS as u64,
+        Duration::from_secs(90),
+        "every event's output",
+    )
+    .await;
+    drained(&js, "SLUICE_ORDERS", "sluice-orders").await;
+    let seen = ids_in_stream(&js, "OUT", &reader).await;
+    assert_eq!(seen.len(), KILLED_EVENTS, "one output per event");
+    assert!(seen.values().all(|&n| n == 1), "no output kept twice");
+    let _ = hosts[1].kill();
+    let _ = hosts[1].wait();
+}
