@@ -29,6 +29,20 @@ impl FleetHost {
 
     /// Like [`start`](Self::start), also serving (and watching) functions folder `folder`.
     pub async fn start_beside(urls: &str, id: &str, cache: &Path, folder: Option<&Path>) -> Self {
+        Self::start_configured(urls, id, cache, |config| {
+            config.functions_dir = folder.map(Path::to_owned);
+            config.watch = folder.is_some();
+        })
+        .await
+    }
+
+    /// Like [`start`](Self::start), with `tweak` applied to the host's configuration.
+    pub async fn start_configured(
+        urls: &str,
+        id: &str,
+        cache: &Path,
+        tweak: impl FnOnce(&mut RuntimeConfig),
+    ) -> Self {
         init_logging();
         let state = tempfile::tempdir().expect("state folder");
         let mut fleet = FleetConfig::new(id, state.path());
@@ -36,8 +50,7 @@ impl FleetHost {
         let mut config = RuntimeConfig::fleet(urls, fleet);
         config.cache_dir = Some(cache.to_owned());
         config.shutdown_grace = Duration::from_secs(5);
-        config.functions_dir = folder.map(Path::to_owned);
-        config.watch = folder.is_some();
+        tweak(&mut config);
         let runtime = Runtime::start(config).await.expect("fleet host starts");
         Self {
             runtime,

@@ -25,6 +25,9 @@ use crate::host::ReloadEvent;
 /// How often the whole desired state is compared with what the host runs.
 pub const RESYNC: Duration = Duration::from_secs(5);
 
+/// How long one component's download may take.
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The largest component a host downloads.
 pub const MAX_COMPONENT_BYTES: u64 = 256 << 20;
 
@@ -175,16 +178,23 @@ async fn download(member: &Member, state: &DesiredState) -> Result<Vec<u8>, Down
         ))
     })?;
     let mut bytes = Vec::with_capacity(state.size.min(MAX_COMPONENT_BYTES) as usize);
-    (&mut object)
-        .take(MAX_COMPONENT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(|e| {
-            transient(format!(
+    let mut limited = (&mut object).take(MAX_COMPONENT_BYTES + 1);
+    let read = limited.read_to_end(&mut bytes);
+    match tokio::time::timeout(DOWNLOAD_TIMEOUT, read).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            return Err(transient(format!(
                 "cannot download component sha256 {}: {e}",
                 state.short_component()
-            ))
-        })?;
+            )));
+        }
+        Err(_) => {
+            return Err(transient(format!(
+                "downloading component sha256 {} took longer than {DOWNLOAD_TIMEOUT:?} (may this NATS user publish to $JS.FC.>, the object store's flow control?)",
+                state.short_component()
+            )));
+        }
+    }
     if bytes.len() as u64 > MAX_COMPONENT_BYTES {
         return Err(Download {
             error: format!("component is larger than {MAX_COMPONENT_BYTES} bytes; not loaded"),

@@ -176,3 +176,62 @@ async fn a_user_who_may_not_write_the_buckets_gets_one_clear_line() {
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("deployed greeter"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_with_only_the_documented_permissions_runs_the_fleet_and_cannot_change_it() {
+    // The README's host row: publish `$JS.API.>`, `$JS.FC.>` (flow control of the object
+    // store's and the watch's consumers), `$KV.sluice-hosts.>`, `_INBOX.>` (the host confirms
+    // its subscriptions through its own inbox) and what its functions need.
+    let server = NatsServer::start_with_config(
+        r#"authorization {
+  users = [
+    { user: deployer, password: d }
+    { user: host, password: h, permissions: {
+        publish: { allow: ["$JS.API.>", "$JS.FC.>", "$KV.sluice-hosts.>", "_INBOX.>"] }
+    } }
+  ]
+}"#,
+    );
+    let url = server.url();
+    let as_user = async |user: &str, password: &str| {
+        async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+            .connect(url.as_str())
+            .await
+            .unwrap()
+    };
+    let deployer_client = as_user("deployer", "d").await;
+    let fleet = deployer(&deployer_client).await;
+    let greeter = sluice_tests::bundle("greeter", "probe", probe(2));
+    fleet.deploy(&greeter, None).await.unwrap();
+
+    let cache = tempfile::tempdir().unwrap();
+    let host = sluice_tests::FleetHost::start_configured(&url, "restricted", cache.path(), |config| {
+        config.nats_options.auth = sluice_runtime::nats::Auth::UserPassword {
+            user: "host".into(),
+            password: "h".into(),
+        };
+    })
+    .await;
+    super::converged(&[&host], "greeter", Some(&greeter.version)).await;
+    eventually(WAIT, "the restricted host reports serving", async || {
+        fleet.hosts().await.unwrap().iter().any(|h| {
+            h.report.host == "restricted"
+                && h.report.progress("greeter", &greeter.version) == sluice_runtime::fleet::Progress::Serving
+        })
+    })
+    .await;
+
+    // The same user cannot change what the fleet runs.
+    let host_client = as_user("host", "h").await;
+    let as_host = deployer(&host_client).await;
+    let error = as_host
+        .undeploy("greeter")
+        .await
+        .expect_err("a host may not undeploy");
+    assert!(error.to_string().contains("permission"), "{error:#}");
+    assert!(
+        fleet.desired("greeter").await.unwrap().is_some(),
+        "still deployed"
+    );
+    host.runtime.shutdown().await;
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use sluice_tests::{FleetHost, Manifest, eventually};
 
 /// How long hosts get to converge on a change (they usually take well under a second).
-pub const CONVERGE: Duration = Duration::from_secs(30);
+pub const CONVERGE: Duration = Duration::from_secs(60);
 
 /// A core-mode probe on `fleet.in`; `cap` makes versions differ.
 pub fn probe(cap: u64) -> Manifest {
