@@ -204,6 +204,25 @@ async fn a_token_is_accepted_and_a_wrong_one_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_the_url_are_used() {
+    let server = NatsServer::start_with_config("authorization {\n  user: ana\n  password: pw\n}\n");
+    let port = server.url().rsplit(':').next().unwrap().to_owned();
+    let url = |credentials: &str| format!("nats://{credentials}@127.0.0.1:{port}");
+    let client = nats::connect(&url("ana:pw"), &ConnectionOptions::default())
+        .await
+        .expect("user and password in the URL connect");
+    client.flush().await.expect("the server answers");
+    let error = nats::connect(&url("ana:wrong"), &ConnectionOptions::default())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("authorization violation"), "{error}");
+    assert!(
+        error.to_string().contains("nats://ana:***@") && !error.to_string().contains("wrong"),
+        "the password is not repeated: {error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_list_connects_to_the_member_that_answers() {
     let server = NatsServer::start();
     let gone = std::net::TcpListener::bind("127.0.0.1:0")

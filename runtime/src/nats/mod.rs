@@ -142,27 +142,66 @@ pub async fn connect(urls: &str, options: &ConnectionOptions) -> Result<async_na
         .map(str::parse)
         .collect::<Result<_, _>>()
         .map_err(|error: std::io::Error| ConnectError::Url {
-            urls: urls.to_owned(),
+            urls: redacted(urls),
             cause: error.to_string(),
         })?;
     if servers.is_empty() {
         return Err(ConnectError::Url {
-            urls: urls.to_owned(),
+            urls: redacted(urls),
             cause: "no URL given".to_owned(),
         });
     }
-    options
-        .apply(client_options())?
-        .connect(servers)
-        .await
-        .map_err(|error| {
-            let failure = Failure::of(&error);
-            ConnectError::Server {
-                urls: urls.to_owned(),
-                failure,
-                cause: describe(&error, failure),
+    let mut client_options = options.apply(client_options())?;
+    if matches!(options.auth, Auth::None) {
+        client_options = with_url_credentials(client_options, &servers);
+    }
+    client_options.connect(servers).await.map_err(|error| {
+        let failure = Failure::of(&error);
+        ConnectError::Server {
+            urls: redacted(urls),
+            failure,
+            cause: describe(&error, failure),
+        }
+    })
+}
+
+/// `urls` with any password or token written into them replaced by `***`, for messages.
+pub fn redacted(urls: &str) -> String {
+    server_list(urls)
+        .into_iter()
+        .map(|url| match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                let userinfo = &url[scheme + 3..at];
+                let user = match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{user}:***"),
+                    None => "***".to_owned(),
+                };
+                format!("{}{user}{}", &url[..scheme + 3], &url[at..])
             }
+            _ => url.to_owned(),
         })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Credentials written into a server URL (`nats://user:password@host`, or
+/// `nats://token@host`): async-nats parses them but does not send them, so they are applied
+/// here (the first URL that has any wins).
+fn with_url_credentials(
+    options: async_nats::ConnectOptions,
+    servers: &[async_nats::ServerAddr],
+) -> async_nats::ConnectOptions {
+    let credentials = servers.iter().find_map(|server| {
+        Some((
+            server.username()?.to_owned(),
+            server.password().map(str::to_owned),
+        ))
+    });
+    match credentials {
+        Some((user, Some(password))) => options.user_and_password(user, password),
+        Some((token, None)) => options.token(token),
+        None => options,
+    }
 }
 
 /// The client settings Sluice always uses, before authentication and TLS.
@@ -191,6 +230,14 @@ fn client_options() -> async_nats::ConnectOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_in_urls_are_not_repeated() {
+        assert_eq!(
+            redacted("nats://ana:pw@a:4222,nats://tok@b:4222,nats://c:4222"),
+            "nats://ana:***@a:4222,nats://***@b:4222,nats://c:4222"
+        );
+    }
 
     #[test]
     fn a_cluster_is_a_comma_separated_list() {

@@ -13,7 +13,8 @@ use async_nats::ConnectOptions;
 /// How the host proves who it is to the NATS server.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub enum Auth {
-    /// No credentials (or those embedded in the URL, `nats://user:pass@host`).
+    /// No credentials, or those written into the URL (`nats://user:password@host`,
+    /// `nats://token@host`).
     #[default]
     None,
     /// A `.creds` file: a user JWT and its nkey seed, as `nsc` writes them.
