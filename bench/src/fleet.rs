@@ -123,6 +123,14 @@ impl Servers {
         }
     }
 
+    /// A plain client that knows every node.
+    async fn client(&self) -> async_nats::Client {
+        match self {
+            Self::Single(server) => server.client().await,
+            Self::Cluster(cluster) => cluster.client().await,
+        }
+    }
+
     fn label(&self) -> String {
         match self {
             Self::Single(_) => "1 server".into(),
@@ -135,7 +143,7 @@ impl Servers {
 pub async fn run(size: &Size, report: &mut Report) -> anyhow::Result<()> {
     let servers = Servers::start(size.fleet_nodes).await;
     let urls = servers.urls();
-    let client = async_nats::connect(urls.as_str()).await?;
+    let client = servers.client().await;
     let fleet = Fleet::new(Buckets::open(&client, &BucketNames::default(), None).await?);
     let bundler = Bundler::new()?;
     let on = servers.label();
@@ -210,8 +218,9 @@ async fn deploy_to_serving(
 }
 
 /// `size.fleet_functions` functions (one component under as many names and subjects)
-/// deployed; then a new host starts with an empty compile cache, and after it another with
-/// the cache the first one filled. Each is timed from starting until it serves all of them.
+/// deployed; then, `size.fleet_starts` times, a new host starts with an empty compile cache
+/// and after it another with the cache the first one filled. Each is timed from starting
+/// until it serves all of them.
 async fn start_into_fleet(
     size: &Size,
     urls: &str,
@@ -230,31 +239,34 @@ async fn start_into_fleet(
         wanted.push((bundle.name, bundle.version));
     }
     let deployed = deploying.elapsed();
-    let cache = tempfile::tempdir()?;
-    let mut took = Vec::new();
-    for id in ["bench-cold", "bench-warm"] {
-        let started = Instant::now();
-        let host = Host::start(urls, id, cache.path()).await?;
-        let up = started.elapsed();
-        took.push((serving(&[&host], &wanted, started, size.timeout).await?, up));
-        host.runtime.shutdown().await;
+    // Rounds of a cold then a warm start, each round with a new cache: a start right after
+    // another host left is not always the first one measured.
+    let (mut cold, mut warm) = (Vec::new(), Vec::new());
+    for round in 0..size.fleet_starts {
+        let cache = tempfile::tempdir()?;
+        for (kind, samples) in [("cold", &mut cold), ("warm", &mut warm)] {
+            let started = Instant::now();
+            let host = Host::start(urls, &format!("bench-{kind}-{round}"), cache.path()).await?;
+            samples.push(serving(&[&host], &wanted, started, size.timeout).await?);
+            host.runtime.shutdown().await;
+        }
     }
-    for (label, (all, up), how) in [
-        (
-            "empty compile cache",
-            took[0],
-            "compiles the shared component once",
-        ),
-        ("compile cache of the previous host", took[1], "compiles nothing"),
+    for (label, mut samples, how) in [
+        ("empty compile cache", cold, "compiles the shared component once"),
+        ("compile cache of the previous host", warm, "compiles nothing"),
     ] {
+        samples.sort();
+        let ms = |d: &Duration| format!("{:.0}", d.as_secs_f64() * 1e3);
+        let all: Vec<String> = samples.iter().map(ms).collect();
         report.add(
             &format!("fleet, host joins {n} functions, {on}"),
             &format!("start → serving all, {label}"),
-            format!("{:.0} ms", all.as_secs_f64() * 1e3),
+            format!("{} ms", ms(&samples[samples.len() / 2])),
             format!(
-                "Runtime::start returned after {:.0} ms; downloads {n} × 3 MB and {how}; the {n} deploys before took {:.0} ms, {uploads} upload(s)",
-                up.as_secs_f64() * 1e3,
-                deployed.as_secs_f64() * 1e3
+                "median of {} starts ({} ms); downloads {n} × 3 MB and {how}; the {n} deploys before took {} ms, {uploads} upload(s)",
+                samples.len(),
+                all.join(", "),
+                ms(&deployed)
             ),
         );
     }

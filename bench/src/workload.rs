@@ -20,6 +20,8 @@ pub struct Size {
     pub fleet_deploys: usize,
     /// Functions a host starting into the fleet finds deployed.
     pub fleet_functions: usize,
+    /// Rounds of a host starting into the fleet (cold, then warm).
+    pub fleet_starts: usize,
     /// NATS servers of the fleet scenarios (1: a single server, no cluster).
     pub fleet_nodes: usize,
     /// Upper bound of any one run.
@@ -37,6 +39,7 @@ impl Size {
             concurrency_events: 2_000,
             fleet_deploys: 20,
             fleet_functions: 50,
+            fleet_starts: 3,
             fleet_nodes: 3,
             timeout: Duration::from_secs(120),
         }
@@ -52,6 +55,7 @@ impl Size {
             concurrency_events: 64,
             fleet_deploys: 3,
             fleet_functions: 5,
+            fleet_starts: 1,
             fleet_nodes: 1,
             timeout: Duration::from_secs(60),
         }
