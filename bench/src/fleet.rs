@@ -263,7 +263,7 @@ async fn start_into_fleet(
             &format!("start → serving all, {label}"),
             format!("{} ms", ms(&samples[samples.len() / 2])),
             format!(
-                "median of {} starts ({} ms); downloads {n} × 3 MB and {how}; the {n} deploys before took {} ms, {uploads} upload(s)",
+                "median of {} starts ({} ms); downloads {n} × 3 MB and {how}; validating and deploying the {n} before took {} ms, {uploads} upload(s)",
                 samples.len(),
                 all.join(", "),
                 ms(&deployed)
