@@ -151,7 +151,7 @@ pub async fn run(size: &Size, report: &mut Report) -> anyhow::Result<()> {
     start_into_fleet(size, &urls, &on, &fleet, &bundler, report).await
 }
 
-/// Three hosts (one shared compile cache) on all three nodes; a cold deploy, then
+/// Three hosts (one shared compile cache), each connected to every node; a cold deploy, then
 /// `size.fleet_deploys` versions of the same function, each timed from `Fleet::deploy`
 /// returning until all three hosts serve it.
 async fn deploy_to_serving(
@@ -194,7 +194,7 @@ async fn deploy_to_serving(
         "deploy → serving everywhere, cold",
         format!("{:.0} ms", ms(samples[0])),
         format!(
-            "first deploy: the call {:.0} ms (uploads the 3 MB component), then each host downloads and compiles it (one cache, 2 cores)",
+            "first deploy: the call {:.0} ms (uploads the 3 MB component), then each host downloads and compiles it, all three at once (one shared cache)",
             ms(calls[0])
         ),
     );
