@@ -1,12 +1,14 @@
 //! `sluice-bench`: Sluice and its baselines measured in the same run on the same machine.
 //!
 //! Each scenario starts what it needs (a `nats-server` on loopback, a host in-process, a
-//! native consumer, a Python consumer), is bounded in events and time, and reports rows of
-//! the final table, which is printed and written to `BENCHMARKS.md`.
+//! native consumer, a Python consumer, a 3-node cluster with fleet hosts), is bounded in
+//! events and time, and reports rows of the final table, which is printed and written to
+//! `BENCHMARKS.md`.
 
 mod baselines;
 mod batch;
 mod chart;
+mod fleet;
 mod host_cost;
 mod jetstream;
 mod machine;
@@ -42,7 +44,7 @@ struct Args {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run only these scenarios: host, throughput, batch, jetstream, latency, scale, concurrency,
-    /// reload. Writes no report unless `--out` is given, so a partial run never replaces
+    /// reload, fleet. Writes no report unless `--out` is given, so a partial run never replaces
     /// `BENCHMARKS.md`.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -90,6 +92,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("reload") {
         scenarios::reload(&size, &mut report).await?;
+    }
+    if wanted("fleet") {
+        fleet::run(&size, &mut report).await?;
     }
     let out = args
         .out

@@ -16,6 +16,14 @@ pub struct Size {
     pub latency_secs: u64,
     /// Events per concurrency run (scaled by the cap).
     pub concurrency_events: usize,
+    /// Deploys of a new version timed in the fleet scenario (after the first, cold one).
+    pub fleet_deploys: usize,
+    /// Functions a host starting into the fleet finds deployed.
+    pub fleet_functions: usize,
+    /// Rounds of a host starting into the fleet (cold, then warm).
+    pub fleet_starts: usize,
+    /// NATS servers of the fleet scenarios (1: a single server, no cluster).
+    pub fleet_nodes: usize,
     /// Upper bound of any one run.
     pub timeout: Duration,
 }
@@ -29,6 +37,10 @@ impl Size {
             calls: 20_000,
             latency_secs: 5,
             concurrency_events: 2_000,
+            fleet_deploys: 20,
+            fleet_functions: 50,
+            fleet_starts: 3,
+            fleet_nodes: 3,
             timeout: Duration::from_secs(120),
         }
     }
@@ -41,6 +53,10 @@ impl Size {
             calls: 200,
             latency_secs: 1,
             concurrency_events: 64,
+            fleet_deploys: 3,
+            fleet_functions: 5,
+            fleet_starts: 1,
+            fleet_nodes: 1,
             timeout: Duration::from_secs(60),
         }
     }
