@@ -60,7 +60,14 @@ pub async fn prepare_consumer(
         // The host counts attempts (from the delivery count) and dead-letters; the server
         // never gives up on a message by itself.
         max_deliver: -1,
-        max_ack_pending: i64::from(manifest.limits.max_pending.get()),
+        // Counted by the server across every host pulling from this consumer.
+        max_ack_pending: i64::from(
+            manifest
+                .limits
+                .max_in_flight
+                .unwrap_or(manifest.limits.max_pending)
+                .get(),
+        ),
         filter_subject,
         deliver_policy: deliver_policy(&trigger.deliver),
         ..Default::default()

@@ -68,6 +68,11 @@ impl Manifest {
         self.set("limits", "max_concurrency", integer(cap))
     }
 
+    /// `limits.max_in_flight`: events in flight across every host (JetStream).
+    pub fn max_in_flight(self, cap: u64) -> Self {
+        self.set("limits", "max_in_flight", integer(cap))
+    }
+
     /// `limits.max_pending`: events waiting for an instance before the rest overflow.
     pub fn max_pending(self, pending: u64) -> Self {
         self.set("limits", "max_pending", integer(pending))

@@ -59,6 +59,7 @@ const SECTIONS: &[(&str, &[(&str, Kind)])] = &[
         &[
             ("max_concurrency", Kind::Int),
             ("max_pending", Kind::Int),
+            ("max_in_flight", Kind::Int),
             ("timeout", Kind::Duration),
             ("memory", Kind::Size),
             ("max_payload", Kind::Size),

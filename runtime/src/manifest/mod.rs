@@ -87,6 +87,9 @@ pub struct Limits {
     pub max_concurrency: NonZeroU32,
     /// Events received but waiting for a free slot; beyond this they are dropped and counted.
     pub max_pending: NonZeroU32,
+    /// JetStream: events in flight across every host of the fleet at once (the consumer's
+    /// `max_ack_pending`); `None` leaves it at `max_pending`.
+    pub max_in_flight: Option<NonZeroU32>,
     /// Wall-clock limit of one attempt.
     pub timeout: Duration,
     /// Linear memory one instance may grow to, in bytes.
@@ -167,7 +170,7 @@ impl Manifest {
         let dedupe_window = dedupe(raw.dedupe, jetstream).map_err(|(key, msg)| invalid(key, msg))?;
         Ok(Manifest {
             trigger,
-            limits: limits(raw.limits).map_err(|(key, msg)| invalid(key, msg))?,
+            limits: limits(raw.limits, jetstream).map_err(|(key, msg)| invalid(key, msg))?,
             retry: retry(raw.retry).map_err(|(key, msg)| invalid(key, msg))?,
             dead_letter: dead_letter(name, raw.dead_letter.subject)
                 .map_err(|msg| invalid("dead_letter.subject", msg))?,
@@ -272,7 +275,7 @@ fn circuit_breaker(raw: raw::RawCircuitBreaker) -> Result<Option<BreakerPolicy>,
     }))
 }
 
-fn limits(raw: raw::RawLimits) -> Result<Limits, KeyError> {
+fn limits(raw: raw::RawLimits, jetstream: bool) -> Result<Limits, KeyError> {
     let timeout = duration("limits.timeout", raw.timeout, "30s")?;
     let http_timeout = match raw.http_timeout {
         // The default never outlasts the attempt it runs in.
@@ -288,6 +291,7 @@ fn limits(raw: raw::RawLimits) -> Result<Limits, KeyError> {
     Ok(Limits {
         max_concurrency: positive("limits.max_concurrency", raw.max_concurrency, 16)?,
         max_pending: positive("limits.max_pending", raw.max_pending, 10_000)?,
+        max_in_flight: max_in_flight(raw.max_in_flight, jetstream)?,
         timeout,
         memory: size("limits.memory", raw.memory, "64MiB", 64 << 10)?,
         max_payload: size("limits.max_payload", raw.max_payload, "1MiB", 1)?,
@@ -295,6 +299,18 @@ fn limits(raw: raw::RawLimits) -> Result<Limits, KeyError> {
         http_timeout,
         max_http_response: size("limits.max_http_response", raw.max_http_response, "1MiB", 1)?,
     })
+}
+
+fn max_in_flight(value: Option<i64>, jetstream: bool) -> Result<Option<NonZeroU32>, KeyError> {
+    const KEY: &str = "limits.max_in_flight";
+    match value {
+        None => Ok(None),
+        Some(_) if !jetstream => Err((
+            KEY,
+            "only applies to trigger.mode = \"jetstream\" (the server counts unacknowledged events across hosts); core mode caps each host with limits.max_concurrency".into(),
+        )),
+        Some(value) => positive(KEY, Some(value), 1).map(Some),
+    }
 }
 
 fn retry(raw: raw::RawRetry) -> Result<RetryPolicy, KeyError> {

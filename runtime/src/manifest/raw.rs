@@ -53,6 +53,7 @@ pub struct RawTrigger {
 pub struct RawLimits {
     pub max_concurrency: Option<i64>,
     pub max_pending: Option<i64>,
+    pub max_in_flight: Option<i64>,
     pub timeout: Option<String>,
     pub memory: Option<String>,
     pub max_payload: Option<String>,

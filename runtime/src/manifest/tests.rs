@@ -100,6 +100,14 @@ fn wrong_types_and_values_name_the_key() {
             "[limits]\nevents_per_instance = 0",
             "`limits.events_per_instance`",
         ),
+        (
+            "[limits]\nmax_in_flight = 4",
+            "`limits.max_in_flight`: only applies to trigger.mode = \"jetstream\"",
+        ),
+        (
+            "[trigger]\nmode = \"jetstream\"\n[limits]\nmax_in_flight = 0",
+            "`limits.max_in_flight`: expected a whole number",
+        ),
         ("[retry]\njitter = \"some\"", "`retry.jitter`: expected \"full\""),
         ("[retry]\nmultiplier = 0.5", "`retry.multiplier`"),
         (
