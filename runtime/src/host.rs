@@ -25,6 +25,8 @@ pub struct Host {
     pub grace: Duration,
     /// The deployed functions that came from the fleet rather than the functions folder.
     pub fleet_owned: Mutex<BTreeSet<String>>,
+    /// Why this host deploys nothing any more (a drained host), if it does not.
+    refusal: Mutex<Option<String>>,
 }
 
 impl Host {
@@ -37,6 +39,7 @@ impl Host {
             reloads,
             grace,
             fleet_owned: Mutex::default(),
+            refusal: Mutex::default(),
         }
     }
 
@@ -69,8 +72,21 @@ impl Host {
         let _ = self.reloads.send(event);
     }
 
+    /// From now on, every deploy fails with `reason`.
+    pub fn refuse_deploys(&self, reason: &str) {
+        *self.refusal.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason.to_owned());
+    }
+
     /// Deploys (or replaces) one function and logs it.
     pub async fn deploy(&self, function: Function) -> anyhow::Result<Deployed> {
+        if let Some(reason) = self
+            .refusal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            anyhow::bail!("function `{}` not deployed: {reason}", function.name());
+        }
         let name = function.name().clone();
         let version = function.version().to_owned();
         let manifest = function.manifest().clone();

@@ -80,6 +80,7 @@ pub use function::{Function, LoadError};
 pub use host::ReloadEvent;
 pub use imports::{OutgoingMessage, Services};
 pub use invoke::{InvokeError, Outcome, Runner};
+pub use manifest::units::parse_duration;
 pub use manifest::{Manifest, ManifestError};
 pub use registry::{DeployError, Deployed};
 pub use runtime::{Runtime, RuntimeConfig, ShutdownReport};

@@ -90,6 +90,8 @@ struct Reloading {
 struct Membership {
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Cancelled when `sluice drain` asks this host to exit.
+    exit_requested: CancellationToken,
 }
 
 /// A running Sluice host.
@@ -166,6 +168,15 @@ impl Runtime {
     /// Where the admin endpoint listens, if `config.admin` asked for one.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().map(AdminServer::addr)
+    }
+
+    /// Completes when `sluice drain` asks this fleet host to exit (never for a host outside
+    /// the fleet); then [`Runtime::shutdown`] drains it as on SIGTERM.
+    pub async fn exit_requested(&self) {
+        match &self.membership {
+            Some(membership) => membership.exit_requested.cancelled().await,
+            None => std::future::pending().await,
+        }
     }
 
     /// The host's NATS connection.
@@ -269,9 +280,14 @@ async fn join_fleet(host: &Arc<Host>, config: &FleetConfig) -> anyhow::Result<Me
         buckets.names.functions
     );
     let member = Arc::new(Member::new(host.clone(), buckets, config.clone()));
+    let exit_requested = member.exit_requested.clone();
     let stop = CancellationToken::new();
     let tasks = crate::fleet::start(member, &stop);
-    Ok(Membership { stop, tasks })
+    Ok(Membership {
+        stop,
+        tasks,
+        exit_requested,
+    })
 }
 
 /// Deploys every function in `dir` that loads; returns why the others did not.

@@ -2,24 +2,15 @@
 //! and a compile error keeps the last good version serving.
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::json;
-use sluice_tests::{NatsServer, scaffold_target_dir, sluice_command, until_ok};
+use sluice_tests::{KillOnDrop, NatsServer, scaffold_target_dir, sluice_command, until_ok};
 
 /// Generous: the first build compiles the SDK's dependencies for wasm.
 const BUILD: Duration = Duration::from_secs(300);
-
-struct DevProcess(Child);
-
-impl Drop for DevProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Publishes greeting requests until a greeting satisfying `wanted` comes back.
 async fn greeting_matching(
@@ -63,7 +54,7 @@ async fn dev_builds_rebuilds_on_change_and_survives_a_compile_error() {
     assert!(created.success());
     let log = parent.path().join("dev.log");
     let target = scaffold_target_dir();
-    let _dev = DevProcess(
+    let _dev = KillOnDrop(
         sluice_command()
             .arg("dev")
             .arg(parent.path())

@@ -8,8 +8,8 @@ use sluice_runtime::fleet::{BucketNames, Buckets, Bundle, Fleet, FleetConfig};
 use sluice_runtime::{Runtime, RuntimeConfig, SluiceEngine};
 use tempfile::TempDir;
 
-use crate::FunctionsDir;
 use crate::fixture::init_logging;
+use crate::{FunctionsDir, KillOnDrop, sluice_command};
 
 /// A host of the fleet, with its own state folder.
 pub struct FleetHost {
@@ -25,6 +25,15 @@ impl FleetHost {
     /// compiled components are shared through `cache`.
     pub async fn start(urls: &str, id: &str, cache: &Path) -> Self {
         Self::start_beside(urls, id, cache, None).await
+    }
+
+    /// One host per id in `ids`, started in turn as [`start`](Self::start) starts one.
+    pub async fn start_all(urls: &str, ids: &[&str], cache: &Path) -> Vec<Self> {
+        let mut hosts = Vec::new();
+        for id in ids {
+            hosts.push(Self::start(urls, id, cache).await);
+        }
+        hosts
     }
 
     /// Like [`start`](Self::start), also serving (and watching) functions folder `folder`.
@@ -63,6 +72,18 @@ impl FleetHost {
     pub fn version(&self, name: &str) -> Option<String> {
         self.runtime.version(name)
     }
+}
+
+/// `sluice up --fleet` as a child process (host `id`, state under `state`, warnings only),
+/// killed when dropped: a host a test can SIGKILL, SIGSTOP or drain.
+pub fn spawn_fleet_process(urls: &str, id: &str, state: &Path) -> KillOnDrop {
+    let child = sluice_command()
+        .args(["up", "--fleet", "--host-id", id, "--nats", urls, "--state-dir"])
+        .arg(state.join(id))
+        .env("SLUICE_LOG", "warn")
+        .spawn()
+        .expect("start sluice up --fleet");
+    KillOnDrop(child)
 }
 
 /// A deployer's handle on the fleet behind `client`.

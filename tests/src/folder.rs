@@ -60,6 +60,17 @@ pub fn sluice_command() -> std::process::Command {
     command
 }
 
+/// A child process killed and reaped when dropped, so a test that fails leaves no host
+/// running behind it.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `sluice up` on `dir` against `server` (no watching, state in `state`), as a child process
 /// a test can kill with SIGKILL.
 pub fn spawn_host(server: &crate::NatsServer, dir: &FunctionsDir, state: &Path) -> std::process::Child {

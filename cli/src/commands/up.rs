@@ -39,7 +39,12 @@ pub async fn run(
         session.runtime.load_errors().len(),
         session.url
     );
-    wait_for_signal().await;
+    tokio::select! {
+        () = wait_for_signal() => {}
+        () = session.runtime.exit_requested() => {
+            tracing::info!("drained by `sluice drain`: shutting down as on SIGTERM");
+        }
+    }
     Ok(session.stop().await)
 }
 

@@ -86,6 +86,8 @@ pub struct Buckets {
     pub hosts: kv::Store,
     /// Their names.
     pub names: BucketNames,
+    /// The JetStream context they were opened through (for the consumers of functions).
+    pub js: jetstream::Context,
 }
 
 impl Buckets {
@@ -131,6 +133,7 @@ impl Buckets {
             functions,
             hosts,
             names: names.clone(),
+            js,
         })
     }
 }

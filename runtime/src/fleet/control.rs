@@ -11,6 +11,7 @@ use futures::TryStreamExt;
 use super::buckets::Buckets;
 use super::bundle::Bundle;
 use super::desired::{DesiredState, current_user, now_rfc3339, sha256_hex};
+use super::records::{Records, read_all};
 use super::report::HostReport;
 
 /// A deployer's handle on the fleet's buckets.
@@ -151,7 +152,12 @@ impl Fleet {
 
     /// Every deployed function's desired state, by name.
     pub async fn all_desired(&self) -> anyhow::Result<Vec<DesiredState>> {
-        desired_states(&self.buckets.functions).await
+        Ok(read_all(&self.buckets.functions).await?.functions)
+    }
+
+    /// Everything the functions bucket holds: desired states, pauses and drain requests.
+    pub async fn records(&self) -> anyhow::Result<Records> {
+        read_all(&self.buckets.functions).await
     }
 
     /// Removes `name` from the fleet; returns whether it was deployed.
@@ -160,6 +166,11 @@ impl Fleet {
             return Ok(false);
         }
         let functions = &self.buckets.functions;
+        // A pause outlives nothing it paused.
+        let pause = super::records::pause_key(name);
+        if functions.get(pause.as_str()).await?.is_some() {
+            retry_while_failing_over(async || functions.delete(pause.as_str()).await).await?;
+        }
         retry_while_failing_over(async || functions.delete(name).await)
             .await
             .map_err(|error| {
@@ -267,26 +278,13 @@ impl Fleet {
     }
 }
 
-/// Every desired state in `store`.
-pub(super) async fn desired_states(store: &kv::Store) -> anyhow::Result<Vec<DesiredState>> {
-    let keys: Vec<String> = store.keys().await?.try_collect().await?;
-    let mut states = Vec::new();
-    for key in keys {
-        if let Some(value) = store.get(key.as_str()).await? {
-            states.push(DesiredState::from_json(&value)?);
-        }
-    }
-    states.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(states)
-}
-
 /// How long a write is retried while the cluster moves a bucket's leader (a node was lost).
 const FAILOVER: Duration = Duration::from_secs(15);
 
 /// Runs `write` until it succeeds, fails for a reason other than a cluster failing over
 /// (the stream briefly has no leader: "no stream found", "no responders"), or
 /// [`FAILOVER`] has passed.
-async fn retry_while_failing_over<T, E: std::fmt::Display>(
+pub(super) async fn retry_while_failing_over<T, E: std::fmt::Display>(
     mut write: impl AsyncFnMut() -> Result<T, E>,
 ) -> Result<T, E> {
     let deadline = tokio::time::Instant::now() + FAILOVER;
@@ -307,7 +305,7 @@ fn is_failing_over(error: &str) -> bool {
 
 /// A hint when a write to a bucket timed out, the usual sign of a permissions violation (the
 /// server drops the publish and the client waits for an acknowledgement that never comes).
-fn permission_hint(cause: &str) -> &'static str {
+pub(super) fn permission_hint(cause: &str) -> &'static str {
     if cause.contains("timed out") || cause.to_lowercase().contains("permission") {
         " (does this NATS user have permission to publish there? see README, \"Running a fleet\")"
     } else {

@@ -1,14 +1,16 @@
 //! A host's membership in the fleet: its settings, what it loaded from the fleet and what it
 //! failed to load, shared by the reconciling task and the reporting task.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::buckets::{BucketNames, Buckets};
+use super::records::Pause;
 use super::report::FailedLoad;
 use crate::host::Host;
 
@@ -46,12 +48,30 @@ impl FleetConfig {
 }
 
 /// What a host could not load from the fleet (what it did load is
-/// [`Host::fleet_functions`]).
+/// [`Host::fleet_functions`]), and what it holds paused.
 #[derive(Debug, Default)]
 pub struct Loads {
     /// Desired versions that failed to load here, with why; `retry` for failures that may
     /// pass on the next try (a download that failed).
     pub failed: BTreeMap<String, (FailedLoad, bool)>,
+    /// The fleet's pauses, by function name, as last read.
+    pub pauses: BTreeMap<String, Pause>,
+    /// Paused functions whose events in flight are still finishing.
+    pub pausing: BTreeSet<String>,
+    /// Paused functions this host runs nothing of.
+    pub paused: BTreeSet<String>,
+}
+
+/// Where a host stands on a drain request (`sluice drain`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DrainState {
+    /// Serving.
+    #[default]
+    Serving,
+    /// Stopped taking events; those in flight are finishing.
+    Draining,
+    /// Runs nothing, and stays up (`--stay`).
+    Drained,
 }
 
 /// A host as a member of the fleet.
@@ -70,6 +90,10 @@ pub struct Member {
     pub started: std::time::Instant,
     /// When it started, in RFC 3339.
     pub started_at: String,
+    /// Cancelled when a drain asks this host to exit (`sluice up` then shuts down).
+    pub exit_requested: CancellationToken,
+    /// Where it stands on a drain.
+    pub drain: Mutex<DrainState>,
 }
 
 impl Member {
@@ -83,7 +107,26 @@ impl Member {
             changed: Notify::new(),
             started: std::time::Instant::now(),
             started_at: super::desired::now_rfc3339(),
+            exit_requested: CancellationToken::new(),
+            drain: Mutex::default(),
         }
+    }
+
+    /// Where the host stands on a drain.
+    pub fn drain_state(&self) -> DrainState {
+        *self
+            .drain
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records where the host stands on a drain, and reports it.
+    pub fn set_drain_state(&self, state: DrainState) {
+        *self
+            .drain
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = state;
+        self.changed.notify_one();
     }
 
     /// The loads, locked.

@@ -14,16 +14,21 @@
 //! - `bundle`: what a deploy ships (component, manifest, schemas), validated as `check` does.
 //! - `buckets`: the three buckets, opened or created.
 //! - `control`: what deployers do ([`Fleet`]): deploy, undeploy, versions, rollback, hosts.
-//! - `member`, `reconcile`, `presence`: a host's side.
+//! - `records`, `operate`: pauses and drains, the records that ask for them and the
+//!   commands that write them.
+//! - `member`, `reconcile`, `hold`, `presence`: a host's side.
 //! - `status`: the fleet table of `sluice status`.
 
 mod buckets;
 mod bundle;
 mod control;
 mod desired;
+mod hold;
 mod member;
+mod operate;
 mod presence;
 mod reconcile;
+mod records;
 mod report;
 mod status;
 
@@ -33,8 +38,10 @@ pub use buckets::{BucketError, BucketNames, Buckets, HISTORY, HOST_REPORT_MAX_AG
 pub use bundle::{Bundle, BundleError, component_paths};
 pub use control::{Fleet, SeenHost, Shipped, Version};
 pub use desired::DesiredState;
-pub use member::FleetConfig;
+pub use member::{DrainState, FleetConfig};
+pub use operate::{ConsumerName, consumer_of};
 pub use reconcile::RESYNC;
+pub use records::{Drain, Pause, Records};
 pub use report::{FailedLoad, FunctionReport, HostReport, Progress};
 pub use status::{Cell, FleetStatus, HostRow};
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::member::Member;
+use super::member::{DrainState, Member};
 use super::report::{FunctionReport, HostReport};
 
 /// How far back the per-minute rates look.
@@ -101,7 +101,17 @@ fn report(member: &Member, samples: &mut VecDeque<(Instant, Counts)>, stopped: b
         .iter()
         .map(|(name, (failure, _))| (name.clone(), failure.clone()))
         .collect();
+    let (paused, drain) = {
+        let loads = member.loads();
+        (loads.paused.clone(), member.drain_state())
+    };
     HostReport {
+        paused,
+        drain: match drain {
+            DrainState::Serving => None,
+            DrainState::Draining => Some("draining".to_owned()),
+            DrainState::Drained => Some("drained".to_owned()),
+        },
         host: member.config.host_id.clone(),
         sluice_version: env!("CARGO_PKG_VERSION").to_owned(),
         started_at: member.started_at.clone(),

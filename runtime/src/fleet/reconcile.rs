@@ -15,9 +15,10 @@ use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 use super::bundle::write_files;
-use super::control::desired_states;
 use super::desired::{DesiredState, sha256_hex};
+use super::hold;
 use super::member::Member;
+use super::records::{Record, read_all};
 use super::report::FailedLoad;
 use crate::function::Function;
 use crate::host::ReloadEvent;
@@ -47,8 +48,10 @@ pub async fn run(member: Arc<Member>, stop: CancellationToken) {
             }
         };
         loop {
+            let pause_ends = hold::next_pause_end(&member);
             tokio::select! {
                 _ = stop.cancelled() => return,
+                _ = sleep_until(pause_ends) => resync_all(&member).await,
                 entry = watch.next() => match entry {
                     Some(Ok(entry)) => apply_entry(&member, entry).await,
                     Some(Err(error)) => {
@@ -63,31 +66,47 @@ pub async fn run(member: Arc<Member>, stop: CancellationToken) {
     }
 }
 
-/// Applies one change of the desired state.
-async fn apply_entry(member: &Member, entry: Entry) {
-    match entry.operation {
-        Operation::Put => match DesiredState::from_json(&entry.value) {
-            Ok(state) => apply(member, &state).await,
+/// Sleeps until `at`, or forever.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Applies one change of the desired state. A pause or drain record changing makes the host
+/// read everything again.
+async fn apply_entry(member: &Arc<Member>, entry: Entry) {
+    let put = entry.operation == Operation::Put;
+    match Record::of(&entry.key) {
+        Record::Function(_) if put => match DesiredState::from_json(&entry.value) {
+            Ok(state) => apply_or_hold(member, &state).await,
             Err(error) => tracing::error!(
                 function = entry.key,
                 "fleet: unreadable desired state ({error}); ignored"
             ),
         },
-        Operation::Delete | Operation::Purge => remove(member, &entry.key),
+        Record::Function(name) => remove(member, name),
+        Record::Pause(_) | Record::Drain(_) => resync_all(member).await,
     }
 }
 
 /// Compares the whole desired state with what the host runs.
-async fn resync_all(member: &Member) {
-    let states = match desired_states(&member.buckets.functions).await {
-        Ok(states) => states,
+async fn resync_all(member: &Arc<Member>) {
+    let records = match read_all(&member.buckets.functions).await {
+        Ok(records) => records,
         Err(error) => {
             tracing::debug!("fleet: cannot read the desired state ({error:#}); next try in {RESYNC:?}");
             return;
         }
     };
+    if hold::drain_if_asked(member, &records.drains) {
+        return;
+    }
+    hold::set_pauses(member, records.pauses);
+    let states = records.functions;
     for state in &states {
-        apply(member, state).await;
+        apply_or_hold(member, state).await;
     }
     let stale: Vec<String> = member
         .host
@@ -98,6 +117,19 @@ async fn resync_all(member: &Member) {
     for name in stale {
         remove(member, &name);
     }
+}
+
+/// Stops `state`'s function while it is paused, else brings it to its desired version;
+/// nothing while the host drains.
+async fn apply_or_hold(member: &Arc<Member>, state: &DesiredState) {
+    if member.drain_state() != super::member::DrainState::Serving {
+        return;
+    }
+    if hold::is_paused(member, &state.name) {
+        return hold::hold(member, &state.name);
+    }
+    hold::release(member, &state.name);
+    apply(member, state).await;
 }
 
 /// Brings function `state.name` to `state.version` unless it is there already or that
@@ -273,7 +305,11 @@ fn failed(member: &Member, state: &DesiredState, error: String, retry: bool) {
 
 /// Undeploys fleet function `name` (a folder function of that name stays).
 fn remove(member: &Member, name: &str) {
-    let had_failure = member.loads().failed.remove(name).is_some();
+    let had_failure = {
+        let mut loads = member.loads();
+        let paused = loads.paused.remove(name) | loads.pausing.remove(name);
+        loads.failed.remove(name).is_some() || paused
+    };
     if member.host.release_from_fleet(name) && member.host.registry.undeploy(name, member.host.grace) {
         tracing::info!(function = name, "fleet: undeployed");
         member.host.report(ReloadEvent::Undeployed {

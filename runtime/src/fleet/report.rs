@@ -1,7 +1,7 @@
 //! What a host tells the fleet about itself: the value it keeps fresh under its id in the
 //! presence bucket, and what `sluice status` and `sluice deploy --wait` read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,12 @@ pub struct HostReport {
     /// Set in its last report, when it shut down.
     #[serde(default)]
     pub stopped: bool,
+    /// Fleet functions it holds paused (`sluice pause`), with nothing of them running.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub paused: BTreeSet<String>,
+    /// `draining` (in-flight events finishing) or `drained` (idle), after `sluice drain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<String>,
 }
 
 /// A function a host serves.
@@ -65,6 +71,9 @@ impl HostReport {
 
     /// Where this host stands on `version` of function `name`.
     pub fn progress(&self, name: &str, version: &str) -> Progress {
+        if self.paused.contains(name) {
+            return Progress::Paused;
+        }
         if let Some(failed) = self.failed.get(name).filter(|f| f.version == version) {
             return Progress::Failed(failed.error.clone());
         }
@@ -85,4 +94,6 @@ pub enum Progress {
     Failed(String),
     /// It serves another version, or none yet.
     Lagging(Option<String>),
+    /// It holds the function paused, running nothing of it.
+    Paused,
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::control::SeenHost;
 use super::desired::DesiredState;
+use super::records::Records;
 use super::report::Progress;
 
 /// The fleet's state as read from its buckets.
@@ -32,6 +33,9 @@ pub struct DesiredSummary {
     pub deployed_by: String,
     /// When.
     pub deployed_at: String,
+    /// `until RFC3339` or `until resumed` while it is paused (`sluice pause`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<String>,
 }
 
 /// One host's row.
@@ -41,6 +45,9 @@ pub struct HostRow {
     pub host: String,
     /// `live`, `gone` (stopped reporting) or `stopped` (shut down).
     pub state: &'static str,
+    /// `draining` or `drained` after `sluice drain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drain: Option<String>,
     /// Seconds since its last report.
     pub last_report_s: f64,
     /// Seconds it has been up (at its last report).
@@ -74,6 +81,10 @@ pub enum Cell {
         /// Why.
         error: String,
     },
+    /// Holds the function paused: runs nothing of it.
+    Paused,
+    /// Runs nothing: the host is drained or draining (`sluice drain`).
+    Drained,
     /// Serves a function of this name from its own folder.
     Folder {
         /// The version it serves.
@@ -82,8 +93,17 @@ pub enum Cell {
 }
 
 impl FleetStatus {
-    /// The table of `desired` functions × `hosts`.
-    pub fn new(desired: &[DesiredState], hosts: &[SeenHost]) -> Self {
+    /// The table of the functions in `records` × `hosts`.
+    pub fn new(records: &Records, hosts: &[SeenHost]) -> Self {
+        let desired = &records.functions;
+        let now = time::OffsetDateTime::now_utc();
+        let paused = |name: &str| {
+            let pause = records.pauses.get(name).filter(|p| p.in_force(now))?;
+            Some(match &pause.until {
+                Some(until) => format!("until {until}"),
+                None => "until resumed".to_owned(),
+            })
+        };
         let mut rows: Vec<HostRow> = hosts.iter().map(|seen| row(desired, seen)).collect();
         rows.sort_by(|a, b| (a.state != "live", &a.host).cmp(&(b.state != "live", &b.host)));
         Self {
@@ -95,6 +115,7 @@ impl FleetStatus {
                     component: state.component.clone(),
                     deployed_by: state.deployed_by.clone(),
                     deployed_at: state.deployed_at.clone(),
+                    paused: paused(&state.name),
                 })
                 .collect(),
             hosts: rows,
@@ -124,9 +145,14 @@ impl FleetStatus {
             );
             for f in &self.functions {
                 let component = f.component.get(..12).unwrap_or(&f.component);
+                let paused = f
+                    .paused
+                    .as_ref()
+                    .map(|until| format!(", PAUSED {until}"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "{:<24} {:<13} {:<13} {} by {}",
+                    "{:<24} {:<13} {:<13} {} by {}{paused}",
                     f.name, f.version, component, f.deployed_at, f.deployed_by
                 );
             }
@@ -149,9 +175,10 @@ impl FleetStatus {
                     format!("{name} {}", cell_text(cell))
                 })
                 .collect();
-            let state = match row.state {
-                "live" => "live".to_owned(),
-                other => format!("{other} ({:.0}s ago)", row.last_report_s),
+            let state = match (row.state, &row.drain) {
+                ("live", Some(drain)) => drain.clone(),
+                ("live", None) => "live".to_owned(),
+                (other, _) => format!("{other} ({:.0}s ago)", row.last_report_s),
             };
             let _ = writeln!(
                 out,
@@ -187,7 +214,9 @@ fn row(desired: &[DesiredState], seen: &SeenHost) -> HostRow {
                 }
             }
             Progress::Failed(error) => Cell::Failed { error },
+            Progress::Lagging(None) if report.drain.is_some() => Cell::Drained,
             Progress::Lagging(serving) => Cell::Lagging { serving },
+            Progress::Paused => Cell::Paused,
         };
         functions.insert(state.name.clone(), cell);
     }
@@ -208,6 +237,7 @@ fn row(desired: &[DesiredState], seen: &SeenHost) -> HostRow {
             (false, true) => "gone",
             (false, false) => "live",
         },
+        drain: report.drain.clone(),
         last_report_s: seen.age.as_secs_f64(),
         uptime_s: report.uptime_s,
         sluice_version: report.sluice_version.clone(),
@@ -224,6 +254,8 @@ fn cell_text(cell: &Cell) -> String {
         Cell::Lagging { serving: None } => "LAGS (not running)".to_owned(),
         Cell::Failed { .. } => "FAILED".to_owned(),
         Cell::Folder { version } => format!("folder {version}"),
+        Cell::Paused => "paused".to_owned(),
+        Cell::Drained => "drained".to_owned(),
     }
 }
 
@@ -281,6 +313,8 @@ mod tests {
             functions,
             failed,
             stopped: false,
+            paused: Default::default(),
+            drain: None,
         };
         SeenHost {
             report,
@@ -297,7 +331,11 @@ mod tests {
             host("c", &[("order-total", "v1")], &[], 1),
             host("d", &[("order-total", "v2")], &[], 60),
         ];
-        let status = FleetStatus::new(&desired, &hosts);
+        let records = Records {
+            functions: desired.to_vec(),
+            ..Default::default()
+        };
+        let status = FleetStatus::new(&records, &hosts);
         let states: Vec<_> = status.hosts.iter().map(|r| (r.host.as_str(), r.state)).collect();
         assert_eq!(
             states,

@@ -12,10 +12,7 @@ async fn a_deploy_reaches_every_host_even_with_a_node_down_and_rollback_and_unde
     let mut cluster = NatsCluster::start(3).await;
     let cache = tempfile::tempdir().unwrap();
     let urls = cluster.urls(0..3);
-    let mut hosts = Vec::new();
-    for id in ["host-a", "host-b", "host-c"] {
-        hosts.push(FleetHost::start(&urls, id, cache.path()).await);
-    }
+    let hosts = FleetHost::start_all(&urls, &["host-a", "host-b", "host-c"], cache.path()).await;
     let all: Vec<&FleetHost> = hosts.iter().collect();
     let client = cluster.client_of([0, 1]).await;
     let fleet = deployer(&client).await;
@@ -45,7 +42,7 @@ async fn a_deploy_reaches_every_host_even_with_a_node_down_and_rollback_and_unde
     assert_ne!(v1.version, v2.version);
     fleet.deploy(&v2, Some("test")).await.unwrap();
     converged(&all, "probe", Some(&v2.version)).await;
-    let status = FleetStatus::new(&fleet.all_desired().await.unwrap(), &fleet.hosts().await.unwrap());
+    let status = FleetStatus::new(&fleet.records().await.unwrap(), &fleet.hosts().await.unwrap());
     assert_eq!(status.hosts.len(), 3, "{}", status.render());
     assert_eq!(status.problems(), 0, "{}", status.render());
 

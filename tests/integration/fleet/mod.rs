@@ -4,6 +4,7 @@
 
 mod cli;
 mod cluster;
+mod fleet_wide;
 mod rollout;
 mod stream;
 

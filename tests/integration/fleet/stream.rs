@@ -7,7 +7,8 @@ use std::time::Duration;
 use async_nats::jetstream::{self, stream};
 use serde_json::json;
 use sluice_tests::{
-    FleetHost, FunctionsDir, NatsCluster, bundle, deployer, drained, publish_many, sluice_command,
+    FleetHost, FunctionsDir, KillOnDrop, NatsCluster, bundle, deployer, drained, publish_many,
+    sluice_command, spawn_fleet_process,
 };
 
 use super::converged;
@@ -22,10 +23,7 @@ async fn a_rollout_under_a_steady_jetstream_stream_loses_and_repeats_nothing() {
     let cluster = NatsCluster::start(3).await;
     let cache = tempfile::tempdir().unwrap();
     let urls = cluster.urls(0..3);
-    let mut hosts = Vec::new();
-    for id in ["js-a", "js-b", "js-c"] {
-        hosts.push(FleetHost::start(&urls, id, cache.path()).await);
-    }
+    let hosts = FleetHost::start_all(&urls, &["js-a", "js-b", "js-c"], cache.path()).await;
     let all: Vec<&FleetHost> = hosts.iter().collect();
     let client = cluster.client().await;
     let js = jetstream::new(client.clone());
@@ -131,24 +129,9 @@ async fn a_fleet_host_killed_mid_stream_loses_nothing() {
         .unwrap();
     // Hosts are `sluice up --fleet` processes, to be killed with SIGKILL.
     let state = tempfile::tempdir().unwrap();
-    let mut hosts: Vec<std::process::Child> = ["kill-a", "kill-b"]
+    let mut hosts: Vec<KillOnDrop> = ["kill-a", "kill-b"]
         .iter()
-        .map(|id| {
-            sluice_command()
-                .args([
-                    "up",
-                    "--fleet",
-                    "--host-id",
-                    id,
-                    "--nats",
-                    &server.url(),
-                    "--state-dir",
-                ])
-                .arg(state.path().join(id))
-                .env("SLUICE_LOG", "warn")
-                .spawn()
-                .expect("start sluice up --fleet")
-        })
+        .map(|id| spawn_fleet_process(&server.url(), id, state.path()))
         .collect();
     sluice_tests::eventually(super::CONVERGE, "both hosts serve orders", async || {
         let hosts = fleet.hosts().await.unwrap();
@@ -169,8 +152,8 @@ async fn a_fleet_host_killed_mid_stream_loses_nothing() {
         })
     };
     stream_holds(&js, "OUT", 200, super::CONVERGE, "some outputs before the kill").await;
-    hosts[0].kill().expect("SIGKILL the first host");
-    let _ = hosts[0].wait();
+    hosts[0].0.kill().expect("SIGKILL the first host");
+    let _ = hosts[0].0.wait();
     publisher.await.unwrap();
     stream_holds(
         &js,
@@ -184,6 +167,5 @@ async fn a_fleet_host_killed_mid_stream_loses_nothing() {
     let seen = ids_in_stream(&js, "OUT", &reader).await;
     assert_eq!(seen.len(), KILLED_EVENTS, "one output per event");
     assert!(seen.values().all(|&n| n == 1), "no output kept twice");
-    let _ = hosts[1].kill();
-    let _ = hosts[1].wait();
+    drop(hosts);
 }

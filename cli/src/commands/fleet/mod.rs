@@ -1,8 +1,9 @@
-//! The fleet commands: `deploy`, `undeploy`, `versions`, `rollback` and `status`, each a
-//! thin caller of `sluice_runtime::fleet`.
+//! The fleet commands: `deploy`, `undeploy`, `versions`, `rollback`, `status`, `pause`,
+//! `resume` and `drain`, each a thin caller of `sluice_runtime::fleet`.
 
 mod deploy;
 mod history;
+mod operate;
 mod status;
 
 use std::path::PathBuf;
@@ -89,6 +90,47 @@ pub enum FleetCommand {
         #[command(flatten)]
         fleet: FleetArgs,
     },
+    /// Stop a function on every host: JetStream events wait in their stream; core NATS events
+    /// published meanwhile are not delivered. Returns once no live host runs it.
+    Pause {
+        /// The function.
+        name: String,
+        /// Resume by itself at this time (RFC 3339) or after this long (`30m`).
+        #[arg(long)]
+        until: Option<String>,
+        /// Who pauses, shown in `sluice status` (default: user@machine).
+        #[arg(long)]
+        by: Option<String>,
+        /// Seconds to wait at most for every live host to stop it.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// Run a paused function again on every host.
+    Resume {
+        /// The function.
+        name: String,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// Take a host out of service: it stops taking events, finishes those in flight within its
+    /// grace period, hands the rest back, then exits 0 (or stays up idle with --stay).
+    Drain {
+        /// The host's id (see `sluice status`).
+        host: String,
+        /// Stay up with nothing deployed instead of exiting.
+        #[arg(long)]
+        stay: bool,
+        /// Who drains, recorded with the request (default: user@machine).
+        #[arg(long)]
+        by: Option<String>,
+        /// Seconds to wait at most for the host to finish.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
     /// Show which host runs which version of each fleet function.
     Status {
         /// Print JSON instead of a table.
@@ -122,5 +164,26 @@ pub async fn run(command: FleetCommand) -> anyhow::Result<ExitCode> {
             history::rollback(&name, to.as_deref(), by.as_deref(), &fleet).await
         }
         FleetCommand::Status { json, watch, fleet } => status::run(json, watch, &fleet).await,
+        FleetCommand::Pause {
+            name,
+            until,
+            by,
+            timeout,
+            fleet,
+        } => {
+            let timeout = std::time::Duration::from_secs(timeout);
+            operate::pause(&name, until.as_deref(), by.as_deref(), timeout, &fleet).await
+        }
+        FleetCommand::Resume { name, fleet } => operate::resume(&name, &fleet).await,
+        FleetCommand::Drain {
+            host,
+            stay,
+            by,
+            timeout,
+            fleet,
+        } => {
+            let timeout = std::time::Duration::from_secs(timeout);
+            operate::drain(&host, stay, by.as_deref(), timeout, &fleet).await
+        }
     }
 }

@@ -16,7 +16,7 @@ const POLL: Duration = Duration::from_millis(100);
 pub async fn run(json: bool, watch: bool, args: &FleetArgs) -> anyhow::Result<ExitCode> {
     let fleet = args.open().await?;
     loop {
-        let status = FleetStatus::new(&fleet.all_desired().await?, &fleet.hosts().await?);
+        let status = FleetStatus::new(&fleet.records().await?, &fleet.hosts().await?);
         if json {
             println!("{}", serde_json::to_string_pretty(&status)?);
         } else {
@@ -68,6 +68,13 @@ pub async fn wait_for(
                     Progress::Failed(error) => {
                         println!("{}: FAILED {} {}: {error}", key.0, state.name, state.version);
                         settled.insert(key, false);
+                    }
+                    Progress::Paused => {
+                        println!(
+                            "{}: {} is paused; {} runs when it is resumed",
+                            key.0, state.name, state.version
+                        );
+                        settled.insert(key, true);
                     }
                     Progress::Lagging(_) => pending.push(key),
                 }
