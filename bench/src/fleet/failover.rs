@@ -1,8 +1,10 @@
 //! A host killed under a steady JetStream stream: two hosts in-process and a third as a
-//! `sluice up --fleet` child process, SIGKILLed right after a burst of orders was stored (so it
-//! likely holds some). Nothing is lost; what the dead host held waits on the server until the
-//! consumer's `ack_wait` runs out, then goes to the others. Measured: from the kill until
-//! every order published before it has a result.
+//! `sluice up --fleet` child process, frozen (SIGSTOP) and, two bursts later, SIGKILLed. A
+//! frozen host still has a pull request open, so the server hands it the events it asked for
+//! and it dies holding them, as a busy host would (a host this lightly loaded that is simply
+//! killed often holds none, and then nothing waits). Nothing is lost; what the dead host held
+//! waits on the server until the consumer's `ack_wait` runs out, then goes to the others.
+//! Measured: from the kill until every order published before it has a result.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,6 +23,9 @@ use crate::workload::{self, Size};
 /// Orders published at a time, every [`TICK`]: a steady 1,000 orders/s.
 const BURST: usize = 50;
 const TICK: Duration = Duration::from_millis(50);
+
+/// Bursts published between freezing the host and killing it.
+const FROZEN_TICKS: usize = 2;
 
 /// How long the stream runs before the kill, and after the kill beyond `ack_wait` (at most
 /// half of `ack_wait` each, so a smoke run with a short one stays short).
@@ -93,6 +98,19 @@ impl Victim {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// SIGSTOP: the process stops, its connection stays open.
+    fn freeze(&mut self) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args(["-STOP", &self.child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(
+            status.success(),
+            "`kill -STOP` of host {} failed: {status}",
+            self.id
+        );
+        Ok(())
     }
 
     /// SIGKILL; returns when it was sent.
@@ -175,7 +193,8 @@ pub(super) async fn run(
             &format!("kill → all earlier events handled, ack_wait {}s", run.ack_wait.as_secs()),
             format!("{:.0} ms", ms(run.complete)),
             format!(
-                "3 hosts, one SIGKILLed after {} of {} orders at 1,000/s; it held {}, handled by the others after ack_wait; {}/{} results, {} lost, {} duplicates; latency p50 {:.1} ms, max {:.0} ms; {}",
+                "3 hosts, one frozen then SIGKILLed {} ms later, after {} of {} orders at 1,000/s; it held {}, handled by the others after ack_wait; {}/{} results, {} lost, {} duplicates; latency p50 {:.1} ms, max {:.0} ms; {}",
+                (TICK * FROZEN_TICKS as u32).as_millis(),
                 run.before_kill,
                 run.published,
                 run.held,
@@ -233,7 +252,7 @@ async fn once(
     }
     fleet.undeploy(&bundle.name).await?;
 
-    let before_kill = ticks_before * BURST;
+    let before_kill = (ticks_before + FROZEN_TICKS) * BURST;
     let arrived = |i: usize| drained.arrived[i];
     let mut latencies: Vec<Duration> = (0..total).filter_map(|i| Some(arrived(i)? - sent[i])).collect();
     latencies.sort();
@@ -258,8 +277,9 @@ async fn once(
 }
 
 /// Publishes `BURST` orders every `TICK` for `ticks` ticks, each one's stream acks awaited
-/// before the next burst; right after burst `kill_after` is stored (while the hosts work on
-/// it) `victim` is killed. Returns when each order was published, and when the kill was sent.
+/// before the next burst; right after burst `kill_after` is stored `victim` is frozen, and
+/// [`FROZEN_TICKS`] bursts later killed. Returns when each order was published, and when the
+/// kill was sent.
 async fn steady(
     js: &jetstream::Context,
     ticks: usize,
@@ -281,6 +301,9 @@ async fn steady(
             ack.await?;
         }
         if tick + 1 == kill_after {
+            victim.freeze()?;
+        }
+        if tick + 1 == kill_after + FROZEN_TICKS {
             killed = Some(victim.kill()?);
         }
     }
