@@ -1,6 +1,11 @@
 //! The fleet (issue 15) on a 3-node JetStream cluster on loopback (one server in smoke
-//! runs): from `Fleet::deploy` returning to every host serving the new version, and a host
-//! starting into a fleet of 50 functions with an empty and with a filled compile cache.
+//! runs): from `Fleet::deploy` returning to every host serving the new version, a host
+//! starting into a fleet of 50 functions with an empty and with a filled compile cache, one
+//! function served by one host against three ([`scale`]), and a host killed under a steady
+//! JetStream stream ([`failover`]).
+
+mod failover;
+mod scale;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -15,6 +20,9 @@ use crate::workload::Size;
 
 /// The guest every fleet function runs (3 MB).
 const GUEST: &str = "order-total";
+
+/// The manifest `order-total` ships with (core NATS, `max_concurrency = 16`).
+const SHIPPED: &str = include_str!("../../functions/order-total/order-total.toml");
 
 /// How often a host is asked what it serves.
 const POLL: Duration = Duration::from_millis(1);
@@ -63,6 +71,11 @@ impl Bundler {
         let manifest = format!(
             "[trigger]\nsubjects = [\"{subject}\"]\n[limits]\nmax_concurrency = {cap}\n[permissions]\npublish = [\"orders.totalled\"]\n"
         );
+        self.bundle_with(name, &manifest)
+    }
+
+    /// Function `name`, the guest with `manifest`.
+    fn bundle_with(&self, name: &str, manifest: &str) -> anyhow::Result<Bundle> {
         self.dir.add(name, GUEST, manifest);
         let wasm = self.dir.path().join(format!("{name}.wasm"));
         Ok(tokio::task::block_in_place(|| Bundle::load(&self.engine, &wasm))?)
@@ -131,6 +144,33 @@ impl Servers {
         }
     }
 
+    /// A client that knows every node, with as large a buffer as the hosts' (1M messages): a
+    /// collector that falls behind for a moment must not drop results and count them lost.
+    async fn collector(&self) -> anyhow::Result<async_nats::Client> {
+        let servers: Vec<async_nats::ServerAddr> =
+            self.urls().split(',').map(str::parse).collect::<Result<_, _>>()?;
+        Ok(async_nats::ConnectOptions::new()
+            .subscription_capacity(1 << 20)
+            .connect(servers)
+            .await?)
+    }
+
+    /// Copies of each stream message: one per node.
+    fn replicas(&self) -> usize {
+        match self {
+            Self::Single(_) => 1,
+            Self::Cluster(cluster) => cluster.len(),
+        }
+    }
+
+    /// The process ids of the nats-servers.
+    fn pids(&self) -> Vec<u32> {
+        match self {
+            Self::Single(server) => vec![server.pid()],
+            Self::Cluster(cluster) => cluster.pids(),
+        }
+    }
+
     fn label(&self) -> String {
         match self {
             Self::Single(_) => "1 server".into(),
@@ -139,7 +179,7 @@ impl Servers {
     }
 }
 
-/// Both fleet scenarios on one cluster (`size.fleet_nodes`).
+/// The fleet scenarios on one cluster (`size.fleet_nodes`).
 pub async fn run(size: &Size, report: &mut Report) -> anyhow::Result<()> {
     let servers = Servers::start(size.fleet_nodes).await;
     let urls = servers.urls();
@@ -148,7 +188,9 @@ pub async fn run(size: &Size, report: &mut Report) -> anyhow::Result<()> {
     let bundler = Bundler::new()?;
     let on = servers.label();
     deploy_to_serving(size, &urls, &on, &fleet, &bundler, report).await?;
-    start_into_fleet(size, &urls, &on, &fleet, &bundler, report).await
+    start_into_fleet(size, &urls, &on, &fleet, &bundler, report).await?;
+    scale::run(size, &servers, &fleet, &bundler, report).await?;
+    failover::run(size, &servers, &fleet, &bundler, report).await
 }
 
 /// Three hosts (one shared compile cache), each connected to every node; a cold deploy, then
@@ -250,6 +292,10 @@ async fn start_into_fleet(
             samples.push(serving(&[&host], &wanted, started, size.timeout).await?);
             host.runtime.shutdown().await;
         }
+    }
+    // The scenarios after this one start hosts that would serve these too.
+    for (name, _) in &wanted {
+        fleet.undeploy(name).await?;
     }
     for (label, mut samples, how) in [
         ("empty compile cache", cold, "compiles the shared component once"),

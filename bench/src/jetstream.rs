@@ -20,7 +20,7 @@ use crate::report::Report;
 use crate::workload::{self, Size};
 
 /// The stream the orders are stored in.
-const STREAM: &str = "ORDERS";
+pub(crate) const STREAM: &str = "ORDERS";
 
 /// The same function and limits as the core-NATS throughput scenario, in JetStream mode.
 pub(crate) const ORDER_TOTAL_JS: &str = "[trigger]\nsubjects = [\"orders.placed\"]\nmode = \"jetstream\"\nstream = \"ORDERS\"\n[permissions]\npublish = [\"orders.totalled\"]\n[limits]\nmax_concurrency = 32\n";
@@ -36,6 +36,15 @@ pub(crate) struct Drained {
     pub(crate) duplicates: usize,
     /// Distinct results per second, first result to last.
     pub(crate) rate: f64,
+    /// When the first result of each order arrived, by order number.
+    pub(crate) arrived: Vec<Option<Instant>>,
+}
+
+impl Drained {
+    /// When the last order got its first result.
+    pub(crate) fn last(&self) -> Option<Instant> {
+        self.arrived.iter().flatten().max().copied()
+    }
 }
 
 /// Scenario 2: the stored orders drained by each consumer, one fresh server each.
@@ -53,7 +62,7 @@ pub async fn throughput(size: &Size, report: &mut Report) -> anyhow::Result<()> 
         let server = NatsServer::start();
         let js = jetstream::new(server.client().await);
         store_orders(&js, n).await?;
-        let collector = collect(&server, n, size.timeout).await?;
+        let collector = collect(server.client().await, n, size.timeout).await?;
         let (drained, settled) = if label == baselines::NATIVE_JETSTREAM {
             let running = baselines::native_jetstream(&server.url(), STREAM, "native").await?;
             let drained = collector.await??;
@@ -103,7 +112,7 @@ pub(crate) async fn sluice_run(
     let server = NatsServer::start();
     let js = jetstream::new(server.client().await);
     store_orders(&js, n).await?;
-    let collector = collect(&server, n, timeout).await?;
+    let collector = collect(server.client().await, n, timeout).await?;
     sluice_drains(&server, &js, collector, guest, manifest).await
 }
 
@@ -126,12 +135,25 @@ async fn sluice_drains(
 
 /// Creates [`STREAM`] on `orders.placed` and stores `n` orders in it, waiting for every ack.
 async fn store_orders(js: &jetstream::Context, n: usize) -> anyhow::Result<()> {
+    create_stream(js, 1).await?;
+    publish_orders(js, n).await
+}
+
+/// Creates [`STREAM`] on `orders.placed` (file storage), with `replicas` copies of each message.
+pub(crate) async fn create_stream(js: &jetstream::Context, replicas: usize) -> anyhow::Result<()> {
     js.create_stream(stream::Config {
         name: STREAM.to_owned(),
         subjects: vec!["orders.placed".to_owned()],
+        num_replicas: replicas,
         ..Default::default()
     })
     .await?;
+    Ok(())
+}
+
+/// Publishes orders `0..n` to `orders.placed`, waiting for every stream ack,
+/// [`PUBLISH_WINDOW`] at a time.
+pub(crate) async fn publish_orders(js: &jetstream::Context, n: usize) -> anyhow::Result<()> {
     let mut acks = Vec::with_capacity(PUBLISH_WINDOW);
     for i in 0..n {
         acks.push(js.publish("orders.placed", workload::order(i).into()).await?);
@@ -144,19 +166,18 @@ async fn store_orders(js: &jetstream::Context, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Subscribes to `orders.totalled` and counts results, by order id, until all `n` orders
-/// have one or `timeout` passes.
-async fn collect(
-    server: &NatsServer,
+/// Subscribes `client` to `orders.totalled` and counts results, by order id, until all `n`
+/// orders have one or `timeout` passes.
+pub(crate) async fn collect(
+    client: async_nats::Client,
     n: usize,
     timeout: Duration,
 ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<Drained>>> {
-    let client = server.client().await;
     let mut results = client.subscribe("orders.totalled").await?;
     client.flush().await?;
     Ok(tokio::spawn(async move {
         let _client = client;
-        let mut seen = vec![false; n];
+        let mut arrived: Vec<Option<Instant>> = vec![None; n];
         let (mut distinct, mut duplicates) = (0, 0);
         let mut span: Option<(Instant, Instant)> = None;
         let deadline = tokio::time::Instant::now() + timeout;
@@ -169,9 +190,10 @@ async fn collect(
             let Some(order) = order_number(&message.payload).filter(|&i| i < n) else {
                 anyhow::bail!("a result names no order of this run");
             };
-            if std::mem::replace(&mut seen[order], true) {
+            if arrived[order].is_some() {
                 duplicates += 1;
             } else {
+                arrived[order] = Some(now);
                 distinct += 1;
             }
         }
@@ -185,6 +207,7 @@ async fn collect(
             distinct,
             duplicates,
             rate,
+            arrived,
         })
     }))
 }
@@ -202,7 +225,7 @@ fn order_number(payload: &[u8]) -> Option<usize> {
 
 /// Waits (up to 5 s) for the consumer `durable` to have no acks pending, and describes what
 /// the server says was acked and redelivered.
-async fn settled(js: &jetstream::Context, durable: &str) -> String {
+pub(crate) async fn settled(js: &jetstream::Context, durable: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let consumer: Result<PullConsumer, _> = js.get_consumer_from_stream(durable, STREAM).await;

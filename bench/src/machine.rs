@@ -26,6 +26,28 @@ pub fn rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
+/// Clock ticks per second of the CPU times in `/proc/<pid>/stat` (`USER_HZ`, 100 on Linux).
+const USER_HZ: f64 = 100.0;
+
+/// User plus system CPU seconds process `pid` has used so far (all its threads), from
+/// `/proc/<pid>/stat`, in steps of 10 ms.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name, in parentheses, may hold spaces: count fields after it (field 3 on).
+    let (_, rest) = stat
+        .rsplit_once(')')
+        .ok_or_else(|| anyhow::anyhow!("/proc/{pid}/stat has no command name"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |field: usize| -> anyhow::Result<f64> {
+        let text = fields
+            .get(field - 3)
+            .ok_or_else(|| anyhow::anyhow!("/proc/{pid}/stat has no field {field}"))?;
+        Ok(text.parse::<f64>()?)
+    };
+    // Fields 14 and 15: utime and stime.
+    Ok((ticks(14)? + ticks(15)?) / USER_HZ)
+}
+
 /// The workspace's target folder (where the Python and JavaScript handlers are built).
 pub fn target_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")

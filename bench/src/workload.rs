@@ -24,6 +24,12 @@ pub struct Size {
     pub fleet_starts: usize,
     /// NATS servers of the fleet scenarios (1: a single server, no cluster).
     pub fleet_nodes: usize,
+    /// Order events per core-NATS run of one host against three.
+    pub fleet_events: usize,
+    /// Order events per JetStream run of one host against three (each stored and acked).
+    pub fleet_jetstream_events: usize,
+    /// The `delivery.ack_wait` of each failover run (a host killed under a steady stream).
+    pub failover_ack_waits: Vec<Duration>,
     /// Upper bound of any one run.
     pub timeout: Duration,
 }
@@ -41,6 +47,9 @@ impl Size {
             fleet_functions: 50,
             fleet_starts: 3,
             fleet_nodes: 3,
+            fleet_events: 100_000,
+            fleet_jetstream_events: 20_000,
+            failover_ack_waits: vec![Duration::from_secs(30), Duration::from_secs(5)],
             timeout: Duration::from_secs(120),
         }
     }
@@ -57,6 +66,9 @@ impl Size {
             fleet_functions: 5,
             fleet_starts: 1,
             fleet_nodes: 1,
+            fleet_events: 1_000,
+            fleet_jetstream_events: 500,
+            failover_ack_waits: vec![Duration::from_secs(1)],
             timeout: Duration::from_secs(60),
         }
     }

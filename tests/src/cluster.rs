@@ -124,6 +124,11 @@ impl NatsCluster {
         self.nodes[index].port
     }
 
+    /// The process ids of the nodes (to read what CPU they used from `/proc`).
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().map(|node| node.child.id()).collect()
+    }
+
     /// The client URLs of the nodes in `indices`, comma-separated as `--nats` takes them.
     pub fn urls(&self, indices: impl IntoIterator<Item = usize>) -> String {
         indices

@@ -101,6 +101,11 @@ impl NatsServer {
         let _ = self.child.wait();
     }
 
+    /// The server's process id (to read what CPU it used from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The URL to connect to.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
