@@ -41,6 +41,13 @@ pub struct KeyRelease {
     released: mpsc::UnboundedSender<String>,
 }
 
+impl KeyRelease {
+    /// A release of `key` sent on `released` when dropped.
+    pub fn new(key: String, released: mpsc::UnboundedSender<String>) -> Self {
+        Self { key, released }
+    }
+}
+
 impl Drop for KeyRelease {
     fn drop(&mut self) {
         let _ = self.released.send(std::mem::take(&mut self.key));

@@ -86,6 +86,34 @@ pub fn spawn_fleet_process(urls: &str, id: &str, state: &Path) -> KillOnDrop {
     KillOnDrop(child)
 }
 
+/// [`spawn_fleet_process`] with the admin endpoint on a free loopback port, returned.
+pub fn spawn_fleet_process_with_admin(
+    urls: &str,
+    id: &str,
+    state: &Path,
+) -> (KillOnDrop, std::net::SocketAddr) {
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], crate::nats_server::free_port()));
+    let child = sluice_command()
+        .args(["up", "--fleet", "--host-id", id, "--nats", urls, "--admin"])
+        .arg(admin.to_string())
+        .arg("--state-dir")
+        .arg(state.join(id))
+        .env("SLUICE_LOG", "warn")
+        .spawn()
+        .expect("start sluice up --fleet");
+    (KillOnDrop(child), admin)
+}
+
+/// Events of `function` a host with its admin endpoint at `admin` handled successfully
+/// (its `sluice_events_succeeded_total`), 0 before its first.
+pub fn succeeded_on(admin: std::net::SocketAddr, function: &str) -> u64 {
+    let body = crate::http_get(admin, "/metrics").body;
+    let series = format!("sluice_events_succeeded_total{{function=\"{function}\"}} ");
+    body.lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0, |value| value.trim().parse().expect("a counter"))
+}
+
 /// A deployer's handle on the fleet behind `client`.
 pub async fn deployer(client: &async_nats::Client) -> Fleet {
     let buckets = Buckets::open(client, &BucketNames::default(), None)

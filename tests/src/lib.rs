@@ -16,7 +16,9 @@ pub mod wildcard;
 pub use cluster::NatsCluster;
 pub use events::{consumer_info, drained, header, publish_event, publish_js, publish_many};
 pub use fixture::{HostOptions, Sluice, SluiceBuilder, Stage, init_logging};
-pub use fleet::{FleetHost, bundle, deployer, spawn_fleet_process};
+pub use fleet::{
+    FleetHost, bundle, deployer, spawn_fleet_process, spawn_fleet_process_with_admin, succeeded_on,
+};
 pub use folder::{
     FunctionsDir, KillOnDrop, guest, polyglot, scaffold_target_dir, sluice_binary, sluice_command, spawn_host,
 };

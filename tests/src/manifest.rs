@@ -61,6 +61,11 @@ impl Manifest {
             .set("trigger", "key", key)
     }
 
+    /// `trigger.partitions`: per-key order across hosts over this many partitions.
+    pub fn partitions(self, count: u64) -> Self {
+        self.set("trigger", "partitions", integer(count))
+    }
+
     // [limits]
 
     /// `limits.max_concurrency`: instances running at once on one host.

@@ -79,6 +79,8 @@ pub struct DispatcherParts {
     /// Cancelled when the shutdown grace period is over: JetStream events still running are
     /// handed back to the server at once.
     pub abandon: tokio_util::sync::CancellationToken,
+    /// Which partitions of partitioned functions this host pulls (set by the fleet).
+    pub shares: jetstream::partition::Shares,
 }
 
 impl std::ops::Deref for Dispatcher {
@@ -101,6 +103,7 @@ impl Dispatcher {
             client,
             tracker: TaskTracker::new(),
             abandon: tokio_util::sync::CancellationToken::new(),
+            shares: jetstream::partition::Shares::default(),
         }))
     }
 }

@@ -150,13 +150,7 @@ fn require_server(client: &async_nats::Client) -> Result<(), BucketError> {
     }
 }
 
-/// `(major, minor)` of a server version like `2.15.0` or `v2.9.10`.
-pub fn parse_version(version: &str) -> Option<(u64, u64)> {
-    let mut parts = version.trim_start_matches('v').split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
-}
+pub use crate::nats::parse_version;
 
 /// 3 when the server knows three or more servers of its cluster, else 1.
 fn default_replicas(client: &async_nats::Client) -> usize {
@@ -243,10 +237,6 @@ mod tests {
 
     #[test]
     fn server_versions_parse() {
-        assert_eq!(parse_version("2.15.0"), Some((2, 15)));
-        assert_eq!(parse_version("v2.9.10"), Some((2, 9)));
-        assert_eq!(parse_version("2.12.0-beta.1"), Some((2, 12)));
-        assert_eq!(parse_version("nonsense"), None);
         assert!((2, 9) < MIN_SERVER && (2, 10) >= MIN_SERVER);
     }
 }

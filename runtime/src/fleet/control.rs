@@ -257,25 +257,29 @@ impl Fleet {
 
     /// Every host's last report, by host id.
     pub async fn hosts(&self) -> anyhow::Result<Vec<SeenHost>> {
-        let store = &self.buckets.hosts;
-        let keys: Vec<String> = store.keys().await?.try_collect().await?;
-        let now = time::OffsetDateTime::now_utc();
-        let mut hosts = Vec::new();
-        for key in keys {
-            let Some(entry) = store.entry(key).await? else {
-                continue;
-            };
-            if entry.operation != Operation::Put {
-                continue;
-            }
-            let Ok(report) = HostReport::from_json(&entry.value) else {
-                continue;
-            };
-            let age = (now - entry.created).try_into().unwrap_or_default();
-            hosts.push(SeenHost { report, age });
-        }
-        Ok(hosts)
+        read_hosts(&self.buckets.hosts).await
     }
+}
+
+/// Every host's report in the hosts bucket `store`, with its age.
+pub async fn read_hosts(store: &async_nats::jetstream::kv::Store) -> anyhow::Result<Vec<SeenHost>> {
+    let keys: Vec<String> = store.keys().await?.try_collect().await?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut hosts = Vec::new();
+    for key in keys {
+        let Some(entry) = store.entry(key).await? else {
+            continue;
+        };
+        if entry.operation != Operation::Put {
+            continue;
+        }
+        let Ok(report) = HostReport::from_json(&entry.value) else {
+            continue;
+        };
+        let age = (now - entry.created).try_into().unwrap_or_default();
+        hosts.push(SeenHost { report, age });
+    }
+    Ok(hosts)
 }
 
 /// How long a write is retried while the cluster moves a bucket's leader (a node was lost).

@@ -30,6 +30,7 @@ mod presence;
 mod reconcile;
 mod records;
 mod report;
+mod shares;
 mod status;
 
 use std::time::Duration;

@@ -56,6 +56,7 @@ pub async fn run(member: Arc<Member>, stop: CancellationToken) {
         if stopping {
             return;
         }
+        super::shares::refresh(&member).await;
     }
 }
 

@@ -52,6 +52,7 @@ const SECTIONS: &[(&str, &[(&str, Kind)])] = &[
             ("deliver", Kind::Word),
             ("ordering", Kind::Word),
             ("key", Kind::Word),
+            ("partitions", Kind::Int),
         ],
     ),
     (

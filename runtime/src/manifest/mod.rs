@@ -167,6 +167,13 @@ impl Manifest {
         };
         let trigger = trigger::trigger(name, raw.trigger).map_err(|(key, msg)| invalid(key, msg))?;
         let jetstream = matches!(trigger.mode, DeliveryMode::JetStream(_));
+        if trigger.partitions().is_some() && raw.limits.max_in_flight.is_some() {
+            return Err(invalid(
+                "limits.max_in_flight",
+                "does not apply with trigger.partitions: each partition has one event in flight, fleet-wide"
+                    .into(),
+            ));
+        }
         let dedupe_window = dedupe(raw.dedupe, jetstream).map_err(|(key, msg)| invalid(key, msg))?;
         Ok(Manifest {
             trigger,

@@ -45,6 +45,7 @@ pub struct RawTrigger {
     pub deliver: Option<String>,
     pub ordering: Option<String>,
     pub key: Option<String>,
+    pub partitions: Option<i64>,
 }
 
 /// `[limits]`.

@@ -272,6 +272,36 @@ fn per_key_ordering_needs_a_key() {
 }
 
 #[test]
+fn partitions_need_jetstream_and_a_key() {
+    let keyed = "[trigger]\nmode = \"jetstream\"\nordering = \"per-key\"\nkey = \"header:k\"\n";
+    let manifest = parse(&format!("{keyed}partitions = 16\n")).unwrap();
+    assert_eq!(manifest.trigger.partitions(), Some(16));
+    assert_eq!(parse(keyed).unwrap().trigger.partitions(), None);
+    let cases = [
+        (
+            "[trigger]\npartitions = 4\nordering = \"per-key\"\nkey = \"header:k\"\n".to_owned(),
+            "`trigger.partitions`: only applies to mode = \"jetstream\"",
+        ),
+        (
+            "[trigger]\nmode = \"jetstream\"\npartitions = 4\n".to_owned(),
+            "`trigger.partitions`: needs ordering = \"per-key\"",
+        ),
+        (
+            format!("{keyed}partitions = 0\n"),
+            "`trigger.partitions`: expected a whole number from 1 to 1024, found 0",
+        ),
+        (
+            format!("{keyed}partitions = 4\n[limits]\nmax_in_flight = 2\n"),
+            "`limits.max_in_flight`: does not apply with trigger.partitions",
+        ),
+    ];
+    for (text, expected) in cases {
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.contains(expected), "{text:?} gave {error}");
+    }
+}
+
+#[test]
 fn state_buckets_and_request_permissions_are_read() {
     let manifest = parse(
         r#"

@@ -51,7 +51,14 @@ pub struct JetStreamTrigger {
     pub consumer: String,
     /// Where a newly created consumer starts.
     pub deliver: DeliverFrom,
+    /// `trigger.partitions`: per-key order across hosts. Events are routed by a hash of
+    /// their key into this many partitions, each handled by one host at a time, one event
+    /// at a time (see `dispatch::jetstream::partition`).
+    pub partitions: Option<u16>,
 }
+
+/// The most partitions a function may have.
+pub const MAX_PARTITIONS: u16 = 1024;
 
 /// `trigger.deliver`: where a new consumer starts reading its stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +87,16 @@ pub struct Trigger {
     pub ordering: Option<KeySource>,
 }
 
+impl Trigger {
+    /// `trigger.partitions` of a JetStream function.
+    pub fn partitions(&self) -> Option<u16> {
+        match &self.mode {
+            DeliveryMode::JetStream(trigger) => trigger.partitions,
+            DeliveryMode::Core => None,
+        }
+    }
+}
+
 /// Validates `[trigger]` of function `name`.
 pub(super) fn trigger(name: &str, raw: raw::RawTrigger) -> Result<Trigger, KeyError> {
     let subjects = raw.subjects.clone().unwrap_or_else(|| vec![name.to_owned()]);
@@ -89,13 +106,16 @@ pub(super) fn trigger(name: &str, raw: raw::RawTrigger) -> Result<Trigger, KeyEr
     let subjects = patterns(subjects).map_err(|msg| ("trigger.subjects", msg))?;
     let mode = match raw.mode.as_deref().unwrap_or("core") {
         "core" => {
+            if raw.partitions.is_some() {
+                return Err(("trigger.partitions", ONLY_JETSTREAM.into()));
+            }
             for (key, value) in [
                 ("trigger.stream", &raw.stream),
                 ("trigger.consumer", &raw.consumer),
                 ("trigger.deliver", &raw.deliver),
             ] {
                 if value.is_some() {
-                    return Err((key, "only applies to mode = \"jetstream\"".into()));
+                    return Err((key, ONLY_JETSTREAM.into()));
                 }
             }
             DeliveryMode::Core
@@ -125,12 +145,37 @@ pub(super) fn trigger(name: &str, raw: raw::RawTrigger) -> Result<Trigger, KeyEr
         }
         Some(group) => Some(group.to_owned()),
     };
+    let ordering = ordering(raw.ordering.as_deref(), raw.key.as_deref())?;
+    if let DeliveryMode::JetStream(JetStreamTrigger {
+        partitions: Some(_), ..
+    }) = &mode
+        && ordering.is_none()
+    {
+        return Err((
+            "trigger.partitions",
+            "needs ordering = \"per-key\" and a trigger.key (partitions keep each key's order across hosts)"
+                .into(),
+        ));
+    }
     Ok(Trigger {
         subjects,
         mode,
         queue_group,
-        ordering: ordering(raw.ordering.as_deref(), raw.key.as_deref())?,
+        ordering,
     })
+}
+
+const ONLY_JETSTREAM: &str = "only applies to mode = \"jetstream\"";
+
+fn partitions(value: Option<i64>) -> Result<Option<u16>, KeyError> {
+    match value {
+        None => Ok(None),
+        Some(n) if (1..=i64::from(MAX_PARTITIONS)).contains(&n) => Ok(Some(n as u16)),
+        Some(n) => Err((
+            "trigger.partitions",
+            format!("expected a whole number from 1 to {MAX_PARTITIONS}, found {n}"),
+        )),
+    }
 }
 
 fn ordering(ordering: Option<&str>, key: Option<&str>) -> Result<Option<KeySource>, KeyError> {
@@ -178,6 +223,7 @@ fn jetstream_trigger(name: &str, raw: &raw::RawTrigger) -> Result<JetStreamTrigg
         stream,
         consumer,
         deliver,
+        partitions: partitions(raw.partitions)?,
     })
 }
 

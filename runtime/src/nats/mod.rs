@@ -125,6 +125,14 @@ pub async fn round_trip(client: &async_nats::Client) -> anyhow::Result<()> {
     }
 }
 
+/// `(major, minor)` of a server version like `2.15.0` or `v2.9.10`.
+pub fn parse_version(version: &str) -> Option<(u64, u64)> {
+    let mut parts = version.trim_start_matches('v').split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
 /// The servers in `urls`: one URL or a comma-separated list (`nats://a:4222,nats://b:4222`).
 pub fn server_list(urls: &str) -> Vec<&str> {
     urls.split(',')
@@ -230,6 +238,14 @@ fn client_options() -> async_nats::ConnectOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_versions_parse() {
+        assert_eq!(parse_version("2.15.0"), Some((2, 15)));
+        assert_eq!(parse_version("v2.9.10"), Some((2, 9)));
+        assert_eq!(parse_version("2.12.0-beta.1"), Some((2, 12)));
+        assert_eq!(parse_version("nonsense"), None);
+    }
 
     #[test]
     fn secrets_in_urls_are_not_repeated() {

@@ -11,11 +11,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use async_nats::jetstream::consumer::PullConsumer;
-
 use crate::deployment::Deployment;
 use crate::dispatch::core::Intake;
 use crate::dispatch::jetstream::PullIntake;
+use crate::dispatch::jetstream::partition::PartitionedIntake;
 use crate::dispatch::{Dispatcher, Update};
 use crate::function::Function;
 use crate::manifest::{DeliveryMode, Trigger};
@@ -24,7 +23,7 @@ use crate::stats::StatsSnapshot;
 
 mod prepare;
 
-use prepare::{deployment_parts, prepare_jetstream};
+use prepare::{Consumers, deployment_parts, prepare_jetstream};
 
 /// Why a function could not be deployed.
 #[derive(Debug, thiserror::Error)]
@@ -136,13 +135,13 @@ impl Registry {
         dispatcher: &Dispatcher,
         name: &str,
         deployment: Arc<Deployment>,
-        consumer: Option<PullConsumer>,
+        consumer: Option<Consumers>,
     ) -> Result<(), DeployError> {
         let trigger = deployment.function().manifest().trigger.clone();
         let (sender, receiver) = mpsc::channel(4);
         let stop = CancellationToken::new();
         match consumer {
-            Some(consumer) => {
+            Some(Consumers::One(consumer)) => {
                 let intake = PullIntake::new(
                     dispatcher.clone(),
                     deployment.clone(),
@@ -151,11 +150,24 @@ impl Registry {
                     stop.clone(),
                 )
                 .await
-                .map_err(|source| DeployError::Subscribe {
-                    function: name.to_owned(),
-                    subject: "its pull inbox".into(),
-                    source,
-                })?;
+                .map_err(|source| pull_inbox_error(name, source))?;
+                self.intakes.spawn(intake.run());
+            }
+            Some(Consumers::Partitioned(consumers)) => {
+                let key = trigger
+                    .ordering
+                    .clone()
+                    .expect("the manifest checks that partitions come with a key");
+                let intake = PartitionedIntake::new(
+                    dispatcher.clone(),
+                    deployment.clone(),
+                    key,
+                    consumers,
+                    receiver,
+                    stop.clone(),
+                )
+                .await
+                .map_err(|source| pull_inbox_error(name, source))?;
                 self.intakes.spawn(intake.run());
             }
             None => {
@@ -321,6 +333,14 @@ async fn subscribe(
 
 /// Whether a new version can keep the running intake: same delivery mode, and for JetStream
 /// the same stream, consumer and subjects.
+fn pull_inbox_error(function: &str, source: async_nats::SubscribeError) -> DeployError {
+    DeployError::Subscribe {
+        function: function.to_owned(),
+        subject: "its pull inbox".into(),
+        source,
+    }
+}
+
 fn same_intake(old: &Trigger, new: &Trigger) -> bool {
     if old.ordering != new.ordering {
         return false;
@@ -328,7 +348,10 @@ fn same_intake(old: &Trigger, new: &Trigger) -> bool {
     match (&old.mode, &new.mode) {
         (DeliveryMode::Core, DeliveryMode::Core) => true,
         (DeliveryMode::JetStream(a), DeliveryMode::JetStream(b)) => {
-            a.stream == b.stream && a.consumer == b.consumer && old.subjects == new.subjects
+            a.stream == b.stream
+                && a.consumer == b.consumer
+                && a.partitions == b.partitions
+                && old.subjects == new.subjects
         }
         _ => false,
     }

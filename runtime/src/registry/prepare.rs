@@ -17,11 +17,13 @@ use async_nats::jetstream::consumer::PullConsumer;
 use super::DeployError;
 use crate::deployment::Parts;
 use crate::dispatch::Dispatcher;
+use crate::dispatch::jetstream::partition::PartitionConsumers;
 use crate::function::Function;
 use crate::imports::Services;
 use crate::manifest::{DeliveryMode, Manifest};
 use crate::nats::JetStream;
 use crate::provision;
+use crate::provision::partitions::{self, PartitionNames};
 
 /// What a deployment of `function` is made of: what its imports reach and, for a JetStream
 /// function (`consumes`) with `[dedupe]`, its dedupe store.
@@ -56,7 +58,7 @@ pub(super) async fn deployment_parts(
 pub(super) async fn prepare_jetstream(
     dispatcher: &Dispatcher,
     function: &Function,
-) -> Result<Option<PullConsumer>, DeployError> {
+) -> Result<Option<Consumers>, DeployError> {
     let js = &dispatcher.jetstream;
     let name = function.name();
     let manifest = function.manifest();
@@ -75,11 +77,35 @@ pub(super) async fn prepare_jetstream(
         }
         return Ok(None);
     };
+    if trigger.partitions.is_some() {
+        partitions::require_server(js, name)?;
+    }
     let consumer = provision::prepare_consumer(js, name, manifest, trigger).await?;
+    let consumers = match trigger.partitions {
+        None => Consumers::One(consumer),
+        Some(count) => {
+            let names = PartitionNames::new(name, trigger, count);
+            let partitions =
+                partitions::prepare_partitions(js, name, manifest, &names, &trigger.stream).await?;
+            Consumers::Partitioned(PartitionConsumers {
+                names,
+                router: consumer,
+                partitions,
+            })
+        }
+    };
     if let Some(subject) = &manifest.dead_letter {
         provision::ensure_dead_letter_stream(js, name, subject).await?;
     }
-    Ok(Some(consumer))
+    Ok(Some(consumers))
+}
+
+/// Where a JetStream function's events come from.
+pub(super) enum Consumers {
+    /// Its consumer, shared by every host.
+    One(PullConsumer),
+    /// With `trigger.partitions`: its consumer feeding the router, and the partitions'.
+    Partitioned(PartitionConsumers),
 }
 
 /// What in `manifest` needs JetStream, if anything does.

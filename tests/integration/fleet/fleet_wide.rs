@@ -11,10 +11,10 @@ use futures::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 use sluice_tests::{
     FleetHost, NatsCluster, NatsServer, bundle, deployer, eventually, next_message, publish_many,
-    sluice_command, spawn_fleet_process,
+    spawn_fleet_process,
 };
 
-use super::{CONVERGE, converged};
+use super::{CONVERGE, converged, reported_serving, sluice};
 use crate::jetstream::js_probe;
 use crate::limits::max_overlap;
 
@@ -77,22 +77,6 @@ impl Handled {
 
 fn unix_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
-}
-
-/// Runs `sluice ARGS --nats URLS` and returns its stdout, failing the test if it fails.
-async fn sluice(args: &[&str], urls: &str) -> String {
-    let mut command = sluice_command();
-    command.args(args).args(["--nats", urls]);
-    let output = tokio::task::spawn_blocking(move || command.output().expect("run sluice"))
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "sluice {args:?}: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
 }
 
 /// Publishes `count` events asking the probe to sleep `ms`, in batches of ten every 50 ms.
@@ -302,24 +286,9 @@ async fn a_drained_host_finishes_its_events_exits_zero_and_loses_or_repeats_noth
     fleet.deploy(&steady_fn, None).await.unwrap();
     let state = tempfile::tempdir().unwrap();
     let spawn = |id: &str| spawn_fleet_process(&server.url(), id, state.path());
-    let serving = async |ids: &[&str]| {
-        let what = format!("{ids:?} serve steady");
-        eventually(CONVERGE, &what, async || {
-            let hosts = fleet.hosts().await.unwrap();
-            ids.iter().all(|id| {
-                hosts.iter().any(|seen| {
-                    &seen.report.host == id
-                        && !seen.is_gone()
-                        && seen.report.progress("steady", &steady_fn.version)
-                            == sluice_runtime::fleet::Progress::Serving
-                })
-            })
-        })
-        .await;
-    };
     let mut a = spawn("drain-a");
     let mut b = spawn("drain-b");
-    serving(&["drain-a", "drain-b"]).await;
+    reported_serving(&fleet, &["drain-a", "drain-b"], "steady", &steady_fn.version).await;
 
     let js = jetstream::new(client.clone());
     let publisher = steady(&js, EVENTS, 5);
@@ -341,7 +310,7 @@ async fn a_drained_host_finishes_its_events_exits_zero_and_loses_or_repeats_noth
 
     // The same host id started again serves: a drain applies to the process it was made for.
     let a = spawn("drain-a");
-    serving(&["drain-a"]).await;
+    reported_serving(&fleet, &["drain-a"], "steady", &steady_fn.version).await;
     let said = sluice(&["drain", "drain-b", "--stay"], &server.url()).await;
     assert!(
         said.contains("drained drain-b: it runs nothing and stays up"),

@@ -5,12 +5,14 @@
 mod cli;
 mod cluster;
 mod fleet_wide;
+mod partitions;
 mod rollout;
 mod stream;
 
 use std::time::{Duration, Instant};
 
-use sluice_tests::{FleetHost, Manifest, eventually};
+use sluice_runtime::fleet::{Fleet, Progress};
+use sluice_tests::{FleetHost, Manifest, eventually, sluice_command};
 
 /// How long hosts get to converge on a change (they usually take well under a second).
 pub const CONVERGE: Duration = Duration::from_secs(60);
@@ -30,4 +32,37 @@ pub async fn converged(hosts: &[&FleetHost], name: &str, version: Option<&str>) 
     })
     .await;
     started.elapsed()
+}
+
+/// Waits until every host in `ids` reports serving `version` of `name` (hosts that are
+/// `sluice up --fleet` processes).
+pub async fn reported_serving(fleet: &Fleet, ids: &[&str], name: &str, version: &str) {
+    let what = format!("{ids:?} serve {name}");
+    eventually(CONVERGE, &what, async || {
+        let hosts = fleet.hosts().await.unwrap();
+        ids.iter().all(|id| {
+            hosts.iter().any(|seen| {
+                seen.report.host == *id
+                    && !seen.is_gone()
+                    && seen.report.progress(name, version) == Progress::Serving
+            })
+        })
+    })
+    .await;
+}
+
+/// Runs `sluice ARGS --nats URLS` and returns its stdout, failing the test if it fails.
+pub async fn sluice(args: &[&str], urls: &str) -> String {
+    let mut command = sluice_command();
+    command.args(args).args(["--nats", urls]);
+    let output = tokio::task::spawn_blocking(move || command.output().expect("run sluice"))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "sluice {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }

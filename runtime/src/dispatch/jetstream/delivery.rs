@@ -237,7 +237,7 @@ fn failed(deployment: &Deployment, error: InvokeError, attempt: u32) -> Settleme
 
 /// Runs `work`, telling the server every third of `ack_wait` that the event is still being
 /// handled, so a slow but healthy handler keeps its event.
-async fn with_progress<T>(acker: &Acker, ack_wait: Duration, work: impl Future<Output = T>) -> T {
+pub(super) async fn with_progress<T>(acker: &Acker, ack_wait: Duration, work: impl Future<Output = T>) -> T {
     let mut work = std::pin::pin!(work);
     let period = ack_wait / 3;
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 mod delivery;
+pub mod partition;
 
 use super::{Dispatcher, Update};
 use crate::breaker::Admission;

@@ -1,7 +1,9 @@
 //! The JetStream side of a deploy: the stream a function consumes (created if missing), its
 //! durable pull consumer (created or updated), the stream that keeps dead letters, the
 //! key-value bucket that remembers handled event ids, and which subjects a stream captures
-//! (so publishes there wait for the stream's ack). Works with nats-server 2.9.
+//! (so publishes there wait for the stream's ack), and for a function with partitions the
+//! stream and consumers of its partitions ([`partitions`]). Works with nats-server 2.9,
+//! partitions aside (they need 2.11).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,6 +13,8 @@ use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pu
 use async_nats::jetstream::{self, kv, stream};
 
 use crate::manifest::{DeliverFrom, JetStreamTrigger, Manifest, SubjectPattern};
+
+pub mod partitions;
 
 /// Name of the stream that keeps dead letters published under `sluice.dlq.>`.
 pub const DEAD_LETTER_STREAM: &str = "SLUICE_DLQ";
@@ -71,6 +75,11 @@ pub async fn prepare_consumer(
         filter_subject,
         deliver_policy: deliver_policy(&trigger.deliver),
         ..Default::default()
+    };
+    // With partitions this consumer feeds the router, which one host runs at a time.
+    let config = match trigger.partitions {
+        Some(_) => partitions::router_consumer(config),
+        None => config,
     };
     js.create_consumer_on_stream(config, &trigger.stream)
         .await
