@@ -15,7 +15,8 @@ use async_nats::jetstream::consumer::PullConsumer;
 use sluice_runtime::fleet::{Bundle, Fleet};
 use tempfile::TempDir;
 
-use super::{Bundler, Host, SHIPPED, Servers, serving};
+use super::scale::{PARTITION_STREAM, PARTITIONS, jetstream_manifest};
+use super::{Bundler, Host, Servers, serving};
 use crate::jetstream::{STREAM, collect, create_stream, settled};
 use crate::report::Report;
 use crate::workload::{self, Size};
@@ -165,14 +166,18 @@ pub(super) async fn run(
     };
     let scenario = format!("fleet, host killed, {}", servers.label());
     let cache = tempfile::tempdir()?;
-    for (round, &ack_wait) in size.failover_ack_waits.iter().enumerate() {
+    // Each ack_wait with one shared consumer, then the last one with per-key order over
+    // partitions (a dead host's partitions move once its report is stale and its pins expire).
+    let last = size.failover_ack_waits.last().copied();
+    let kills = size
+        .failover_ack_waits
+        .iter()
+        .map(|&ack_wait| (ack_wait, None))
+        .chain(last.map(|ack_wait| (ack_wait, Some(PARTITIONS))));
+    for (round, (ack_wait, partitions)) in kills.enumerate() {
         let manifest = format!(
             "{}\n[delivery]\nack_wait = \"{}s\"\n",
-            SHIPPED.replacen(
-                "mode = \"core\"\n",
-                &format!("mode = \"jetstream\"\nstream = \"{STREAM}\"\n"),
-                1
-            ),
+            jetstream_manifest(partitions)?,
             ack_wait.as_secs()
         );
         let bundle = bundler.bundle_with("order-total", &manifest)?;
@@ -188,9 +193,16 @@ pub(super) async fn run(
         )
         .await?;
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let how = match partitions {
+            None => String::new(),
+            Some(n) => format!("per-key over {n} partitions, "),
+        };
         report.add(
             &scenario,
-            &format!("kill → all earlier events handled, ack_wait {}s", run.ack_wait.as_secs()),
+            &format!(
+                "kill → all earlier events handled, {how}ack_wait {}s",
+                run.ack_wait.as_secs()
+            ),
             format!("{:.0} ms", ms(run.complete)),
             format!(
                 "3 hosts, one frozen then SIGKILLed {} ms later, after {} of {} orders at 1,000/s; it held {}, handled by the others after ack_wait; {}/{} results, {} lost, {} duplicates; latency p50 {:.1} ms, max {:.0} ms; {}",
@@ -225,6 +237,7 @@ async fn once(
 ) -> anyhow::Result<Failover> {
     let js = jetstream::new(servers.client().await);
     let _ = js.delete_stream(STREAM).await;
+    let _ = js.delete_stream(PARTITION_STREAM).await;
     create_stream(&js, servers.replicas()).await?;
     fleet.deploy(bundle, Some("sluice-bench")).await?;
     let urls = servers.urls();

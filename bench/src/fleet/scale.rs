@@ -1,5 +1,6 @@
 //! One fleet function served by one host against three on the same nodes, in core mode (a
-//! queue group) and in JetStream mode (one durable pull consumer shared by the hosts).
+//! queue group), in JetStream mode (one durable pull consumer shared by the hosts), and in
+//! JetStream mode with per-key order across hosts over 16 partitions (keyed by customer).
 //!
 //! The two cores of the benchmark machine run everything, so three hosts cannot make the
 //! total grow: what this measures is what distribution costs, as results per CPU-second of
@@ -23,35 +24,57 @@ use crate::workload::{self, Size};
 enum Mode {
     Core,
     JetStream,
+    PerKey,
 }
+
+/// The partitions of the per-key runs.
+pub(super) const PARTITIONS: u16 = 16;
+
+/// The shipped manifest in JetStream mode on the benchmark's stream; with `partitions`,
+/// ordered per customer across hosts.
+pub(super) fn jetstream_manifest(partitions: Option<u16>) -> anyhow::Result<String> {
+    let from = "mode = \"core\"\n";
+    anyhow::ensure!(
+        SHIPPED.contains(from),
+        "the shipped manifest has no `{}`",
+        from.trim()
+    );
+    let mut to = format!("mode = \"jetstream\"\nstream = \"{STREAM}\"\n");
+    if let Some(partitions) = partitions {
+        to += &format!("ordering = \"per-key\"\nkey = \"json:/customer\"\npartitions = {partitions}\n");
+    }
+    Ok(SHIPPED.replacen(from, &to, 1))
+}
+
+/// The partition stream of the benchmark's function, deleted before each per-key run.
+pub(super) const PARTITION_STREAM: &str = "SLUICE_PARTS_ORDER_TOTAL";
 
 impl Mode {
     fn label(self) -> &'static str {
         match self {
             Self::Core => "core NATS",
             Self::JetStream => "JetStream",
+            Self::PerKey => "JetStream per-key, 16 partitions",
         }
     }
 
     /// The shipped manifest in this mode; core runs may queue all `n` events (as the
     /// single-host throughput scenario does), so what is measured is capacity, not drops.
     fn manifest(self, n: usize) -> anyhow::Result<String> {
-        let (from, to) = match self {
-            Self::Core => (
-                "max_concurrency = 16\n",
-                format!("max_concurrency = 16\nmax_pending = {}\n", n + 1),
-            ),
-            Self::JetStream => (
-                "mode = \"core\"\n",
-                format!("mode = \"jetstream\"\nstream = \"{STREAM}\"\n"),
-            ),
-        };
-        anyhow::ensure!(
-            SHIPPED.contains(from),
-            "the shipped manifest has no `{}`",
-            from.trim()
-        );
-        Ok(SHIPPED.replacen(from, &to, 1))
+        match self {
+            Self::Core => {
+                let from = "max_concurrency = 16\n";
+                anyhow::ensure!(
+                    SHIPPED.contains(from),
+                    "the shipped manifest has no `{}`",
+                    from.trim()
+                );
+                let to = format!("max_concurrency = 16\nmax_pending = {}\n", n + 1);
+                Ok(SHIPPED.replacen(from, &to, 1))
+            }
+            Self::JetStream => jetstream_manifest(None),
+            Self::PerKey => jetstream_manifest(Some(PARTITIONS)),
+        }
     }
 }
 
@@ -114,6 +137,7 @@ pub(super) async fn run(
     for (mode, n) in [
         (Mode::Core, size.fleet_events),
         (Mode::JetStream, size.fleet_jetstream_events),
+        (Mode::PerKey, size.fleet_jetstream_events),
     ] {
         let bundle = bundler.bundle_with("order-total", &mode.manifest(n)?)?;
         let one = measure(servers, fleet, &bundle, cache.path(), mode, 1, n, size.timeout).await?;
@@ -167,9 +191,10 @@ async fn measure(
 ) -> anyhow::Result<Measured> {
     let client = servers.client().await;
     let js = jetstream::new(client.clone());
-    if mode == Mode::JetStream {
+    if mode != Mode::Core {
         // A new stream (and with it a new consumer) each run: nothing left from the last.
         let _ = js.delete_stream(STREAM).await;
+        let _ = js.delete_stream(PARTITION_STREAM).await;
         create_stream(&js, servers.replicas()).await?;
     }
     fleet.deploy(bundle, Some("sluice-bench")).await?;
@@ -226,7 +251,7 @@ async fn load(
             }
             client.flush().await?;
         }
-        Mode::JetStream => publish_orders(js, n).await?,
+        Mode::JetStream | Mode::PerKey => publish_orders(js, n).await?,
     }
     collector.await?
 }
