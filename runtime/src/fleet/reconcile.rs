@@ -188,7 +188,9 @@ async fn apply(member: &Member, state: &DesiredState) {
             if serving.is_none() {
                 host.release_from_fleet(name);
             }
-            failed(member, state, format!("{error:#}"), false);
+            // The component loaded: what failed is NATS or JetStream (a request timed out while
+            // the cluster elects a leader, a stream it cannot create), tried again at each resync.
+            failed(member, state, format!("{error:#}"), true);
         }
     }
 }
