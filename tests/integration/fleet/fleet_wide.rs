@@ -320,10 +320,20 @@ async fn a_drained_host_finishes_its_events_exits_zero_and_loses_or_repeats_noth
         b.0.try_wait().unwrap().is_none(),
         "a host drained with --stay stays up"
     );
+    let runs_nothing = async || {
+        let hosts = fleet.hosts().await.unwrap();
+        let b = hosts.iter().find(|seen| seen.report.host == "drain-b").unwrap();
+        b.report.functions.is_empty() && b.report.drain.as_deref() == Some("drained")
+    };
+    assert!(
+        runs_nothing().await,
+        "drain --stay returned once the host ran nothing"
+    );
     let status = sluice(&["status"], &server.url()).await;
     assert!(status.contains("drained"), "{status}");
     publisher.await.unwrap();
 
     handled.each_once(&mut out, EVENTS).await;
+    assert!(runs_nothing().await, "the drained host still runs nothing");
     drop((a, b));
 }
