@@ -92,6 +92,15 @@ impl std::ops::Deref for Dispatcher {
 }
 
 impl Dispatcher {
+    /// `message`, a JetStream delivery on this dispatcher's connection, as one that can be
+    /// acknowledged and read for its stream metadata.
+    pub fn jetstream_message(&self, message: async_nats::Message) -> async_nats::jetstream::Message {
+        async_nats::jetstream::Message {
+            message,
+            context: self.jetstream.clone(),
+        }
+    }
+
     /// A dispatcher publishing through `client`, running functions on `engine`.
     pub fn new(engine: Arc<SluiceEngine>, client: async_nats::Client) -> Self {
         let jetstream = async_nats::jetstream::new(client.clone());

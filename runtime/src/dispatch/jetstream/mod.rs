@@ -288,7 +288,7 @@ impl PullIntake {
     fn keep_alive(&self) {
         let waiting = self.keyed.iter().flat_map(KeyedQueue::iter);
         for (message, _) in self.held.iter().chain(waiting) {
-            let message = self.jetstream_message(message.clone());
+            let message = self.dispatcher.jetstream_message(message.clone());
             self.dispatcher
                 .tracker
                 .spawn(async move { message.ack_with(AckKind::Progress).await });
@@ -323,7 +323,7 @@ impl PullIntake {
         if message.status.is_some_and(|status| status != StatusCode::OK) {
             return;
         }
-        let message = self.jetstream_message(message);
+        let message = self.dispatcher.jetstream_message(message);
         // Tracked, so shutdown flushes the NAK before it closes the connection.
         self.dispatcher.tracker.spawn(async move {
             if let Err(error) = message.ack_with(AckKind::Nak(None)).await {
@@ -332,16 +332,9 @@ impl PullIntake {
         });
     }
 
-    fn jetstream_message(&self, message: async_nats::Message) -> async_nats::jetstream::Message {
-        async_nats::jetstream::Message {
-            message,
-            context: self.dispatcher.jetstream.clone(),
-        }
-    }
-
     /// The event and acker of a JetStream message, with its delivery count.
     fn delivery(&self, message: async_nats::Message) -> Option<Delivery> {
-        let message = self.jetstream_message(message);
+        let message = self.dispatcher.jetstream_message(message);
         let (stream, sequence, delivered, published) = match message.info() {
             Ok(info) => {
                 self.deployment.stats.set_jetstream_pending(info.pending);

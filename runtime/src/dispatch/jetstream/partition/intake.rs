@@ -8,14 +8,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::PullConsumer;
-use async_nats::jetstream::{self, AckKind};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::pinned::{PinnedPuller, Pulled};
-use super::routed;
 use super::share::{Share, owns};
+use super::{hand_back, routed};
 use crate::breaker::Admission;
 use crate::deployment::Deployment;
 use crate::dispatch::Dispatcher;
@@ -120,7 +120,7 @@ impl PartitionIntake {
             }
         }
         for message in self.puller.close().await {
-            hand_back(self.jetstream_message(message)).await;
+            hand_back(self.dispatcher.jetstream_message(message)).await;
         }
     }
 
@@ -129,7 +129,7 @@ impl PartitionIntake {
     /// The version current when the event arrives runs it.
     async fn admit(&self, message: async_nats::Message, release: KeyRelease) -> bool {
         let deployment = &self.deployment.borrow().clone();
-        let message = self.jetstream_message(message);
+        let message = self.dispatcher.jetstream_message(message);
         let attempt = match message.info() {
             Ok(info) => {
                 deployment.stats.set_jetstream_pending(info.pending);
@@ -169,19 +169,5 @@ impl PartitionIntake {
         };
         delivery::spawn(&self.dispatcher, deployment, delivery, permit, Some(release));
         true
-    }
-
-    fn jetstream_message(&self, message: async_nats::Message) -> jetstream::Message {
-        jetstream::Message {
-            message,
-            context: self.dispatcher.jetstream.clone(),
-        }
-    }
-}
-
-/// NAKs `message` without delay, for whichever host holds the partition next.
-async fn hand_back(message: jetstream::Message) {
-    if let Err(error) = message.ack_with(AckKind::Nak(None)).await {
-        tracing::debug!("handing a message back failed: {error}; it returns after the ack wait");
     }
 }

@@ -17,6 +17,7 @@ mod share;
 
 use std::sync::Arc;
 
+use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::PullConsumer;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -30,6 +31,14 @@ use super::super::{Dispatcher, Update};
 use crate::deployment::Deployment;
 use crate::manifest::KeySource;
 use crate::provision::partitions::PartitionNames;
+
+/// NAKs `message` without delay: the server hands it out again before any later event of
+/// its consumer (to whichever host pulls next).
+async fn hand_back(message: async_nats::jetstream::Message) {
+    if let Err(error) = message.ack_with(AckKind::Nak(None)).await {
+        tracing::debug!("handing an event back failed: {error}; it returns after the ack wait");
+    }
+}
 
 /// The consumers a partitioned function is fed from.
 pub struct PartitionConsumers {

@@ -16,12 +16,13 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
+use async_nats::jetstream;
 use async_nats::jetstream::consumer::PullConsumer;
-use async_nats::jetstream::{self, AckKind};
 use bytes::Bytes;
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
+use super::hand_back;
 use super::pinned::{PinnedPuller, Pulled};
 use super::routed::Original;
 use crate::dispatch::Dispatcher;
@@ -103,7 +104,7 @@ impl Router {
             }
         }
         for message in self.puller.close().await {
-            self.hand_back(self.jetstream_message(message)).await;
+            hand_back(self.dispatcher.jetstream_message(message)).await;
         }
     }
 
@@ -132,16 +133,16 @@ impl Router {
                     continue;
                 }
             };
-            let message = self.jetstream_message(message);
+            let message = self.dispatcher.jetstream_message(message);
             if new_pin {
                 if !self.flush(std::mem::take(&mut chunk)).await {
-                    self.hand_back(message).await;
+                    hand_back(message).await;
                     return self.hand_back_request().await;
                 }
                 keys.clear();
                 if let Err(error) = self.catch_up(&message).await {
                     tracing::warn!(function = self.function, "router could not take over: {error}");
-                    self.hand_back(message).await;
+                    hand_back(message).await;
                     return self.hand_back_request().await;
                 }
             }
@@ -151,7 +152,7 @@ impl Router {
             if !keys.insert(routing.key.clone()) {
                 // A second event of this key waits until the first is confirmed.
                 if !self.flush(std::mem::take(&mut chunk)).await {
-                    self.hand_back(routing.message).await;
+                    hand_back(routing.message).await;
                     return self.hand_back_request().await;
                 }
                 keys.clear();
@@ -191,7 +192,7 @@ impl Router {
         }
         for (index, routing) in chunk.into_iter().enumerate() {
             match failed_at {
-                Some(at) if index >= at => self.hand_back(routing.message).await,
+                Some(at) if index >= at => hand_back(routing.message).await,
                 _ => {
                     if let Err(error) = routing.message.ack().await {
                         tracing::debug!("acknowledging a routed event failed: {error}");
@@ -205,7 +206,7 @@ impl Router {
     /// After a failure: hands back everything the current request still brings.
     async fn hand_back_request(&mut self) -> bool {
         while let Pulled::Message { message, .. } = self.puller.next().await {
-            self.hand_back(self.jetstream_message(message)).await;
+            hand_back(self.dispatcher.jetstream_message(message)).await;
         }
         false
     }
@@ -300,19 +301,5 @@ impl Router {
     /// and spread over the partitions).
     fn key_or_id(&self, original: &Original<'_>, payload: &[u8]) -> String {
         key_of(&self.key, original.subject, original.headers, payload).unwrap_or_else(|| original.source_id())
-    }
-
-    fn jetstream_message(&self, message: async_nats::Message) -> jetstream::Message {
-        jetstream::Message {
-            message,
-            context: self.dispatcher.jetstream.clone(),
-        }
-    }
-
-    /// NAKs `message` without delay: it comes back before any newer event.
-    async fn hand_back(&self, message: jetstream::Message) {
-        if let Err(error) = message.ack_with(AckKind::Nak(None)).await {
-            tracing::debug!("handing an event back failed: {error}; it returns after the ack wait");
-        }
     }
 }
