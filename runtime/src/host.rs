@@ -6,8 +6,6 @@ use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use anyhow::Context;
-
 use crate::dispatch::Dispatcher;
 use crate::function::Function;
 use crate::registry::{Deployed, Registry};
@@ -94,9 +92,15 @@ impl Host {
         let deployed = self.registry.deploy(&self.dispatcher, function).await?;
         // Once the server has echoed a message sent after the subscriptions, it has processed
         // them: the function is reachable when this returns (a flush alone does not wait).
-        crate::nats::round_trip(&self.dispatcher.client)
-            .await
-            .context("NATS did not confirm the subscriptions")?;
+        // Without an answer (the connection is down) the function is deployed all the same,
+        // and the client makes its subscriptions again when it reconnects.
+        if let Err(error) = crate::nats::round_trip(&self.dispatcher.client).await {
+            tracing::warn!(
+                function = &*name,
+                version,
+                "deployed, but NATS did not confirm the subscriptions ({error:#}); they take effect once the connection is back"
+            );
+        }
         let subjects: Vec<String> = manifest
             .trigger
             .subjects
