@@ -143,7 +143,9 @@ impl Fleet {
 
     /// The desired state of `name`, if it is deployed.
     pub async fn desired(&self, name: &str) -> anyhow::Result<Option<DesiredState>> {
-        let entry = self.buckets.functions.entry(name).await?;
+        let functions = &self.buckets.functions;
+        // Right after a node is lost the bucket may have no leader for a moment.
+        let entry = retry_while_failing_over(async || functions.entry(name).await).await?;
         Ok(match entry {
             Some(entry) if entry.operation == Operation::Put => Some(DesiredState::from_json(&entry.value)?),
             _ => None,
