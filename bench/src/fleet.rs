@@ -21,8 +21,7 @@ use crate::workload::Size;
 /// The guest every fleet function runs (3 MB).
 const GUEST: &str = "order-total";
 
-/// The manifest `order-total` ships with (core NATS, `max_concurrency = 16`).
-const SHIPPED: &str = include_str!("../../functions/order-total/order-total.toml");
+use crate::shipped::SHIPPED;
 
 /// How often a host is asked what it serves.
 const POLL: Duration = Duration::from_millis(1);

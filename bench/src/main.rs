@@ -14,6 +14,7 @@ mod jetstream;
 mod machine;
 mod report;
 mod scenarios;
+mod shipped;
 mod workload;
 
 use std::path::PathBuf;

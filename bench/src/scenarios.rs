@@ -9,6 +9,7 @@ use sluice_tests::{FunctionsDir, NatsServer};
 
 use crate::baselines::{self, Consumer};
 use crate::report::Report;
+use crate::shipped::{self, ShippedHost};
 use crate::workload::{self, Size};
 
 const ORDER_TOTAL: &str =
@@ -53,6 +54,18 @@ pub async fn throughput(size: &Size, report: &mut Report) -> anyhow::Result<()> 
         runtime.shutdown().await;
         rates.push((label, rate, received));
     }
+    // The shipped binary as its own process, with its defaults (log level included).
+    {
+        let server = NatsServer::start();
+        match ShippedHost::start(&server, size.timeout).await {
+            Ok(host) => {
+                let (rate, received) = drive(&server, n, size.timeout).await?;
+                drop(host);
+                rates.push((shipped::LABEL, rate, received));
+            }
+            Err(error) => println!("({}: not measured: {error:#})", shipped::LABEL),
+        }
+    }
     for consumer in [Consumer::NativeRust, Consumer::Python] {
         let server = NatsServer::start();
         match baselines::start(consumer, &server.url()).await {
@@ -69,6 +82,9 @@ pub async fn throughput(size: &Size, report: &mut Report) -> anyhow::Result<()> 
     let python = find(Consumer::Python.label());
     for (label, rate, received) in &rates {
         let mut note = format!("{received}/{n} received");
+        if *received < n {
+            note += &format!(" ({} lost)", n - received);
+        }
         if let Some(native) = native {
             note += &format!(", {:.0}% of native", 100.0 * rate / native);
         }
@@ -110,14 +126,20 @@ async fn drive_on(
     let started = Instant::now();
     let collector = tokio::spawn(async move {
         let mut received = 0;
+        // Until the last result that came: with events lost, waiting out the timeout would
+        // count as time spent handling them.
+        let mut last = started.elapsed();
         let deadline = tokio::time::Instant::now() + timeout;
         while received < n {
             match tokio::time::timeout_at(deadline, results.next()).await {
-                Ok(Some(_)) => received += 1,
+                Ok(Some(_)) => {
+                    received += 1;
+                    last = started.elapsed();
+                }
                 _ => break,
             }
         }
-        (received, started.elapsed())
+        (received, last)
     });
     for i in 0..n {
         client

@@ -6,7 +6,7 @@
 //! waits on the server until the consumer's `ack_wait` runs out, then goes to the others.
 //! Measured: from the kill until every order published before it has a result.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use super::scale::{PARTITION_STREAM, PARTITIONS, jetstream_manifest};
 use super::{Bundler, Host, Servers, serving};
 use crate::jetstream::{STREAM, collect, create_stream, settled};
 use crate::report::Report;
+use crate::shipped::sluice_binary;
 use crate::workload::{self, Size};
 
 /// Orders published at a time, every [`TICK`]: a steady 1,000 orders/s.
@@ -34,18 +35,6 @@ const MARGIN: Duration = Duration::from_secs(3);
 
 /// The durable consumer the hosts share (`sluice-<function>`).
 const CONSUMER: &str = "sluice-order-total";
-
-/// The `sluice` binary beside this one (`cargo build [--release] -p sluice-cli` puts it there).
-fn sluice_binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let binary = exe.with_file_name("sluice");
-    anyhow::ensure!(
-        binary.is_file(),
-        "{} is missing; build it with `cargo build -p sluice-cli` in the same profile",
-        binary.display()
-    );
-    Ok(binary)
-}
 
 /// One host of the fleet as a child process, SIGKILLed on drop if still running.
 struct Victim {

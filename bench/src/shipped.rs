@@ -1,0 +1,89 @@
+//! The host as users run it: the `sluice` binary beside this one (`cargo build [--release]
+//! -p sluice-cli`), started as `sluice up --functions DIR --nats URL` with no other flags, its
+//! default log level, and `order-total` with the manifest it ships with. Its output goes to
+//! `/dev/null`, the cheapest place a log can go.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use sluice_tests::{FunctionsDir, NatsServer};
+
+use crate::workload;
+
+/// The manifest `order-total` ships with (core NATS, `max_concurrency = 16`, default
+/// `max_pending`).
+pub const SHIPPED: &str = include_str!("../../functions/order-total/order-total.toml");
+
+/// How the report names the row.
+pub const LABEL: &str = "Sluice, shipped `sluice up` process, defaults";
+
+/// The `sluice` binary beside this one.
+pub fn sluice_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let binary = exe.with_file_name("sluice");
+    anyhow::ensure!(
+        binary.is_file(),
+        "{} is missing; build it with `cargo build -p sluice-cli` in the same profile",
+        binary.display()
+    );
+    Ok(binary)
+}
+
+/// A running `sluice up`, killed on drop.
+pub struct ShippedHost {
+    child: Child,
+    _dir: FunctionsDir,
+}
+
+impl Drop for ShippedHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ShippedHost {
+    /// Starts `sluice up` on `server` and returns once it has totalled an order.
+    pub async fn start(server: &NatsServer, timeout: Duration) -> anyhow::Result<Self> {
+        let binary = sluice_binary()?;
+        let dir = FunctionsDir::new();
+        dir.add("order-total", "order-total", SHIPPED);
+        let child = Command::new(binary)
+            .args(["up", "--functions"])
+            .arg(dir.path())
+            .args(["--nats", &server.url()])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut host = Self { child, _dir: dir };
+        host.until_serving(server, timeout).await?;
+        Ok(host)
+    }
+
+    /// Publishes an order every 100 ms until its total comes back.
+    async fn until_serving(&mut self, server: &NatsServer, timeout: Duration) -> anyhow::Result<()> {
+        let client = server.client().await;
+        let mut totals = client.subscribe("orders.totalled").await?;
+        let started = Instant::now();
+        loop {
+            client.publish("orders.placed", workload::order(0).into()).await?;
+            client.flush().await?;
+            if tokio::time::timeout(Duration::from_millis(100), totals.next())
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                anyhow::bail!("`sluice up` exited ({status}) before serving");
+            }
+            anyhow::ensure!(
+                started.elapsed() < timeout,
+                "`sluice up` did not serve within {timeout:?}"
+            );
+        }
+    }
+}
