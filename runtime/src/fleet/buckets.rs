@@ -140,17 +140,14 @@ impl Buckets {
 
 /// Fails when the connected server is older than [`MIN_SERVER`].
 fn require_server(client: &async_nats::Client) -> Result<(), BucketError> {
-    let connected = client.server_info().version;
-    match parse_version(&connected) {
-        Some(version) if version < MIN_SERVER => Err(BucketError::ServerTooOld {
+    match crate::nats::older_than(client, MIN_SERVER) {
+        Some(connected) => Err(BucketError::ServerTooOld {
             needed: "2.10",
             connected,
         }),
-        _ => Ok(()),
+        None => Ok(()),
     }
 }
-
-pub use crate::nats::parse_version;
 
 /// 3 when the server knows three or more servers of its cluster, else 1.
 fn default_replicas(client: &async_nats::Client) -> usize {

@@ -35,7 +35,7 @@ mod status;
 
 use std::time::Duration;
 
-pub use buckets::{BucketError, BucketNames, Buckets, HISTORY, HOST_REPORT_MAX_AGE, parse_version};
+pub use buckets::{BucketError, BucketNames, Buckets, HISTORY, HOST_REPORT_MAX_AGE};
 pub use bundle::{Bundle, BundleError, component_paths};
 pub use control::{Fleet, SeenHost, Shipped, Version};
 pub use desired::DesiredState;

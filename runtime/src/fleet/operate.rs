@@ -8,7 +8,6 @@ use std::path::Path;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::buckets::parse_version;
 use super::control::{Fleet, SeenHost, permission_hint, retry_while_failing_over};
 use super::desired::{DesiredState, current_user, now_rfc3339};
 use super::records::{Drain, Pause, drain_key, pause_key, to_json};
@@ -145,12 +144,11 @@ impl Fleet {
 
     /// Fails when the server cannot pause consumers, naming what `name` needs.
     fn require_pause_support(&self, name: &str) -> anyhow::Result<()> {
-        let connected = self.buckets().js.client().server_info().version;
-        match parse_version(&connected) {
-            Some(version) if version < PAUSE_SERVER => anyhow::bail!(
+        match crate::nats::older_than(&self.buckets().js.client(), PAUSE_SERVER) {
+            Some(connected) => anyhow::bail!(
                 "pausing JetStream function `{name}` needs nats-server 2.11 or newer (consumer pause); connected to {connected}"
             ),
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 

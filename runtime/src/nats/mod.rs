@@ -133,6 +133,15 @@ pub fn parse_version(version: &str) -> Option<(u64, u64)> {
     Some((major, minor))
 }
 
+/// The connected server's version when it is older than `needed` (`(major, minor)`), for
+/// a one-line refusal naming both; `None` when it is recent enough or says nothing parseable.
+pub fn older_than(client: &async_nats::Client, needed: (u64, u64)) -> Option<String> {
+    let connected = client.server_info().version;
+    parse_version(&connected)
+        .is_some_and(|version| version < needed)
+        .then_some(connected)
+}
+
 /// The servers in `urls`: one URL or a comma-separated list (`nats://a:4222,nats://b:4222`).
 pub fn server_list(urls: &str) -> Vec<&str> {
     urls.split(',')

@@ -94,14 +94,13 @@ fn pinned(config: &mut pull::Config) {
 
 /// Fails on a server without priority groups, naming the version connected.
 pub fn require_server(js: &jetstream::Context, function: &str) -> Result<(), SetupError> {
-    let connected = js.client().server_info().version;
-    match crate::nats::parse_version(&connected) {
-        Some(version) if version < PARTITIONS_SERVER => Err(SetupError::new(
+    match crate::nats::older_than(&js.client(), PARTITIONS_SERVER) {
+        Some(connected) => Err(SetupError::new(
             function,
             "trigger.partitions",
             format!("needs nats-server 2.11 or newer (priority groups); connected to {connected}"),
         )),
-        _ => Ok(()),
+        None => Ok(()),
     }
 }
 
