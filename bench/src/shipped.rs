@@ -13,7 +13,7 @@ use sluice_tests::{FunctionsDir, NatsServer};
 use crate::workload;
 
 /// The manifest `order-total` ships with (core NATS, `max_concurrency = 16`, default
-/// `max_pending`).
+/// pending bounds).
 pub const SHIPPED: &str = include_str!("../../functions/order-total/order-total.toml");
 
 /// How the report names the row.

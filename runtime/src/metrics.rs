@@ -47,7 +47,7 @@ const COUNTERS: [(&str, &str, Field); 7] = [
     ),
     (
         "sluice_events_overflowed",
-        "Events dropped on arrival because limits.max_pending events were already waiting.",
+        "Events dropped on arrival because the pending queue was full (limits.max_pending events or limits.max_pending_bytes).",
         |s| s.overflowed,
     ),
     (

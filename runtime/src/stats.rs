@@ -50,7 +50,8 @@ pub struct StatsSnapshot {
     /// Events that failed for good with dead-lettering turned off, or whose dead letter could
     /// not be published.
     pub dropped: u64,
-    /// Events dropped because `limits.max_pending` events were already waiting.
+    /// Events dropped because the pending queue was full (`limits.max_pending` events or
+    /// `limits.max_pending_bytes` bytes already waiting).
     pub overflowed: u64,
     /// Redeliveries of already handled events, acked without running the handler.
     pub deduplicated: u64,

@@ -189,3 +189,80 @@ async fn events_beyond_max_pending_are_counted_not_lost_silently() {
     assert_eq!(stats.received, stats.succeeded);
     sluice.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pending_queue_is_bounded_in_bytes_and_an_empty_one_takes_any_event() {
+    const EVENTS: u64 = 20;
+    let sluice = Sluice::builder()
+        .add(
+            "narrow",
+            "probe",
+            Manifest::new()
+                .subjects(["in"])
+                .max_concurrency(1)
+                .max_pending_bytes("100B")
+                .publish(["probe.out"]),
+        )
+        .start()
+        .await;
+    // Every event is larger than the bound: one runs, one waits (the queue was empty), the
+    // rest find it full until the running one ends.
+    let event = json!({"op": "sleep", "ms": 200, "pad": "x".repeat(300)}).to_string();
+    for n in 0..EVENTS {
+        sluice.publish_event("in", &format!("n-{n}"), event.clone()).await;
+    }
+    eventually(WAIT, "every event accounted for", async || {
+        let stats = sluice.host.stats("narrow").unwrap();
+        stats.succeeded + stats.overflowed == EVENTS
+    })
+    .await;
+    let stats = sluice.host.stats("narrow").unwrap();
+    assert!(
+        stats.succeeded >= 2,
+        "the running event and one waiting: {stats:?}"
+    );
+    assert!(
+        stats.overflowed >= EVENTS - 4,
+        "most of the burst overflowed: {stats:?}"
+    );
+    sluice.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_pending_queue_holds_a_burst_that_arrives_while_every_instance_is_busy() {
+    // More than the 10,000 events the queue held by default before.
+    const BURST: u64 = 15_000;
+    const CAP: u64 = 4;
+    let sluice = Sluice::builder()
+        .add(
+            "busy",
+            "probe",
+            Manifest::new()
+                .subjects(["in"])
+                .max_concurrency(CAP)
+                .publish(["probe.out"]),
+        )
+        .start()
+        .await;
+    let mut out = sluice.subscribe("probe.out").await;
+    for n in 0..CAP {
+        let sleep = json!({"op": "sleep", "ms": 1000}).to_string();
+        sluice.publish_event("in", &format!("sleep-{n}"), sleep).await;
+    }
+    let echo = bytes::Bytes::from(json!({"op": "echo"}).to_string());
+    for _ in 0..BURST {
+        sluice.client.publish("in", echo.clone()).await.unwrap();
+    }
+    sluice.client.flush().await.unwrap();
+    eventually(WAIT, "every event accounted for", async || {
+        let stats = sluice.host.stats("busy").unwrap();
+        stats.succeeded + stats.overflowed == BURST + CAP
+    })
+    .await;
+    let stats = sluice.host.stats("busy").unwrap();
+    assert_eq!(stats.overflowed, 0, "none of the burst dropped: {stats:?}");
+    for _ in 0..BURST + CAP {
+        next_message(&mut out, WAIT, "an output per event").await;
+    }
+    sluice.shutdown().await;
+}

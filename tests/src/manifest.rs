@@ -83,6 +83,11 @@ impl Manifest {
         self.set("limits", "max_pending", integer(pending))
     }
 
+    /// `limits.max_pending_bytes`: bytes of waiting events before the rest overflow (e.g. `"2KiB"`).
+    pub fn max_pending_bytes(self, bytes: &str) -> Self {
+        self.set("limits", "max_pending_bytes", bytes)
+    }
+
     /// `limits.timeout`: wall clock per attempt (e.g. `"300ms"`).
     pub fn timeout(self, timeout: &str) -> Self {
         self.set("limits", "timeout", timeout)

@@ -60,6 +60,7 @@ const SECTIONS: &[(&str, &[(&str, Kind)])] = &[
         &[
             ("max_concurrency", Kind::Int),
             ("max_pending", Kind::Int),
+            ("max_pending_bytes", Kind::Size),
             ("max_in_flight", Kind::Int),
             ("timeout", Kind::Duration),
             ("memory", Kind::Size),

@@ -85,10 +85,14 @@ pub struct BreakerPolicy {
 pub struct Limits {
     /// Events of this function in flight on this host at once.
     pub max_concurrency: NonZeroU32,
-    /// Events received but waiting for a free slot; beyond this they are dropped and counted.
+    /// Core: events received but waiting for a free slot; beyond this (or
+    /// `max_pending_bytes`) they are dropped and counted.
     pub max_pending: NonZeroU32,
+    /// Core: bytes (as received: subject, headers and payload) of the events waiting; beyond
+    /// this new ones are dropped and counted, unless nothing waits.
+    pub max_pending_bytes: u64,
     /// JetStream: events in flight across every host of the fleet at once (the consumer's
-    /// `max_ack_pending`); `None` leaves it at `max_pending`.
+    /// `max_ack_pending`); `None` leaves it at [`Limits::max_in_flight_or_default`].
     pub max_in_flight: Option<NonZeroU32>,
     /// Wall-clock limit of one attempt.
     pub timeout: Duration,
@@ -282,6 +286,26 @@ fn circuit_breaker(raw: raw::RawCircuitBreaker) -> Result<Option<BreakerPolicy>,
     }))
 }
 
+/// Events a core function's queue holds by default: NATS clients' own default for a
+/// subscription's pending messages (512 Ki; nats.go `DefaultSubPendingMsgsLimit`), so a burst
+/// a hand-written consumer would hold is not dropped by the host.
+const DEFAULT_MAX_PENDING: u32 = 512 * 1024;
+
+/// A JetStream consumer's `max_ack_pending` when `max_in_flight` is not set, unless
+/// `max_pending` is lower.
+const DEFAULT_MAX_ACK_PENDING: u32 = 10_000;
+
+impl Limits {
+    /// The fleet-wide cap of a JetStream function: `max_in_flight`, or else the smaller of
+    /// `max_pending` and 10,000.
+    pub fn max_in_flight_or_default(&self) -> NonZeroU32 {
+        self.max_in_flight.unwrap_or_else(|| {
+            self.max_pending
+                .min(NonZeroU32::new(DEFAULT_MAX_ACK_PENDING).expect("not zero"))
+        })
+    }
+}
+
 fn limits(raw: raw::RawLimits, jetstream: bool) -> Result<Limits, KeyError> {
     let timeout = duration("limits.timeout", raw.timeout, "30s")?;
     let http_timeout = match raw.http_timeout {
@@ -297,7 +321,8 @@ fn limits(raw: raw::RawLimits, jetstream: bool) -> Result<Limits, KeyError> {
     }
     Ok(Limits {
         max_concurrency: positive("limits.max_concurrency", raw.max_concurrency, 16)?,
-        max_pending: positive("limits.max_pending", raw.max_pending, 10_000)?,
+        max_pending: positive("limits.max_pending", raw.max_pending, DEFAULT_MAX_PENDING)?,
+        max_pending_bytes: size("limits.max_pending_bytes", raw.max_pending_bytes, "64MiB", 1)?,
         max_in_flight: max_in_flight(raw.max_in_flight, jetstream)?,
         timeout,
         memory: size("limits.memory", raw.memory, "64MiB", 64 << 10)?,

@@ -54,6 +54,7 @@ pub struct RawTrigger {
 pub struct RawLimits {
     pub max_concurrency: Option<i64>,
     pub max_pending: Option<i64>,
+    pub max_pending_bytes: Option<String>,
     pub max_in_flight: Option<i64>,
     pub timeout: Option<String>,
     pub memory: Option<String>,

@@ -16,6 +16,8 @@ fn an_empty_manifest_gets_the_documented_defaults() {
     assert_eq!(manifest.trigger.mode, DeliveryMode::Core);
     assert_eq!(manifest.trigger.queue_group.as_deref(), Some("sluice-orders"));
     assert_eq!(manifest.limits.max_concurrency.get(), 16);
+    assert_eq!(manifest.limits.max_pending.get(), 512 * 1024);
+    assert_eq!(manifest.limits.max_pending_bytes, 64 << 20);
     assert_eq!(manifest.limits.timeout, Duration::from_secs(30));
     assert_eq!(manifest.limits.memory, 64 << 20);
     assert_eq!(manifest.limits.max_payload, 1 << 20);
@@ -36,6 +38,7 @@ fn every_key_is_read() {
         [limits]
         max_concurrency = 4
         max_pending = 100
+        max_pending_bytes = "1MiB"
         timeout = "250ms"
         memory = "16MiB"
         max_payload = "4KiB"
@@ -59,6 +62,7 @@ fn every_key_is_read() {
     assert_eq!(manifest.trigger.queue_group, None);
     assert_eq!(manifest.limits.max_concurrency.get(), 4);
     assert_eq!(manifest.limits.max_pending.get(), 100);
+    assert_eq!(manifest.limits.max_pending_bytes, 1 << 20);
     assert_eq!(manifest.limits.timeout, Duration::from_millis(250));
     assert_eq!(manifest.limits.memory, 16 << 20);
     assert_eq!(manifest.limits.max_payload, 4096);
@@ -517,4 +521,18 @@ fn http_keys_are_checked() {
         let error = parse(text).unwrap_err().to_string();
         assert!(error.contains(expected), "{text:?} gave {error}");
     }
+}
+
+#[test]
+fn the_fleet_wide_cap_defaults_to_the_smaller_of_max_pending_and_ten_thousand() {
+    let cap = |text: &str| {
+        parse(&format!("[trigger]\nmode = \"jetstream\"\n[limits]\n{text}"))
+            .unwrap()
+            .limits
+            .max_in_flight_or_default()
+            .get()
+    };
+    assert_eq!(cap(""), 10_000);
+    assert_eq!(cap("max_pending = 500"), 500);
+    assert_eq!(cap("max_pending = 500\nmax_in_flight = 20"), 20);
 }

@@ -228,7 +228,8 @@ fn client_options() -> async_nats::ConnectOptions {
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None)
         // Each function's intake moves messages into its own bounded queue
-        // (`limits.max_pending`), where overflow is counted per function. The client's
+        // (`limits.max_pending`, `limits.max_pending_bytes`), where overflow is counted per
+        // function. The client's
         // per-subscription buffer is made large enough that it is never the place where
         // events are dropped first, even while the intake waits for a busy executor.
         .subscription_capacity(SUBSCRIPTION_CAPACITY)

@@ -65,13 +65,7 @@ pub async fn prepare_consumer(
         // never gives up on a message by itself.
         max_deliver: -1,
         // Counted by the server across every host pulling from this consumer.
-        max_ack_pending: i64::from(
-            manifest
-                .limits
-                .max_in_flight
-                .unwrap_or(manifest.limits.max_pending)
-                .get(),
-        ),
+        max_ack_pending: i64::from(manifest.limits.max_in_flight_or_default().get()),
         filter_subject,
         deliver_policy: deliver_policy(&trigger.deliver),
         ..Default::default()

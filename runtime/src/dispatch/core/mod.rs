@@ -198,9 +198,8 @@ impl Intake {
     }
 
     fn receive(&mut self, message: async_nats::Message) {
-        let max_pending = self.deployment.function().manifest().limits.max_pending.get() as usize;
         let mut queued = self.queue.lock();
-        if queued.pending.len() < max_pending {
+        if has_room(&queued.pending, &self.deployment, &message) {
             queued.pending.push(message);
         } else {
             drop(queued);
@@ -236,17 +235,29 @@ impl Intake {
     }
 }
 
-/// Counts an event dropped because `limits.max_pending` events already wait, and logs the
-/// first and then every power of ten, so a flood stays readable.
+/// Whether `pending` may take `message` within `limits.max_pending` and
+/// `limits.max_pending_bytes`. An empty queue takes any event, so one larger than the byte
+/// bound is not dropped while nothing else waits.
+fn has_room(pending: &Pending, deployment: &Deployment, message: &async_nats::Message) -> bool {
+    let limits = &deployment.function().manifest().limits;
+    pending.is_empty()
+        || (pending.len() < limits.max_pending.get() as usize
+            && (pending.bytes() + message.length) as u64 <= limits.max_pending_bytes)
+}
+
+/// Counts an event dropped because the pending queue is full, and logs the first and then
+/// every power of ten, so a flood stays readable.
 fn overflow(deployment: &Deployment, message: &async_nats::Message) {
     let total = deployment.stats.overflowed();
     if is_power_of_ten(total) {
+        let limits = &deployment.function().manifest().limits;
         tracing::warn!(
             function = &**deployment.function().name(),
             subject = %message.subject,
             dropped_total = total,
-            "event dropped: {} events already waiting for a free instance (limits.max_pending)",
-            deployment.function().manifest().limits.max_pending
+            "event dropped: the events waiting for a free instance fill the queue (limits.max_pending = {}, limits.max_pending_bytes = {})",
+            limits.max_pending,
+            limits.max_pending_bytes
         );
     }
 }

@@ -14,6 +14,8 @@ pub struct Pending {
     /// otherwise).
     fifo: VecDeque<async_nats::Message>,
     keyed: Option<KeyedQueue<async_nats::Message>>,
+    /// Bytes of the events waiting, as they arrived (subject, headers and payload).
+    bytes: usize,
 }
 
 impl Pending {
@@ -23,6 +25,7 @@ impl Pending {
         let pending = Self {
             fifo: VecDeque::new(),
             keyed,
+            bytes: 0,
         };
         (pending, released)
     }
@@ -32,6 +35,11 @@ impl Pending {
         self.fifo.len() + self.keyed.as_ref().map_or(0, KeyedQueue::len)
     }
 
+    /// Bytes of the events waiting, as they arrived.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Whether nothing waits.
     pub fn is_empty(&self) -> bool {
         self.fifo.is_empty() && self.keyed.as_ref().is_none_or(KeyedQueue::is_empty)
@@ -39,6 +47,7 @@ impl Pending {
 
     /// Queues `message` (behind the other events of its key, if it has one).
     pub fn push(&mut self, message: async_nats::Message) {
+        self.bytes += message.length;
         match &mut self.keyed {
             Some(queue) => match queue.key_of(&message) {
                 Some(key) => queue.push(key, message),
@@ -55,12 +64,15 @@ impl Pending {
 
     /// The next event to admit, with its key's release when it has one.
     pub fn pop_ready(&mut self) -> Option<(async_nats::Message, Option<KeyRelease>)> {
-        if let Some(queue) = &mut self.keyed
-            && let Some((message, release)) = queue.pop_ready()
-        {
-            return Some((message, Some(release)));
-        }
-        self.fifo.pop_front().map(|message| (message, None))
+        let popped = match &mut self.keyed {
+            Some(queue) => queue
+                .pop_ready()
+                .map(|(message, release)| (message, Some(release))),
+            None => None,
+        };
+        let popped = popped.or_else(|| self.fifo.pop_front().map(|message| (message, None)))?;
+        self.bytes -= popped.0.length;
+        Some(popped)
     }
 
     /// A key's event finished: the next one of that key may go.
