@@ -15,6 +15,8 @@
 #   SLUICE_PROFILE=perfmap the handler's compiled functions are named too.
 #
 # Environment: GUEST (the order-total component), WARM (warm-up events, default 500),
+# LOG (the host's SLUICE_LOG; default warn,sluice::commands=info; LOG=info is the shipped
+# level, LOG=off,sluice::commands=info logs nothing but the readiness line),
 # PYTHON (with nats-py; default target/bench-venv/bin/python, else python3).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,7 +42,7 @@ TOML
 nats-server -p "$port" -a 127.0.0.1 >"$work/nats.log" 2>&1 &
 nats=$!
 sleep 0.5
-host=(env SLUICE_LOG=warn,sluice::commands=info)
+host=(env SLUICE_LOG="${LOG:-warn,sluice::commands=info}")
 [ "$mode" = callgrind ] && host+=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.out")
 "${host[@]}" "$bin" up --functions "$work/fn" --no-watch --nats "$url" --state-dir "$work/state" >"$work/sluice.log" 2>&1 &
 sluice=$!

@@ -16,8 +16,11 @@ use crate::workload;
 /// pending bounds).
 pub const SHIPPED: &str = include_str!("../../functions/order-total/order-total.toml");
 
-/// How the report names the row.
-pub const LABEL: &str = "Sluice, shipped `sluice up` process, defaults";
+/// How the report names the row, and the `SLUICE_LOG` it runs with (`None`: the default).
+pub const ROWS: [(&str, Option<&str>); 2] = [
+    ("Sluice, shipped `sluice up` process, defaults", None),
+    ("Sluice, shipped `sluice up` process, SLUICE_LOG=off", Some("off")),
+];
 
 /// The `sluice` binary beside this one.
 pub fn sluice_binary() -> anyhow::Result<PathBuf> {
@@ -45,12 +48,18 @@ impl Drop for ShippedHost {
 }
 
 impl ShippedHost {
-    /// Starts `sluice up` on `server` and returns once it has totalled an order.
-    pub async fn start(server: &NatsServer, timeout: Duration) -> anyhow::Result<Self> {
+    /// Starts `sluice up` on `server` (with `SLUICE_LOG=log` when given) and returns once it
+    /// has totalled an order.
+    pub async fn start(server: &NatsServer, log: Option<&str>, timeout: Duration) -> anyhow::Result<Self> {
         let binary = sluice_binary()?;
         let dir = FunctionsDir::new();
         dir.add("order-total", "order-total", SHIPPED);
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command.env_remove("SLUICE_LOG");
+        if let Some(log) = log {
+            command.env("SLUICE_LOG", log);
+        }
+        let child = command
             .args(["up", "--functions"])
             .arg(dir.path())
             .args(["--nats", &server.url()])

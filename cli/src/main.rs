@@ -6,6 +6,7 @@
 //! and [`scaffold`], `sluice new`'s templates.
 
 mod commands;
+mod logging;
 mod rebuild;
 mod scaffold;
 
@@ -20,7 +21,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = commands::Cli::parse();
-    init_tracing(cli.verbose, cli.log_format, cli.command.runs_a_host());
+    let log = logging::init(cli.verbose, cli.log_format, cli.command.runs_a_host());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -28,31 +29,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(commands::run(cli.command)) {
+    let outcome = runtime.block_on(commands::run(cli.command));
+    // The log's last lines go out before the error that ends the command.
+    drop(log);
+    match outcome {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(error.downcast_ref::<commands::UsageError>().map_or(1, |_| 2))
         }
-    }
-}
-
-/// Logs to stderr: at info for commands that run functions (`up`, `dev`, `invoke`), at warn
-/// for the others (their output is what they print), at debug with `--verbose`.
-fn init_tracing(verbose: bool, format: commands::LogFormat, host: bool) {
-    let default = match (verbose, host) {
-        (true, _) => "sluice=debug,sluice_runtime=debug,info",
-        (false, true) => "info",
-        (false, false) => "warn",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        commands::LogFormat::Text => logs.init(),
-        // Span fields (function, subject, event_id, correlation_id, attempt) are in "span".
-        commands::LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
     }
 }
