@@ -70,6 +70,30 @@ impl Host {
         let _ = self.reloads.send(event);
     }
 
+    /// Undeploys `name` for good (its file was removed, or the fleet undeployed it): as
+    /// [`Registry::undeploy`], and its schedule, if it has one, stops firing. Returns whether
+    /// it was deployed. (Pausing and draining undeploy through the registry and keep it.)
+    pub fn remove_function(&self, name: &str) -> bool {
+        let deployment = self.registry.get(name);
+        if !self.registry.undeploy(name, self.grace) {
+            return false;
+        }
+        let manifest = deployment
+            .as_ref()
+            .map(|deployment| deployment.function().manifest());
+        if let Some(manifest) = manifest
+            && manifest.trigger.schedule.is_some()
+            && let crate::manifest::DeliveryMode::JetStream(trigger) = &manifest.trigger.mode
+        {
+            let js = self.dispatcher.jetstream.clone();
+            let (function, stream) = (name.to_owned(), trigger.stream.clone());
+            self.dispatcher.tracker.spawn(async move {
+                crate::provision::schedule::remove(&js, &function, &stream).await;
+            });
+        }
+        true
+    }
+
     /// From now on, every deploy fails with `reason`.
     pub fn refuse_deploys(&self, reason: &str) {
         *self.refusal.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason.to_owned());

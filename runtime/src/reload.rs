@@ -78,7 +78,7 @@ async fn reconcile(host: &Arc<Host>, dir: &std::path::Path, name: &str) -> Resul
         return Ok(());
     }
     if !wasm.exists() {
-        if host.registry.undeploy(name, host.grace) {
+        if host.remove_function(name) {
             tracing::info!(function = name, "undeployed: {} was removed", wasm.display());
             host.report(ReloadEvent::Undeployed {
                 name: name.to_owned(),

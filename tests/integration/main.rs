@@ -18,6 +18,7 @@ mod polyglot;
 mod reload;
 mod reuse;
 mod scaffold;
+mod schedules;
 mod schema;
 mod shutdown;
 mod state;

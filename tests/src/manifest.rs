@@ -49,6 +49,16 @@ impl Manifest {
         self.set("trigger", "mode", mode)
     }
 
+    /// `trigger.schedule`: `"@every 1s"`, `"@at RFC3339"` or six cron fields.
+    pub fn schedule(self, schedule: &str) -> Self {
+        self.set("trigger", "schedule", schedule)
+    }
+
+    /// `trigger.time_zone`: the IANA zone a cron schedule is read in.
+    pub fn time_zone(self, zone: &str) -> Self {
+        self.set("trigger", "time_zone", zone)
+    }
+
     /// `trigger.stream`: the JetStream stream holding the events.
     pub fn stream(self, stream: &str) -> Self {
         self.set("trigger", "stream", stream)

@@ -31,10 +31,14 @@ pub async fn run(dir: &Path, state_dir: &Path) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `ok, listens on A, B`, and for a batch function how its events are grouped.
+/// `ok, listens on A, B`, what its schedule is, and for a batch function how its events are
+/// grouped.
 fn summary(function: &Function) -> String {
     let trigger = &function.manifest().trigger;
-    let subjects: Vec<String> = trigger.subjects.iter().map(ToString::to_string).collect();
+    let mut subjects: Vec<String> = trigger.subjects.iter().map(ToString::to_string).collect();
+    if let Some(schedule) = &trigger.schedule {
+        subjects.push(format!("schedule {}", schedule.describe()));
+    }
     let batches = function.batch().map_or(String::new(), |batch| {
         format!(
             ", in batches of up to {} events ({} wait)",

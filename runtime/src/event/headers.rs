@@ -6,7 +6,7 @@ use async_nats::HeaderMap;
 use super::Event;
 
 pub use sluice_protocol::headers::{
-    CAUSATION_ID, CORRELATION_ID, EVENT_ID, NATS_MSG_ID, TRACE_HEADERS, dead_letter, validate,
+    CAUSATION_ID, CORRELATION_ID, EVENT_ID, NATS_MSG_ID, NATS_SCHEDULER, TRACE_HEADERS, dead_letter, validate,
 };
 
 /// The first value of header `name` (case-insensitive).

@@ -79,7 +79,9 @@ impl Event {
     }
 
     /// Builds an event from a JetStream delivery. Without an id header the event is named
-    /// `STREAM:SEQUENCE`, which every redelivery shares; the ack subject is not a reply-to.
+    /// `STREAM:SEQUENCE`, which every redelivery shares, and a firing of a function's
+    /// schedule `schedule:FUNCTION:TIME` (the second it fired, UTC), which names the firing;
+    /// the ack subject is not a reply-to.
     pub fn from_jetstream(
         message: async_nats::Message,
         stream: &str,
@@ -87,12 +89,16 @@ impl Event {
         published: SystemTime,
     ) -> Self {
         let headers = headers::from_nats(message.headers.as_ref());
+        let scheduler = headers::find(&headers, headers::NATS_SCHEDULER).map(str::to_owned);
         let mut event = Self::with_fallback_id(
             message.subject.to_string(),
             message.payload,
             headers,
             None,
-            || format!("{stream}:{sequence}"),
+            || match scheduler {
+                Some(scheduler) => firing_id(&scheduler, published),
+                None => format!("{stream}:{sequence}"),
+            },
         );
         event.published_at = published;
         event
@@ -116,12 +122,48 @@ impl Event {
     }
 }
 
+/// The id of a schedule's firing: `schedule:FUNCTION:TIME`, from the schedule's subject
+/// (`sluice.schedules.FUNCTION`) and the second the firing was stored (the server fires on
+/// whole seconds, a millisecond or so late).
+fn firing_id(scheduler: &str, fired: SystemTime) -> String {
+    let name = scheduler
+        .strip_prefix(crate::provision::schedule::HOLDER_PREFIX)
+        .unwrap_or(scheduler);
+    let seconds = fired
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let at = time::OffsetDateTime::from_unix_timestamp(seconds as i64)
+        .ok()
+        .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| seconds.to_string());
+    format!("schedule:{name}:{at}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn header(name: &str, value: &str) -> (String, String) {
         (name.to_owned(), value.to_owned())
+    }
+
+    #[test]
+    fn a_schedules_firing_is_named_by_its_function_and_second() {
+        let fired = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_796_000_000_001);
+        let mut map = async_nats::HeaderMap::new();
+        map.insert(headers::NATS_SCHEDULER, "sluice.schedules.report");
+        let message = async_nats::Message {
+            subject: "sluice.ticks.report".into(),
+            reply: None,
+            payload: bytes::Bytes::new(),
+            headers: Some(map),
+            status: None,
+            description: None,
+            length: 0,
+        };
+        let event = Event::from_jetstream(message, "SLUICE_REPORT", 7, fired);
+        assert_eq!(event.id, "schedule:report:2026-11-30T00:53:20Z");
+        assert_eq!(event.correlation_id, event.id);
     }
 
     #[test]

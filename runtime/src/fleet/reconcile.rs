@@ -312,7 +312,7 @@ fn remove(member: &Member, name: &str) {
         let paused = loads.paused.remove(name) | loads.pausing.remove(name);
         loads.failed.remove(name).is_some() || paused
     };
-    if member.host.release_from_fleet(name) && member.host.registry.undeploy(name, member.host.grace) {
+    if member.host.release_from_fleet(name) && member.host.remove_function(name) {
         tracing::info!(function = name, "fleet: undeployed");
         member.host.report(ReloadEvent::Undeployed {
             name: name.to_owned(),

@@ -53,6 +53,8 @@ const SECTIONS: &[(&str, &[(&str, Kind)])] = &[
             ("ordering", Kind::Word),
             ("key", Kind::Word),
             ("partitions", Kind::Int),
+            ("schedule", Kind::Text),
+            ("time_zone", Kind::Text),
         ],
     ),
     (

@@ -7,6 +7,7 @@
 
 mod batch;
 mod raw;
+mod schedule;
 mod schema;
 mod state;
 mod trigger;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use crate::retry::{Jitter, RetryPolicy};
 pub use batch::BatchPolicy;
 use raw::RawManifest;
+pub use schedule::Schedule;
 pub use schema::{DEFAULT_VERSION_HEADER, DEFAULT_VERSION_POINTER, SchemaSpec, VersionSource};
 use sluice_protocol::subject;
 pub use sluice_protocol::{AuthorityPattern, SubjectPattern};

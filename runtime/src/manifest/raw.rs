@@ -46,6 +46,8 @@ pub struct RawTrigger {
     pub ordering: Option<String>,
     pub key: Option<String>,
     pub partitions: Option<i64>,
+    pub schedule: Option<String>,
+    pub time_zone: Option<String>,
 }
 
 /// `[limits]`.

@@ -1,7 +1,7 @@
 //! `[trigger]`: which subjects a function listens on, in which delivery mode (core NATS or a
 //! JetStream consumer), in which queue group, and with which ordering.
 
-use super::{KeyError, SubjectPattern, patterns, raw};
+use super::{KeyError, Schedule, SubjectPattern, patterns, raw};
 
 /// Where an event's ordering key comes from (`trigger.key`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +85,8 @@ pub struct Trigger {
     pub queue_group: Option<String>,
     /// `ordering = "per-key"`: where the key comes from. `None`: no ordering.
     pub ordering: Option<KeySource>,
+    /// `trigger.schedule`: when the function also fires on its own (JetStream only).
+    pub schedule: Option<Schedule>,
 }
 
 impl Trigger {
@@ -99,13 +101,39 @@ impl Trigger {
 
 /// Validates `[trigger]` of function `name`.
 pub(super) fn trigger(name: &str, raw: raw::RawTrigger) -> Result<Trigger, KeyError> {
-    let subjects = raw.subjects.clone().unwrap_or_else(|| vec![name.to_owned()]);
-    if subjects.is_empty() {
-        return Err(("trigger.subjects", "needs at least one subject".into()));
+    let schedule = match &raw.schedule {
+        Some(text) => Some(Schedule::parse(text, raw.time_zone.as_deref())?),
+        None if raw.time_zone.is_some() => {
+            return Err(("trigger.time_zone", "only applies with a trigger.schedule".into()));
+        }
+        None => None,
+    };
+    // A scheduled function listens on nothing else unless it says so.
+    let default_subjects = match schedule {
+        Some(_) => Vec::new(),
+        None => vec![name.to_owned()],
+    };
+    let subjects = raw.subjects.clone().unwrap_or(default_subjects);
+    if subjects.is_empty() && schedule.is_none() {
+        return Err((
+            "trigger.subjects",
+            "needs at least one subject (or a trigger.schedule)".into(),
+        ));
     }
     let subjects = patterns(subjects).map_err(|msg| ("trigger.subjects", msg))?;
-    let mode = match raw.mode.as_deref().unwrap_or("core") {
+    // Firings are kept in the function's stream: a scheduled function is a JetStream one.
+    let default_mode = match schedule {
+        Some(_) => "jetstream",
+        None => "core",
+    };
+    let mode = match raw.mode.as_deref().unwrap_or(default_mode) {
         "core" => {
+            if schedule.is_some() {
+                return Err((
+                    "trigger.schedule",
+                    "needs mode = \"jetstream\" (firings are kept in the function's stream and delivered at least once); leave mode out or set it to \"jetstream\"".into(),
+                ));
+            }
             if raw.partitions.is_some() {
                 return Err(("trigger.partitions", ONLY_JETSTREAM.into()));
             }
@@ -157,11 +185,18 @@ pub(super) fn trigger(name: &str, raw: raw::RawTrigger) -> Result<Trigger, KeyEr
                 .into(),
         ));
     }
+    if schedule.is_some() && raw.partitions.is_some() {
+        return Err((
+            "trigger.schedule",
+            "cannot be combined with trigger.partitions".into(),
+        ));
+    }
     Ok(Trigger {
         subjects,
         mode,
         queue_group,
         ordering,
+        schedule,
     })
 }
 

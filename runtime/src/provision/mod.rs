@@ -15,6 +15,9 @@ use async_nats::jetstream::{self, kv, stream};
 use crate::manifest::{DeliverFrom, JetStreamTrigger, Manifest, SubjectPattern};
 
 pub mod partitions;
+pub mod schedule;
+
+use schedule::ScheduleSubjects;
 
 /// Name of the stream that keeps dead letters published under `sluice.dlq.>`.
 pub const DEAD_LETTER_STREAM: &str = "SLUICE_DLQ";
@@ -53,9 +56,28 @@ pub async fn prepare_consumer(
     trigger: &JetStreamTrigger,
 ) -> Result<PullConsumer, SetupError> {
     let subjects = &manifest.trigger.subjects;
-    let stream_subjects = ensure_stream(js, function, &trigger.stream, subjects).await?;
-    let filter_subject = consumer_filter(subjects, &stream_subjects)
-        .map_err(|message| SetupError::new(function, format!("consumer `{}`", trigger.consumer), message))?;
+    let schedule = manifest
+        .trigger
+        .schedule
+        .as_ref()
+        .map(|_| ScheduleSubjects::of(function));
+    let stream_subjects = ensure_stream(js, function, &trigger.stream, subjects, schedule.as_ref()).await?;
+    let (filter_subject, filter_subjects) = match &schedule {
+        None => consumer_filter(subjects, &stream_subjects)
+            .map(|filter| (filter, Vec::new()))
+            .map_err(|message| {
+                SetupError::new(function, format!("consumer `{}`", trigger.consumer), message)
+            })?,
+        // The firings and the function's own subjects, never the schedule message itself.
+        Some(schedule) => {
+            let mut all: Vec<String> = subjects.iter().map(ToString::to_string).collect();
+            all.push(schedule.target.clone());
+            match all.len() {
+                1 => (all.remove(0), Vec::new()),
+                _ => (String::new(), all),
+            }
+        }
+    };
     let config = pull::Config {
         durable_name: Some(trigger.consumer.clone()),
         description: Some(format!("sluice function {function}")),
@@ -67,6 +89,7 @@ pub async fn prepare_consumer(
         // Counted by the server across every host pulling from this consumer.
         max_ack_pending: i64::from(manifest.limits.max_in_flight_or_default().get()),
         filter_subject,
+        filter_subjects,
         deliver_policy: deliver_policy(&trigger.deliver),
         ..Default::default()
     };
@@ -81,12 +104,14 @@ pub async fn prepare_consumer(
 }
 
 /// Creates `name` covering `subjects` if it does not exist; otherwise checks it covers them.
-/// Returns the stream's subjects.
+/// With `schedule`, the stream also keeps the function's schedule and its firings (an
+/// existing stream is updated to). Returns the stream's subjects.
 async fn ensure_stream(
     js: &jetstream::Context,
     function: &str,
     name: &str,
     subjects: &[SubjectPattern],
+    schedule: Option<&ScheduleSubjects>,
 ) -> Result<Vec<String>, SetupError> {
     let what = || format!("stream `{name}`");
     match js.get_stream(name).await {
@@ -95,7 +120,10 @@ async fn ensure_stream(
                 .info()
                 .await
                 .map_err(|e| SetupError::new(function, what(), e))?;
-            let stream_subjects = info.config.subjects.clone();
+            let mut stream_subjects = info.config.subjects.clone();
+            if let Some(schedule) = schedule {
+                stream_subjects = keep_schedules(js, function, info.config.clone(), schedule).await?;
+            }
             for subject in subjects {
                 if !stream_subjects.iter().any(|s| covers(s, subject.as_str())) {
                     return Err(SetupError::new(
@@ -111,11 +139,15 @@ async fn ensure_stream(
             Ok(stream_subjects)
         }
         Err(error) if is_stream_not_found(&error) => {
-            let subjects: Vec<String> = subjects.iter().map(ToString::to_string).collect();
+            let mut subjects: Vec<String> = subjects.iter().map(ToString::to_string).collect();
+            if let Some(schedule) = schedule {
+                subjects.extend([schedule.holder.clone(), schedule.target.clone()]);
+            }
             let config = stream::Config {
                 name: name.to_owned(),
                 subjects: subjects.clone(),
                 description: Some(format!("created by sluice for function {function}")),
+                allow_message_schedules: schedule.is_some(),
                 ..Default::default()
             };
             js.get_or_create_stream(config)
@@ -126,6 +158,34 @@ async fn ensure_stream(
         }
         Err(error) => Err(SetupError::new(function, what(), jetstream_unavailable(error))),
     }
+}
+
+/// Updates an existing stream, if it must, so it keeps `schedule` and its firings: message
+/// schedules allowed (which a stream cannot undo) and both subjects captured. Returns the
+/// stream's subjects.
+async fn keep_schedules(
+    js: &jetstream::Context,
+    function: &str,
+    mut config: stream::Config,
+    schedule: &ScheduleSubjects,
+) -> Result<Vec<String>, SetupError> {
+    let missing: Vec<String> = [&schedule.holder, &schedule.target]
+        .into_iter()
+        .filter(|subject| !config.subjects.iter().any(|s| covers(s, subject)))
+        .cloned()
+        .collect();
+    if config.allow_message_schedules && missing.is_empty() {
+        return Ok(config.subjects);
+    }
+    config.allow_message_schedules = true;
+    config.subjects.extend(missing);
+    let name = config.name.clone();
+    let info = js
+        .update_stream(config)
+        .await
+        .map_err(|e| SetupError::new(function, format!("stream `{name}` (to keep the schedule)"), e))?;
+    tracing::info!(function, stream = %name, "stream now keeps the function's schedule and its firings");
+    Ok(info.config.subjects)
 }
 
 /// The consumer's filter: none when the function takes everything the stream captures,

@@ -80,7 +80,11 @@ pub(super) async fn prepare_jetstream(
     if trigger.partitions.is_some() {
         partitions::require_server(js, name)?;
     }
+    if let Some(schedule) = &manifest.trigger.schedule {
+        provision::schedule::require_server(js, name, schedule)?;
+    }
     let consumer = provision::prepare_consumer(js, name, manifest, trigger).await?;
+    provision::schedule::apply(js, name, &trigger.stream, manifest.trigger.schedule.as_ref()).await?;
     let consumers = match trigger.partitions {
         None => Consumers::One(consumer),
         Some(count) => {

@@ -5,6 +5,7 @@
 //!
 //! | payload | behaviour |
 //! |---|---|
+//! | a firing of its schedule (subject `sluice.ticks.NAME`) | as echo |
 //! | `{"op":"echo"}` | answers a request (the reply-to), else publishes the payload to config `out` (default `probe.out`), with headers `probe-attempt` and `probe-event-id`; ok |
 //! | `{"op":"publish","subject":"x"}` | publishes the payload to `x`; a refusal is a permanent error |
 //! | `{"op":"fail","retryable":true,"until":N,"retry_after_ms":M}` | retryable error `failing attempt <attempt>` while attempt < N (always without `until`), then echo; `"retryable":false` is a permanent `rejected by probe` |
@@ -330,6 +331,10 @@ pub struct Probe;
 
 impl Handler for Probe {
     fn handle(event: Event) -> Result<(), Error> {
+        // A firing of the function's own schedule (`trigger.schedule`): reported like echo.
+        if event.subject().starts_with("sluice.ticks.") {
+            return echo(&event);
+        }
         match event.json::<Op>()? {
             Op::Echo => echo(&event),
             Op::Publish { subject } => publish_tagged(&event, &subject, event.payload()),
