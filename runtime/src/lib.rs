@@ -82,6 +82,7 @@ pub use imports::{OutgoingMessage, Services};
 pub use invoke::{InvokeError, Outcome, Runner};
 pub use manifest::units::parse_duration;
 pub use manifest::{Manifest, ManifestError};
+pub use provision::schedule::{StoredSchedule, list as list_schedules};
 pub use registry::{DeployError, Deployed};
 pub use runtime::{Runtime, RuntimeConfig, ShutdownReport};
 pub use sluice_protocol::DeadLetterReason;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
-use sluice_tests::{Manifest, Sluice, WAIT, eventually, header, next_message};
+use sluice_tests::{Manifest, Sluice, WAIT, eventually, header, next_message, sluice_command};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -184,4 +184,53 @@ async fn firings_while_no_host_is_up_are_all_handled_when_one_returns() {
         gaps.iter().all(|&gap| gap == 1),
         "every second handled once: {fired:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sluice_schedules_lists_each_schedule_with_its_last_and_next_firing() {
+    let sluice = Sluice::builder()
+        .add("ticker", "probe", ticker("@every 1s"))
+        .add(
+            "nightly",
+            "probe",
+            ticker("0 30 2 * * *").time_zone("Europe/Berlin"),
+        )
+        .start()
+        .await;
+    let mut out = sluice.subscribe("probe.out").await;
+    next_message(&mut out, WAIT, "a firing of ticker").await;
+    let url = sluice.server.url();
+    let listing = tokio::task::spawn_blocking(move || {
+        sluice_command()
+            .args(["schedules", "--json", "--nats", &url])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        listing.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&listing.stdout).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let nightly = &listed[0];
+    assert_eq!(nightly["function"], "nightly");
+    assert_eq!(nightly["stream"], "SLUICE_NIGHTLY");
+    assert_eq!(nightly["schedule"], "0 30 2 * * *");
+    assert_eq!(nightly["time_zone"], "Europe/Berlin");
+    assert!(nightly["last_fired"].is_null(), "{nightly}");
+    let ticker = &listed[1];
+    assert_eq!(ticker["function"], "ticker");
+    assert_eq!(ticker["schedule"], "@every 1s");
+    let last = OffsetDateTime::parse(ticker["last_fired"].as_str().unwrap(), &Rfc3339).unwrap();
+    let next = OffsetDateTime::parse(ticker["next"].as_str().unwrap(), &Rfc3339).unwrap();
+    let gap = next - last;
+    assert!(
+        gap > time::Duration::ZERO && gap <= time::Duration::SECOND,
+        "the next firing a second after the last: {ticker}"
+    );
+    sluice.shutdown().await;
 }

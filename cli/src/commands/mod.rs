@@ -8,6 +8,8 @@ mod invoke;
 mod nats_args;
 mod new;
 mod publish;
+mod schedules;
+mod table;
 mod up;
 
 use std::net::SocketAddr;
@@ -146,6 +148,18 @@ pub enum Command {
         #[command(subcommand)]
         command: dlq::DlqCommand,
     },
+    /// List the schedules of scheduled functions (trigger.schedule), with their last and
+    /// next firing.
+    Schedules {
+        /// NATS server URL, or a comma-separated list of a cluster's URLs.
+        #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL)]
+        nats: String,
+        #[command(flatten)]
+        connection: NatsArgs,
+        /// Print one JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The fleet: deploy, undeploy, versions, rollback, status.
     #[command(flatten)]
     Fleet(fleet::FleetCommand),
@@ -245,6 +259,11 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::Dlq { command } => dlq::run(command).await,
+        Command::Schedules {
+            nats,
+            connection,
+            json,
+        } => schedules::run(&nats, &connection, json).await,
         Command::Fleet(command) => fleet::run(command).await,
     }
 }

@@ -10,9 +10,11 @@
 
 use async_nats::HeaderMap;
 use async_nats::header::{
-    NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, NATS_SCHEDULE, NATS_SCHEDULE_TARGET, NATS_SCHEDULE_TIME_ZONE,
+    NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, NATS_SCHEDULE, NATS_SCHEDULE_NEXT, NATS_SCHEDULE_TARGET,
+    NATS_SCHEDULE_TIME_ZONE,
 };
 use async_nats::jetstream::{self, stream};
+use futures::TryStreamExt;
 
 use super::SetupError;
 use crate::manifest::Schedule;
@@ -163,4 +165,83 @@ async fn remove_from(stream: &stream::Stream, function: &str) {
         Ok(_) => {}
         Err(error) => tracing::warn!(function, "cannot remove the schedule: {error}"),
     }
+}
+
+/// One function's schedule as its stream keeps it, for `sluice schedules`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredSchedule {
+    /// The function it fires.
+    pub function: String,
+    /// The stream keeping it.
+    pub stream: String,
+    /// The `Nats-Schedule` expression.
+    pub schedule: String,
+    /// Its time zone, for cron.
+    pub time_zone: Option<String>,
+    /// When it last fired (RFC 3339), if a firing is still in the stream.
+    pub last_fired: Option<String>,
+    /// When it fires next, as the server said at the last firing (or the `@at` time).
+    pub next: Option<String>,
+}
+
+/// Every schedule kept in a stream that allows message schedules, by stream and function.
+pub async fn list(js: &jetstream::Context) -> Result<Vec<StoredSchedule>, async_nats::Error> {
+    let streams: Vec<stream::Info> = js.streams().try_collect().await?;
+    let mut found = Vec::new();
+    for info in streams
+        .into_iter()
+        .filter(|info| info.config.allow_message_schedules)
+    {
+        let stream = js.get_stream(&info.config.name).await?;
+        let holders: Vec<(String, usize)> = stream
+            .info_with_subjects(format!("{HOLDER_PREFIX}>"))
+            .await?
+            .try_collect()
+            .await?;
+        for (holder, _) in holders {
+            let function = holder.trim_start_matches(HOLDER_PREFIX).to_owned();
+            if let Some(entry) = stored(&stream, &info.config.name, &function).await? {
+                found.push(entry);
+            }
+        }
+    }
+    found.sort_by(|a, b| (&a.stream, &a.function).cmp(&(&b.stream, &b.function)));
+    Ok(found)
+}
+
+/// The schedule of `function` in `stream` with its latest firing, if it still has one.
+async fn stored(
+    stream: &stream::Stream,
+    stream_name: &str,
+    function: &str,
+) -> Result<Option<StoredSchedule>, async_nats::Error> {
+    let subjects = ScheduleSubjects::of(function);
+    let schedule = match stream.get_last_raw_message_by_subject(&subjects.holder).await {
+        Ok(message) => message,
+        Err(error) if error.kind() == stream::LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    let header = |headers: &HeaderMap, name| headers.get(name).map(|value| value.as_str().to_owned());
+    let expression = header(&schedule.headers, NATS_SCHEDULE).unwrap_or_default();
+    let (last_fired, next) = match stream.get_last_raw_message_by_subject(&subjects.target).await {
+        Ok(firing) => (
+            firing
+                .time
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok(),
+            header(&firing.headers, NATS_SCHEDULE_NEXT),
+        ),
+        Err(error) if error.kind() == stream::LastRawMessageErrorKind::NoMessageFound => (None, None),
+        Err(error) => return Err(error.into()),
+    };
+    // An @at schedule not yet fired says when it will.
+    let next = next.or_else(|| expression.strip_prefix("@at ").map(str::to_owned));
+    Ok(Some(StoredSchedule {
+        function: function.to_owned(),
+        stream: stream_name.to_owned(),
+        schedule: expression,
+        time_zone: header(&schedule.headers, NATS_SCHEDULE_TIME_ZONE),
+        last_fired,
+        next,
+    }))
 }
