@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
-use sluice_tests::{Manifest, Sluice, WAIT, eventually, header, next_message, sluice_command};
+use sluice_tests::{
+    FleetHost, Manifest, NatsServer, Sluice, WAIT, bundle, deployer, eventually, header, next_message,
+    sluice_command,
+};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -233,4 +236,30 @@ async fn sluice_schedules_lists_each_schedule_with_its_last_and_next_firing() {
         "the next firing a second after the last: {ticker}"
     );
     sluice.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleets_undeploy_removes_the_schedule_with_no_host_running() {
+    let server = NatsServer::start();
+    let client = server.client().await;
+    let fleet = deployer(&client).await;
+    let cache = tempfile::tempdir().unwrap();
+    let host = FleetHost::start(&server.url(), "a", cache.path()).await;
+    fleet
+        .deploy(&bundle("ticker", "probe", ticker("@every 1s")), None)
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    eventually(WAIT, "the fleet's host stored the schedule", async || {
+        match js.get_stream(STREAM).await {
+            Ok(stream) => stream.get_last_raw_message_by_subject(HOLDER).await.is_ok(),
+            Err(_) => false,
+        }
+    })
+    .await;
+    host.runtime.shutdown().await;
+    assert!(fleet.undeploy("ticker").await.unwrap());
+    let stream = js.get_stream(STREAM).await.unwrap();
+    let gone = stream.get_last_raw_message_by_subject(HOLDER).await.unwrap_err();
+    assert_eq!(gone.kind(), LastRawMessageErrorKind::NoMessageFound, "{gone}");
 }

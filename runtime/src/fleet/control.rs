@@ -162,11 +162,13 @@ impl Fleet {
         read_all(&self.buckets.functions).await
     }
 
-    /// Removes `name` from the fleet; returns whether it was deployed.
+    /// Removes `name` from the fleet; returns whether it was deployed. A scheduled
+    /// function's schedule is removed here too, so it stops firing even when no host runs
+    /// the function (the hosts that do remove it again, harmlessly).
     pub async fn undeploy(&self, name: &str) -> anyhow::Result<bool> {
-        if self.desired(name).await?.is_none() {
+        let Some(desired) = self.desired(name).await? else {
             return Ok(false);
-        }
+        };
         let functions = &self.buckets.functions;
         // A pause outlives nothing it paused.
         let pause = super::records::pause_key(name);
@@ -182,7 +184,21 @@ impl Fleet {
                     permission_hint(&error.to_string())
                 )
             })?;
+        self.remove_schedule(&desired).await;
         Ok(true)
+    }
+
+    /// Removes the schedule of `desired`'s function, if its manifest has one.
+    async fn remove_schedule(&self, desired: &DesiredState) {
+        let path = std::path::PathBuf::from(format!("{}.toml", desired.name));
+        let Ok(manifest) = crate::Manifest::parse(&desired.name, &desired.manifest, &path) else {
+            return;
+        };
+        if let (Some(_), crate::manifest::DeliveryMode::JetStream(trigger)) =
+            (&manifest.trigger.schedule, &manifest.trigger.mode)
+        {
+            crate::provision::schedule::remove(&self.buckets.js, &desired.name, &trigger.stream).await;
+        }
     }
 
     /// `name`'s history, oldest first (the bucket keeps the last [`super::HISTORY`]).
