@@ -15,6 +15,7 @@ use std::time::Duration;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 
 use crate::commands::LogFormat;
@@ -42,6 +43,7 @@ pub fn init(verbose: bool, format: LogFormat, host: bool) -> LogGuard {
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
+        .with_timer(UtcSeconds)
         .with_writer(writer);
     match format {
         LogFormat::Text => logs.fmt_fields(TextFields).init(),
@@ -49,6 +51,43 @@ pub fn init(verbose: bool, format: LogFormat, host: bool) -> LogGuard {
         LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
     }
     guard
+}
+
+/// Timestamps as tracing's default writes them (`2026-12-03T09:52:08.287040Z`, UTC,
+/// microseconds), with the date and time formatted once per second per thread rather than
+/// for every line.
+struct UtcSeconds;
+
+thread_local! {
+    /// The second last formatted on this thread, and its text up to the seconds.
+    static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+}
+
+impl FormatTime for UtcSeconds {
+    fn format_time(&self, writer: &mut Writer<'_>) -> std::fmt::Result {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let seconds = now.as_secs();
+        SECOND.with_borrow_mut(|(formatted, text)| {
+            if *formatted != seconds {
+                *formatted = seconds;
+                *text = time::OffsetDateTime::from_unix_timestamp(seconds as i64)
+                    .ok()
+                    .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+                    .map(|at| at.trim_end_matches('Z').to_owned())
+                    .unwrap_or_default();
+            }
+            writer.write_str(text)
+        })?;
+        let mut fraction = *b".000000Z";
+        let mut micros = now.subsec_micros();
+        for digit in fraction[1..7].iter_mut().rev() {
+            *digit = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        writer.write_str(std::str::from_utf8(&fraction).expect("ASCII digits"))
+    }
 }
 
 /// Text fields as `name=value`, strings quoted, like tracing's default, with less work per
@@ -298,6 +337,31 @@ mod tests {
             line,
             render(tracing_subscriber::fmt::format::DefaultFields::new())
         );
+    }
+
+    #[test]
+    fn timestamps_read_as_the_default_timer_writes_them() {
+        let mine = BufferedStderr::unwritten();
+        let theirs = BufferedStderr::unwritten();
+        for (make, timer) in [(&mine, true), (&theirs, false)] {
+            let builder = tracing_subscriber::fmt()
+                .with_writer(make.clone())
+                .with_ansi(false);
+            let line = || tracing::info!("tick");
+            match timer {
+                true => tracing::subscriber::with_default(builder.with_timer(UtcSeconds).finish(), line),
+                false => tracing::subscriber::with_default(builder.finish(), line),
+            }
+        }
+        let mine = String::from_utf8(mine.shared.lock().lines.clone()).unwrap();
+        let theirs = String::from_utf8(theirs.shared.lock().lines.clone()).unwrap();
+        let (stamp, rest) = mine.split_once(' ').unwrap();
+        let (their_stamp, their_rest) = theirs.split_once(' ').unwrap();
+        assert_eq!(rest, their_rest);
+        assert_eq!(stamp.len(), their_stamp.len(), "{stamp} against {their_stamp}");
+        assert!(stamp.ends_with('Z') && stamp.as_bytes()[19] == b'.', "{stamp}");
+        // Written within the same few seconds: the same date and hour.
+        assert_eq!(stamp[..13], their_stamp[..13], "{stamp} against {their_stamp}");
     }
 
     #[test]
