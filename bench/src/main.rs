@@ -14,6 +14,7 @@ mod jetstream;
 mod machine;
 mod report;
 mod scenarios;
+mod schedules;
 mod shipped;
 mod workload;
 
@@ -45,7 +46,7 @@ struct Args {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run only these scenarios: host, throughput, batch, jetstream, latency, scale, concurrency,
-    /// reload, fleet. Writes no report unless `--out` is given, so a partial run never replaces
+    /// reload, schedules, fleet. Writes no report unless `--out` is given, so a partial run never replaces
     /// `BENCHMARKS.md`.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -93,6 +94,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("reload") {
         scenarios::reload(&size, &mut report).await?;
+    }
+    if wanted("schedules") {
+        schedules::lateness(&size, &mut report).await?;
     }
     if wanted("fleet") {
         fleet::run(&size, &mut report).await?;

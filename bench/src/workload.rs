@@ -30,6 +30,8 @@ pub struct Size {
     pub fleet_jetstream_events: usize,
     /// The `delivery.ack_wait` of each failover run (a host killed under a steady stream).
     pub failover_ack_waits: Vec<Duration>,
+    /// Firings of an `@every 1s` schedule timed per variant (idle, loaded host).
+    pub schedule_firings: usize,
     /// Upper bound of any one run.
     pub timeout: Duration,
 }
@@ -50,6 +52,7 @@ impl Size {
             fleet_events: 100_000,
             fleet_jetstream_events: 20_000,
             failover_ack_waits: vec![Duration::from_secs(30), Duration::from_secs(5)],
+            schedule_firings: 15,
             timeout: Duration::from_secs(120),
         }
     }
@@ -69,6 +72,7 @@ impl Size {
             fleet_events: 1_000,
             fleet_jetstream_events: 500,
             failover_ack_waits: vec![Duration::from_secs(1)],
+            schedule_firings: 2,
             timeout: Duration::from_secs(60),
         }
     }
