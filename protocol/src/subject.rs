@@ -3,6 +3,14 @@
 
 use std::fmt;
 
+/// What the subject holding a scheduled function's schedule starts with; the function's name
+/// follows (`sluice.schedules.report`). The server names it in a firing's `Nats-Scheduler`.
+pub const SCHEDULE_HOLDER_PREFIX: &str = "sluice.schedules.";
+
+/// What the subject a scheduled function's firings land on starts with; the function's name
+/// follows (`sluice.ticks.report`).
+pub const SCHEDULE_TICKS_PREFIX: &str = "sluice.ticks.";
+
 /// A validated NATS subject pattern: dot-separated tokens where `*` matches exactly one
 /// token and a final `>` matches one or more.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -127,7 +127,7 @@ impl Event {
 /// whole seconds, a millisecond or so late).
 fn firing_id(scheduler: &str, fired: SystemTime) -> String {
     let name = scheduler
-        .strip_prefix(crate::provision::schedule::HOLDER_PREFIX)
+        .strip_prefix(sluice_protocol::subject::SCHEDULE_HOLDER_PREFIX)
         .unwrap_or(scheduler);
     let seconds = fired
         .duration_since(SystemTime::UNIX_EPOCH)

@@ -122,7 +122,8 @@ async fn ensure_stream(
                 .map_err(|e| SetupError::new(function, what(), e))?;
             let mut stream_subjects = info.config.subjects.clone();
             if let Some(schedule) = schedule {
-                stream_subjects = keep_schedules(js, function, info.config.clone(), schedule).await?;
+                stream_subjects =
+                    schedule::keep_schedules(js, function, info.config.clone(), schedule).await?;
             }
             for subject in subjects {
                 if !stream_subjects.iter().any(|s| covers(s, subject.as_str())) {
@@ -158,34 +159,6 @@ async fn ensure_stream(
         }
         Err(error) => Err(SetupError::new(function, what(), jetstream_unavailable(error))),
     }
-}
-
-/// Updates an existing stream, if it must, so it keeps `schedule` and its firings: message
-/// schedules allowed (which a stream cannot undo) and both subjects captured. Returns the
-/// stream's subjects.
-async fn keep_schedules(
-    js: &jetstream::Context,
-    function: &str,
-    mut config: stream::Config,
-    schedule: &ScheduleSubjects,
-) -> Result<Vec<String>, SetupError> {
-    let missing: Vec<String> = [&schedule.holder, &schedule.target]
-        .into_iter()
-        .filter(|subject| !config.subjects.iter().any(|s| covers(s, subject)))
-        .cloned()
-        .collect();
-    if config.allow_message_schedules && missing.is_empty() {
-        return Ok(config.subjects);
-    }
-    config.allow_message_schedules = true;
-    config.subjects.extend(missing);
-    let name = config.name.clone();
-    let info = js
-        .update_stream(config)
-        .await
-        .map_err(|e| SetupError::new(function, format!("stream `{name}` (to keep the schedule)"), e))?;
-    tracing::info!(function, stream = %name, "stream now keeps the function's schedule and its firings");
-    Ok(info.config.subjects)
 }
 
 /// The consumer's filter: none when the function takes everything the stream captures,

@@ -16,7 +16,9 @@ use async_nats::header::{
 use async_nats::jetstream::{self, stream};
 use futures::TryStreamExt;
 
-use super::SetupError;
+use sluice_protocol::subject::{SCHEDULE_HOLDER_PREFIX as HOLDER_PREFIX, SCHEDULE_TICKS_PREFIX};
+
+use super::{SetupError, covers};
 use crate::manifest::Schedule;
 
 /// Where a function's schedule is kept and where its firings land.
@@ -34,13 +36,38 @@ impl ScheduleSubjects {
     pub fn of(function: &str) -> Self {
         Self {
             holder: format!("{HOLDER_PREFIX}{function}"),
-            target: format!("sluice.ticks.{function}"),
+            target: format!("{SCHEDULE_TICKS_PREFIX}{function}"),
         }
     }
 }
 
-/// What a schedule holder's subject starts with; the rest is the function's name.
-pub const HOLDER_PREFIX: &str = "sluice.schedules.";
+/// Updates an existing stream, if it must, so it keeps `schedule` and its firings: message
+/// schedules allowed (which a stream cannot undo) and both subjects captured. Returns the
+/// stream's subjects.
+pub(super) async fn keep_schedules(
+    js: &jetstream::Context,
+    function: &str,
+    mut config: stream::Config,
+    schedule: &ScheduleSubjects,
+) -> Result<Vec<String>, SetupError> {
+    let missing: Vec<String> = [&schedule.holder, &schedule.target]
+        .into_iter()
+        .filter(|subject| !config.subjects.iter().any(|s| covers(s, subject)))
+        .cloned()
+        .collect();
+    if config.allow_message_schedules && missing.is_empty() {
+        return Ok(config.subjects);
+    }
+    config.allow_message_schedules = true;
+    config.subjects.extend(missing);
+    let name = config.name.clone();
+    let info = js
+        .update_stream(config)
+        .await
+        .map_err(|e| SetupError::new(function, format!("stream `{name}` (to keep the schedule)"), e))?;
+    tracing::info!(function, stream = %name, "stream now keeps the function's schedule and its firings");
+    Ok(info.config.subjects)
+}
 
 /// Fails on a server that cannot fire `schedule`, naming the version connected.
 pub fn require_server(

@@ -1,0 +1,182 @@
+//! How a text log line is written: timestamps and fields to the same text as
+//! `tracing-subscriber`'s defaults, with less work per line.
+
+use tracing::field::{Field, Visit};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::FormatTime;
+
+/// Timestamps as tracing's default writes them (`2026-12-03T09:52:08.287040Z`, UTC,
+/// microseconds), with the date and time formatted once per second per thread rather than
+/// for every line.
+pub(super) struct UtcSeconds;
+
+thread_local! {
+    /// The second last formatted on this thread, and its text up to the seconds.
+    static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+}
+
+impl FormatTime for UtcSeconds {
+    fn format_time(&self, writer: &mut Writer<'_>) -> std::fmt::Result {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let seconds = now.as_secs();
+        SECOND.with_borrow_mut(|(formatted, text)| {
+            if *formatted != seconds {
+                *formatted = seconds;
+                *text = time::OffsetDateTime::from_unix_timestamp(seconds as i64)
+                    .ok()
+                    .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+                    .map(|at| at.trim_end_matches('Z').to_owned())
+                    .unwrap_or_default();
+            }
+            writer.write_str(text)
+        })?;
+        let mut fraction = *b".000000Z";
+        let mut micros = now.subsec_micros();
+        for digit in fraction[1..7].iter_mut().rev() {
+            *digit = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        writer.write_str(std::str::from_utf8(&fraction).expect("ASCII digits"))
+    }
+}
+
+/// Text fields as `name=value`, strings quoted, like tracing's default, with less work per
+/// field: a string that needs no escaping is copied as it is (the default escapes every
+/// string character by character, and every host log line and event span has several).
+pub(super) struct TextFields;
+
+impl<'writer> FormatFields<'writer> for TextFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> std::fmt::Result {
+        let ansi = writer.has_ansi_escapes();
+        let mut visitor = TextVisitor {
+            writer: &mut writer,
+            ansi,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+/// Writes one record's fields for [`TextFields`].
+struct TextVisitor<'a, 'writer> {
+    writer: &'a mut Writer<'writer>,
+    ansi: bool,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl TextVisitor<'_, '_> {
+    /// Writes the separator and `name=` (the message has no name), then `value`.
+    fn field(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> std::fmt::Result) {
+        // As the default formatter: the `log` crate's metadata (lines forwarded from it) is
+        // shown as the line's target, not as fields.
+        if self.result.is_err() || field.name().starts_with("log.") {
+            return;
+        }
+        self.result = (|| {
+            if !std::mem::take(&mut self.first) {
+                self.writer.write_char(' ')?;
+            }
+            if field.name() != "message" {
+                let name = field.name().trim_start_matches("r#");
+                match self.ansi {
+                    true => write!(self.writer, "\x1b[3m{name}\x1b[0m\x1b[2m=\x1b[0m")?,
+                    false => {
+                        self.writer.write_str(name)?;
+                        self.writer.write_char('=')?;
+                    }
+                }
+            }
+            value(self.writer)
+        })();
+    }
+}
+
+impl Visit for TextVisitor<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let plain = !value.chars().any(|c| c == '"' || c == '\\' || c.is_control());
+        self.field(field, |writer| match plain {
+            true => {
+                writer.write_char('"')?;
+                writer.write_str(value)?;
+                writer.write_char('"')
+            }
+            false => write!(writer, "{value:?}"),
+        });
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.field(field, |writer| write!(writer, "{value:?}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logging::writer::BufferedStderr;
+
+    /// A span and a line inside it, formatted with `fields`.
+    fn render<N>(fields: N) -> String
+    where
+        N: for<'w> FormatFields<'w> + Send + Sync + 'static,
+    {
+        let make = BufferedStderr::unwritten();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(make.clone())
+            .with_ansi(false)
+            .without_time()
+            .fmt_fields(fields)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("event", function = "order-total", subject = %"orders.placed", attempt = 2);
+            let _entered = span.enter();
+            tracing::info!(target: "sluice::handler", event_id = "e-1", quoted = "a \"b\"", "order {} totals {}", "o-1", 3998);
+        });
+        make.contents()
+    }
+
+    #[test]
+    fn text_fields_read_as_the_default_formatter_writes_them() {
+        let line = render(TextFields);
+        assert_eq!(
+            line,
+            " INFO event{function=\"order-total\" subject=orders.placed attempt=2}: sluice::handler: \
+             order o-1 totals 3998 event_id=\"e-1\" quoted=\"a \\\"b\\\"\"\n"
+        );
+        assert_eq!(
+            line,
+            render(tracing_subscriber::fmt::format::DefaultFields::new())
+        );
+    }
+
+    #[test]
+    fn timestamps_read_as_the_default_timer_writes_them() {
+        let mine = BufferedStderr::unwritten();
+        let theirs = BufferedStderr::unwritten();
+        for (make, timer) in [(&mine, true), (&theirs, false)] {
+            let builder = tracing_subscriber::fmt()
+                .with_writer(make.clone())
+                .with_ansi(false);
+            let line = || tracing::info!("tick");
+            match timer {
+                true => tracing::subscriber::with_default(builder.with_timer(UtcSeconds).finish(), line),
+                false => tracing::subscriber::with_default(builder.finish(), line),
+            }
+        }
+        let mine = mine.contents();
+        let theirs = theirs.contents();
+        let (stamp, rest) = mine.split_once(' ').unwrap();
+        let (their_stamp, their_rest) = theirs.split_once(' ').unwrap();
+        assert_eq!(rest, their_rest);
+        assert_eq!(stamp.len(), their_stamp.len(), "{stamp} against {their_stamp}");
+        assert!(stamp.ends_with('Z') && stamp.as_bytes()[19] == b'.', "{stamp}");
+        // Written within the same few seconds: the same date and hour.
+        assert_eq!(stamp[..13], their_stamp[..13], "{stamp} against {their_stamp}");
+    }
+}
