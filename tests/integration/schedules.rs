@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use sluice_tests::{
-    FleetHost, Manifest, NatsServer, Sluice, WAIT, bundle, deployer, eventually, header, next_message,
-    sluice_command,
+    FleetHost, HostOptions, Manifest, NatsServer, Sluice, WAIT, bundle, deployer, eventually, header,
+    next_message, sluice_command,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -263,4 +263,36 @@ async fn the_fleets_undeploy_removes_the_schedule_with_no_host_running() {
     let stream = js.get_stream(STREAM).await.unwrap();
     let gone = stream.get_last_raw_message_by_subject(HOLDER).await.unwrap_err();
     assert_eq!(gone.kind(), LastRawMessageErrorKind::NoMessageFound, "{gone}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_cannot_hold_schedules_is_named_in_one_line() {
+    let stage = Sluice::builder()
+        .add("ticker", "probe", ticker("@every 1s").stream("TICKS_NEW"))
+        .stage()
+        .await;
+    // A stream of the user's that discards new messages when full: no schedules there.
+    let config = async_nats::jetstream::stream::Config {
+        name: "TICKS_NEW".into(),
+        subjects: vec!["ticks.>".into()],
+        discard: async_nats::jetstream::stream::DiscardPolicy::New,
+        max_messages: 1000,
+        ..Default::default()
+    };
+    stage.js().create_stream(config).await.unwrap();
+    // As any JetStream set-up failure of a folder's function at start-up: the host does not
+    // start, and says why in one line.
+    let error = HostOptions::default()
+        .try_start(stage.server.url(), stage.dir.path())
+        .await
+        .err()
+        .expect("a function whose stream cannot hold its schedule is refused")
+        .to_string();
+    assert!(
+        !error.contains('\n')
+            && error.contains("function `ticker`")
+            && error.contains("TICKS_NEW")
+            && error.contains("discard new"),
+        "{error}"
+    );
 }
