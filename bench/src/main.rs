@@ -8,6 +8,7 @@
 mod baselines;
 mod batch;
 mod chart;
+mod delayed;
 mod fleet;
 mod host_cost;
 mod jetstream;
@@ -46,7 +47,7 @@ struct Args {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run only these scenarios: host, throughput, batch, jetstream, latency, scale, concurrency,
-    /// reload, schedules, fleet. Writes no report unless `--out` is given, so a partial run never replaces
+    /// reload, schedules, delayed, fleet. Writes no report unless `--out` is given, so a partial run never replaces
     /// `BENCHMARKS.md`.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -97,6 +98,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("schedules") {
         schedules::lateness(&size, &mut report).await?;
+    }
+    if wanted("delayed") {
+        delayed::lateness(&size, &mut report).await?;
+        delayed::cost(&size, &mut report).await?;
     }
     if wanted("fleet") {
         fleet::run(&size, &mut report).await?;

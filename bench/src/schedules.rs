@@ -83,7 +83,7 @@ fn fired_second(tick: &async_nats::Message) -> Option<i64> {
 }
 
 /// Publishes orders at [`LOAD_RATE`] a second, in 10 ms bursts, until aborted or `limit`.
-async fn steady_orders(client: async_nats::Client, limit: Duration) {
+pub async fn steady_orders(client: async_nats::Client, limit: Duration) {
     let started = Instant::now();
     let per_tick = LOAD_RATE / 100;
     let mut interval = tokio::time::interval(Duration::from_millis(10));

@@ -32,6 +32,8 @@ pub struct Size {
     pub failover_ack_waits: Vec<Duration>,
     /// Firings of an `@every 1s` schedule timed per variant (idle, loaded host).
     pub schedule_firings: usize,
+    /// Delayed events timed per variant (idle, loaded host).
+    pub delayed_events: usize,
     /// Upper bound of any one run.
     pub timeout: Duration,
 }
@@ -53,6 +55,7 @@ impl Size {
             fleet_jetstream_events: 20_000,
             failover_ack_waits: vec![Duration::from_secs(30), Duration::from_secs(5)],
             schedule_firings: 15,
+            delayed_events: 1_000,
             timeout: Duration::from_secs(120),
         }
     }
@@ -73,6 +76,7 @@ impl Size {
             fleet_jetstream_events: 500,
             failover_ack_waits: vec![Duration::from_secs(1)],
             schedule_firings: 2,
+            delayed_events: 100,
             timeout: Duration::from_secs(60),
         }
     }

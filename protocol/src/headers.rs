@@ -9,6 +9,8 @@ pub const EVENT_ID: &str = "Sluice-Event-Id";
 pub const CORRELATION_ID: &str = "Sluice-Correlation-Id";
 /// The id of the event whose handler published this one.
 pub const CAUSATION_ID: &str = "Sluice-Causation-Id";
+/// On a delayed event held in the delay stream: the subject it is published to when it fires.
+pub const DELAY_SUBJECT: &str = "Sluice-Delay-Subject";
 /// Set by the server on a message a stream's schedule fired: the schedule's subject.
 pub const NATS_SCHEDULER: &str = "Nats-Scheduler";
 /// W3C trace context, propagated unchanged.

@@ -16,8 +16,10 @@
 //! - [`dead_letter`]: why an event was dead-lettered ([`DeadLetterReason`]), with the name
 //!   written in `Sluice-Dlq-Reason`.
 //! - [`limits`]: how much one event may publish.
+//! - [`delay`]: how far ahead an event may be scheduled, and the ids of delayed events.
 
 pub mod dead_letter;
+pub mod delay;
 pub mod headers;
 pub mod http;
 pub mod kv;

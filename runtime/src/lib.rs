@@ -33,6 +33,8 @@
 //!   of a watched folder) and `admin` (`/metrics`, `/healthz` over HTTP).
 //! - [`Runtime`]: start, deploy, stats, shutdown — what the `sluice` command and the tests
 //!   drive.
+//! - [`delay`]: delayed events (`publish-after`): one stream per cluster holds them as message
+//!   schedules until they fire, and a forwarder shared by the hosts publishes them.
 //! - [`fleet`]: many hosts on one NATS cluster as one runtime — `sluice deploy` writes
 //!   components and desired state to JetStream buckets, fleet hosts reconcile towards them
 //!   through the same deploy path as hot reload and report what they run.
@@ -51,6 +53,7 @@ mod bindings;
 mod breaker;
 mod cache;
 pub mod check;
+pub mod delay;
 mod deployment;
 mod dispatch;
 pub mod dlq;

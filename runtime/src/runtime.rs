@@ -10,6 +10,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::AdminServer;
+use crate::delay::DelayService;
 use crate::dispatch::Dispatcher;
 use crate::engine::SluiceEngine;
 use crate::fleet::{Buckets, FleetConfig, Member};
@@ -102,6 +103,7 @@ pub struct Runtime {
     reloading: Option<Reloading>,
     membership: Option<Membership>,
     admin: Option<AdminServer>,
+    delays: DelayService,
 }
 
 impl Runtime {
@@ -110,6 +112,11 @@ impl Runtime {
     /// `config.watch`, later changes to the folder are deployed while the host runs.
     pub async fn start(config: RuntimeConfig) -> anyhow::Result<Self> {
         let host = Arc::new(connect(&config).await?);
+        let client = &host.dispatcher.client;
+        let replicas = (config.fleet.as_ref())
+            .and_then(|fleet| fleet.replicas)
+            .unwrap_or_else(|| crate::fleet::default_replicas(client));
+        let delays = DelayService::start(host.dispatcher.clone(), replicas).await;
         let admin = match config.admin {
             Some(addr) => Some(AdminServer::start(addr, host.clone()).await?),
             None => None,
@@ -129,6 +136,7 @@ impl Runtime {
             reloading,
             membership,
             admin,
+            delays,
         })
     }
 
@@ -204,6 +212,7 @@ impl Runtime {
             }
         }
         self.host.registry.stop_all().await;
+        self.delays.stop().await;
         let tracker = &self.host.dispatcher.tracker;
         tracker.close();
         let finished = tokio::time::timeout(self.grace, tracker.wait()).await.is_ok();

@@ -15,6 +15,28 @@ mod imp {
         publisher::publish(subject, payload, headers)
     }
 
+    pub fn publish_after(
+        subject: &str,
+        payload: &[u8],
+        headers: &[(String, String)],
+        delay_ms: u32,
+    ) -> Result<String, String> {
+        publisher::publish_after(subject, payload, headers, delay_ms)
+    }
+
+    pub fn publish_at(
+        subject: &str,
+        payload: &[u8],
+        headers: &[(String, String)],
+        unix_ms: u64,
+    ) -> Result<String, String> {
+        publisher::publish_at(subject, payload, headers, unix_ms)
+    }
+
+    pub fn cancel_scheduled(id: &str) -> Result<(), String> {
+        publisher::cancel_scheduled(id)
+    }
+
     pub fn config(key: &str) -> Option<String> {
         config::get(key)
     }
@@ -89,12 +111,12 @@ mod imp {
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
     pub(crate) use crate::testing::{
-        begin_event, config, http_send, kv_compare_and_swap, kv_delete, kv_get, kv_keys, kv_set, log,
-        publish, request,
+        begin_event, cancel_scheduled, config, http_send, kv_compare_and_swap, kv_delete, kv_get, kv_keys,
+        kv_set, log, publish, publish_after, publish_at, request,
     };
 }
 
 pub(crate) use imp::{
-    begin_event, config, http_send, kv_compare_and_swap, kv_delete, kv_get, kv_keys, kv_set, log, publish,
-    request,
+    begin_event, cancel_scheduled, config, http_send, kv_compare_and_swap, kv_delete, kv_get, kv_keys,
+    kv_set, log, publish, publish_after, publish_at, request,
 };

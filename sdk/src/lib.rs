@@ -78,6 +78,12 @@
 //! Calling [`publish`], [`config`], [`kv`], [`request`], [`http`] or the [`log`] functions
 //! natively outside a `TestHost` run panics with a message saying so.
 //!
+//! # Delayed events
+//!
+//! [`publish_after`] and [`publish_at`] publish an event later (a payment timeout, a
+//! reminder), through the outbox like [`publish`], and return an id that
+//! [`cancel_scheduled`] takes. The host keeps them in JetStream until they fire.
+//!
 //! # State, requests and HTTP
 //!
 //! [`kv`] reads and writes the JetStream key-value buckets named in the manifest's
@@ -89,6 +95,7 @@
 mod batch;
 mod bindings_glue;
 mod config;
+mod delay;
 mod error;
 mod event;
 mod host;
@@ -150,6 +157,7 @@ pub mod batch_bindings {
 pub use batch::{Batch, BatchHandler, BatchOutcome};
 
 pub use config::config;
+pub use delay::{cancel_scheduled, publish_after, publish_at, publish_json_after};
 pub use error::Error;
 pub use event::Event;
 pub use level::Level;

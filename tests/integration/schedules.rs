@@ -218,7 +218,7 @@ async fn sluice_schedules_lists_each_schedule_with_its_last_and_next_firing() {
         String::from_utf8_lossy(&listing.stderr)
     );
     let listed: serde_json::Value = serde_json::from_slice(&listing.stdout).unwrap();
-    let listed = listed.as_array().unwrap();
+    let listed = listed["schedules"].as_array().unwrap();
     assert_eq!(listed.len(), 2, "{listed:?}");
     let nightly = &listed[0];
     assert_eq!(nightly["function"], "nightly");

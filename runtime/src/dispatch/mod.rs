@@ -76,6 +76,8 @@ pub struct DispatcherParts {
     pub routes: Arc<crate::provision::StreamRoutes>,
     /// Whether the connection has JetStream, learned once per connection.
     pub jetstream_availability: crate::nats::JetStreamAvailability,
+    /// Whether the host's delay stream is ready for delayed publishes.
+    pub delays: Arc<crate::delay::Readiness>,
     /// Cancelled when the shutdown grace period is over: JetStream events still running are
     /// handed back to the server at once.
     pub abandon: tokio_util::sync::CancellationToken,
@@ -109,6 +111,7 @@ impl Dispatcher {
             routes: Arc::new(crate::provision::StreamRoutes::new(jetstream.clone())),
             jetstream,
             jetstream_availability: crate::nats::JetStreamAvailability::default(),
+            delays: Arc::default(),
             client,
             tracker: TaskTracker::new(),
             abandon: tokio_util::sync::CancellationToken::new(),

@@ -150,7 +150,9 @@ fn require_server(client: &async_nats::Client) -> Result<(), BucketError> {
 }
 
 /// 3 when the server knows three or more servers of its cluster, else 1.
-fn default_replicas(client: &async_nats::Client) -> usize {
+/// How many copies a cluster-wide stream or bucket keeps when nobody said: 3 when the server
+/// knows of three or more servers in its cluster, else 1.
+pub(crate) fn default_replicas(client: &async_nats::Client) -> usize {
     let info = client.server_info();
     if info.cluster.is_some() && info.connect_urls.len() >= 3 {
         3

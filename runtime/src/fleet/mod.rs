@@ -35,6 +35,7 @@ mod status;
 
 use std::time::Duration;
 
+pub(crate) use buckets::default_replicas;
 pub use buckets::{BucketError, BucketNames, Buckets, HISTORY, HOST_REPORT_MAX_AGE};
 pub use bundle::{Bundle, BundleError, component_paths};
 pub use control::{Fleet, SeenHost, Shipped, Version};

@@ -1,12 +1,16 @@
 //! `sluice:function/publisher`: permission-checked publishing into an outbox that is sent
-//! only when the handler succeeds.
+//! only when the handler succeeds, now or later (a delayed event is a message schedule
+//! published into the host's delay stream, see `crate::delay`).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
 use super::State;
 use crate::bindings::sluice::function::publisher::Host;
 use crate::event::headers;
-use sluice_protocol::{limits, subject};
+use sluice_protocol::headers::DELAY_SUBJECT;
+use sluice_protocol::{delay, limits, subject};
 
 /// A message a handler published, waiting for the handler to succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,18 +54,83 @@ impl Host for State {
         payload: Vec<u8>,
         handler_headers: Vec<(String, String)>,
     ) -> Result<(), String> {
+        let is_reply = self.call.event.reply_to.as_deref() == Some(subject.as_str());
+        self.admit(&subject, &handler_headers, payload.len(), is_reply)?;
+        let call = &mut self.call;
+        let sequence = call.outbox.messages.len() + 1;
+        let headers = headers::for_publish(handler_headers, &call.event, &call.function, sequence);
+        call.outbox.push(subject, payload, headers);
+        Ok(())
+    }
+
+    fn publish_after(
+        &mut self,
+        subject: String,
+        payload: Vec<u8>,
+        handler_headers: Vec<(String, String)>,
+        delay_ms: u32,
+    ) -> Result<String, String> {
+        let delay = Duration::from_millis(delay_ms.into());
+        delay::check_delay(delay)?;
+        self.schedule(subject, payload, handler_headers, SystemTime::now() + delay)
+    }
+
+    fn publish_at(
+        &mut self,
+        subject: String,
+        payload: Vec<u8>,
+        handler_headers: Vec<(String, String)>,
+        unix_ms: u64,
+    ) -> Result<String, String> {
+        let at = UNIX_EPOCH + Duration::from_millis(unix_ms);
+        let delay = at.duration_since(SystemTime::now()).unwrap_or_default();
+        delay::check_delay(delay).map_err(|_| {
+            format!(
+                "cannot schedule an event at {}: delayed events fire between 1 second and 30 days from now",
+                rfc3339(at)
+            )
+        })?;
+        self.schedule(subject, payload, handler_headers, at)
+    }
+
+    fn cancel_scheduled(&mut self, id: String) -> Result<(), String> {
+        delay::check_id(&id)?;
+        self.call.services.delays.check()?;
+        let holder = delay::holder_subject(&self.call.function, &id);
+        self.admit(&holder, &[], 0, true)?;
+        let call = &mut self.call;
+        let sequence = call.outbox.messages.len() + 1;
+        let mut headers = headers::for_publish(Vec::new(), &call.event, &call.function, sequence);
+        // Replaces the schedule on the subject, then expires: nothing is left to fire.
+        headers.push(("Nats-Rollup".to_owned(), "sub".to_owned()));
+        headers.push(("Nats-TTL".to_owned(), "1s".to_owned()));
+        call.outbox.push(holder, Vec::new(), headers);
+        Ok(())
+    }
+}
+
+impl State {
+    /// Checks that the handler may publish `payload_len` bytes to `subject` now (whatever
+    /// `permissions.publish` says when `granted`: the event's reply subject, the function's
+    /// own delayed events) and that the outbox has room.
+    fn admit(
+        &self,
+        subject: &str,
+        handler_headers: &[(String, String)],
+        payload_len: usize,
+        granted: bool,
+    ) -> Result<(), String> {
         if self.batch.as_ref().is_some_and(|batch| batch.unselected()) {
             return Err(format!(
                 "cannot publish to `{subject}`: a batch handler must say which event the output belongs to (batch.begin) first"
             ));
         }
-        let call = &mut self.call;
-        let function = &*call.function;
-        subject::validate_literal(&subject).map_err(|why| format!("cannot publish: {why}"))?;
-        let is_reply = call.event.reply_to.as_deref() == Some(subject.as_str());
-        if !is_reply && !call.manifest.may_publish(&subject) {
+        let call = &self.call;
+        subject::validate_literal(subject).map_err(|why| format!("cannot publish: {why}"))?;
+        if !granted && !call.manifest.may_publish(subject) {
             return Err(format!(
-                "publish to `{subject}` denied: function `{function}` may only publish to [{}] (permissions.publish)",
+                "publish to `{subject}` denied: function `{}` may only publish to [{}] (permissions.publish)",
+                call.function,
                 call.manifest
                     .publish
                     .iter()
@@ -70,19 +139,57 @@ impl Host for State {
                     .join(", ")
             ));
         }
-        for (name, value) in &handler_headers {
+        for (name, value) in handler_headers {
             headers::validate(name, value)?;
         }
-        let outbox = &mut call.outbox;
-        limits::check_outbox(outbox.messages.len(), outbox.bytes, payload.len())?;
-        let sequence = outbox.messages.len() + 1;
-        let headers = headers::for_publish(handler_headers, &call.event, function, sequence);
-        outbox.bytes += payload.len();
-        outbox.messages.push(OutgoingMessage {
+        limits::check_outbox(call.outbox.messages.len(), call.outbox.bytes, payload_len)
+    }
+
+    /// Buffers a delayed publish of `payload` to `subject` at `at`: a message schedule on the
+    /// event's holder subject in the delay stream. Returns the delayed event's id.
+    fn schedule(
+        &mut self,
+        subject: String,
+        payload: Vec<u8>,
+        handler_headers: Vec<(String, String)>,
+        at: SystemTime,
+    ) -> Result<String, String> {
+        self.call.services.delays.check()?;
+        self.admit(&subject, &handler_headers, payload.len(), false)?;
+        let call = &mut self.call;
+        let function = &*call.function;
+        let sequence = call.outbox.messages.len() + 1;
+        let id = delay::id(function, &call.event.id, sequence);
+        let mut headers = headers::for_publish(handler_headers, &call.event, function, sequence);
+        headers.push(("Nats-Schedule".to_owned(), format!("@at {}", rfc3339(at))));
+        headers.push((
+            "Nats-Schedule-Target".to_owned(),
+            delay::fired_subject(function, &id),
+        ));
+        headers.push((DELAY_SUBJECT.to_owned(), subject));
+        call.outbox
+            .push(delay::holder_subject(function, &id), payload, headers);
+        Ok(id)
+    }
+}
+
+impl Outbox {
+    fn push(&mut self, subject: String, payload: Vec<u8>, headers: Vec<(String, String)>) {
+        self.bytes += payload.len();
+        self.messages.push(OutgoingMessage {
             subject,
             payload: payload.into(),
             headers,
         });
-        Ok(())
     }
+}
+
+/// `at` in RFC 3339, to the millisecond, in UTC.
+fn rfc3339(at: SystemTime) -> String {
+    let at = time::OffsetDateTime::from(at);
+    let at = at
+        .replace_nanosecond(at.millisecond() as u32 * 1_000_000)
+        .unwrap_or(at);
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }

@@ -15,6 +15,30 @@ pub struct Services {
     pub kv: Arc<KvBackend>,
     /// The connection requests go out on, or why there is none.
     pub requests: Result<async_nats::Client, &'static str>,
+    /// Whether delayed publishes are taken.
+    pub delays: Delays,
+}
+
+/// Whether a function's delayed publishes (`publish-after`, `publish-at`) are taken.
+#[derive(Debug, Clone)]
+pub enum Delays {
+    /// Refused, for this reason (no NATS connection).
+    Refused(&'static str),
+    /// Taken and shown, never sent (`sluice invoke`).
+    Shown,
+    /// Taken once the host's delay stream is ready.
+    Host(Arc<crate::delay::Readiness>),
+}
+
+impl Delays {
+    /// `Ok` when a delayed publish can be taken now; otherwise why not.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Self::Refused(reason) => Err((*reason).to_owned()),
+            Self::Shown => Ok(()),
+            Self::Host(readiness) => readiness.check(),
+        }
+    }
 }
 
 impl Default for Services {
@@ -23,6 +47,7 @@ impl Default for Services {
         Self {
             kv: Arc::new(KvBackend::None),
             requests: Err("this host has no NATS connection for requests"),
+            delays: Delays::Refused("this host has no NATS connection for delayed events"),
         }
     }
 }
@@ -34,14 +59,16 @@ impl Services {
         Self {
             kv: Arc::new(KvBackend::Memory(MemoryKv::default())),
             requests: Err("sluice invoke has no NATS connection"),
+            delays: Delays::Shown,
         }
     }
 
     /// What a deployed function gets: each bucket of its `[state] buckets` (created when
-    /// missing) and `client` for its requests.
+    /// missing), `client` for its requests and the host's delay stream.
     pub async fn deployed(
         js: &async_nats::jetstream::Context,
         client: &async_nats::Client,
+        delays: &Arc<crate::delay::Readiness>,
         function: &str,
         manifest: &Manifest,
     ) -> Result<Self, SetupError> {
@@ -53,6 +80,7 @@ impl Services {
         Ok(Self {
             kv: Arc::new(KvBackend::JetStream(stores)),
             requests: Ok(client.clone()),
+            delays: Delays::Host(delays.clone()),
         })
     }
 }

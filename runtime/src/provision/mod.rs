@@ -368,6 +368,10 @@ impl StreamRoutes {
     /// while a cluster recovers, a lost connection), the last answer stands: taking "no" for
     /// an answer would send outputs unconfirmed to a stream that cannot store them.
     pub async fn captured(&self, subject: &str) -> bool {
+        // The host's own delay stream: one subject per delayed event, never worth a lookup.
+        if subject.starts_with(sluice_protocol::delay::HOLDER_PREFIX) {
+            return true;
+        }
         let known = self.lock().get(subject).copied();
         if let Some((captured, at)) = known
             && at.elapsed() < ROUTE_TTL

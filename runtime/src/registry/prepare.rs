@@ -40,6 +40,7 @@ pub(super) async fn deployment_parts(
     let services = Services::deployed(
         &dispatcher.jetstream,
         &dispatcher.client,
+        &dispatcher.delays,
         &name,
         function.manifest(),
     )

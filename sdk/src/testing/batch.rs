@@ -17,8 +17,11 @@ pub(super) struct BatchRun {
 /// What one event of a batch did.
 #[derive(Default)]
 pub(super) struct EventRun {
+    pub(super) event_id: String,
     pub(super) reply_to: Option<String>,
     pub(super) outbox: Vec<Published>,
+    pub(super) scheduled: Vec<super::Scheduled>,
+    pub(super) cancelled: Vec<String>,
     pub(super) logs: Vec<(Level, String)>,
     pub(super) requests: Vec<Published>,
     pub(super) http: Vec<super::HttpCall>,
@@ -27,8 +30,11 @@ pub(super) struct EventRun {
 impl Run {
     /// Swaps the run's per-event fields with `other`'s.
     pub(super) fn swap(&mut self, other: &mut EventRun) {
+        std::mem::swap(&mut self.event_id, &mut other.event_id);
         std::mem::swap(&mut self.reply_to, &mut other.reply_to);
         std::mem::swap(&mut self.outbox, &mut other.outbox);
+        std::mem::swap(&mut self.scheduled, &mut other.scheduled);
+        std::mem::swap(&mut self.cancelled, &mut other.cancelled);
         std::mem::swap(&mut self.logs, &mut other.logs);
         std::mem::swap(&mut self.requests, &mut other.requests);
         std::mem::swap(&mut self.http, &mut other.http);
@@ -72,6 +78,7 @@ impl TestHost {
             .iter()
             .map(|event| {
                 Some(EventRun {
+                    event_id: event.id().to_owned(),
                     reply_to: event.reply_to().map(str::to_owned),
                     ..EventRun::default()
                 })

@@ -30,6 +30,7 @@
 //! Only available outside WebAssembly.
 
 mod batch;
+mod delay;
 mod http;
 mod kv;
 mod request;
@@ -49,6 +50,8 @@ use crate::request::reply::Reply;
 use crate::{Error, Event, Handler};
 pub(crate) use batch::begin_event;
 use batch::{BatchRun, EventRun};
+pub use delay::{Fires, Scheduled};
+pub(crate) use delay::{cancel_scheduled, publish_after, publish_at};
 pub use http::HttpCall;
 pub(crate) use http::http_send;
 pub(crate) use kv::{kv_compare_and_swap, kv_delete, kv_get, kv_keys, kv_set};
@@ -78,6 +81,11 @@ pub struct Outcome {
     pub published: Vec<Published>,
     /// Every publish the handler made, sent or not.
     pub attempted: Vec<Published>,
+    /// The delayed events the host would schedule: the handler's `publish_after` and
+    /// `publish_at` calls when it succeeded, nothing otherwise.
+    pub scheduled: Vec<Scheduled>,
+    /// The delayed events the host would cancel (`cancel_scheduled`), when it succeeded.
+    pub cancelled: Vec<String>,
     /// Log lines, with their level.
     pub logs: Vec<(Level, String)>,
     /// Every request the handler sent (requests go out at once, so also in a failed run).
@@ -114,8 +122,11 @@ impl Published {
 #[derive(Default)]
 struct Run {
     host: TestHost,
+    event_id: String,
     reply_to: Option<String>,
     outbox: Vec<Published>,
+    scheduled: Vec<Scheduled>,
+    cancelled: Vec<String>,
     logs: Vec<(Level, String)>,
     requests: Vec<Published>,
     http: Vec<HttpCall>,
@@ -244,6 +255,7 @@ impl TestHost {
         CURRENT.with(|current| {
             *current.borrow_mut() = Some(Run {
                 host: self.clone(),
+                event_id: event.id().to_owned(),
                 reply_to,
                 ..Run::default()
             });
@@ -253,8 +265,11 @@ impl TestHost {
             .with(|current| current.borrow_mut().take())
             .expect("run state was set");
         let event = EventRun {
+            event_id: run.event_id,
             reply_to: run.reply_to,
             outbox: run.outbox,
+            scheduled: run.scheduled,
+            cancelled: run.cancelled,
             logs: run.logs,
             requests: run.requests,
             http: run.http,
@@ -265,15 +280,17 @@ impl TestHost {
 
 /// The outcome of one event's run.
 fn outcome(result: Result<(), Error>, event: EventRun) -> Outcome {
-    let published = if result.is_ok() {
-        event.outbox.clone()
+    let (published, scheduled, cancelled) = if result.is_ok() {
+        (event.outbox.clone(), event.scheduled, event.cancelled)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new(), Vec::new())
     };
     Outcome {
         result,
         published,
         attempted: event.outbox,
+        scheduled,
+        cancelled,
         logs: event.logs,
         requests: event.requests,
         http: event.http,

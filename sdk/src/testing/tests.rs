@@ -107,3 +107,54 @@ fn requests_get_canned_answers_timeouts_or_denials() {
         .unwrap_err();
     assert!(!denied.is_retryable() && denied.message().contains("denied"));
 }
+
+/// Schedules a timeout, cancels an earlier one named in the payload, and fails on `fail`.
+struct Timer;
+
+impl Handler for Timer {
+    fn handle(event: Event) -> Result<(), Error> {
+        let id = crate::publish_after("timeouts.payment", event.id(), std::time::Duration::from_secs(30))?;
+        crate::log::info(&format!("scheduled {id}"));
+        let earlier = event.text()?;
+        if earlier == "fail" {
+            return Err(Error::retryable("not yet"));
+        }
+        if !earlier.is_empty() {
+            crate::cancel_scheduled(earlier)?;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn delayed_publishes_are_recorded_only_when_the_run_succeeds() {
+    let host = TestHost::new().allow_publish("timeouts.>");
+    let outcome = host.run::<Timer>(Event::new("order-1", "orders", "0123456789abcdef"));
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    assert_eq!(outcome.scheduled.len(), 1);
+    let scheduled = &outcome.scheduled[0];
+    assert_eq!(scheduled.subject, "timeouts.payment");
+    assert_eq!(scheduled.payload, b"order-1");
+    assert_eq!(scheduled.fires, Fires::After(std::time::Duration::from_secs(30)));
+    assert_eq!(outcome.cancelled, ["0123456789abcdef"]);
+    // The id is the one the handler got, and the same on a retry of the event.
+    assert_eq!(outcome.logs[0].1, format!("scheduled {}", scheduled.id));
+    let again = host.run::<Timer>(Event::new("order-1", "orders", "").with_attempt(2));
+    assert_eq!(again.scheduled[0].id, scheduled.id);
+
+    let failed = host.run::<Timer>(Event::new("order-2", "orders", "fail"));
+    assert!(failed.result.is_err());
+    assert!(failed.scheduled.is_empty() && failed.cancelled.is_empty());
+}
+
+#[test]
+fn delayed_publishes_follow_the_hosts_rules() {
+    let denied = TestHost::new()
+        .allow_publish("orders.>")
+        .run::<Timer>(Event::new("e", "s", ""));
+    let error = denied.result.unwrap_err();
+    assert!(error.message().contains("`timeouts.payment` denied"), "{error}");
+    let bad_id = TestHost::new().run::<Timer>(Event::new("e", "s", "not-an-id"));
+    let error = bad_id.result.unwrap_err();
+    assert!(error.message().contains("not a delayed event's id"), "{error}");
+}

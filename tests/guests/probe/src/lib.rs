@@ -26,6 +26,8 @@
 //! | `{"op":"kv-delete","bucket":b,"key":k}` | deletes `k`; publishes `{"deleted":k}` to `out` |
 //! | `{"op":"kv-keys","bucket":b,"prefix":p}` | publishes `{"keys":[...]}` to `out` |
 //! | `{"op":"request","subject":s,"payload":p,"timeout_ms":t}` | sends the string `p` to `s`; publishes `{"reply":text,"correlation":id}` to `out` |
+//! | `{"op":"delay","subject":s,"ms":N,"at_ms":T,"count":C,"fail_until":A}` | schedules C (default 1) delayed events to `s`, `N` ms from now with `publish_after` (or at unix ms `T` with `publish_at`), each `{"n","due_ms","event"}`; while attempt < A fails retryably (the outbox must drop them); else publishes `{"ids":[...],"attempt"}` to `out` (nothing with `"quiet":true`) |
+//! | `{"op":"cancel","id":x}` | cancels delayed event `x`, then echo |
 //! | `{"op":"http","url":"http://host:port/path","body":"...","timeout_ms":T}` | POSTs `body` with `sluice_sdk::http` (with the request timeout T when given), then publishes `{"status":N,"body":"..."}` or `{"error":"<HttpError kind>","message":m}` to `out`; ok |
 //!
 //! A key-value or request error other than a `kv-cas` conflict fails the event as the SDK
@@ -115,6 +117,29 @@ pub enum Op {
     },
     /// Recurse until the stack overflows.
     Recurse,
+    /// Schedule delayed events.
+    Delay {
+        /// Where they are published when they fire.
+        subject: String,
+        /// How far ahead (`publish_after`).
+        #[serde(default)]
+        ms: u64,
+        /// When (`publish_at`), instead of `ms`.
+        at_ms: Option<u64>,
+        /// How many.
+        #[serde(default = "one")]
+        count: u32,
+        /// Fail (retryably) while the attempt is below this.
+        fail_until: Option<u32>,
+        /// Report nothing (benchmarks: the delayed publish is the only output).
+        #[serde(default)]
+        quiet: bool,
+    },
+    /// Cancel a delayed event.
+    Cancel {
+        /// Its id.
+        id: String,
+    },
     /// Publish `count` messages to `out`.
     Flood {
         /// How many.
@@ -193,6 +218,10 @@ pub enum KvOp {
         #[serde(default)]
         prefix: String,
     },
+}
+
+fn one() -> u32 {
+    1
 }
 
 fn yes() -> bool {
@@ -326,6 +355,35 @@ fn request(event: &Event, subject: &str, payload: &str, timeout_ms: u64) -> Resu
     sluice_sdk::publish_json(&out(), &report)
 }
 
+/// Schedules `count` delayed events to `subject` (`ms` ahead, or at `at_ms`); fails while the
+/// attempt is below `fail_until`, else returns their ids.
+fn delay(
+    event: &Event,
+    subject: &str,
+    ms: u64,
+    at_ms: Option<u64>,
+    count: u32,
+    fail_until: Option<u32>,
+) -> Result<Vec<String>, Error> {
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let due_ms = at_ms.unwrap_or_else(|| unix_nanos() / 1_000_000 + ms);
+        let payload = json!({ "n": n, "due_ms": due_ms, "event": event.id() }).to_string();
+        let id = match at_ms {
+            Some(at) => sluice_sdk::publish_at(subject, &payload, UNIX_EPOCH + Duration::from_millis(at))?,
+            None => sluice_sdk::publish_after(subject, &payload, Duration::from_millis(ms))?,
+        };
+        ids.push(id);
+    }
+    if fail_until.is_some_and(|until| event.attempt() < until) {
+        return Err(
+            Error::retryable(format!("failing after scheduling, attempt {}", event.attempt()))
+                .retry_after(Duration::from_millis(50)),
+        );
+    }
+    Ok(ids)
+}
+
 /// The `probe` function.
 pub struct Probe;
 
@@ -393,6 +451,26 @@ impl Handler for Probe {
                 Ok(())
             }
             Op::Flood { count } => flood(count),
+            Op::Delay {
+                subject,
+                ms,
+                at_ms,
+                count,
+                fail_until,
+                quiet,
+            } => {
+                let ids = delay(&event, &subject, ms, at_ms, count, fail_until)?;
+                match quiet {
+                    true => Ok(()),
+                    false => {
+                        sluice_sdk::publish_json(&out(), &json!({ "ids": ids, "attempt": event.attempt() }))
+                    }
+                }
+            }
+            Op::Cancel { id } => {
+                sluice_sdk::cancel_scheduled(&id)?;
+                echo(&event)
+            }
             Op::Kv(op) => kv_op(op),
             Op::Request {
                 subject,
