@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The fulfilment saga in one command: builds the four functions and the driver, deploys them
 # on `sluice up` (which starts a local nats-server when none answers on 127.0.0.1:4222),
-# places 1,000 orders, replays the payments that were dead-lettered, and prints the stock
-# table, the outcomes, the throughput and two orders' traces. Stops the host at the end.
+# places 1,000 orders, waits until each ended (the payment timeout cancels those whose payment
+# was dead-lettered), replays the dead letters as late answers, and prints the stock table,
+# the outcomes, the timings and three orders' traces. Stops the host at the end.
 #
 #   functions/fulfilment-saga/run.sh [--orders N] [--nats URL]
 set -euo pipefail

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Order processing, end to end, with one command: builds the three functions and the driver,
+# Order processing, end to end, with one command: builds the four functions and the driver,
 # deploys them under `sluice up` (which starts a local nats-server when none answers on
 # 127.0.0.1:4222), sends 10,000 orders of which 10 % twice, prints what each consumer did and
-# whether every order was totalled exactly once, then stops the host.
+# whether every order was totalled exactly once, waits for the scheduled revenue report that
+# counts them all, then stops the host.
 # Arguments go to the driver, e.g. `run.sh --orders 2000`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -10,7 +11,7 @@ scripts/ensure-deps.sh
 . scripts/nats-server.sh
 
 . scripts/start-sluice.sh
-functions=(idempotent-total fulfilment-worker batch-revenue)
+functions=(idempotent-total fulfilment-worker batch-revenue revenue-report)
 echo "==> building the host, the driver and the order-processing functions"
 cargo build -p sluice-cli -p orders-driver
 cargo build --release --target wasm32-wasip2 $(printf -- '-p orders-%s ' "${functions[@]}")

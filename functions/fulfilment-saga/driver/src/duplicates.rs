@@ -10,10 +10,13 @@ use crate::observe::Seen;
 pub const COPY_PREFIX: &str = "copy:";
 
 /// The subjects whose events get copies: every step's input after the order itself.
-pub const COPIED: [&str; 6] = [
+pub const COPIED: [&str; 9] = [
     subject::STOCK_RESERVED,
     subject::PAYMENT_SUCCEEDED,
     subject::PAYMENT_FAILED,
+    subject::PAYMENT_TIMEOUT,
+    subject::ORDER_CONFIRMED,
+    subject::REFUND_REQUESTED,
     subject::SHIPMENT_DISPATCHED,
     subject::ORDER_COMPLETED,
     subject::ORDER_CANCELLED,

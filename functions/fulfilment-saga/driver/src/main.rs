@@ -1,15 +1,16 @@
-//! `saga-driver`: places orders through the fulfilment saga running on `sluice up`, replays
-//! the payments that were dead-lettered, and prints the stock table, the outcomes and one
-//! order's trace. Exits 1 when an invariant is broken.
+//! `saga-driver`: places orders through the fulfilment saga running on `sluice up`, waits
+//! until each ended (the payment timeout cancels those whose payment was dead-lettered),
+//! replays the dead letters to show a late answer changes nothing, and prints the stock
+//! table, the outcomes, the timings and three orders' traces. Exits 1 when an invariant is
+//! broken.
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use saga_driver::shop::{FUNCTIONS, stream_of};
-use saga_driver::{Outcome, Report, Shop, catalogue, duplicates, observe, trace};
+use saga_driver::{Outcome, Report, Shop, Timing, catalogue, duplicates, observe, trace};
 use saga_events::Order;
 
 /// Drive the fulfilment saga.
@@ -53,14 +54,12 @@ async fn main() -> anyhow::Result<()> {
         "run {run}: orders {run}-0000 to {run}-{:04}",
         orders.len().saturating_sub(1)
     );
-    let elapsed = run_sagas(&args, &shop, &orders).await?;
-    report(&shop, &run, &orders, elapsed).await
+    run_sagas(&args, &shop, &orders).await?;
+    report(&shop, &run, &orders).await
 }
 
-/// Places `orders` and waits until each saga ended, replaying the payments dead-lettered;
-/// returns how long that took.
-async fn run_sagas(args: &Args, shop: &Shop, orders: &[Order]) -> anyhow::Result<Duration> {
-    let started = Instant::now();
+/// Places `orders`, waits until each saga ended, then replays the payments dead-lettered.
+async fn run_sagas(args: &Args, shop: &Shop, orders: &[Order]) -> anyhow::Result<()> {
     let placed = shop.place(orders).await?;
     println!(
         "placed {} orders; {} re-sent with the same id, {} of them dropped by the stream; {} re-submitted under a new id",
@@ -69,25 +68,27 @@ async fn run_sagas(args: &Args, shop: &Shop, orders: &[Order]) -> anyhow::Result
     let mut progress = shop
         .wait_until_ended(orders.len(), Duration::from_secs(300))
         .await?;
+    println!(
+        "{} orders ended, each e-mailed; {} payments were dead-lettered after 3 attempts (gateway unavailable)",
+        progress.emailed, progress.dead_lettered
+    );
     for _ in 0..3 {
         if progress.dead_lettered == 0 {
             break;
         }
         println!(
-            "{} orders e-mailed; {} payments dead-lettered after 3 attempts (gateway unavailable), their stock still reserved. Replaying them:",
-            progress.emailed, progress.dead_lettered
+            "replaying the dead-lettered payments, as an operator would once the gateway is back (late answers):"
         );
         replay(args)?;
-        progress = shop
-            .wait_until_ended(orders.len(), Duration::from_secs(300))
-            .await?;
+        shop.wait_until_idle(Duration::from_secs(60)).await?;
+        progress = shop.progress().await?;
     }
-    Ok(started.elapsed())
+    Ok(())
 }
 
 /// Sends copies of the saga's events, then prints the stock table, the outcomes, the
-/// throughput and two traces; fails when an invariant is broken.
-async fn report(shop: &Shop, run: &str, orders: &[Order], elapsed: Duration) -> anyhow::Result<()> {
+/// timings and three traces; fails when an invariant is broken.
+async fn report(shop: &Shop, run: &str, orders: &[Order]) -> anyhow::Result<()> {
     let js = shop.jetstream().clone();
     let copies = duplicates::send_copies(&js, &observe(&js, run).await?.events, 10).await?;
     shop.wait_until_idle(Duration::from_secs(60)).await?;
@@ -98,28 +99,40 @@ async fn report(shop: &Shop, run: &str, orders: &[Order], elapsed: Duration) -> 
     let observed = observe(&js, run).await?;
     let report = Report::new(orders, &observed);
     print!("{report}");
-    let streams: Vec<String> = FUNCTIONS.iter().map(|f| stream_of(f)).collect();
-    let handled = observed
-        .events
-        .iter()
-        .filter(|seen| streams.contains(&seen.stream) && !seen.is_copy())
-        .count();
-    println!(
-        "{handled} events through the saga's functions in {:.1}s: {:.0} events/s, {:.0} orders/s",
-        elapsed.as_secs_f64(),
-        handled as f64 / elapsed.as_secs_f64(),
-        orders.len() as f64 / elapsed.as_secs_f64()
-    );
-    for wanted in [Outcome::Shipped, Outcome::Cancelled("payment_declined".into())] {
-        if let Some((order, _)) = report.outcomes.iter().find(|(_, o)| o.first() == Some(&wanted)) {
-            println!("\ntrace of order {order} ({wanted:?}), by its correlation id:");
-            print!("{}", trace::render(&trace::trace(&observed, order)));
-        }
+    print!("{}", Timing::new(&observed, &report));
+    for (outcome, order) in traced(&report) {
+        println!("\ntrace of order {order} ({outcome:?}), by its correlation id:");
+        print!("{}", trace::render(&trace::trace(&observed, order)));
     }
     if !report.violations.is_empty() {
         bail!("{} invariants broken", report.violations.len());
     }
     Ok(())
+}
+
+/// One order of each ending to trace: shipped, declined and timed out (preferably one whose
+/// late charge was refunded: it shows the whole race).
+fn traced(report: &Report) -> Vec<(Outcome, &str)> {
+    let ended = |outcome: &Outcome, order: &str| report.outcomes[order].first() == Some(outcome);
+    let refunded = |order: &str| report.charges.refunded.contains(order);
+    let mut traced = Vec::new();
+    let cancelled = |reason: &str| Outcome::Cancelled(reason.into());
+    for outcome in [
+        Outcome::Shipped,
+        cancelled("payment_declined"),
+        cancelled("payment_timeout"),
+    ] {
+        let mut orders = report
+            .outcomes
+            .keys()
+            .map(String::as_str)
+            .filter(|o| ended(&outcome, o));
+        let first = orders.clone().next();
+        if let Some(order) = orders.find(|o| refunded(o)).or(first) {
+            traced.push((outcome, order));
+        }
+    }
+    traced
 }
 
 /// `sluice dlq replay saga-payment`, as an operator would run it once the gateway is back.

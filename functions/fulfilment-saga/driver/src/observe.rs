@@ -1,16 +1,19 @@
-//! Reading back what happened: every event in the saga's streams and the stock levels.
+//! Reading back what happened: every event in the saga's streams, the stock levels, the
+//! refunds made and the payment timeouts still waiting to fire.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::pull};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use saga_events::stock::{self, StockLevel};
+use sluice_protocol::delay::{HOLDER_PREFIX, STREAM as DELAY_STREAM};
+use sluice_protocol::headers::dead_letter::REPLAYS;
 use tokio::time::Instant;
 
 use crate::catalogue::CATALOGUE;
-use crate::shop::{DEAD_LETTERS, FUNCTIONS, INVENTORY_BUCKET, MAIL_STREAM, stream_of};
+use crate::shop::{DEAD_LETTERS, FUNCTIONS, INVENTORY_BUCKET, MAIL_STREAM, PAYMENTS_BUCKET, stream_of};
 
 /// One message found in a stream.
 #[derive(Debug, Clone)]
@@ -44,6 +47,11 @@ impl Seen {
     /// Whether it is a copy the driver re-sent (see [`crate::duplicates`]).
     pub fn is_copy(&self) -> bool {
         self.event_id.starts_with(crate::duplicates::COPY_PREFIX)
+    }
+
+    /// Whether `sluice dlq replay` published it again from the dead letters.
+    pub fn is_replay(&self) -> bool {
+        self.headers.get(REPLAYS).is_some()
     }
 
     fn header(headers: &async_nats::HeaderMap, name: &str) -> String {
@@ -107,6 +115,10 @@ pub struct Observation {
     pub events: Vec<Seen>,
     /// Every catalogue product's stock level now.
     pub stock: BTreeMap<String, StockLevel>,
+    /// The run's orders `saga-payment` refunded (its claims `refund.ORDER`).
+    pub refunds: BTreeSet<String>,
+    /// The run's payment timeouts scheduled and neither fired nor cancelled yet.
+    pub pending_timeouts: usize,
 }
 
 /// Reads the messages of run `run` (orders `RUN-…`) and the stock levels.
@@ -128,6 +140,16 @@ pub async fn observe(js: &jetstream::Context, run: &str) -> anyhow::Result<Obser
         );
     }
     events.sort_by_key(|seen| seen.at_nanos);
+    Ok(Observation {
+        events,
+        stock: stock_levels(js).await?,
+        refunds: refunds(js, &prefix).await?,
+        pending_timeouts: pending_timeouts(js, &prefix).await?,
+    })
+}
+
+/// Every catalogue product's stock level.
+async fn stock_levels(js: &jetstream::Context) -> anyhow::Result<BTreeMap<String, StockLevel>> {
     let bucket = js.get_key_value(INVENTORY_BUCKET).await?;
     let mut stock = BTreeMap::new();
     for product in &CATALOGUE {
@@ -137,5 +159,44 @@ pub async fn observe(js: &jetstream::Context, run: &str) -> anyhow::Result<Obser
         };
         stock.insert(product.sku.to_owned(), level);
     }
-    Ok(Observation { events, stock })
+    Ok(stock)
+}
+
+/// The orders (ids starting with `prefix`) the payment step refunded.
+async fn refunds(js: &jetstream::Context, prefix: &str) -> anyhow::Result<BTreeSet<String>> {
+    let bucket = js.get_key_value(PAYMENTS_BUCKET).await?;
+    let keys: Vec<String> = bucket.keys().await?.try_collect().await?;
+    Ok(keys
+        .into_iter()
+        .filter_map(|key| key.strip_prefix("refund.").map(str::to_owned))
+        .filter(|order| order.starts_with(prefix))
+        .collect())
+}
+
+/// The inventory's delayed events about orders starting with `prefix` that are still
+/// scheduled: a holder subject in the delay stream whose last message is a schedule (a
+/// fired one is gone, a cancelled one is an empty marker).
+async fn pending_timeouts(js: &jetstream::Context, prefix: &str) -> anyhow::Result<usize> {
+    let Ok(stream) = js.get_stream(DELAY_STREAM).await else {
+        return Ok(0); // nothing was ever scheduled
+    };
+    let holders: Vec<(String, usize)> = stream
+        .info_with_subjects(format!("{HOLDER_PREFIX}saga-inventory.>"))
+        .await?
+        .try_collect()
+        .await?;
+    let mut pending = 0;
+    for (holder, _) in holders {
+        let Ok(message) = stream.get_last_raw_message_by_subject(&holder).await else {
+            continue; // fired or expired meanwhile
+        };
+        let payload: serde_json::Value = serde_json::from_slice(&message.payload).unwrap_or_default();
+        let ours = payload["order_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with(prefix));
+        if ours && message.headers.get("Nats-Schedule").is_some() {
+            pending += 1;
+        }
+    }
+    Ok(pending)
 }

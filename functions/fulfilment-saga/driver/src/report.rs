@@ -1,11 +1,12 @@
 //! What a run ended with, and whether the saga's promises held.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use saga_events::{Order, subject};
 
 use crate::catalogue::product;
+use crate::charges::Charges;
 use crate::observe::{Observation, Seen};
 use crate::shop::{MAIL_STREAM, stream_of};
 
@@ -14,7 +15,7 @@ use crate::shop::{MAIL_STREAM, stream_of};
 pub enum Outcome {
     /// Shipped and sold.
     Shipped,
-    /// Cancelled, with the reason (`out_of_stock`, `payment_declined`).
+    /// Cancelled, with the reason (`out_of_stock`, `payment_declined`, `payment_timeout`).
     Cancelled(String),
 }
 
@@ -44,6 +45,12 @@ pub struct Report {
     pub emails: BTreeMap<String, usize>,
     /// The stock table.
     pub stock: Vec<StockRow>,
+    /// Charges and refunds.
+    pub charges: Charges,
+    /// Payment timeouts still waiting to fire (none when every one fired or was cancelled).
+    pub pending_timeouts: usize,
+    /// Orders whose payment was dead-lettered (the driver replayed it afterwards).
+    pub dead_lettered: BTreeSet<String>,
     /// Every promise the run broke, one line each; empty when the saga kept them all.
     pub violations: Vec<String>,
 }
@@ -70,6 +77,14 @@ impl Report {
             }
         }
         report.stock = stock_rows(orders, observed, &report.outcomes);
+        report.charges = Charges::new(observed, &report.outcomes);
+        report.pending_timeouts = observed.pending_timeouts;
+        report.dead_lettered = observed
+            .events
+            .iter()
+            .filter(|seen| seen.subject == subject::STOCK_RESERVED && seen.is_replay())
+            .map(|seen| seen.order_id().to_owned())
+            .collect();
         report.violations = report.check();
         report
     }
@@ -113,6 +128,22 @@ impl Report {
                     row.sku, row.sold, row.shipped
                 ));
             }
+        }
+        violations.extend(self.charges.check(&self.outcomes));
+        let timed_out = Outcome::Cancelled("payment_timeout".into());
+        for order in &self.dead_lettered {
+            let outcomes = self.outcomes.get(order).map(Vec::as_slice).unwrap_or_default();
+            if outcomes != std::slice::from_ref(&timed_out) {
+                violations.push(format!(
+                    "order {order}: its payment was dead-lettered, yet it ended {outcomes:?}, not by its timeout"
+                ));
+            }
+        }
+        if self.pending_timeouts > 0 {
+            violations.push(format!(
+                "{} payment timeouts neither fired nor cancelled",
+                self.pending_timeouts
+            ));
         }
         violations
     }
@@ -169,11 +200,25 @@ impl fmt::Display for Report {
         let cancelled = |reason: &str| self.count(&Outcome::Cancelled(reason.into()));
         writeln!(
             f,
-            "\n{} orders: {} shipped, {} cancelled (payment declined, reservation released), {} cancelled (out of stock)",
+            "\n{} orders: {} shipped, {} cancelled (payment declined), {} cancelled (payment timed out), {} cancelled (out of stock)",
             self.outcomes.len(),
             self.count(&Outcome::Shipped),
             cancelled("payment_declined"),
+            cancelled("payment_timeout"),
             cancelled("out_of_stock"),
+        )?;
+        let timed_out = self.count(&Outcome::Cancelled("payment_timeout".into()));
+        writeln!(
+            f,
+            "payment timeouts: {} orders whose payment was dead-lettered, {} whose payment was only slow",
+            self.dead_lettered.len(),
+            timed_out.saturating_sub(self.dead_lettered.len())
+        )?;
+        writeln!(
+            f,
+            "answers after the timeout: {} charges refunded (not shipped), {} declines ignored",
+            self.charges.refunded.len(),
+            self.charges.late_declines.len()
         )?;
         writeln!(
             f,
@@ -184,7 +229,7 @@ impl fmt::Display for Report {
         if self.violations.is_empty() {
             writeln!(
                 f,
-                "invariants hold: initial = available + reserved + sold, nothing reserved, sold = shipped, one outcome and one e-mail per order"
+                "invariants hold: initial = available + reserved + sold, nothing reserved, sold = shipped, one outcome and one e-mail per order,\n  every charge shipped or refunded once, no payment timeout pending"
             )
         } else {
             writeln!(f, "{} VIOLATIONS:", self.violations.len())?;
@@ -241,6 +286,12 @@ mod tests {
                 "SLUICE_SAGA_EMAIL",
                 subject::ORDER_COMPLETED,
                 "copy:saga-inventory:x:1",
+                id.clone(),
+            ),
+            seen(
+                "SLUICE_SAGA_INVENTORY",
+                subject::PAYMENT_SUCCEEDED,
+                "saga-payment:z:1",
                 id,
             ),
         ];
@@ -256,7 +307,12 @@ mod tests {
                 (p.sku.to_owned(), level)
             })
             .collect();
-        (vec![order], Observation { events, stock })
+        let observed = Observation {
+            events,
+            stock,
+            ..Observation::default()
+        };
+        (vec![order], observed)
     }
 
     #[test]
@@ -280,5 +336,49 @@ mod tests {
         assert!(text.contains("tea: 1 units still reserved"), "{text}");
         assert!(text.contains("tea: 3 sold but 2 shipped"), "{text}");
         assert!(text.contains("tea: 1000 at the start"), "{text}");
+    }
+
+    #[test]
+    fn a_charge_for_a_cancelled_order_is_refunded_once_and_a_shipped_one_never() {
+        let (orders, mut observed) = shipped();
+        let payload = serde_json::json!({"order_id": "r-0000", "reason": "payment_timeout"});
+        // The order was cancelled by its timeout, not completed; its charge came late.
+        observed.events[0] = seen(
+            "SLUICE_SAGA_EMAIL",
+            subject::ORDER_CANCELLED,
+            "saga-inventory:t:1",
+            payload,
+        );
+        let tea = observed.stock.get_mut("tea").unwrap();
+        (tea.available, tea.sold) = (1000, 0);
+        let text = Report::new(&orders, &observed).violations.join("\n");
+        assert!(
+            text.contains("has 0 refund requests") && text.contains("refunded: false"),
+            "{text}"
+        );
+
+        let refund = serde_json::json!({"order_id": "r-0000"});
+        observed.events.push(seen(
+            "SLUICE_SAGA_PAYMENT",
+            subject::REFUND_REQUESTED,
+            "saga-inventory:r:1",
+            refund,
+        ));
+        observed.refunds.insert("r-0000".into());
+        let report = Report::new(&orders, &observed);
+        assert!(report.violations.is_empty(), "{report}");
+        assert_eq!(report.count(&Outcome::Cancelled("payment_timeout".into())), 1);
+
+        observed.pending_timeouts = 2;
+        let text = Report::new(&orders, &observed).violations.join("\n");
+        assert!(
+            text.contains("2 payment timeouts neither fired nor cancelled"),
+            "{text}"
+        );
+
+        let (orders, mut observed) = shipped();
+        observed.refunds.insert("r-0000".into());
+        let text = Report::new(&orders, &observed).violations.join("\n");
+        assert!(text.contains("shipped: true) refunded: true"), "{text}");
     }
 }

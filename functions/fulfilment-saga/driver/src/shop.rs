@@ -29,6 +29,9 @@ pub const DEAD_LETTERS: (&str, &str) = ("SLUICE_DLQ", "sluice.dlq.saga-payment")
 /// The inventory's bucket (stock levels and claims).
 pub const INVENTORY_BUCKET: &str = "saga-inventory";
 
+/// The payment step's bucket (its claims `charge.ORDER` and `refund.ORDER`).
+pub const PAYMENTS_BUCKET: &str = "saga-payments";
+
 /// How many orders are re-sent with the same `Nats-Msg-Id` (every Nth), which the stream
 /// drops, and how many are re-submitted under a new id (every Mth), which the inventory's
 /// claim ignores.
@@ -52,7 +55,8 @@ pub struct Placed {
 pub struct Progress {
     /// E-mails sent: one per ended saga.
     pub emailed: u64,
-    /// Payments dead-lettered after their attempts, waiting for a replay.
+    /// Payments dead-lettered after their attempts and not replayed (their orders end when
+    /// the payment timeout fires).
     pub dead_lettered: u64,
 }
 
@@ -181,18 +185,18 @@ impl Shop {
         })
     }
 
-    /// Waits until each of `orders` sagas either sent its e-mail or has its payment
-    /// dead-lettered.
+    /// Waits until each of `orders` sagas sent its e-mail. Every saga ends, those whose
+    /// payment never answered too: their payment timeout cancels them.
     pub async fn wait_until_ended(&self, orders: usize, timeout: Duration) -> anyhow::Result<Progress> {
         let deadline = Instant::now() + timeout;
         loop {
             let progress = self.progress().await?;
-            if progress.emailed + progress.dead_lettered >= orders as u64 {
+            if progress.emailed >= orders as u64 {
                 return Ok(progress);
             }
             if Instant::now() > deadline {
                 bail!(
-                    "after {timeout:?}, {} of {orders} orders have ended and {} payments are dead letters",
+                    "after {timeout:?}, {} of {orders} orders have ended ({} payments are dead letters)",
                     progress.emailed,
                     progress.dead_lettered
                 );

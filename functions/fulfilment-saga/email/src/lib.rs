@@ -6,7 +6,9 @@
 //! event about it (a redelivery beyond the stream's dedupe window, a copy) sends nothing.
 
 use saga_events::gateway::cents;
-use saga_events::{Claim, EmailKind, EmailSent, Order, OrderCancelled, OrderCompleted, claim, subject};
+use saga_events::{
+    CancelReason, Claim, EmailKind, EmailSent, Order, OrderCancelled, OrderCompleted, claim, subject,
+};
 use sluice_sdk::{Error, Event, Handler};
 
 /// The key-value bucket of this function's claims (`email.ORDER`).
@@ -30,8 +32,12 @@ pub fn compose(event: &Event, shop: &str) -> Result<(Order, EmailKind, String), 
         }
         subject::ORDER_CANCELLED => {
             let cancelled: OrderCancelled = event.json()?;
+            let charge = match cancelled.reason {
+                CancelReason::PaymentTimeout => "If your payment reaches us after all, we refund it.",
+                CancelReason::OutOfStock | CancelReason::PaymentDeclined => "You have not been charged.",
+            };
             let body = format!(
-                "We are sorry: your order {} was cancelled ({}). You have not been charged.\n\n{shop}",
+                "We are sorry: your order {} was cancelled ({}). {charge}\n\n{shop}",
                 cancelled.order.order_id, cancelled.detail
             );
             Ok((cancelled.order, EmailKind::Cancellation, body))
@@ -118,6 +124,25 @@ mod tests {
         let outcome = host.run::<Email>(ended("e-1", subject::ORDER_CANCELLED));
         let email: serde_json::Value = outcome.published[0].json();
         assert_eq!(email["kind"], "cancellation");
-        assert!(email["body"].as_str().unwrap().contains("tea is out of stock"));
+        let body = email["body"].as_str().unwrap();
+        assert!(
+            body.contains("tea is out of stock") && body.contains("not been charged"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn a_payment_timeout_promises_a_refund_of_a_late_charge() {
+        let host = TestHost::new().allow_bucket(BUCKET);
+        let payload = json!({"order_id": "o-2", "customer": "ada@example.com", "amount": 4498,
+            "lines": [{"sku": "tea", "qty": 1}], "reason": "payment_timeout",
+            "detail": "no answer from the payment within 5 s"});
+        let outcome = host.run::<Email>(Event::new("e-1", subject::ORDER_CANCELLED, payload.to_string()));
+        let email: serde_json::Value = outcome.published[0].json();
+        let body = email["body"].as_str().unwrap();
+        assert!(
+            body.contains("within 5 s") && body.contains("we refund it"),
+            "{body}"
+        );
     }
 }

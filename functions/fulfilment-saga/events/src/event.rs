@@ -13,11 +13,21 @@ pub mod subject {
     pub const ORDER_PLACED: &str = "saga.order.placed";
     /// [`StockReserved`](super::StockReserved), from `saga-inventory`; consumed by `saga-payment`.
     pub const STOCK_RESERVED: &str = "saga.stock.reserved";
-    /// [`PaymentSucceeded`](super::PaymentSucceeded), from `saga-payment`; consumed by `saga-shipping`.
+    /// [`PaymentSucceeded`](super::PaymentSucceeded), from `saga-payment`; consumed by
+    /// `saga-inventory`, which confirms the order if the payment answered in time.
     pub const PAYMENT_SUCCEEDED: &str = "saga.payment.succeeded";
     /// [`PaymentFailed`](super::PaymentFailed), from `saga-payment`; consumed by `saga-inventory`,
     /// which releases the reservation (the compensation).
     pub const PAYMENT_FAILED: &str = "saga.payment.failed";
+    /// [`PaymentTimeout`](super::PaymentTimeout), a delayed event `saga-inventory` schedules
+    /// when it reserves and cancels when the payment answers; consumed by `saga-inventory`,
+    /// which releases the reservation if the payment never answered.
+    pub const PAYMENT_TIMEOUT: &str = "saga.payment.timeout";
+    /// [`OrderConfirmed`](super::OrderConfirmed), from `saga-inventory`; consumed by `saga-shipping`.
+    pub const ORDER_CONFIRMED: &str = "saga.order.confirmed";
+    /// [`RefundRequested`](super::RefundRequested), from `saga-inventory`; consumed by
+    /// `saga-payment`, which refunds a charge that came after the order was cancelled.
+    pub const REFUND_REQUESTED: &str = "saga.refund.requested";
     /// [`ShipmentDispatched`](super::ShipmentDispatched), from `saga-shipping`; consumed by
     /// `saga-inventory`, which turns the reservation into a sale.
     pub const SHIPMENT_DISPATCHED: &str = "saga.shipment.dispatched";
@@ -82,6 +92,41 @@ pub struct PaymentFailed {
     pub reason: String,
 }
 
+/// `saga.payment.timeout`: the payment had not answered this long after the reservation.
+/// `saga-inventory` schedules it as a delayed event when it reserves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentTimeout {
+    /// The order.
+    #[serde(flatten)]
+    pub order: Order,
+    /// How long the payment had, in seconds (`[config] payment_timeout`).
+    pub after_secs: u64,
+}
+
+/// `saga.order.confirmed`: the payment succeeded before the timeout and the stock is still
+/// reserved: ship it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderConfirmed {
+    /// The order.
+    #[serde(flatten)]
+    pub order: Order,
+    /// The gateway's reference of the charge.
+    pub charge_id: String,
+}
+
+/// `saga.refund.requested`: the customer was charged for an order that had already been
+/// cancelled (the payment answered after its timeout); the charge must be given back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRequested {
+    /// The order.
+    #[serde(flatten)]
+    pub order: Order,
+    /// The charge to refund.
+    pub charge_id: String,
+    /// Why the order was cancelled before the charge came.
+    pub reason: CancelReason,
+}
+
 /// `saga.shipment.dispatched`: the parcel left the warehouse.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShipmentDispatched {
@@ -110,6 +155,8 @@ pub enum CancelReason {
     OutOfStock,
     /// The payment was declined; the reservation was released (the compensation).
     PaymentDeclined,
+    /// The payment did not answer within `payment_timeout`; the reservation was released.
+    PaymentTimeout,
 }
 
 /// `saga.order.cancelled`: the saga ended without a sale and holds no stock for the order.
@@ -178,6 +225,10 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&CancelReason::PaymentDeclined).unwrap(),
             "\"payment_declined\""
+        );
+        assert_eq!(
+            serde_json::to_string(&CancelReason::PaymentTimeout).unwrap(),
+            "\"payment_timeout\""
         );
         assert_eq!(
             serde_json::to_string(&EmailKind::Confirmation).unwrap(),

@@ -1,21 +1,36 @@
-//! `saga.order.placed`: reserve every line, or none.
+//! `saga.order.placed`: reserve every line, or none, and start the payment's clock.
 
 use std::collections::BTreeMap;
 
 use saga_events::{CancelReason, Claim, Order, OrderCancelled, StockReserved, claim, subject};
-use sluice_sdk::{Error, Event};
+use sluice_sdk::{Error, Event, kv};
 
 use crate::stock::{self, BUCKET, Effect};
+use crate::{answer, timeout};
 
-/// Reserves `order`'s lines and publishes [`StockReserved`]; when a line does not fit,
-/// releases what it held and publishes [`OrderCancelled`] (`out_of_stock`).
+/// Reserves `order`'s lines, publishes [`StockReserved`] and schedules the payment timeout;
+/// when a line does not fit, releases what it held and publishes [`OrderCancelled`]
+/// (`out_of_stock`).
+///
+/// A delivery of the event that placed the order, coming back after the payment answered
+/// (its first delivery's outputs were sent but its ack was lost), does nothing: reserving
+/// again would hold stock for an order that is over.
 pub fn reserve(event: &Event, order: Order) -> Result<(), Error> {
     let wanted = units_per_sku(&order)?;
+    let payment_timeout = timeout::configured()?;
     let key = format!("reserve.{}", order.order_id);
     if let Claim::Duplicate { of } = claim(BUCKET, &key, event.id())? {
         sluice_sdk::info!(
             "order {} was placed already (event {of}); ignoring this copy",
             order.order_id
+        );
+        return Ok(());
+    }
+    if let Some(decided) = kv::get(BUCKET, &answer::key(&order.order_id))? {
+        sluice_sdk::info!(
+            "order {}: its payment was answered already ({}); not reserving again",
+            order.order_id,
+            decided.text()?
         );
         return Ok(());
     }
@@ -42,7 +57,8 @@ pub fn reserve(event: &Event, order: Order) -> Result<(), Error> {
         order.order_id,
         wanted.values().sum::<u64>()
     );
-    sluice_sdk::publish_json(subject::STOCK_RESERVED, &StockReserved { order })
+    sluice_sdk::publish_json(subject::STOCK_RESERVED, &StockReserved { order: order.clone() })?;
+    timeout::schedule(&order, payment_timeout)
 }
 
 /// The units `order` wants of each product, in a stable order; an order without lines or

@@ -1,4 +1,5 @@
-//! `saga-payment`: charges every order whose stock is reserved.
+//! `saga-payment`: charges every order whose stock is reserved, and refunds the charges that
+//! came too late.
 //!
 //! `saga.stock.reserved` → the card gateway (simulated: [`saga_events::gateway`]) →
 //! `saga.payment.succeeded`, or `saga.payment.failed` when the charge is declined, which makes
@@ -6,18 +7,22 @@
 //!
 //! When the gateway does not answer, the handler returns a **retryable** error: the host
 //! redelivers the event with backoff, and after `retry.max_attempts` (3) dead-letters it to
-//! `sluice.dlq.saga-payment`, keeping the reservation: the charge's outcome is unknown, so
-//! the stock stays held until an operator replays the letter (`sluice dlq replay
-//! saga-payment`) once the gateway is back.
+//! `sluice.dlq.saga-payment`. The inventory's payment timeout then cancels the order and
+//! releases its stock. An operator may still replay the letter (`sluice dlq replay
+//! saga-payment`) once the gateway is back: the late answer changes nothing but a charge,
+//! which the inventory answers with `saga.refund.requested`.
+//!
+//! `saga.refund.requested` → the charge is given back, once per order (the claim
+//! `refund.ORDER`).
 //!
 //! `[config]`: `decline_above` (cents; charges above it are declined) and
 //! `unavailable_percent` (0 to 100: how often the simulated gateway fails transiently).
 
-use saga_events::gateway::{Call, Charge, Gateway};
-use saga_events::{Claim, PaymentFailed, PaymentSucceeded, StockReserved, claim, subject};
+use saga_events::gateway::{Call, Charge, Gateway, cents};
+use saga_events::{Claim, PaymentFailed, PaymentSucceeded, RefundRequested, StockReserved, claim, subject};
 use sluice_sdk::{Error, Event, Handler};
 
-/// The key-value bucket of this function's claims (`charge.ORDER`).
+/// The key-value bucket of this function's claims (`charge.ORDER`, `refund.ORDER`).
 pub const BUCKET: &str = "saga-payments";
 
 /// The limit when `[config] decline_above` is not set: 300.00.
@@ -57,42 +62,67 @@ pub struct Payment;
 
 impl Handler for Payment {
     fn handle(event: Event) -> Result<(), Error> {
-        let reserved: StockReserved = event.json()?;
-        let order = reserved.order;
-        let key = format!("charge.{}", order.order_id);
-        if let Claim::Duplicate { of } = claim(BUCKET, &key, event.id())? {
-            sluice_sdk::info!(
-                "order {} was charged already (event {of}); ignoring this copy",
-                order.order_id
-            );
-            return Ok(());
-        }
-        let replays = event
-            .header("Sluice-Replays")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        let call = Call {
-            order_id: &order.order_id,
-            amount: order.amount,
-            attempt: event.attempt(),
-            replays,
-        };
-        match gateway_from_config()?.charge(call) {
-            Charge::Unavailable => Err(Error::retryable(format!(
-                "card gateway unavailable for order {} (attempt {})",
-                order.order_id,
-                event.attempt()
-            ))),
-            Charge::Declined { reason } => {
-                sluice_sdk::info!("order {}: {reason}", order.order_id);
-                sluice_sdk::publish_json(subject::PAYMENT_FAILED, &PaymentFailed { order, reason })
-            }
-            Charge::Approved { charge_id } => {
-                sluice_sdk::info!("order {} charged: {charge_id}", order.order_id);
-                sluice_sdk::publish_json(subject::PAYMENT_SUCCEEDED, &PaymentSucceeded { order, charge_id })
-            }
+        match event.subject() {
+            subject::STOCK_RESERVED => charge(&event, event.json()?),
+            subject::REFUND_REQUESTED => refund(&event, event.json()?),
+            other => Err(Error::permanent(format!("saga-payment does not handle {other}"))),
         }
     }
+}
+
+/// `saga.stock.reserved`: charges the order once; publishes the gateway's answer.
+fn charge(event: &Event, reserved: StockReserved) -> Result<(), Error> {
+    let order = reserved.order;
+    let key = format!("charge.{}", order.order_id);
+    if let Claim::Duplicate { of } = claim(BUCKET, &key, event.id())? {
+        sluice_sdk::info!(
+            "order {} was charged already (event {of}); ignoring this copy",
+            order.order_id
+        );
+        return Ok(());
+    }
+    let replays = event
+        .header("Sluice-Replays")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let call = Call {
+        order_id: &order.order_id,
+        amount: order.amount,
+        attempt: event.attempt(),
+        replays,
+    };
+    match gateway_from_config()?.charge(call) {
+        Charge::Unavailable => Err(Error::retryable(format!(
+            "card gateway unavailable for order {} (attempt {})",
+            order.order_id,
+            event.attempt()
+        ))),
+        Charge::Declined { reason } => {
+            sluice_sdk::info!("order {}: {reason}", order.order_id);
+            sluice_sdk::publish_json(subject::PAYMENT_FAILED, &PaymentFailed { order, reason })
+        }
+        Charge::Approved { charge_id } => {
+            sluice_sdk::info!("order {} charged: {charge_id}", order.order_id);
+            sluice_sdk::publish_json(subject::PAYMENT_SUCCEEDED, &PaymentSucceeded { order, charge_id })
+        }
+    }
+}
+
+/// `saga.refund.requested`: gives the charge back, once per order. The simulated gateway
+/// always takes refunds.
+fn refund(event: &Event, requested: RefundRequested) -> Result<(), Error> {
+    let order_id = &requested.order.order_id;
+    if let Claim::Duplicate { of } = claim(BUCKET, &format!("refund.{order_id}"), event.id())? {
+        sluice_sdk::info!("order {order_id} was refunded already (event {of}); ignoring this copy");
+        return Ok(());
+    }
+    sluice_sdk::info!(
+        "order {order_id}: refunded {} ({}, order cancelled: {:?})",
+        requested.charge_id,
+        cents(requested.order.amount),
+        requested.reason
+    );
+    Ok(())
 }
 
 sluice_sdk::export!(Payment);
@@ -153,6 +183,27 @@ mod tests {
             reserved(&id, 100).payload().to_vec(),
         );
         assert!(host.run::<Payment>(copy).published.is_empty(), "charged once");
+    }
+
+    #[test]
+    fn a_late_charge_is_refunded_once() {
+        let host = host("0");
+        let payload = json!({"order_id": "o-1", "customer": "ada@example.com", "amount": 100,
+            "lines": [{"sku": "tea", "qty": 1}], "charge_id": "ch-1", "reason": "payment_timeout"})
+        .to_string();
+        for id in ["r-1", "r-2"] {
+            let refund = Event::new(id, subject::REFUND_REQUESTED, payload.clone());
+            let outcome = host.run::<Payment>(refund);
+            assert!(
+                outcome.result.is_ok() && outcome.published.is_empty(),
+                "{id}: {outcome:?}"
+            );
+        }
+        let claim = host.kv_entry(BUCKET, "refund.o-1").expect("refunded");
+        assert_eq!(
+            claim.value, b"r-1",
+            "the first request refunded, the copy did nothing"
+        );
     }
 
     #[test]

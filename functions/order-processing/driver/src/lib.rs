@@ -5,9 +5,12 @@
 //!
 //! Nothing is taken on trust from the host: every output is counted by order id on plain
 //! core subscriptions (no stream deduplication in between), and the run ends when the
-//! functions' consumers have nothing pending or unacknowledged.
+//! functions' consumers have nothing pending or unacknowledged. Then [`revenue`] waits for
+//! the scheduled `shop.revenue.report` that counts every order (`run.sh` deploys
+//! revenue-report; [`run`] itself does not need it).
 
 mod report;
+pub mod revenue;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
