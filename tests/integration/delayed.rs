@@ -197,7 +197,10 @@ async fn a_thousand_delayed_events_fire_within_a_second_of_their_time_on_a_loade
     let received = collect(&mut later, Duration::from_secs(6)).await;
     load.await.unwrap();
     let busy = sluice.host.stats("busy").unwrap().succeeded;
-    assert!(busy >= 1000, "the host was busy meanwhile: {busy} other events handled");
+    assert!(
+        busy >= 1000,
+        "the host was busy meanwhile: {busy} other events handled"
+    );
     assert_eq!(received.len(), 1000, "every delayed event fired once");
     let mut lateness: Vec<i64> = received
         .iter()
