@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use sluice_tests::{
     FleetHost, HostOptions, Manifest, NatsServer, Sluice, WAIT, bundle, deployer, eventually, header,
-    next_message, sluice_command,
+    next_message, sluice_command, spawn_host,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -71,6 +71,39 @@ async fn an_every_second_schedule_fires_once_per_second_whichever_hosts_are_up()
         host.shutdown().await;
     }
     assert!(fired.len() >= 9, "about one firing a second for 11 s: {fired:?}");
+    assert_every_second_once(fired);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_second_for_twenty_seconds_on_three_hosts_one_killed_and_restarted_fires_twenty_times() {
+    // A firing in flight on the killed host comes back to another after the ack wait.
+    let stage = Sluice::builder()
+        .add("ticker", "probe", ticker("@every 1s").ack_wait("2s"))
+        .stage()
+        .await;
+    let mut out = stage.subscribe("probe.out").await;
+    let state = tempfile::tempdir().unwrap();
+    let in_process = [stage.start_host().await, stage.start_host().await];
+    // The third host is a `sluice up` process, killed with SIGKILL and started again.
+    let mut child = spawn_host(&stage.server, &stage.dir, state.path());
+    next_message(&mut out, WAIT, "a first firing").await;
+    let mut fired = Vec::new();
+    collect(&mut out, Duration::from_secs(7), &mut fired).await;
+    child.kill().expect("SIGKILL the third host");
+    child.wait().unwrap();
+    collect(&mut out, Duration::from_secs(5), &mut fired).await;
+    let mut restarted = spawn_host(&stage.server, &stage.dir, state.path());
+    collect(&mut out, Duration::from_secs(8), &mut fired).await;
+    restarted.kill().unwrap();
+    restarted.wait().unwrap();
+    for host in in_process {
+        host.shutdown().await;
+    }
+    assert!(
+        (19..=21).contains(&fired.len()),
+        "20 ± 1 firings handled in 20 s: {} {fired:?}",
+        fired.len()
+    );
     assert_every_second_once(fired);
 }
 
