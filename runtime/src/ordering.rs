@@ -106,6 +106,15 @@ impl<T> KeyedQueue<T> {
         )
     }
 
+    /// Drops every waiting event (keys in flight stay busy until released); returns how many.
+    pub fn clear(&mut self) -> usize {
+        let dropped = self.len;
+        self.queues.clear();
+        self.ready.clear();
+        self.len = 0;
+        dropped
+    }
+
     /// Queues `item` behind the other events of `key`.
     pub fn push(&mut self, key: String, item: T) {
         let queue = self.queues.entry(key.clone()).or_default();

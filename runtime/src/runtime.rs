@@ -211,11 +211,21 @@ impl Runtime {
                 let _ = task.await;
             }
         }
-        self.host.registry.stop_all().await;
+        // The grace period covers both the events received but not yet admitted (intakes
+        // admit them before they stop) and those being handled.
+        let deadline = tokio::time::Instant::now() + self.grace;
+        if tokio::time::timeout_at(deadline, self.host.registry.stop_all())
+            .await
+            .is_err()
+        {
+            // Events still wait for admission (behind an open circuit, say): dropped now.
+            self.host.dispatcher.abandon.cancel();
+            self.host.registry.stop_all().await;
+        }
         self.delays.stop().await;
         let tracker = &self.host.dispatcher.tracker;
         tracker.close();
-        let finished = tokio::time::timeout(self.grace, tracker.wait()).await.is_ok();
+        let finished = tokio::time::timeout_at(deadline, tracker.wait()).await.is_ok();
         let abandoned = if finished { 0 } else { tracker.len() };
         if abandoned > 0 {
             tracing::warn!(

@@ -116,3 +116,47 @@ async fn the_host_survives_the_broker_going_away_and_coming_back() {
     .await;
     sluice.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_behind_an_open_circuit_does_not_hold_shutdown_past_its_grace_period() {
+    const BACKLOG: u64 = 500;
+    let sluice = Sluice::builder()
+        .add(
+            "failing",
+            "probe",
+            Manifest::new()
+                .subjects(["fail.in"])
+                .max_concurrency(1)
+                .max_attempts(1)
+                .circuit_breaker(3, "30s", "30s")
+                .publish(["probe.out"]),
+        )
+        .host(|options| options.grace(Duration::from_secs(1)))
+        .start()
+        .await;
+    let rejected = json!({"op": "fail"}).to_string();
+    for n in 0..BACKLOG {
+        sluice
+            .publish_event("fail.in", &format!("f-{n}"), rejected.clone())
+            .await;
+    }
+    let what = "the circuit open with a backlog waiting";
+    until_ok(WAIT, Duration::from_millis(20), what, async || {
+        let stats = sluice.host.stats("failing").unwrap();
+        // `received` counts the events admitted: the rest wait behind the open circuit.
+        match stats.circuit_opened > 0 && stats.received < BACKLOG {
+            true => Ok(()),
+            false => Err(format!("{stats:?}")),
+        }
+    })
+    .await;
+    // Each admission behind the open circuit would wait its 30 s cool-down.
+    let stopping = Instant::now();
+    let host = sluice.stop();
+    let (stage, _) = tokio::time::timeout(Duration::from_secs(20), host)
+        .await
+        .expect("shutdown ends after its grace period, however many events wait");
+    drop(stage);
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}

@@ -138,6 +138,12 @@ impl Intake {
                     None => open = false,
                 },
                 Some(key) = next_release(&mut self.released) => self.queue.lock().pending.release(key),
+                // Shutting down and the grace period is over (a backlog behind an open circuit
+                // would otherwise be admitted one cool-down at a time): what still waits is lost.
+                () = self.dispatcher.abandon.cancelled(), if !open => {
+                    self.abandon_pending();
+                    break;
+                }
                 permit = admission, if self.queue.lock().pending.has_ready() => {
                     let permit = permit.expect("function permits are never closed");
                     // An event task may have taken the event meanwhile; then the permit goes back.
@@ -151,6 +157,21 @@ impl Intake {
             }
         }
         tracing::debug!(function = &**self.deployment.function().name(), "intake stopped");
+    }
+
+    /// Drops the events still waiting at the end of the shutdown grace period, counted as
+    /// dropped and said in one line.
+    fn abandon_pending(&mut self) {
+        let dropped = self.queue.lock().pending.clear();
+        for _ in 0..dropped {
+            self.deployment.stats.dropped();
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                function = &**self.deployment.function().name(),
+                "shutdown grace period over: {dropped} received events were never handled and are dropped (core NATS: at most once)"
+            );
+        }
     }
 
     /// Admits waiting events while a permit is free and the circuit is closed, without

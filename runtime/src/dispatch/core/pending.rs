@@ -57,6 +57,14 @@ impl Pending {
         }
     }
 
+    /// Drops every waiting event; returns how many.
+    pub fn clear(&mut self) -> usize {
+        let dropped = self.fifo.len() + self.keyed.as_mut().map_or(0, KeyedQueue::clear);
+        self.fifo.clear();
+        self.bytes = 0;
+        dropped
+    }
+
     /// Whether an event may be admitted now.
     pub fn has_ready(&self) -> bool {
         !self.fifo.is_empty() || self.keyed.as_ref().is_some_and(KeyedQueue::has_ready)
