@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
-use sluice_tests::{Manifest, Sluice, WAIT, header, next_message, sluice_command};
+use sluice_tests::{Manifest, Sluice, WAIT, header, next_message};
 
 /// A function that may publish delayed events to `later.>` and reports on `probe.out`.
 fn timer() -> Manifest {
@@ -119,21 +119,7 @@ async fn a_cancelled_delayed_event_never_fires_and_sluice_schedules_lists_the_pe
     assert_eq!(ids.len(), 2);
     assert_ne!(ids[0], ids[1]);
 
-    let url = sluice.server.url();
-    let listing = tokio::task::spawn_blocking(move || {
-        sluice_command()
-            .args(["schedules", "--json", "--nats", &url])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        listing.status.success(),
-        "{}",
-        String::from_utf8_lossy(&listing.stderr)
-    );
-    let listed: Value = serde_json::from_slice(&listing.stdout).unwrap();
+    let listed = sluice_tests::sluice_schedules_json(sluice.server.url()).await;
     let delayed = listed["delayed"].as_array().expect("delayed events listed");
     let mut listed_ids: Vec<&str> = delayed.iter().map(|d| d["id"].as_str().unwrap()).collect();
     listed_ids.sort_unstable();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use sluice_tests::{
     FleetHost, HostOptions, Manifest, NatsServer, Sluice, WAIT, bundle, deployer, eventually, header,
-    next_message, sluice_command, spawn_host,
+    next_message, spawn_host,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -236,21 +236,7 @@ async fn sluice_schedules_lists_each_schedule_with_its_last_and_next_firing() {
         .await;
     let mut out = sluice.subscribe("probe.out").await;
     next_message(&mut out, WAIT, "a firing of ticker").await;
-    let url = sluice.server.url();
-    let listing = tokio::task::spawn_blocking(move || {
-        sluice_command()
-            .args(["schedules", "--json", "--nats", &url])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        listing.status.success(),
-        "{}",
-        String::from_utf8_lossy(&listing.stderr)
-    );
-    let listed: serde_json::Value = serde_json::from_slice(&listing.stdout).unwrap();
+    let listed = sluice_tests::sluice_schedules_json(sluice.server.url()).await;
     let listed = listed["schedules"].as_array().unwrap();
     assert_eq!(listed.len(), 2, "{listed:?}");
     let nightly = &listed[0];

@@ -85,6 +85,25 @@ pub fn spawn_host(server: &crate::NatsServer, dir: &FunctionsDir, state: &Path) 
         .expect("start sluice up")
 }
 
+/// What `sluice schedules --json --nats URL` prints, parsed; panics with its stderr when it
+/// fails.
+pub async fn sluice_schedules_json(url: String) -> serde_json::Value {
+    let listing = tokio::task::spawn_blocking(move || {
+        sluice_command()
+            .args(["schedules", "--json", "--nats", &url])
+            .output()
+            .expect("run sluice schedules")
+    })
+    .await
+    .expect("sluice schedules ran");
+    assert!(
+        listing.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    serde_json::from_slice(&listing.stdout).expect("sluice schedules --json prints JSON")
+}
+
 /// A target folder shared by every test that builds a scaffolded crate, so the SDK's
 /// dependencies compile once.
 pub fn scaffold_target_dir() -> PathBuf {

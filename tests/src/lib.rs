@@ -20,7 +20,8 @@ pub use fleet::{
     FleetHost, bundle, deployer, spawn_fleet_process, spawn_fleet_process_with_admin, succeeded_on,
 };
 pub use folder::{
-    FunctionsDir, KillOnDrop, guest, polyglot, scaffold_target_dir, sluice_binary, sluice_command, spawn_host,
+    FunctionsDir, KillOnDrop, guest, polyglot, scaffold_target_dir, sluice_binary, sluice_command,
+    sluice_schedules_json, spawn_host,
 };
 pub use http::{HttpResponse, http_get};
 pub use manifest::Manifest;

@@ -18,7 +18,6 @@
 mod forward;
 mod pending;
 
-use std::sync::RwLock;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
@@ -35,29 +34,6 @@ const NEEDS_SERVER: (u64, u64) = (2, 12);
 
 /// How long a failed setup waits before trying again.
 const SETUP_RETRY: Duration = Duration::from_secs(2);
-
-/// Whether this host can take delayed events now, or why not.
-#[derive(Debug)]
-pub struct Readiness(RwLock<Result<(), String>>);
-
-impl Default for Readiness {
-    fn default() -> Self {
-        Self(RwLock::new(Err(
-            "the host is still setting up its delay stream".to_owned()
-        )))
-    }
-}
-
-impl Readiness {
-    /// `Ok` once the delay stream is set up; otherwise why a delayed publish is refused.
-    pub fn check(&self) -> Result<(), String> {
-        self.0.read().expect("delay readiness lock poisoned").clone()
-    }
-
-    fn set(&self, state: Result<(), String>) {
-        *self.0.write().expect("delay readiness lock poisoned") = state;
-    }
-}
 
 /// The running delay service of a host: its setup and forwarder task.
 pub(crate) struct DelayService {

@@ -77,7 +77,7 @@ pub struct DispatcherParts {
     /// Whether the connection has JetStream, learned once per connection.
     pub jetstream_availability: crate::nats::JetStreamAvailability,
     /// Whether the host's delay stream is ready for delayed publishes.
-    pub delays: Arc<crate::delay::Readiness>,
+    pub delays: Arc<crate::imports::DelayReadiness>,
     /// Cancelled when the shutdown grace period is over: JetStream events still running are
     /// handed back to the server at once.
     pub abandon: tokio_util::sync::CancellationToken,

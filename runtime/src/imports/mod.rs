@@ -23,7 +23,7 @@ use crate::bindings::Handler;
 use crate::event::Event;
 use crate::manifest::Manifest;
 pub use publisher::{Outbox, OutgoingMessage};
-pub use services::Services;
+pub use services::{DelayReadiness, Services};
 pub use stdio::CapturedOutput;
 
 /// Everything one store (one instance, one event) owns.

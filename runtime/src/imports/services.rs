@@ -3,7 +3,7 @@
 //! version of the function.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use super::kv::{KvBackend, MemoryKv};
 use crate::manifest::Manifest;
@@ -27,7 +27,7 @@ pub enum Delays {
     /// Taken and shown, never sent (`sluice invoke`).
     Shown,
     /// Taken once the host's delay stream is ready.
-    Host(Arc<crate::delay::Readiness>),
+    Host(Arc<DelayReadiness>),
 }
 
 impl Delays {
@@ -68,7 +68,7 @@ impl Services {
     pub async fn deployed(
         js: &async_nats::jetstream::Context,
         client: &async_nats::Client,
-        delays: &Arc<crate::delay::Readiness>,
+        delays: &Arc<DelayReadiness>,
         function: &str,
         manifest: &Manifest,
     ) -> Result<Self, SetupError> {
@@ -82,5 +82,28 @@ impl Services {
             requests: Ok(client.clone()),
             delays: Delays::Host(delays.clone()),
         })
+    }
+}
+
+/// Whether this host can take delayed events now, or why not.
+#[derive(Debug)]
+pub struct DelayReadiness(RwLock<Result<(), String>>);
+
+impl Default for DelayReadiness {
+    fn default() -> Self {
+        Self(RwLock::new(Err(
+            "the host is still setting up its delay stream".to_owned()
+        )))
+    }
+}
+
+impl DelayReadiness {
+    /// `Ok` once the delay stream is set up; otherwise why a delayed publish is refused.
+    pub fn check(&self) -> Result<(), String> {
+        self.0.read().expect("delay readiness lock poisoned").clone()
+    }
+
+    pub(crate) fn set(&self, state: Result<(), String>) {
+        *self.0.write().expect("delay readiness lock poisoned") = state;
     }
 }
