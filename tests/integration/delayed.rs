@@ -168,14 +168,16 @@ async fn a_thousand_delayed_events_fire_within_a_second_of_their_time_on_a_loade
     for _ in 0..4 {
         scheduled_ids(&mut out).await;
     }
-    // Load beside the firings: 20,000 events for another function.
+    // Load beside the firings: a steady 2,000 events a second for another function, for the
+    // 6 s the firings are collected.
     let client = sluice.client.clone();
     let load = tokio::spawn(async move {
-        for n in 0..20_000 {
-            let payload = json!({"op": "echo"}).to_string();
-            client.publish("busy.in", payload.into()).await.unwrap();
-            if n % 500 == 0 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+        let payload = json!({"op": "echo"}).to_string();
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        for _ in 0..600 {
+            tick.tick().await;
+            for _ in 0..20 {
+                client.publish("busy.in", payload.clone().into()).await.unwrap();
             }
         }
         client.flush().await.unwrap();
