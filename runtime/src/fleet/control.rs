@@ -154,12 +154,12 @@ impl Fleet {
 
     /// Every deployed function's desired state, by name.
     pub async fn all_desired(&self) -> anyhow::Result<Vec<DesiredState>> {
-        Ok(read_all(&self.buckets.functions).await?.functions)
+        Ok(self.records().await?.functions)
     }
 
     /// Everything the functions bucket holds: desired states, pauses and drain requests.
     pub async fn records(&self) -> anyhow::Result<Records> {
-        read_all(&self.buckets.functions).await
+        read_while_failing_over(async || read_all(&self.buckets.functions).await).await
     }
 
     /// Removes `name` from the fleet; returns whether it was deployed. A scheduled
@@ -203,6 +203,10 @@ impl Fleet {
 
     /// `name`'s history, oldest first (the bucket keeps the last [`super::HISTORY`]).
     pub async fn versions(&self, name: &str) -> anyhow::Result<Vec<Version>> {
+        read_while_failing_over(async || self.read_versions(name).await).await
+    }
+
+    async fn read_versions(&self, name: &str) -> anyhow::Result<Vec<Version>> {
         let history = match self.buckets.functions.history(name).await {
             Ok(history) => history,
             Err(error)
@@ -255,7 +259,11 @@ impl Fleet {
                 .find(|s| current.as_ref().is_none_or(|c| c.version != s.version))
                 .ok_or_else(|| anyhow::anyhow!("`{name}` has no earlier version to roll back to"))?,
         };
-        if self.buckets.components.info(&target.component).await.is_err() {
+        let components = &self.buckets.components;
+        if read_while_failing_over(async || components.info(&target.component).await)
+            .await
+            .is_err()
+        {
             anyhow::bail!(
                 "the component of `{name}` version {} (sha256 {}) is no longer in bucket `{}`",
                 target.version,
@@ -275,7 +283,7 @@ impl Fleet {
 
     /// Every host's last report, by host id.
     pub async fn hosts(&self) -> anyhow::Result<Vec<SeenHost>> {
-        read_hosts(&self.buckets.hosts).await
+        read_while_failing_over(async || read_hosts(&self.buckets.hosts).await).await
     }
 }
 
@@ -307,12 +315,31 @@ const FAILOVER: Duration = Duration::from_secs(15);
 /// (the stream briefly has no leader: "no stream found", "no responders"), or
 /// [`FAILOVER`] has passed.
 pub(super) async fn retry_while_failing_over<T, E: std::fmt::Display>(
-    mut write: impl AsyncFnMut() -> Result<T, E>,
+    write: impl AsyncFnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    retry_while(write, is_failing_over).await
+}
+
+/// Runs `read` like [`retry_while_failing_over`], and also again when it timed out: listing
+/// a bucket's keys or history creates a consumer on the stream's leader, and while a lost
+/// node's leadership moves that request goes unanswered. A read is safe to run twice.
+async fn read_while_failing_over<T, E: std::fmt::Display>(
+    read: impl AsyncFnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    retry_while(read, |error| {
+        is_failing_over(error) || error.contains("timed out")
+    })
+    .await
+}
+
+async fn retry_while<T, E: std::fmt::Display>(
+    mut attempt: impl AsyncFnMut() -> Result<T, E>,
+    retriable: impl Fn(&str) -> bool,
 ) -> Result<T, E> {
     let deadline = tokio::time::Instant::now() + FAILOVER;
     loop {
-        match write().await {
-            Err(error) if is_failing_over(&error.to_string()) && tokio::time::Instant::now() < deadline => {
+        match attempt().await {
+            Err(error) if retriable(&error.to_string()) && tokio::time::Instant::now() < deadline => {
                 tracing::debug!("fleet: {error}; the cluster is failing over, trying again");
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }

@@ -3,9 +3,9 @@
 
 use async_nats::jetstream;
 use sluice_runtime::fleet::{FleetStatus, Version};
-use sluice_tests::{FleetHost, NatsCluster, bundle, deployer};
+use sluice_tests::{FleetHost, NatsCluster, bundle, deployer, eventually};
 
-use super::{converged, probe};
+use super::{CONVERGE, converged, probe};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_reaches_every_host_even_with_a_node_down_and_rollback_and_undeploy_follow() {
@@ -42,7 +42,17 @@ async fn a_deploy_reaches_every_host_even_with_a_node_down_and_rollback_and_unde
     assert_ne!(v1.version, v2.version);
     fleet.deploy(&v2, Some("test")).await.unwrap();
     converged(&all, "probe", Some(&v2.version)).await;
-    let status = FleetStatus::new(&fleet.records().await.unwrap(), &fleet.hosts().await.unwrap());
+    // The hosts bucket may have lost its leader with the node: its reports resume once the
+    // cluster has moved it, and `sluice status` then shows all three hosts serving v2.
+    let mut status = None;
+    eventually(CONVERGE, "status shows three hosts and no problems", async || {
+        let now = FleetStatus::new(&fleet.records().await.unwrap(), &fleet.hosts().await.unwrap());
+        let good = now.hosts.len() == 3 && now.problems() == 0;
+        status = Some(now);
+        good
+    })
+    .await;
+    let status = status.unwrap();
     assert_eq!(status.hosts.len(), 3, "{}", status.render());
     assert_eq!(status.problems(), 0, "{}", status.render());
 
