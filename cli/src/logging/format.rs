@@ -2,8 +2,10 @@
 //! `tracing-subscriber`'s defaults, with less work per line.
 
 use tracing::field::{Field, Visit};
+use tracing::span;
 use tracing_subscriber::field::RecordFields;
-use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::FormattedFields;
+use tracing_subscriber::fmt::format::FormatFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
 
@@ -60,6 +62,71 @@ impl<'writer> FormatFields<'writer> for TextFields {
         };
         fields.record(&mut visitor);
         visitor.result
+    }
+
+    /// A field recorded again replaces its earlier value (a retried event's span records its
+    /// attempt number once per attempt: `attempt=3`, not `attempt=1 attempt=2 attempt=3`).
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &span::Record<'_>,
+    ) -> std::fmt::Result {
+        fields.record(&mut Replaced(&mut current.fields));
+        if !current.fields.is_empty() {
+            current.fields.push(' ');
+        }
+        self.format_fields(current.as_writer(), fields)
+    }
+}
+
+/// Removes from formatted fields each field a record is about to write again.
+struct Replaced<'a>(&'a mut String);
+
+impl Visit for Replaced<'_> {
+    fn record_debug(&mut self, field: &Field, _: &dyn std::fmt::Debug) {
+        remove_field(self.0, field.name());
+    }
+}
+
+/// Removes field `name` (and its separating space) from text written by [`TextFields`],
+/// plain or coloured. A value ends at the first space outside a quoted string.
+fn remove_field(fields: &mut String, name: &str) {
+    let name = name.trim_start_matches("r#");
+    let named = |token: &str| {
+        let plain = token.strip_prefix(name).and_then(|rest| rest.strip_prefix('='));
+        let coloured = || {
+            token
+                .strip_prefix("\x1b[3m")
+                .and_then(|rest| rest.strip_prefix(name))
+                .and_then(|rest| rest.strip_prefix("\x1b[0m\x1b[2m=\x1b[0m"))
+        };
+        plain.or_else(coloured).is_some()
+    };
+    let bytes = fields.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() {
+        let mut end = start;
+        let (mut quoted, mut escaped) = (false, false);
+        while end < bytes.len() && (quoted || bytes[end] != b' ') {
+            match bytes[end] {
+                _ if escaped => escaped = false,
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                _ => {}
+            }
+            end += 1;
+        }
+        let token = &fields[start..end];
+        if named(token) {
+            // The space before the field, or after it when it is the first.
+            let (from, to) = match start {
+                0 => (0, (end + 1).min(bytes.len())),
+                _ => (start - 1, end),
+            };
+            fields.replace_range(from..to, "");
+            return;
+        }
+        start = end + 1;
     }
 }
 
@@ -153,6 +220,51 @@ mod tests {
             line,
             render(tracing_subscriber::fmt::format::DefaultFields::new())
         );
+    }
+
+    #[test]
+    fn a_field_recorded_again_replaces_its_earlier_value() {
+        let make = BufferedStderr::unwritten();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(make.clone())
+            .with_ansi(false)
+            .without_time()
+            .fmt_fields(TextFields)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "event",
+                attempt = tracing::field::Empty,
+                note = "a b=\"c attempt=9\"",
+                id = tracing::field::Empty
+            );
+            let _entered = span.enter();
+            for attempt in 1..=3 {
+                span.record("attempt", attempt);
+            }
+            span.record("id", "e 1");
+            span.record("id", "e-2");
+            tracing::info!("retried");
+        });
+        assert_eq!(
+            make.contents(),
+            " INFO event{note=\"a b=\\\"c attempt=9\\\"\" attempt=3 id=\"e-2\"}: sluice::logging::format::tests: retried\n"
+        );
+    }
+
+    #[test]
+    fn removing_a_field_keeps_the_others_plain_or_coloured() {
+        let mut plain = "a=1 b=\"x y\" c=3".to_owned();
+        remove_field(&mut plain, "a");
+        assert_eq!(plain, "b=\"x y\" c=3");
+        remove_field(&mut plain, "c");
+        assert_eq!(plain, "b=\"x y\"");
+        remove_field(&mut plain, "missing");
+        assert_eq!(plain, "b=\"x y\"");
+        let mut coloured =
+            "\x1b[3mattempt\x1b[0m\x1b[2m=\x1b[0m1 \x1b[3mid\x1b[0m\x1b[2m=\x1b[0m2".to_owned();
+        remove_field(&mut coloured, "attempt");
+        assert_eq!(coloured, "\x1b[3mid\x1b[0m\x1b[2m=\x1b[0m2");
     }
 
     #[test]

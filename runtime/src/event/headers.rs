@@ -33,8 +33,24 @@ pub fn for_publish(
     headers
 }
 
+/// The longest event id a derived id repeats as it is; a longer one (a chain of hops) is
+/// shortened to [`ID_DIGEST_PREFIX`] and 16 hex digits of its FNV-1a hash.
+pub const MAX_PARENT_ID: usize = 64;
+
+/// What marks a shortened parent id in a derived id.
+pub const ID_DIGEST_PREFIX: &str = "~";
+
 /// `FUNCTION:EVENT_ID:SEQUENCE`, built without the formatting machinery (once per publish).
+/// An event id longer than [`MAX_PARENT_ID`] is replaced by its digest, so ids stay bounded
+/// along a chain of functions and are the same on every retry.
 fn msg_id(function: &str, event_id: &str, sequence: usize) -> String {
+    let digest;
+    let event_id = if event_id.len() > MAX_PARENT_ID {
+        digest = id_digest(event_id);
+        digest.as_str()
+    } else {
+        event_id
+    };
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     let mut rest = sequence;
@@ -52,6 +68,16 @@ fn msg_id(function: &str, event_id: &str, sequence: usize) -> String {
         id.push_str(part);
     }
     id
+}
+
+/// `~` and 16 hex digits of the 64-bit FNV-1a hash of `id`: stable across builds and hosts.
+fn id_digest(id: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in id.as_bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{ID_DIGEST_PREFIX}{hash:016x}")
 }
 
 /// The headers of a request a handler sends while handling `event`: the handler's own, then
@@ -195,6 +221,33 @@ mod tests {
         assert_eq!(msg_id("totals", "x", 1000), "totals:x:1000");
         assert_eq!(msg_id("f", "e", 0), "f:e:0");
         assert_eq!(msg_id("f", "e", usize::MAX), format!("f:e:{}", usize::MAX));
+    }
+
+    #[test]
+    fn derived_ids_stay_bounded_along_a_chain_and_are_deterministic() {
+        let mut id = "order-7".to_owned();
+        let mut longest = 0;
+        for hop in 0..50 {
+            id = msg_id(&format!("function-{}", hop % 5), &id, 1);
+            longest = longest.max(id.len());
+        }
+        assert!(longest <= "function-0".len() + 1 + MAX_PARENT_ID + 2, "{longest}");
+        let parent = "x".repeat(MAX_PARENT_ID + 1);
+        let derived = msg_id("f", &parent, 2);
+        assert_eq!(derived, msg_id("f", &parent, 2), "the same on every retry");
+        assert_ne!(derived, msg_id("f", &"y".repeat(MAX_PARENT_ID + 1), 2));
+        assert!(
+            derived.starts_with("f:~") && derived.ends_with(":2") && derived.len() == 21,
+            "{derived}"
+        );
+        let exact = "z".repeat(MAX_PARENT_ID);
+        assert_eq!(
+            msg_id("f", &exact, 1),
+            format!("f:{exact}:1"),
+            "up to the bound, kept"
+        );
+        // FNV-1a 64 test vector: "a" → af63dc4c8601ec8c.
+        assert_eq!(id_digest("a"), "~af63dc4c8601ec8c");
     }
 
     #[test]
