@@ -76,18 +76,19 @@ fn check_reports_every_problem_and_exits_with_2() {
     let output = sluice_command().arg("check").arg(dir.path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(2), "{stdout}");
-    assert!(stdout.contains("good: ok, listens on good"), "{stdout}");
+    assert!(
+        stdout.contains("good: ok (sluice:function/handler), listens on good"),
+        "{stdout}"
+    );
     assert!(stdout.contains("typo: error: "), "{stdout}");
     assert!(stdout.contains("7 functions checked, 6 with errors"), "{stdout}");
 
     let good = FunctionsDir::new();
     good.add("good", "probe", "");
     let output = sluice_command().arg("check").arg(good.path()).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("1 function checked, 0 with errors"), "{stdout}");
 }
 
 /// A folder with `order-total` deployed as `order-total`.

@@ -4,6 +4,7 @@ mod admin;
 mod apps;
 mod auth;
 mod batch;
+mod commands;
 mod delayed;
 mod delivery;
 mod dev;

@@ -317,7 +317,7 @@ fn check_reports_a_broken_schema_and_invoke_prints_a_mismatch() {
     let (code, stdout) = invoke(r#"{"op":"echo","order_id":"o-1"}"#);
     assert_eq!(code, Some(1), "{stdout}");
     assert!(
-        stdout.contains("outcome: schema_mismatch (would dead-letter; the handler did not run)"),
+        stdout.contains("outcome: schema_mismatch (a host would dead-letter it; the handler did not run)"),
         "{stdout}"
     );
     assert!(

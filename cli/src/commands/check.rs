@@ -23,7 +23,7 @@ pub async fn run(dir: &Path, state_dir: &Path) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    println!("{} functions checked, {failed} with errors", checked.len());
+    println!("{}", count_line(checked.len(), failed));
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -31,8 +31,14 @@ pub async fn run(dir: &Path, state_dir: &Path) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `ok, listens on A, B`, what its schedule is, and for a batch function how its events are
-/// grouped.
+/// `1 function checked, 0 with errors`, `3 functions checked, 1 with errors`.
+fn count_line(checked: usize, failed: usize) -> String {
+    let functions = if checked == 1 { "function" } else { "functions" };
+    format!("{checked} {functions} checked, {failed} with errors")
+}
+
+/// `ok (sluice:function/handler), listens on A, B`, what its schedule is, and for a batch
+/// function how its events are grouped.
 fn summary(function: &Function) -> String {
     let trigger = &function.manifest().trigger;
     let mut subjects: Vec<String> = trigger.subjects.iter().map(ToString::to_string).collect();
@@ -46,5 +52,18 @@ fn summary(function: &Function) -> String {
             sluice_runtime::text::humanize(batch.max_wait)
         )
     });
-    format!("ok, listens on {}{batches}", subjects.join(", "))
+    let world = function.pre().world();
+    format!("ok ({world}), listens on {}{batches}", subjects.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_line;
+
+    #[test]
+    fn the_count_agrees_with_its_number() {
+        assert_eq!(count_line(1, 0), "1 function checked, 0 with errors");
+        assert_eq!(count_line(3, 1), "3 functions checked, 1 with errors");
+        assert_eq!(count_line(0, 0), "0 functions checked, 0 with errors");
+    }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use sluice_runtime::{Event, Function, Outcome, Runner, Services, SluiceEngine};
+use sluice_runtime::{Event, Function, InvokeError, Outcome, Runner, Services, SluiceEngine};
 
 use super::UsageError;
 
@@ -53,18 +53,20 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let subject = args.subject.unwrap_or_else(|| default_subject(&function));
     let event = Arc::new(Event::new(subject, args.data.into_bytes().into(), headers, None));
     if let Err(mismatch) = function.check_schema(&event) {
-        println!("outcome: schema_mismatch (would dead-letter; the handler did not run)");
+        println!("outcome: schema_mismatch (a host would dead-letter it; the handler did not run)");
         println!("error: {mismatch}");
         return Ok(ExitCode::from(1));
     }
     // Key-value calls work on empty in-memory buckets; requests fail (there is no NATS).
+    let max_attempts = function.manifest().retry.max_attempts.get();
     let runner = Runner::new(engine, Arc::new(function), Arc::new(Services::in_memory()));
     let outcome = runner.invoke(&event, args.attempt).await;
-    Ok(print_outcome(outcome))
+    Ok(print_outcome(outcome, args.attempt, max_attempts))
 }
 
-/// Prints what the handler did: the messages it would publish, or why it failed.
-fn print_outcome(outcome: Outcome) -> ExitCode {
+/// Prints what the handler did: the messages it would publish, or why it failed and what a
+/// host would do next.
+fn print_outcome(outcome: Outcome, attempt: u32, max_attempts: u32) -> ExitCode {
     match outcome {
         Ok(messages) => {
             println!("outcome: ok");
@@ -82,19 +84,29 @@ fn print_outcome(outcome: Outcome) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            println!(
-                "outcome: {} ({})",
-                error.reason(),
-                if error.is_retryable() {
-                    "would retry"
-                } else {
-                    "would dead-letter"
-                }
-            );
+            println!("outcome: {}", failure(&error, attempt, max_attempts));
             println!("error: {error}");
             ExitCode::from(1)
         }
     }
+}
+
+/// What a host would do after attempt `attempt` of `max_attempts` failed with `error`:
+/// `retryable (a host would retry: attempt 1 of 3)`,
+/// `exhausted (a host would dead-letter it: attempt 3 of 3 was the last)`.
+fn failure(error: &InvokeError, attempt: u32, max_attempts: u32) -> String {
+    let reason = error.reason();
+    if !error.is_retryable() {
+        return format!("{reason} (a host would dead-letter it without retrying)");
+    }
+    if attempt < max_attempts {
+        let what = match error {
+            InvokeError::Retryable { .. } | InvokeError::Instantiate(_) => "retryable".to_owned(),
+            _ => format!("{reason}, retryable"),
+        };
+        return format!("{what} (a host would retry: attempt {attempt} of {max_attempts})");
+    }
+    format!("{reason} (a host would dead-letter it: attempt {attempt} of {max_attempts} was the last)")
 }
 
 /// The first subject without wildcards, else the function's name.
@@ -105,4 +117,37 @@ fn default_subject(function: &Function) -> String {
         .map(|s| s.as_str())
         .find(|s| !s.split('.').any(|t| t == "*" || t == ">"))
         .map_or_else(|| function.name().to_string(), str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_say_what_a_host_would_do() {
+        let retryable = InvokeError::Retryable {
+            message: "db down".into(),
+            retry_after: None,
+        };
+        assert_eq!(
+            failure(&retryable, 1, 3),
+            "retryable (a host would retry: attempt 1 of 3)"
+        );
+        assert_eq!(
+            failure(&retryable, 3, 3),
+            "exhausted (a host would dead-letter it: attempt 3 of 3 was the last)"
+        );
+        let timeout = InvokeError::Timeout(std::time::Duration::from_secs(1));
+        assert_eq!(
+            failure(&timeout, 2, 5),
+            "timeout, retryable (a host would retry: attempt 2 of 5)"
+        );
+        let permanent = InvokeError::Permanent {
+            message: "bad".into(),
+        };
+        assert_eq!(
+            failure(&permanent, 1, 3),
+            "permanent (a host would dead-letter it without retrying)"
+        );
+    }
 }

@@ -8,6 +8,7 @@ mod invoke;
 mod nats_args;
 mod new;
 mod publish;
+mod request;
 mod schedules;
 mod table;
 mod up;
@@ -135,11 +136,34 @@ pub enum Command {
         /// A header, as NAME=VALUE; repeatable.
         #[arg(long = "header", value_name = "NAME=VALUE")]
         headers: Vec<String>,
+        /// The reply subject the event carries, so a handler that answers (`reply`) sends
+        /// its answer there; see `sluice request` to wait for it.
+        #[arg(long, value_name = "SUBJECT")]
+        reply: Option<String>,
         /// Wait for one message on this subject (wildcards allowed) and print it; repeatable.
         #[arg(long = "wait-for", value_name = "SUBJECT")]
         wait_for: Vec<String>,
         /// Seconds to wait for those messages.
         #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+    /// Send one request to NATS and print the answer (to try a handler that replies).
+    Request {
+        /// Subject to send the request to.
+        subject: String,
+        /// The request payload (usually JSON).
+        #[arg(long)]
+        data: String,
+        /// NATS server URL, or a comma-separated list of a cluster's URLs.
+        #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL)]
+        nats: String,
+        #[command(flatten)]
+        connection: NatsArgs,
+        /// A header, as NAME=VALUE; repeatable.
+        #[arg(long = "header", value_name = "NAME=VALUE")]
+        headers: Vec<String>,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 5)]
         timeout: u64,
     },
     /// List or replay a function's dead letters (kept in a JetStream stream).
@@ -244,6 +268,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             nats,
             connection,
             headers,
+            reply,
             wait_for,
             timeout,
         } => {
@@ -253,7 +278,26 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 nats,
                 connection,
                 headers,
+                reply,
                 wait_for,
+                timeout,
+            })
+            .await
+        }
+        Command::Request {
+            subject,
+            data,
+            nats,
+            connection,
+            headers,
+            timeout,
+        } => {
+            request::run(request::Args {
+                subject,
+                data,
+                nats,
+                connection,
+                headers,
                 timeout,
             })
             .await

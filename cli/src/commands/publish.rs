@@ -20,6 +20,8 @@ pub struct Args {
     pub connection: NatsArgs,
     /// Headers, as NAME=VALUE.
     pub headers: Vec<String>,
+    /// The reply subject the event carries, for a handler that answers.
+    pub reply: Option<String>,
     /// Subjects to wait for one message on each.
     pub wait_for: Vec<String>,
     /// Seconds to wait for those messages.
@@ -35,30 +37,57 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     for subject in &args.wait_for {
         watched.push(client.subscribe(subject.clone()).await?);
     }
-    let mut headers = async_nats::HeaderMap::new();
-    for pair in &args.headers {
-        let (name, value) = super::split_header(pair)?;
-        headers.append(name, value);
+    let headers = header_map(&args.headers)?;
+    let payload = args.data.clone().into_bytes();
+    match &args.reply {
+        Some(reply) => {
+            client
+                .publish_with_reply_and_headers(
+                    args.subject.clone(),
+                    reply.clone(),
+                    headers.clone(),
+                    payload.clone().into(),
+                )
+                .await?
+        }
+        None => {
+            client
+                .publish_with_headers(args.subject.clone(), headers.clone(), payload.clone().into())
+                .await?
+        }
     }
-    client
-        .publish_with_headers(args.subject.clone(), headers, args.data.clone().into())
-        .await?;
     client.flush().await?;
     println!("published to {}: {}", args.subject, args.data);
+    // A `--wait-for` pattern that matches the subject published to receives the event itself
+    // first; it is not what the command waits for.
+    let mut own = Some((args.subject.clone(), payload, headers));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
     for _ in 0..args.wait_for.len() {
-        match tokio::time::timeout_at(deadline, watched.next()).await {
+        let next = async {
+            loop {
+                let message = watched.next().await?;
+                let echo = own.as_ref().is_some_and(|(subject, payload, headers)| {
+                    message.subject.as_str() == subject
+                        && message.payload == *payload
+                        && message
+                            .headers
+                            .as_ref()
+                            .map_or(headers.is_empty(), |h| h == headers)
+                });
+                match echo {
+                    true => own = None,
+                    false => return Some(message),
+                }
+            }
+        };
+        match tokio::time::timeout_at(deadline, next).await {
             Ok(Some(message)) => {
                 println!(
                     "received on {}: {}",
                     message.subject,
                     String::from_utf8_lossy(&message.payload)
                 );
-                for (name, values) in message.headers.iter().flat_map(|h| h.iter()) {
-                    for value in values {
-                        println!("    {name}: {value}");
-                    }
-                }
+                print_headers(message.headers.as_ref());
             }
             _ => {
                 let waited = args.wait_for.join(", ");
@@ -69,4 +98,23 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `--header NAME=VALUE` arguments as a header map.
+pub(super) fn header_map(pairs: &[String]) -> Result<async_nats::HeaderMap, UsageError> {
+    let mut headers = async_nats::HeaderMap::new();
+    for pair in pairs {
+        let (name, value) = super::split_header(pair)?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+/// Prints a received message's headers, one `    NAME: VALUE` line each.
+pub(super) fn print_headers(headers: Option<&async_nats::HeaderMap>) {
+    for (name, values) in headers.iter().flat_map(|h| h.iter()) {
+        for value in values {
+            println!("    {name}: {value}");
+        }
+    }
 }
