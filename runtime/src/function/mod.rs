@@ -11,6 +11,7 @@ use crate::manifest::{BatchPolicy, Manifest, ManifestError};
 use crate::text::one_line;
 
 mod folder;
+mod linking;
 mod pre;
 mod schemas;
 
@@ -59,6 +60,15 @@ pub enum LoadError {
         /// The component file.
         file: PathBuf,
         /// What is missing or not provided.
+        message: String,
+    },
+    /// The component imports an interface the host does not provide.
+    #[error("{}: {message}", file.display())]
+    Import {
+        /// The component file.
+        file: PathBuf,
+        /// The import, the version the host provides and the world the component's
+        /// exports show.
         message: String,
     },
     /// The manifest has `[batch]` but the component handles one event per call.
@@ -141,13 +151,19 @@ impl Function {
             file: file(),
             message: one_line(&error),
         })?;
-        let instance_pre = engine
-            .linker()
-            .instantiate_pre(&component)
-            .map_err(|error| LoadError::World {
-                file: file(),
-                message: one_line(&error),
-            })?;
+        let instance_pre = engine.linker().instantiate_pre(&component).map_err(|error| {
+            let message = one_line(&error);
+            match linking::explain(engine.engine(), &component, &message) {
+                Some(message) => LoadError::Import {
+                    file: file(),
+                    message,
+                },
+                None => LoadError::World {
+                    file: file(),
+                    message,
+                },
+            }
+        })?;
         let pre = FunctionPre::new(instance_pre).map_err(|error| LoadError::World {
             file: file(),
             message: one_line(&error),

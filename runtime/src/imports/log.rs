@@ -4,7 +4,7 @@ use super::State;
 use crate::bindings::sluice::function::log::{Host, Level};
 
 /// Longest log line kept from a handler; longer lines are cut so a handler cannot flood the log.
-const MAX_LINE: usize = 4096;
+pub(super) const MAX_LINE: usize = 4096;
 
 impl Host for State {
     fn log(&mut self, level: Level, message: String) {

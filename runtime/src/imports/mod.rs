@@ -11,6 +11,8 @@ mod publisher;
 mod requester;
 mod services;
 mod stdio;
+mod wasi_config;
+mod wasi_logging;
 mod wasmcloud;
 
 use std::sync::Arc;

@@ -1,0 +1,34 @@
+//! `wasi:logging/logging@0.1.0-draft`, which wasmCloud components import: lines go to the
+//! host's log like `sluice:function/log`'s, with the component's context as a field.
+
+use super::State;
+use crate::bindings::wasmcloud::wasi::logging::logging::{Host, Level};
+
+/// Longest context string kept from a component.
+const MAX_CONTEXT: usize = 256;
+
+impl Host for State {
+    async fn log(&mut self, level: Level, context: String, message: String) {
+        let message = crate::text::truncate(&message, super::log::MAX_LINE);
+        let context = &*crate::text::truncate(&context, MAX_CONTEXT);
+        let function = &*self.call.function;
+        let event_id = &*self.call.event.id;
+        match level {
+            Level::Trace => {
+                tracing::trace!(target: "sluice::handler", function, event_id, context, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "sluice::handler", function, event_id, context, "{message}")
+            }
+            Level::Info => {
+                tracing::info!(target: "sluice::handler", function, event_id, context, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "sluice::handler", function, event_id, context, "{message}")
+            }
+            Level::Error | Level::Critical => {
+                tracing::error!(target: "sluice::handler", function, event_id, context, "{message}")
+            }
+        }
+    }
+}
