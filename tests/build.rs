@@ -31,13 +31,32 @@ const GUESTS: &[&str] = &[
     "orders-batch-revenue",
 ];
 
+/// Components from wasmCloud's repository, copied unchanged with the WIT their build fetches
+/// (see each folder's `ORIGIN.md`). Each is its own Cargo project with its own lock file,
+/// built as it is with plain `cargo build --target wasm32-wasip2`.
+const UPSTREAM: &[(&str, &[&str])] = &[
+    ("echo-messaging", &[]),
+    ("keyvalue-messaging", &[]),
+    // A template workspace: only its messaging worker, with upstream's lock file.
+    (
+        "http-api-with-distributed-workloads",
+        &["-p", "task-reverse", "--locked"],
+    ),
+];
+
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir
         .parent()
         .expect("tests/ lives in the workspace")
         .to_owned();
-    for watched in ["sdk", "wit", "functions", "tests/guests"] {
+    for watched in [
+        "sdk",
+        "wit",
+        "functions",
+        "tests/guests",
+        "tests/wasmcloud-upstream",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -45,16 +64,41 @@ fn main() {
         .unwrap_or_else(|| root.join("target"))
         .join("guests");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(&root)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
-        .arg(&target_dir);
+    let mut command = guest_build(&cargo, &root, &target_dir);
     for &guest in GUESTS {
         command.args(["-p", guest]);
     }
-    // Flags meant for the host build (clippy's wrapper, coverage, RUSTFLAGS) must not leak
-    // into the guest build.
+    let status = command
+        .status()
+        .expect("cannot run cargo to build the guest components");
+    assert!(
+        status.success(),
+        "building the guest components failed; is the wasm32-wasip2 target installed? (`rustup target add wasm32-wasip2`)"
+    );
+    for &(component, args) in UPSTREAM {
+        let manifest = root
+            .join("tests/wasmcloud-upstream")
+            .join(component)
+            .join("Cargo.toml");
+        let mut command = guest_build(&cargo, &root, &target_dir);
+        command.arg("--manifest-path").arg(&manifest).args(args);
+        let status = command
+            .status()
+            .expect("cannot run cargo to build the wasmCloud components");
+        assert!(status.success(), "building {} failed", manifest.display());
+    }
+    let out = target_dir.join("wasm32-wasip2").join("release");
+    println!("cargo:rustc-env=SLUICE_GUESTS_DIR={}", out.display());
+}
+
+/// `cargo build --release --target wasm32-wasip2` into `target_dir`, without the flags meant
+/// for the host build (clippy's wrapper, coverage, RUSTFLAGS).
+fn guest_build(cargo: &str, root: &std::path::Path, target_dir: &std::path::Path) -> Command {
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(root)
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(target_dir);
     for variable in [
         "CARGO_ENCODED_RUSTFLAGS",
         "RUSTFLAGS",
@@ -64,13 +108,5 @@ fn main() {
     ] {
         command.env_remove(variable);
     }
-    let status = command
-        .status()
-        .expect("cannot run cargo to build the guest components");
-    assert!(
-        status.success(),
-        "building the guest components failed; is the wasm32-wasip2 target installed? (`rustup target add wasm32-wasip2`)"
-    );
-    let out = target_dir.join("wasm32-wasip2").join("release");
-    println!("cargo:rustc-env=SLUICE_GUESTS_DIR={}", out.display());
+    command
 }

@@ -36,13 +36,19 @@ pub mod batch {
 }
 
 /// Bindings of the wasmCloud messaging handler world (`wit/wasmcloud/`): components built for
-/// wasmCloud's `wasmcloud:messaging@0.2.0` run unchanged. The consumer imports are async
-/// because `request` waits on the network.
+/// wasmCloud's `wasmcloud:messaging@0.2.0` run unchanged, with the `wasi:logging`,
+/// `wasi:config` and `wasi:keyvalue` imports wasmCloud components use. The imports are async
+/// because `request` and the key-value calls wait on the network; an open key-value bucket
+/// is a [`KeyValueBucket`](crate::imports::KeyValueBucket) in the store's resource table.
 pub mod wasmcloud {
     wasmtime::component::bindgen!({
         world: "sluice:wasmcloud/messaging-handler",
         path: "../wit/wasmcloud",
         exports: { default: async },
         imports: { default: async },
+        with: {
+            "wasi:keyvalue/store.bucket": crate::imports::KeyValueBucket,
+            "wasmcloud:bus/lattice.call-target-interface": crate::imports::CallTargetInterface,
+        },
     });
 }

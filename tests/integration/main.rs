@@ -25,3 +25,4 @@ mod schema;
 mod shutdown;
 mod state;
 mod wasmcloud;
+mod wasmcloud_upstream;

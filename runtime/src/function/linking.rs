@@ -19,6 +19,11 @@ const PROVIDED: &[&str] = &[
     "wasmcloud:messaging/consumer@0.2.0",
     "wasi:logging/logging@0.1.0-draft",
     "wasi:config/store@0.2.0-rc.1",
+    "wasi:config/runtime@0.2.0-draft",
+    "wasmcloud:bus/lattice@1.0.0",
+    "wasi:keyvalue/store@0.2.0-draft",
+    "wasi:keyvalue/atomics@0.2.0-draft",
+    "wasi:keyvalue/batch@0.2.0-draft",
 ];
 
 /// WASI 0.2 packages the host provides (through `wasmtime-wasi` and `wasmtime-wasi-http`).

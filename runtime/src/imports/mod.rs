@@ -12,6 +12,7 @@ mod requester;
 mod services;
 mod stdio;
 mod wasi_config;
+mod wasi_keyvalue;
 mod wasi_logging;
 mod wasmcloud;
 
@@ -27,6 +28,8 @@ use crate::manifest::Manifest;
 pub use publisher::{Outbox, OutgoingMessage};
 pub use services::{DelayReadiness, Services};
 pub use stdio::CapturedOutput;
+pub use wasi_keyvalue::KeyValueBucket;
+pub use wasmcloud::CallTargetInterface;
 
 /// Everything one store (one instance, one event) owns.
 pub struct State {

@@ -2,9 +2,12 @@
 //! through the same permission check and outbox as `sluice:function/publisher`, `request`
 //! through the same checks as `sluice:function/requester`.
 
+use wasmtime::component::Resource;
+
 use super::State;
 use crate::bindings::sluice::function::requester::RequestError;
 use crate::bindings::sluice::function::{publisher, requester};
+use crate::bindings::wasmcloud::wasmcloud::bus::lattice;
 use crate::bindings::wasmcloud::wasmcloud::messaging::consumer::Host;
 use crate::bindings::wasmcloud::wasmcloud::messaging::types::{BrokerMessage, Host as TypesHost};
 
@@ -45,3 +48,40 @@ impl Host for State {
 /// Where a published broker message's `reply-to` goes (core NATS publishes from the outbox
 /// carry no reply subject of their own).
 const REPLY_TO_HEADER: &str = "Sluice-Reply-To";
+
+/// An interface named in `wasmcloud:bus/lattice.set-link-name`.
+pub struct CallTargetInterface;
+
+impl lattice::HostCallTargetInterface for State {
+    async fn new(
+        &mut self,
+        _namespace: String,
+        _package: String,
+        _interface: String,
+    ) -> Resource<CallTargetInterface> {
+        // The table only fails when it is full, a limit a handler reaches only by leaking.
+        self.table
+            .push(CallTargetInterface)
+            .expect("the resource table has room for a call target")
+    }
+
+    async fn drop(&mut self, target: Resource<CallTargetInterface>) -> wasmtime::Result<()> {
+        self.table.delete(target)?;
+        Ok(())
+    }
+}
+
+impl lattice::Host for State {
+    /// Accepted and ignored: a Sluice function opens its buckets by name, so there is no link
+    /// to choose.
+    async fn set_link_name(&mut self, name: String, interfaces: Vec<Resource<CallTargetInterface>>) {
+        tracing::debug!(
+            function = &*self.call.function,
+            link = name,
+            "wasmcloud:bus set-link-name has no effect in Sluice"
+        );
+        for target in interfaces {
+            let _ = self.table.delete(target);
+        }
+    }
+}
