@@ -13,6 +13,7 @@ wasmtime::component::bindgen!({
     imports: {
         "sluice:function/kv": async,
         "sluice:function/requester": async,
+        "sluice:function/secret": async,
     },
 });
 
@@ -29,6 +30,7 @@ pub mod batch {
             "sluice:function/publisher": super::sluice::function::publisher,
             "sluice:function/log": super::sluice::function::log,
             "sluice:function/config": super::sluice::function::config,
+            "sluice:function/secret": super::sluice::function::secret,
             "sluice:function/kv": super::sluice::function::kv,
             "sluice:function/requester": super::sluice::function::requester,
         },

@@ -73,6 +73,7 @@ mod registry;
 mod reload;
 mod retry;
 mod runtime;
+pub mod secrets;
 mod stats;
 pub mod text;
 mod watch;

@@ -42,6 +42,9 @@ pub struct RuntimeConfig {
     pub admin: Option<SocketAddr>,
     /// Join the fleet: run what `sluice deploy` put in the fleet's buckets, and report.
     pub fleet: Option<FleetConfig>,
+    /// The seed (`SX...`) that opens sealed secrets (`sealed:KEY` in `[secrets]`); `None`
+    /// means this host cannot open them.
+    pub secrets_key: Option<String>,
 }
 
 impl RuntimeConfig {
@@ -57,6 +60,7 @@ impl RuntimeConfig {
             cache_dir: None,
             admin: None,
             fleet: None,
+            secrets_key: None,
         }
     }
 
@@ -254,6 +258,9 @@ async fn connect(config: &RuntimeConfig) -> anyhow::Result<Host> {
     }
     let client = crate::nats::connect(&config.nats_url, &config.nats_options).await?;
     let dispatcher = Dispatcher::new(Arc::new(engine), client);
+    if let Some(seed) = &config.secrets_key {
+        dispatcher.sealed_secrets.set_key(seed)?;
+    }
     // Starts learning whether JetStream is there, in the background: deploys read the answer.
     let _ = dispatcher.jetstream_availability.now(&dispatcher.client);
     Ok(Host::new(dispatcher, config.shutdown_grace))

@@ -3,7 +3,9 @@
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
-    use crate::bindings::sluice::function::{config, kv, log as logging, publisher, requester};
+    use crate::bindings::sluice::function::{
+        config, kv, log as logging, publisher, requester, secret as secrets,
+    };
     pub(crate) use crate::http::wasi::send as http_send;
     use crate::kv::entry::Entry;
     use crate::kv::error::KvError;
@@ -39,6 +41,10 @@ mod imp {
 
     pub fn config(key: &str) -> Option<String> {
         config::get(key)
+    }
+
+    pub fn secret(name: &str) -> Result<String, String> {
+        secrets::get(name)
     }
 
     pub fn begin_event(index: u32) -> Result<(), String> {
@@ -112,11 +118,11 @@ mod imp {
 mod imp {
     pub(crate) use crate::testing::{
         begin_event, cancel_scheduled, config, http_send, kv_compare_and_swap, kv_delete, kv_get, kv_keys,
-        kv_set, log, publish, publish_after, publish_at, request,
+        kv_set, log, publish, publish_after, publish_at, request, secret,
     };
 }
 
 pub(crate) use imp::{
     begin_event, cancel_scheduled, config, http_send, kv_compare_and_swap, kv_delete, kv_get, kv_keys,
-    kv_set, log, publish, publish_after, publish_at, request,
+    kv_set, log, publish, publish_after, publish_at, request, secret,
 };

@@ -146,6 +146,7 @@ pub mod batch_bindings {
             "sluice:function/publisher@0.1.0": crate::bindings::sluice::function::publisher,
             "sluice:function/log@0.1.0": crate::bindings::sluice::function::log,
             "sluice:function/config@0.1.0": crate::bindings::sluice::function::config,
+            "sluice:function/secret@0.1.0": crate::bindings::sluice::function::secret,
             "sluice:function/kv@0.1.0": crate::bindings::sluice::function::kv,
             "sluice:function/requester@0.1.0": crate::bindings::sluice::function::requester,
         },
@@ -156,7 +157,7 @@ pub mod batch_bindings {
 
 pub use batch::{Batch, BatchHandler, BatchOutcome};
 
-pub use config::config;
+pub use config::{config, secret};
 pub use delay::{cancel_scheduled, publish_after, publish_at, publish_json_after};
 pub use error::Error;
 pub use event::Event;

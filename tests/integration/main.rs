@@ -22,6 +22,7 @@ mod reuse;
 mod scaffold;
 mod schedules;
 mod schema;
+mod secrets;
 mod shutdown;
 mod state;
 mod wasmcloud;

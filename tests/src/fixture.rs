@@ -80,6 +80,12 @@ impl HostOptions {
         self.configure(move |config| config.cache_dir = Some(dir.clone()))
     }
 
+    /// Opens sealed secrets with the xkey seed `seed`.
+    pub fn secrets_key(self, seed: &str) -> Self {
+        let seed = seed.to_owned();
+        self.configure(move |config| config.secrets_key = Some(seed.clone()))
+    }
+
     /// Serves the admin endpoint on a free loopback port ([`Runtime::admin_addr`]).
     pub fn admin(self) -> Self {
         self.configure(|config| config.admin = Some(SocketAddr::from(([127, 0, 0, 1], 0))))

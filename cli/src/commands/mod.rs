@@ -10,6 +10,7 @@ mod new;
 mod publish;
 mod request;
 mod schedules;
+mod secret;
 mod table;
 mod up;
 
@@ -166,6 +167,12 @@ pub enum Command {
         #[arg(long, default_value_t = 5)]
         timeout: u64,
     },
+    /// Sealed secrets: make the fleet's key, seal values into bucket `sluice-secrets`.
+    Secret {
+        /// What to do.
+        #[command(subcommand)]
+        command: secret::SecretCommand,
+    },
     /// List or replay a function's dead letters (kept in a JetStream stream).
     Dlq {
         /// What to do with them.
@@ -218,6 +225,10 @@ pub struct HostArgs {
     /// address (e.g. 127.0.0.1:9090; port 0 picks a free port, logged at start).
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<SocketAddr>,
+    /// File holding the fleet's xkey seed (SX..., from `sluice secret keygen`) that opens
+    /// sealed secrets (`sealed:KEY` in `[secrets]`). Or set SLUICE_SECRETS_KEY to the seed.
+    #[arg(long, value_name = "FILE")]
+    pub secrets_key: Option<PathBuf>,
 }
 
 /// A mistake in how sluice was called or configured (exit code 2).
@@ -309,6 +320,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             json,
         } => schedules::run(&nats, &connection, json).await,
         Command::Fleet(command) => fleet::run(command).await,
+        Command::Secret { command } => secret::run(command).await,
     }
 }
 

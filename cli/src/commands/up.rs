@@ -83,6 +83,7 @@ impl Session {
         config.watch = watch;
         config.cache_dir = Some(args.state_dir.join("cache"));
         config.admin = args.admin;
+        config.secrets_key = secrets_key(args.secrets_key.as_deref())?;
         let runtime = Runtime::start(config).await?;
         Ok(Self { runtime, url, local })
     }
@@ -134,4 +135,16 @@ pub(super) async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// The seed that opens sealed secrets: the `--secrets-key` file, else `SLUICE_SECRETS_KEY`.
+fn secrets_key(file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    match file {
+        Some(file) => std::fs::read_to_string(file)
+            .map(|seed| Some(seed.trim().to_owned()))
+            .map_err(|error| UsageError(format!("--secrets-key {}: {error}", file.display())).into()),
+        None => Ok(std::env::var("SLUICE_SECRETS_KEY")
+            .ok()
+            .filter(|seed| !seed.is_empty())),
+    }
 }

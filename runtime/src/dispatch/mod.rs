@@ -78,6 +78,8 @@ pub struct DispatcherParts {
     pub jetstream_availability: crate::nats::JetStreamAvailability,
     /// Whether the host's delay stream is ready for delayed publishes.
     pub delays: Arc<crate::imports::DelayReadiness>,
+    /// Opens the sealed secrets of `[secrets]` (`sealed:KEY`) with the host's key.
+    pub sealed_secrets: Arc<crate::secrets::SealedSecrets>,
     /// Cancelled when the shutdown grace period is over: JetStream events still running are
     /// handed back to the server at once.
     pub abandon: tokio_util::sync::CancellationToken,
@@ -109,6 +111,7 @@ impl Dispatcher {
         Self(Arc::new(DispatcherParts {
             engine,
             routes: Arc::new(crate::provision::StreamRoutes::new(jetstream.clone())),
+            sealed_secrets: Arc::new(crate::secrets::SealedSecrets::new(jetstream.clone())),
             jetstream,
             jetstream_availability: crate::nats::JetStreamAvailability::default(),
             delays: Arc::default(),

@@ -8,6 +8,7 @@ pub(super) const MAX_LINE: usize = 4096;
 
 impl Host for State {
     fn log(&mut self, level: Level, message: String) {
+        let message = self.revealed().redact(&message);
         let message = crate::text::truncate(&message, MAX_LINE);
         let function = &*self.call.function;
         let event_id = &*self.call.event.id;

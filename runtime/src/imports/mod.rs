@@ -9,6 +9,7 @@ pub mod kv;
 mod log;
 mod publisher;
 mod requester;
+mod secret;
 mod services;
 mod stdio;
 mod wasi_config;
@@ -26,6 +27,7 @@ use crate::bindings::Handler;
 use crate::event::Event;
 use crate::manifest::Manifest;
 pub use publisher::{Outbox, OutgoingMessage};
+pub use secret::Revealed;
 pub use services::{DelayReadiness, Services};
 pub use stdio::CapturedOutput;
 pub use wasi_keyvalue::KeyValueBucket;
@@ -41,6 +43,8 @@ pub struct State {
     call: Call,
     /// The other events' calls while the store serves a batch.
     batch: Option<batch::BatchCalls>,
+    /// The secret values this attempt read, kept out of its log lines and failure messages.
+    revealed: Revealed,
 }
 
 /// What the host imports need to know about the event being handled.
@@ -77,6 +81,7 @@ impl State {
             limiter: MemoryLimiter::new(memory_limit),
             call,
             batch: None,
+            revealed: Revealed::default(),
         }
     }
 
@@ -86,6 +91,7 @@ impl State {
         self.http_policy = http::HttpPolicy::new(&call);
         self.call = call;
         self.batch = None;
+        self.revealed = Revealed::default();
         self.limiter.refused = false;
     }
 

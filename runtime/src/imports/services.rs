@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use super::kv::{KvBackend, MemoryKv};
 use crate::manifest::Manifest;
 use crate::provision::{self, SetupError};
+use crate::secrets::SealedSecrets;
 
 /// The outside world one deployed function may reach through its imports.
 pub struct Services {
@@ -17,6 +18,8 @@ pub struct Services {
     pub requests: Result<async_nats::Client, &'static str>,
     /// Whether delayed publishes are taken.
     pub delays: Delays,
+    /// Where sealed secrets are opened; `None` without a NATS connection.
+    pub sealed: Option<Arc<SealedSecrets>>,
 }
 
 /// Whether a function's delayed publishes (`publish-after`, `publish-at`) are taken.
@@ -48,6 +51,7 @@ impl Default for Services {
             kv: Arc::new(KvBackend::None),
             requests: Err("this host has no NATS connection for requests"),
             delays: Delays::Refused("this host has no NATS connection for delayed events"),
+            sealed: None,
         }
     }
 }
@@ -60,15 +64,18 @@ impl Services {
             kv: Arc::new(KvBackend::Memory(MemoryKv::default())),
             requests: Err("sluice invoke has no NATS connection"),
             delays: Delays::Shown,
+            sealed: None,
         }
     }
 
     /// What a deployed function gets: each bucket of its `[state] buckets` (created when
-    /// missing), `client` for its requests and the host's delay stream.
+    /// missing), `client` for its requests, the host's delay stream and its key to sealed
+    /// secrets.
     pub async fn deployed(
         js: &async_nats::jetstream::Context,
         client: &async_nats::Client,
         delays: &Arc<DelayReadiness>,
+        sealed: &Arc<SealedSecrets>,
         function: &str,
         manifest: &Manifest,
     ) -> Result<Self, SetupError> {
@@ -81,6 +88,7 @@ impl Services {
             kv: Arc::new(KvBackend::JetStream(stores)),
             requests: Ok(client.clone()),
             delays: Delays::Host(delays.clone()),
+            sealed: Some(sealed.clone()),
         })
     }
 }

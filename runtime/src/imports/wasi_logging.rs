@@ -9,6 +9,7 @@ const MAX_CONTEXT: usize = 256;
 
 impl Host for State {
     async fn log(&mut self, level: Level, context: String, message: String) {
+        let message = self.revealed().redact(&message);
         let message = crate::text::truncate(&message, super::log::MAX_LINE);
         let context = &*crate::text::truncate(&context, MAX_CONTEXT);
         let function = &*self.call.function;

@@ -18,7 +18,7 @@ use wasmtime::{Store, UpdateDeadline};
 use crate::engine::SluiceEngine;
 use crate::event::Event;
 use crate::function::{Function, FunctionPre};
-use crate::imports::{Call, CapturedOutput, OutgoingMessage, Services, State};
+use crate::imports::{Call, CapturedOutput, OutgoingMessage, Revealed, Services, State};
 use crate::text::humanize;
 use classify::{Stage, classify};
 use instance::{Instance, call_handler, failure_error, instantiate};
@@ -72,6 +72,25 @@ impl InvokeError {
             Self::Timeout(_) => DeadLetterReason::Timeout,
             Self::OutOfMemory { .. } => DeadLetterReason::OutOfMemory,
             Self::Trap(_) => DeadLetterReason::Trap,
+        }
+    }
+
+    /// The error with every secret value in `revealed` written as `[redacted]`.
+    pub fn redacted(self, revealed: &Revealed) -> Self {
+        let redact = |text: String| match revealed.redact(&text) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(redacted) => redacted,
+        };
+        match self {
+            Self::Retryable { message, retry_after } => Self::Retryable {
+                message: redact(message),
+                retry_after,
+            },
+            Self::Permanent { message } => Self::Permanent {
+                message: redact(message),
+            },
+            Self::Trap(message) => Self::Trap(redact(message)),
+            other => other,
         }
     }
 
@@ -170,8 +189,9 @@ impl Runner {
             Ok((handler, handled))
         };
         let result = tokio::time::timeout(limits.timeout, attempt_future).await;
-        output.log(self.function.name(), || log_label(events));
-        let all_failed = |error: InvokeError| vec![Err(error); events.len()];
+        let revealed = store.data().revealed().clone();
+        output.log(self.function.name(), || log_label(events), &revealed);
+        let all_failed = |error: InvokeError| vec![Err(error.redacted(&revealed)); events.len()];
         let (handler, handled) = match result {
             Err(_elapsed) => return all_failed(InvokeError::Timeout(limits.timeout)),
             Ok(Err((stage, error))) => {
@@ -195,7 +215,7 @@ impl Runner {
             .zip(outboxes)
             .map(|(handled, outbox)| match handled {
                 Ok(()) => Ok(outbox.into_messages()),
-                Err(failure) => Err(failure_error(failure)),
+                Err(failure) => Err(failure_error(failure).redacted(&revealed)),
             })
             .collect()
     }

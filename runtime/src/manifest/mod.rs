@@ -9,6 +9,7 @@ mod batch;
 mod raw;
 mod schedule;
 mod schema;
+mod secrets;
 mod state;
 mod trigger;
 pub mod units;
@@ -23,6 +24,7 @@ pub use batch::BatchPolicy;
 use raw::RawManifest;
 pub use schedule::Schedule;
 pub use schema::{DEFAULT_VERSION_HEADER, DEFAULT_VERSION_POINTER, SchemaSpec, VersionSource};
+pub use secrets::SecretSource;
 use sluice_protocol::subject;
 pub use sluice_protocol::{AuthorityPattern, SubjectPattern};
 pub use trigger::{DeliverFrom, DeliveryMode, JetStreamTrigger, KeySource, Trigger};
@@ -132,6 +134,8 @@ pub struct Manifest {
     pub http: Vec<AuthorityPattern>,
     /// The `[config]` table, readable by the function.
     pub config: BTreeMap<String, String>,
+    /// `[secrets]`: the secrets the function may read, by name, and where each comes from.
+    pub secrets: BTreeMap<String, SecretSource>,
     /// Event age limit and ack wait.
     pub delivery: Delivery,
     /// `[dedupe] window`: how long a handled event id is remembered (JetStream only).
@@ -196,6 +200,7 @@ impl Manifest {
             http: authorities(raw.permissions.http.unwrap_or_default())
                 .map_err(|msg| invalid("permissions.http", msg))?,
             config: raw.config,
+            secrets: secrets::secrets(raw.secrets).map_err(|msg| invalid("secrets", msg))?,
             delivery: delivery(raw.delivery).map_err(|(key, msg)| invalid(key, msg))?,
             dedupe_window,
             circuit_breaker: circuit_breaker(raw.circuit_breaker).map_err(|(key, msg)| invalid(key, msg))?,

@@ -29,6 +29,8 @@ pub struct RawManifest {
     pub state: RawState,
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
     pub schema: Option<RawSchema>,
     pub batch: Option<RawBatch>,
 }

@@ -41,6 +41,7 @@ pub(super) async fn deployment_parts(
         &dispatcher.jetstream,
         &dispatcher.client,
         &dispatcher.delays,
+        &dispatcher.sealed_secrets,
         &name,
         function.manifest(),
     )

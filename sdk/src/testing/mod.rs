@@ -63,6 +63,7 @@ pub(crate) use request::request;
 #[derive(Debug, Clone, Default)]
 pub struct TestHost {
     config: BTreeMap<String, String>,
+    secrets: BTreeMap<String, String>,
     allowed: Option<Vec<SubjectPattern>>,
     buckets: Option<Vec<String>>,
     requests_allowed: Option<Vec<SubjectPattern>>,
@@ -148,6 +149,13 @@ impl TestHost {
     /// Sets a `[config]` value.
     pub fn config(mut self, key: &str, value: &str) -> Self {
         self.config.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Sets secret `name` (as if the manifest's `[secrets]` named it and its source held
+    /// `value`); [`secret`](crate::secret) of any other name is refused.
+    pub fn secret(mut self, name: &str, value: &str) -> Self {
+        self.secrets.insert(name.to_owned(), value.to_owned());
         self
     }
 
@@ -334,6 +342,16 @@ pub(crate) fn publish(subject: &str, payload: &[u8], headers: &[(String, String)
 
 pub(crate) fn config(key: &str) -> Option<String> {
     with_run("config", |run| run.host.config.get(key).cloned())
+}
+
+pub(crate) fn secret(name: &str) -> Result<String, String> {
+    with_run("secret", |run| {
+        run.host
+            .secrets
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("secret `{name}` denied: not in [secrets]"))
+    })
 }
 
 pub(crate) fn log(level: Level, message: &str) {

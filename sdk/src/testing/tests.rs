@@ -158,3 +158,24 @@ fn delayed_publishes_follow_the_hosts_rules() {
     let error = bad_id.result.unwrap_err();
     assert!(error.message().contains("not a delayed event's id"), "{error}");
 }
+
+struct Charger;
+
+impl Handler for Charger {
+    fn handle(event: Event) -> Result<(), Error> {
+        let name = event.text()?.to_owned();
+        let key = crate::secret(&name).map_err(Error::permanent)?;
+        crate::publish("charged", format!("key of {} bytes", key.len()))
+    }
+}
+
+#[test]
+fn secrets_are_read_by_name_and_other_names_are_refused() {
+    let host = TestHost::new().secret("stripe_key", "sk_test_123");
+    let outcome = host.run::<Charger>(Event::new("e", "s", "stripe_key"));
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    assert_eq!(outcome.published[0].payload, b"key of 11 bytes");
+    let outcome = host.run::<Charger>(Event::new("e", "s", "db_password"));
+    let error = outcome.result.unwrap_err();
+    assert!(error.message().contains("secret `db_password` denied"), "{error}");
+}

@@ -15,6 +15,8 @@
 //! | `{"op":"hog"}` | allocates 1 MiB blocks until allocation fails: out of memory |
 //! | `{"op":"sleep","ms":N}` | sleeps, then publishes `{"id","start_ns","end_ns"}` (unix nanoseconds) to `out` |
 //! | `{"op":"config","key":"k"}` | publishes `{"key":k,"value":<value or null>}` to `out` |
+//! | `{"op":"secret","name":n}` | publishes `{"name":n,"value":v}` (or `{"name":n,"error":e}`) to `out` |
+//! | `{"op":"leak-secret","name":n}` | logs and prints the secret's value, then fails permanently with it in the message |
 //! | `{"op":"count"}` | publishes `{"count": n}`, the number of count events this instance handled |
 //! | `{"op":"log","message":"m"}` | logs `m` at info, prints it to stdout and stderr, then echo |
 //! | `{"op":"ordered","key":"k","seq":N,"ms":M,"fail_first":B}` | fails its first attempt (retryable, retry after 5 ms) when B; sleeps M ms; publishes `{"key","seq","attempt","start_ns","end_ns"}` to `out` |
@@ -93,6 +95,17 @@ pub enum Op {
     Config {
         /// The config key to read.
         key: String,
+    },
+    /// Report a secret's value, or why there is none.
+    Secret {
+        /// The secret's name.
+        name: String,
+    },
+    /// Read a secret, log it, print it, then fail permanently with it in the message (the
+    /// host must redact all three).
+    LeakSecret {
+        /// The secret's name.
+        name: String,
     },
     /// Count the events this instance has handled and publish the count: 1 every time in a
     /// fresh instance, 1, 2, 3, ... when instances are reused.
@@ -428,6 +441,19 @@ impl Handler for Probe {
             Op::Config { key } => {
                 let value = sluice_sdk::config(&key);
                 sluice_sdk::publish_json(&out(), &json!({ "key": key, "value": value }))
+            }
+            Op::Secret { name } => {
+                let report = match sluice_sdk::secret(&name) {
+                    Ok(value) => json!({ "name": name, "value": value }),
+                    Err(error) => json!({ "name": name, "error": error }),
+                };
+                sluice_sdk::publish_json(&out(), &report)
+            }
+            Op::LeakSecret { name } => {
+                let value = sluice_sdk::secret(&name).map_err(Error::permanent)?;
+                sluice_sdk::info!("the secret is {value}");
+                println!("printed: {value}");
+                Err(Error::permanent(format!("failed with {value}")))
             }
             Op::Ordered {
                 key,
