@@ -41,7 +41,7 @@ pub mod batch {
 /// wasmCloud's `wasmcloud:messaging@0.2.0` run unchanged, with the `wasi:logging`,
 /// `wasi:config` and `wasi:keyvalue` imports wasmCloud components use. The imports are async
 /// because `request` and the key-value calls wait on the network; an open key-value bucket
-/// is a [`KeyValueBucket`](crate::imports::KeyValueBucket) in the store's resource table.
+/// is a [`KeyValueBucket`](resources::KeyValueBucket) in the store's resource table.
 pub mod wasmcloud {
     wasmtime::component::bindgen!({
         world: "sluice:wasmcloud/messaging-handler",
@@ -49,8 +49,21 @@ pub mod wasmcloud {
         exports: { default: async },
         imports: { default: async },
         with: {
-            "wasi:keyvalue/store.bucket": crate::imports::KeyValueBucket,
-            "wasmcloud:bus/lattice.call-target-interface": crate::imports::CallTargetInterface,
+            "wasi:keyvalue/store.bucket": super::resources::KeyValueBucket,
+            "wasmcloud:bus/lattice.call-target-interface": super::resources::CallTargetInterface,
         },
     });
+}
+
+/// What the host keeps in a store's resource table for the resources the wasmCloud imports
+/// hand out (defined here, below the imports that implement them).
+pub mod resources {
+    /// An open `wasi:keyvalue` bucket: the name of a bucket the manifest declares.
+    pub struct KeyValueBucket {
+        /// The bucket's name.
+        pub name: String,
+    }
+
+    /// An interface named in `wasmcloud:bus/lattice.set-link-name`.
+    pub struct CallTargetInterface;
 }

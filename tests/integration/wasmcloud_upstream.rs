@@ -162,3 +162,22 @@ async fn wasmclouds_template_worker_reads_its_settings_from_wasi_config() {
     assert_eq!(answer.payload, "cba".as_bytes(), "without config, its defaults");
     sluice.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasi_config_reads_a_secret_the_manifest_names_when_config_lacks_the_key() {
+    let files = tempfile::tempdir().unwrap();
+    let prefix = files.path().join("prefix");
+    std::fs::write(&prefix, "classified: \n").unwrap();
+    let settings = Manifest::new().subjects(["tasks.secret"]).set(
+        "secrets",
+        "reverse.prefix",
+        format!("file:{}", prefix.display()),
+    );
+    let sluice = Sluice::builder()
+        .add("reverse", "task-reverse", settings)
+        .start()
+        .await;
+    let answer = sluice.client.request("tasks.secret", "abc".into()).await.unwrap();
+    assert_eq!(answer.payload, "classified: cba".as_bytes());
+    sluice.shutdown().await;
+}

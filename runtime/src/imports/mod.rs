@@ -30,8 +30,6 @@ pub use publisher::{Outbox, OutgoingMessage};
 pub use secret::Revealed;
 pub use services::{DelayReadiness, Services};
 pub use stdio::CapturedOutput;
-pub use wasi_keyvalue::KeyValueBucket;
-pub use wasmcloud::CallTargetInterface;
 
 /// Everything one store (one instance, one event) owns.
 pub struct State {

@@ -7,14 +7,10 @@
 use wasmtime::component::Resource;
 
 use super::State;
+use crate::bindings::resources::KeyValueBucket;
 use crate::bindings::sluice::function::kv::{Host as Kv, KvError};
 use crate::bindings::wasmcloud::wasi::keyvalue::store::{Error, KeyResponse};
 use crate::bindings::wasmcloud::wasi::keyvalue::{atomics, batch, store};
-
-/// An open bucket: the name of a bucket the manifest declares.
-pub struct KeyValueBucket {
-    name: String,
-}
 
 /// Keys per `list-keys` page.
 const PAGE: usize = 1000;

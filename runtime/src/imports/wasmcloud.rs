@@ -5,6 +5,7 @@
 use wasmtime::component::Resource;
 
 use super::State;
+use crate::bindings::resources::CallTargetInterface;
 use crate::bindings::sluice::function::requester::RequestError;
 use crate::bindings::sluice::function::{publisher, requester};
 use crate::bindings::wasmcloud::wasmcloud::bus::lattice;
@@ -48,9 +49,6 @@ impl Host for State {
 /// Where a published broker message's `reply-to` goes (core NATS publishes from the outbox
 /// carry no reply subject of their own).
 const REPLY_TO_HEADER: &str = "Sluice-Reply-To";
-
-/// An interface named in `wasmcloud:bus/lattice.set-link-name`.
-pub struct CallTargetInterface;
 
 impl lattice::HostCallTargetInterface for State {
     async fn new(
