@@ -20,6 +20,9 @@ pub struct Services {
     pub delays: Delays,
     /// Where sealed secrets are opened; `None` without a NATS connection.
     pub sealed: Option<Arc<SealedSecrets>>,
+    /// Whether what handlers publish is shown to a person (`sluice invoke`) rather than sent:
+    /// then secret values in it are written as `[redacted]` too.
+    pub shown: bool,
 }
 
 /// Whether a function's delayed publishes (`publish-after`, `publish-at`) are taken.
@@ -52,6 +55,7 @@ impl Default for Services {
             requests: Err("this host has no NATS connection for requests"),
             delays: Delays::Refused("this host has no NATS connection for delayed events"),
             sealed: None,
+            shown: false,
         }
     }
 }
@@ -65,6 +69,7 @@ impl Services {
             requests: Err("sluice invoke has no NATS connection"),
             delays: Delays::Shown,
             sealed: None,
+            shown: true,
         }
     }
 
@@ -89,6 +94,7 @@ impl Services {
             requests: Ok(client.clone()),
             delays: Delays::Host(delays.clone()),
             sealed: Some(sealed.clone()),
+            shown: false,
         })
     }
 }

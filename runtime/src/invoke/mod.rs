@@ -214,6 +214,7 @@ impl Runner {
             .into_iter()
             .zip(outboxes)
             .map(|(handled, outbox)| match handled {
+                Ok(()) if self.services.shown => Ok(redact_messages(outbox.into_messages(), &revealed)),
                 Ok(()) => Ok(outbox.into_messages()),
                 Err(failure) => Err(failure_error(failure).redacted(&revealed)),
             })
@@ -318,4 +319,25 @@ mod tests {
             "timed out after 250ms"
         );
     }
+}
+
+/// `messages` as `sluice invoke` shows them: every secret value the attempt read written as
+/// `[redacted]` in their payloads (when text) and headers.
+fn redact_messages(messages: Vec<OutgoingMessage>, revealed: &Revealed) -> Vec<OutgoingMessage> {
+    messages
+        .into_iter()
+        .map(|mut message| {
+            if let Ok(text) = std::str::from_utf8(&message.payload)
+                && let std::borrow::Cow::Owned(redacted) = revealed.redact(text)
+            {
+                message.payload = redacted.into();
+            }
+            for (_, value) in &mut message.headers {
+                if let std::borrow::Cow::Owned(redacted) = revealed.redact(value) {
+                    *value = redacted;
+                }
+            }
+            message
+        })
+        .collect()
 }
