@@ -304,23 +304,6 @@ fn log_label(events: &[Attempt]) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_permanent_failures_and_memory_exhaustion_skip_retries() {
-        assert!(InvokeError::Timeout(Duration::from_secs(1)).is_retryable());
-        assert!(InvokeError::Trap("x".into()).is_retryable());
-        assert!(!InvokeError::Permanent { message: "x".into() }.is_retryable());
-        assert!(!InvokeError::OutOfMemory { limit: 1 }.is_retryable());
-        assert_eq!(
-            InvokeError::Timeout(Duration::from_millis(250)).to_string(),
-            "timed out after 250ms"
-        );
-    }
-}
-
 /// `messages` as `sluice invoke` shows them: every secret value the attempt read written as
 /// `[redacted]` in their payloads (when text) and headers.
 fn redact_messages(messages: Vec<OutgoingMessage>, revealed: &Revealed) -> Vec<OutgoingMessage> {
@@ -340,4 +323,21 @@ fn redact_messages(messages: Vec<OutgoingMessage>, revealed: &Revealed) -> Vec<O
             message
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_permanent_failures_and_memory_exhaustion_skip_retries() {
+        assert!(InvokeError::Timeout(Duration::from_secs(1)).is_retryable());
+        assert!(InvokeError::Trap("x".into()).is_retryable());
+        assert!(!InvokeError::Permanent { message: "x".into() }.is_retryable());
+        assert!(!InvokeError::OutOfMemory { limit: 1 }.is_retryable());
+        assert_eq!(
+            InvokeError::Timeout(Duration::from_millis(250)).to_string(),
+            "timed out after 250ms"
+        );
+    }
 }
