@@ -92,6 +92,10 @@ impl Visit for Replaced<'_> {
 /// plain or coloured. A value ends at the first space outside a quoted string.
 fn remove_field(fields: &mut String, name: &str) {
     let name = name.trim_start_matches("r#");
+    // Most records add a field the span does not have yet (an event's first attempt).
+    if !fields.contains(name) {
+        return;
+    }
     let named = |token: &str| {
         let plain = token.strip_prefix(name).and_then(|rest| rest.strip_prefix('='));
         let coloured = || {
