@@ -11,13 +11,16 @@
 //! - a router that becomes pinned first republishes, in order, every event between the
 //!   consumer's ack floor and the first one it was given: events the previous router took
 //!   and may not have routed. What it had routed is dropped as a duplicate by the partition
-//!   stream (`Nats-Msg-Id` = `STREAM:SEQUENCE`).
+//!   stream (`Nats-Msg-Id` = `STREAM:SEQUENCE`). Until that catch-up has succeeded (an
+//!   event it cannot read for another reason than being gone fails it, and it is tried
+//!   again), the router routes nothing.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::stream::RawMessageErrorKind;
 use bytes::Bytes;
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +59,10 @@ pub struct Router {
     filters: Vec<String>,
     puller: PinnedPuller,
     stop: CancellationToken,
+    /// Pinned, but not yet caught up with what a previous router may have left unrouted:
+    /// nothing is routed until [`Router::catch_up`] succeeds (it is tried again with the next
+    /// delivery after a failure).
+    behind: bool,
 }
 
 impl Router {
@@ -83,6 +90,7 @@ impl Router {
             filters,
             puller,
             stop,
+            behind: false,
         })
     }
 
@@ -134,17 +142,22 @@ impl Router {
                 }
             };
             let message = self.dispatcher.jetstream_message(message);
-            if new_pin {
+            self.behind |= new_pin;
+            if self.behind {
                 if !self.flush(std::mem::take(&mut chunk)).await {
                     hand_back(message).await;
                     return self.hand_back_request().await;
                 }
                 keys.clear();
                 if let Err(error) = self.catch_up(&message).await {
-                    tracing::warn!(function = self.function, "router could not take over: {error}");
+                    tracing::warn!(
+                        function = self.function,
+                        "router could not take over: {error}; trying again"
+                    );
                     hand_back(message).await;
                     return self.hand_back_request().await;
                 }
+                self.behind = false;
             }
             let Some(routing) = self.routing(message) else {
                 continue;
@@ -224,8 +237,13 @@ impl Router {
         let stream = self.dispatcher.jetstream.get_stream(&stream_name).await?;
         let mut republished = 0;
         for sequence in floor + 1..first {
-            let Ok(stored) = stream.get_raw_message(sequence).await else {
-                continue; // deleted, or never there
+            let stored = match stream.get_raw_message(sequence).await {
+                Ok(stored) => stored,
+                // Deleted (acknowledged out of a work queue), or never there.
+                Err(error) if matches!(error.kind(), RawMessageErrorKind::NoMessageFound) => continue,
+                // Anything else (a timeout, no leader) must not skip the event: a later event
+                // of its key would overtake it.
+                Err(error) => return Err(error.into()),
             };
             if !self.takes(&stored.subject) {
                 continue;
