@@ -39,8 +39,8 @@ pub(crate) fn send(request: &Request) -> Result<Response, HttpError> {
         .map_err(|()| HttpError::Other(format!("{what}: the request body was taken")))?;
     let pending =
         outgoing_handler::handle(outgoing, None).map_err(|code| HttpError::from_code(&code, &what))?;
-    // A write or finish error is reported only if the response did not fail first: a denied
-    // request also closes its body stream, and the denial is what the handler must see.
+    // A write or finish error is not reported once the response is known: a denied request
+    // also closes its body stream, and the denial is what the handler must see.
     let written = body
         .write()
         .map_err(|()| "the body stream was taken".to_owned())
@@ -59,8 +59,12 @@ pub(crate) fn send(request: &Request) -> Result<Response, HttpError> {
         .ok_or_else(|| HttpError::Other(format!("{what}: the response was not ready")))?
         .map_err(|()| HttpError::Other(format!("{what}: the response was taken")))?
         .map_err(|code| HttpError::from_code(&code, &what))?;
-    written.map_err(|e| HttpError::Connection(format!("{what}: writing the body: {e}")))?;
-    finished.map_err(|code| HttpError::from_code(&code, &what))?;
+    // The server has answered: a body stream it closed once it had read what it needed (a
+    // server that answers and closes the connection), or before that to answer early, is not
+    // a failure of the request. Reporting it would make the handler send the request again.
+    if let (Err(_), _) | (_, Err(_)) = (&written, &finished) {
+        crate::log::debug(&format!("{what}: answered before the body stream was finished"));
+    }
     read(response, deadline, &what)
 }
 
