@@ -54,6 +54,22 @@ fn kv_demo(second_bucket: &str) -> Manifest {
         .retry(2, "10ms", "10ms")
 }
 
+/// What the key-value example publishes for one message, in order: the local value, the
+/// counter, the copied value and the key list.
+async fn demo_outputs(out: &mut async_nats::Subscriber) -> Vec<String> {
+    let mut published = Vec::new();
+    for what in [
+        "the local value",
+        "the counter",
+        "the copied value",
+        "the key list",
+    ] {
+        let message = next_message(out, WAIT, what).await;
+        published.push(String::from_utf8(message.payload.to_vec()).unwrap());
+    }
+    published
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wasmclouds_key_value_example_counts_copies_and_lists_keys_in_jetstream_buckets() {
     let sluice = Sluice::builder()
@@ -64,16 +80,7 @@ async fn wasmclouds_key_value_example_counts_copies_and_lists_keys_in_jetstream_
     let mut out = sluice.subscribe("kv.out").await;
 
     sluice.publish_event("kv.demo", "kv-1", "5").await;
-    let mut published = Vec::new();
-    for what in [
-        "the local value",
-        "the counter",
-        "the copied value",
-        "the key list",
-    ] {
-        let message = next_message(&mut out, WAIT, what).await;
-        published.push(String::from_utf8(message.payload.to_vec()).unwrap());
-    }
+    let published = demo_outputs(&mut out).await;
     let local: u64 = published[0].parse().expect("a number below 42");
     assert!(local < 42, "{published:?}");
     assert_eq!(published[1], "5", "incremented from nothing: {published:?}");
@@ -84,16 +91,7 @@ async fn wasmclouds_key_value_example_counts_copies_and_lists_keys_in_jetstream_
     assert_eq!(published[3], "counter, local_key", "{published:?}");
 
     sluice.publish_event("kv.demo", "kv-2", "7").await;
-    let mut second = Vec::new();
-    for what in [
-        "the local value",
-        "the counter",
-        "the copied value",
-        "the key list",
-    ] {
-        let message = next_message(&mut out, WAIT, what).await;
-        second.push(String::from_utf8(message.payload.to_vec()).unwrap());
-    }
+    let second = demo_outputs(&mut out).await;
     assert_eq!(second[1], "12", "5 + 7: {second:?}");
 
     // The buckets are JetStream key-value buckets any NATS client reads.

@@ -9,6 +9,15 @@ use crate::bindings::wasmcloud::wasi::config0_2_0_draft::runtime::{self, ConfigE
 use crate::bindings::wasmcloud::wasi::config0_2_0_rc_1::store::{Error, Host};
 
 impl State {
+    /// Every `[config]` entry (secrets are never listed).
+    fn config_pairs(&self) -> Vec<(String, String)> {
+        let config = &self.call.manifest.config;
+        config
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    }
+
     /// `key` from `[config]`, else the secret of that name when `[secrets]` names it (so a
     /// component that reads its credentials through `wasi:config` gets them from a secret
     /// source); `Err` when the secret cannot be read.
@@ -29,11 +38,7 @@ impl Host for State {
     }
 
     async fn get_all(&mut self) -> Result<Vec<(String, String)>, Error> {
-        let config = &self.call.manifest.config;
-        Ok(config
-            .iter()
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect())
+        Ok(self.config_pairs())
     }
 }
 
@@ -43,10 +48,6 @@ impl runtime::Host for State {
     }
 
     async fn get_all(&mut self) -> Result<Vec<(String, String)>, ConfigError> {
-        let config = &self.call.manifest.config;
-        Ok(config
-            .iter()
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect())
+        Ok(self.config_pairs())
     }
 }
