@@ -75,6 +75,7 @@ mod retry;
 mod runtime;
 pub mod secrets;
 mod stats;
+pub mod telemetry;
 pub mod text;
 mod watch;
 

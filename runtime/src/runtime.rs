@@ -45,6 +45,8 @@ pub struct RuntimeConfig {
     /// The seed (`SX...`) that opens sealed secrets (`sealed:KEY` in `[secrets]`); `None`
     /// means this host cannot open them.
     pub secrets_key: Option<String>,
+    /// Where and how attempts are exported as OpenTelemetry spans; `None` traces nothing.
+    pub tracing: Option<crate::telemetry::TracingConfig>,
 }
 
 impl RuntimeConfig {
@@ -61,6 +63,7 @@ impl RuntimeConfig {
             admin: None,
             fleet: None,
             secrets_key: None,
+            tracing: None,
         }
     }
 
@@ -245,9 +248,16 @@ impl Runtime {
         if let Err(error) = self.host.dispatcher.client.flush().await {
             tracing::warn!("final flush to NATS failed: {error}");
         }
+        if let Some(tracer) = &self.host.dispatcher.tracer {
+            // The last spans go out; a collector that does not answer costs at most this.
+            let _ = tokio::time::timeout(FINAL_EXPORT_TIME, tracer.flush()).await;
+        }
         ShutdownReport { abandoned }
     }
 }
+
+/// Longest shutdown waits for the last spans to be exported.
+const FINAL_EXPORT_TIME: Duration = Duration::from_secs(5);
 
 /// The host of `config`: its engine (with the compiled-component cache) and its NATS
 /// connection, nothing deployed yet.
@@ -257,7 +267,8 @@ async fn connect(config: &RuntimeConfig) -> anyhow::Result<Host> {
         engine = engine.with_cache(dir);
     }
     let client = crate::nats::connect(&config.nats_url, &config.nats_options).await?;
-    let dispatcher = Dispatcher::new(Arc::new(engine), client);
+    let tracer = config.tracing.clone().map(crate::telemetry::Tracer::start);
+    let dispatcher = Dispatcher::new(Arc::new(engine), client, tracer);
     if let Some(seed) = &config.secrets_key {
         dispatcher.sealed_secrets.set_key(seed)?;
     }

@@ -25,5 +25,6 @@ mod schema;
 mod secrets;
 mod shutdown;
 mod state;
+mod traces;
 mod wasmcloud;
 mod wasmcloud_upstream;

@@ -10,6 +10,7 @@ pub mod folder;
 pub mod http;
 pub mod manifest;
 pub mod nats_server;
+pub mod otlp;
 pub mod wait;
 pub mod wildcard;
 
@@ -26,5 +27,6 @@ pub use folder::{
 pub use http::{HttpResponse, http_get};
 pub use manifest::Manifest;
 pub use nats_server::NatsServer;
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use wait::{WAIT, eventually, next_message, no_message_pending, until_ok};
 pub use wildcard::WildcardSubscriber;

@@ -229,6 +229,13 @@ pub struct HostArgs {
     /// sealed secrets (`sealed:KEY` in `[secrets]`). Or set SLUICE_SECRETS_KEY to the seed.
     #[arg(long, value_name = "FILE")]
     pub secrets_key: Option<PathBuf>,
+    /// Export a span per attempt as OpenTelemetry traces (OTLP over HTTP/protobuf) to this
+    /// collector (e.g. http://127.0.0.1:4318; spans go to URL/v1/traces). Without it, the
+    /// standard OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT turns
+    /// tracing on; OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER(_ARG) and the other OTEL_*
+    /// variables apply either way. Off when none is set.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// A mistake in how sluice was called or configured (exit code 2).

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sluice_runtime::fleet::FleetConfig;
 use sluice_runtime::nats::{self, LocalNatsServer};
+use sluice_runtime::telemetry::TracingConfig;
 use sluice_runtime::{Runtime, RuntimeConfig};
 
 use super::{HostArgs, UsageError};
@@ -84,6 +85,15 @@ impl Session {
         config.cache_dir = Some(args.state_dir.join("cache"));
         config.admin = args.admin;
         config.secrets_key = secrets_key(args.secrets_key.as_deref())?;
+        config.tracing =
+            TracingConfig::from_env(args.otlp_endpoint.as_deref(), |name| std::env::var(name).ok())
+                .map_err(UsageError)?;
+        if let Some(tracing) = &config.tracing {
+            tracing::info!(
+                endpoint = %tracing.endpoint,
+                "exporting traces (OpenTelemetry, OTLP/HTTP): a span per attempt"
+            );
+        }
         let runtime = Runtime::start(config).await?;
         Ok(Self { runtime, url, local })
     }

@@ -51,6 +51,8 @@ fn event_span(function: &str, event: &Event, attempt: Option<u32>) -> tracing::S
         event_id = %event.id,
         correlation_id = %event.correlation_id,
         attempt,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     )
 }
 
@@ -85,6 +87,8 @@ pub struct DispatcherParts {
     pub abandon: tokio_util::sync::CancellationToken,
     /// Which partitions of partitioned functions this host pulls (set by the fleet).
     pub shares: jetstream::partition::Shares,
+    /// Records a span per attempt and exports them; `None` when tracing is off.
+    pub tracer: Option<Arc<crate::telemetry::Tracer>>,
 }
 
 impl std::ops::Deref for Dispatcher {
@@ -105,8 +109,13 @@ impl Dispatcher {
         }
     }
 
-    /// A dispatcher publishing through `client`, running functions on `engine`.
-    pub fn new(engine: Arc<SluiceEngine>, client: async_nats::Client) -> Self {
+    /// A dispatcher publishing through `client`, running functions on `engine`, tracing
+    /// attempts with `tracer` when there is one.
+    pub fn new(
+        engine: Arc<SluiceEngine>,
+        client: async_nats::Client,
+        tracer: Option<Arc<crate::telemetry::Tracer>>,
+    ) -> Self {
         let jetstream = async_nats::jetstream::new(client.clone());
         Self(Arc::new(DispatcherParts {
             engine,
@@ -119,6 +128,7 @@ impl Dispatcher {
             tracker: TaskTracker::new(),
             abandon: tokio_util::sync::CancellationToken::new(),
             shares: jetstream::partition::Shares::default(),
+            tracer,
         }))
     }
 }

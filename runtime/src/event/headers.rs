@@ -99,6 +99,22 @@ pub fn for_request(mut headers: Vec<(String, String)>, event: &Event) -> Vec<(St
     headers
 }
 
+/// Sets header `name` to `value`: replaces the first one of that name (case-insensitive) and
+/// removes any others, or adds it.
+pub fn set(headers: &mut Vec<(String, String)>, name: &str, value: String) {
+    match headers.iter().position(|(key, _)| key.eq_ignore_ascii_case(name)) {
+        Some(first) => {
+            headers[first].1 = value;
+            let mut index = 0;
+            headers.retain(|(key, _)| {
+                index += 1;
+                index - 1 == first || !key.eq_ignore_ascii_case(name)
+            });
+        }
+        None => headers.push((name.to_owned(), value)),
+    }
+}
+
 /// Flattens a NATS header map into name/value pairs.
 pub fn from_nats(map: Option<&HeaderMap>) -> Vec<(String, String)> {
     let Some(map) = map else { return Vec::new() };
@@ -265,5 +281,24 @@ mod tests {
         let values: Vec<&str> = map.get_all("a").map(|v| v.as_str()).collect();
         assert_eq!(values, ["1", "3"]);
         assert_eq!(from_nats(Some(&map)).len(), 3);
+    }
+
+    #[test]
+    fn set_replaces_every_header_of_the_name_or_adds_one() {
+        let mut headers = vec![
+            ("Traceparent".to_owned(), "a".to_owned()),
+            ("x".to_owned(), "1".to_owned()),
+            ("traceparent".to_owned(), "b".to_owned()),
+        ];
+        set(&mut headers, "traceparent", "c".to_owned());
+        assert_eq!(
+            headers,
+            [
+                ("Traceparent".to_owned(), "c".to_owned()),
+                ("x".to_owned(), "1".to_owned())
+            ]
+        );
+        set(&mut headers, "y", "2".to_owned());
+        assert_eq!(find(&headers, "y"), Some("2"));
     }
 }

@@ -61,6 +61,7 @@ fn preamble(call: &Call) -> Call {
         event: call.event.clone(),
         outbox: Outbox::default(),
         services: call.services.clone(),
+        trace: call.trace.clone(),
     }
 }
 
@@ -110,6 +111,7 @@ mod tests {
             event: Arc::new(Event::new("in".into(), Default::default(), headers, None)),
             outbox: Outbox::default(),
             services: Arc::default(),
+            trace: None,
         }
     }
 

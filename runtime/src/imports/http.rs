@@ -40,6 +40,7 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpCtxView, WasiH
 
 use super::{Call, State};
 use crate::manifest::Manifest;
+use crate::telemetry::{Parent, Recording, SpanKind, TRACEPARENT};
 
 /// What [`WasiHttpHooks::send_request`] returns: the response and the future that drives
 /// the connection.
@@ -69,6 +70,8 @@ impl WasiHttpView for State {
 pub struct HttpPolicy {
     function: Arc<str>,
     manifest: Arc<Manifest>,
+    /// The attempt's span, parent of each request's span; `None` when tracing is off.
+    trace: Option<Parent>,
 }
 
 impl HttpPolicy {
@@ -77,6 +80,7 @@ impl HttpPolicy {
         Self {
             function: call.function.clone(),
             manifest: call.manifest.clone(),
+            trace: call.trace.clone(),
         }
     }
 }
@@ -84,7 +88,7 @@ impl HttpPolicy {
 impl WasiHttpHooks for HttpPolicy {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _response_result: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> SendFuture {
@@ -96,8 +100,8 @@ impl WasiHttpHooks for HttpPolicy {
             80
         };
         let port = uri.port_u16().unwrap_or(default_port);
-        let host = uri.host().unwrap_or("");
-        if !self.manifest.may_call(host, port, default_port) {
+        let host = uri.host().unwrap_or("").to_owned();
+        if !self.manifest.may_call(&host, port, default_port) {
             tracing::warn!(
                 function = %self.function,
                 authority,
@@ -114,8 +118,45 @@ impl WasiHttpHooks for HttpPolicy {
             max_body: limits.max_http_response,
         };
         let options = capped(options, limits.http_timeout);
-        Box::new(exchange.send(request, options))
+        let Some(parent) = &self.trace else {
+            return Box::new(exchange.send(request, options));
+        };
+        let span = client_span(parent, &mut request, &host, port);
+        Box::new(async move {
+            let sent = exchange.send(request, options).await;
+            end_client_span(span, &sent);
+            sent
+        })
     }
+}
+
+/// The span of an outgoing request, whose context the request carries in `traceparent`.
+fn client_span(parent: &Parent, request: &mut http::Request<WasiBody>, host: &str, port: u16) -> Recording {
+    let method = request.method().as_str().to_owned();
+    let mut span = parent.child(SpanKind::Client, || method.clone());
+    if let Ok(value) = http::HeaderValue::from_str(&span.context().to_traceparent()) {
+        request.headers_mut().insert(TRACEPARENT, value);
+    }
+    span.set("http.request.method", method);
+    span.set_with("server.address", || host.to_owned());
+    span.set("server.port", i64::from(port));
+    span
+}
+
+/// Ends a request's span with the response's status (a 4xx or 5xx, or no response, is an
+/// error).
+fn end_client_span<B, C>(mut span: Recording, sent: &Result<(http::Response<B>, C), Error>) {
+    match sent {
+        Ok((response, _)) => {
+            let status = response.status();
+            span.set("http.response.status_code", i64::from(status.as_u16()));
+            if status.is_client_error() || status.is_server_error() {
+                span.fail(|| status.to_string());
+            }
+        }
+        Err(error) => span.fail(|| error.to_string()),
+    }
+    span.end();
 }
 
 /// The guest's `request-options`, each timeout it set cut to `limit`. Unset ones stay unset:

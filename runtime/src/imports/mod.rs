@@ -57,6 +57,8 @@ pub struct Call {
     pub outbox: Outbox,
     /// The function's key-value buckets and request connection.
     pub services: Arc<Services>,
+    /// The attempt's span, parent of the spans of its host calls; `None` when tracing is off.
+    pub trace: Option<crate::telemetry::Parent>,
 }
 
 impl State {
@@ -96,6 +98,15 @@ impl State {
     /// The call this store serves.
     pub fn call(&self) -> &Call {
         &self.call
+    }
+
+    /// A child span of the attempt's of `kind`, named by `name`; `None` when tracing is off.
+    fn child_span(
+        &self,
+        kind: crate::telemetry::SpanKind,
+        name: impl FnOnce() -> String,
+    ) -> Option<crate::telemetry::Recording> {
+        self.call.trace.as_ref().map(|trace| trace.child(kind, name))
     }
 
     /// Takes the buffered publishes out of the store.

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::State;
 use crate::bindings::sluice::function::publisher::Host;
 use crate::event::headers;
+use crate::telemetry::{Recording, SpanKind, TRACEPARENT};
 use sluice_protocol::headers::DELAY_SUBJECT;
 use sluice_protocol::{delay, limits, subject};
 
@@ -56,9 +57,11 @@ impl Host for State {
     ) -> Result<(), String> {
         let is_reply = self.call.event.reply_to.as_deref() == Some(subject.as_str());
         self.admit(&subject, &handler_headers, payload.len(), is_reply)?;
+        let traced = self.producer_span("publish", &subject, &handler_headers);
         let call = &mut self.call;
         let sequence = call.outbox.messages.len() + 1;
-        let headers = headers::for_publish(handler_headers, &call.event, &call.function, sequence);
+        let mut headers = headers::for_publish(handler_headers, &call.event, &call.function, sequence);
+        carry_trace(traced, &mut headers);
         call.outbox.push(subject, payload, headers);
         Ok(())
     }
@@ -156,11 +159,13 @@ impl State {
     ) -> Result<String, String> {
         self.call.services.delays.check()?;
         self.admit(&subject, &handler_headers, payload.len(), false)?;
+        let traced = self.producer_span("schedule", &subject, &handler_headers);
         let call = &mut self.call;
         let function = &*call.function;
         let sequence = call.outbox.messages.len() + 1;
         let id = delay::id(function, &call.event.id, sequence);
         let mut headers = headers::for_publish(handler_headers, &call.event, function, sequence);
+        carry_trace(traced, &mut headers);
         headers.push(("Nats-Schedule".to_owned(), format!("@at {}", rfc3339(at))));
         headers.push((
             "Nats-Schedule-Target".to_owned(),
@@ -170,6 +175,38 @@ impl State {
         call.outbox
             .push(delay::holder_subject(function, &id), payload, headers);
         Ok(id)
+    }
+}
+
+impl State {
+    /// The span of a message the handler publishes (`operation` names how: `publish`,
+    /// `schedule`) to `subject`, when tracing is on and the handler did not set its own
+    /// `traceparent`.
+    fn producer_span(
+        &self,
+        operation: &str,
+        subject: &str,
+        handler_headers: &[(String, String)],
+    ) -> Option<Recording> {
+        if headers::find(handler_headers, TRACEPARENT).is_some() {
+            return None;
+        }
+        let mut span = self.child_span(SpanKind::Producer, || format!("{operation} {subject}"))?;
+        span.set_with("messaging.destination.name", || subject.to_owned());
+        span.set(
+            "messaging.operation.type",
+            if operation == "publish" { "send" } else { "create" },
+        );
+        Some(span)
+    }
+}
+
+/// Writes `span`'s context as the message's `traceparent` (the next function's span is its
+/// child) and ends it.
+fn carry_trace(span: Option<Recording>, headers: &mut Vec<(String, String)>) {
+    if let Some(span) = span {
+        headers::set(headers, TRACEPARENT, span.context().to_traceparent());
+        span.end();
     }
 }
 

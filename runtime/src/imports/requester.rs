@@ -9,6 +9,7 @@ use async_nats::RequestErrorKind;
 use super::State;
 use crate::bindings::sluice::function::requester::{Host, Reply, RequestError};
 use crate::event::headers;
+use crate::telemetry::{self, SpanKind, TRACEPARENT};
 use crate::text::humanize;
 use sluice_protocol::subject;
 
@@ -28,27 +29,59 @@ impl Host for State {
             .clone()
             .map_err(|why| RequestError::Failed(why.into()))?;
         let timeout = request_timeout(timeout_ms, call.manifest.limits.timeout);
-        let headers = headers::for_request(handler_headers, &call.event);
-        let request = async_nats::Request::new()
-            .payload(payload.into())
-            .headers(headers::to_nats(headers))
-            .timeout(Some(timeout));
-        match client.send_request(subject.clone(), request).await {
-            Ok(answer) => Ok(Reply {
-                payload: answer.payload.to_vec(),
-                headers: headers::from_nats(answer.headers.as_ref()),
-            }),
-            Err(error) => Err(match error.kind() {
-                RequestErrorKind::TimedOut => RequestError::Timeout(format!(
-                    "request to `{subject}` timed out: no answer within {}",
-                    humanize(timeout)
-                )),
-                RequestErrorKind::NoResponders => {
-                    RequestError::NoResponders(format!("request to `{subject}`: nobody listens on it"))
-                }
-                _ => RequestError::Failed(format!("request to `{subject}` failed: {error}")),
-            }),
+        let mut span = match headers::find(&handler_headers, TRACEPARENT) {
+            None => self.child_span(SpanKind::Client, || format!("request {subject}")),
+            Some(_) => None,
+        };
+        if let Some(span) = &mut span {
+            span.set_with("messaging.destination.name", || subject.clone());
         }
+        let mut headers = headers::for_request(handler_headers, &call.event);
+        if let Some(span) = &span {
+            headers::set(&mut headers, TRACEPARENT, span.context().to_traceparent());
+        }
+        let answer = send(client, &subject, payload, headers, timeout).await;
+        telemetry::end_with(span, answer, describe)
+    }
+}
+
+/// Sends the request and waits for its answer.
+async fn send(
+    client: async_nats::Client,
+    subject: &str,
+    payload: Vec<u8>,
+    headers: Vec<(String, String)>,
+    timeout: Duration,
+) -> Result<Reply, RequestError> {
+    let request = async_nats::Request::new()
+        .payload(payload.into())
+        .headers(headers::to_nats(headers))
+        .timeout(Some(timeout));
+    match client.send_request(subject.to_owned(), request).await {
+        Ok(answer) => Ok(Reply {
+            payload: answer.payload.to_vec(),
+            headers: headers::from_nats(answer.headers.as_ref()),
+        }),
+        Err(error) => Err(match error.kind() {
+            RequestErrorKind::TimedOut => RequestError::Timeout(format!(
+                "request to `{subject}` timed out: no answer within {}",
+                humanize(timeout)
+            )),
+            RequestErrorKind::NoResponders => {
+                RequestError::NoResponders(format!("request to `{subject}`: nobody listens on it"))
+            }
+            _ => RequestError::Failed(format!("request to `{subject}` failed: {error}")),
+        }),
+    }
+}
+
+/// The text of a failed request, for its span.
+fn describe(error: &RequestError) -> String {
+    match error {
+        RequestError::Timeout(text)
+        | RequestError::NoResponders(text)
+        | RequestError::Denied(text)
+        | RequestError::Failed(text) => text.clone(),
     }
 }
 

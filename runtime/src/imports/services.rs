@@ -23,6 +23,8 @@ pub struct Services {
     /// Whether what handlers publish is shown to a person (`sluice invoke`) rather than sent:
     /// then secret values in it are written as `[redacted]` too.
     pub shown: bool,
+    /// Records the function's attempts and host calls as spans; `None` when tracing is off.
+    pub tracer: Option<Arc<crate::telemetry::Tracer>>,
 }
 
 /// Whether a function's delayed publishes (`publish-after`, `publish-at`) are taken.
@@ -56,6 +58,7 @@ impl Default for Services {
             delays: Delays::Refused("this host has no NATS connection for delayed events"),
             sealed: None,
             shown: false,
+            tracer: None,
         }
     }
 }
@@ -70,6 +73,7 @@ impl Services {
             delays: Delays::Shown,
             sealed: None,
             shown: true,
+            tracer: None,
         }
     }
 
@@ -95,6 +99,7 @@ impl Services {
             delays: Delays::Host(delays.clone()),
             sealed: Some(sealed.clone()),
             shown: false,
+            tracer: None,
         })
     }
 }

@@ -8,6 +8,7 @@
 mod classify;
 mod instance;
 mod pool;
+mod trace;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use crate::engine::SluiceEngine;
 use crate::event::Event;
 use crate::function::{Function, FunctionPre};
 use crate::imports::{Call, CapturedOutput, OutgoingMessage, Revealed, Services, State};
+use crate::telemetry::Parent;
 use crate::text::humanize;
 use classify::{Stage, classify};
 use instance::{Instance, call_handler, failure_error, instantiate};
@@ -164,6 +166,26 @@ impl Runner {
     /// event, in order; a failure of the call itself (trap, timeout, out of memory, a result
     /// list of the wrong length) is every event's outcome.
     pub async fn invoke_many(&self, events: &[Attempt]) -> Vec<Outcome> {
+        let Some(tracer) = &self.services.tracer else {
+            return self.call(events, &[]).await;
+        };
+        let name = self.function.name();
+        let spans: Vec<_> = events
+            .iter()
+            .map(|attempt| trace::start(tracer, name, attempt, events.len() == 1))
+            .collect();
+        let parents: Vec<_> = spans.iter().map(|span| Parent::of(tracer, span)).collect();
+        let outcomes = self.call(events, &parents).await;
+        let retry = &self.function.manifest().retry;
+        for ((span, (_, attempt)), outcome) in spans.into_iter().zip(events).zip(&outcomes) {
+            trace::end(span, outcome, *attempt, retry);
+        }
+        outcomes
+    }
+
+    /// [`Runner::invoke_many`] with each event's host calls traced as children of `parents`
+    /// (one per event, or none when tracing is off).
+    async fn call(&self, events: &[Attempt], parents: &[Parent]) -> Vec<Outcome> {
         let limits = &self.function.manifest().limits;
         let batch = matches!(self.function.pre(), FunctionPre::Batch(_));
         assert!(
@@ -175,7 +197,7 @@ impl Runner {
             handler,
             output,
             served,
-        } = self.prepare(events);
+        } = self.prepare(events, parents);
         let attempt_future = async {
             let handler = match handler {
                 Some(handler) => handler,
@@ -223,16 +245,22 @@ impl Runner {
 
     /// A warm instance's store (when reuse is on and one is idle) or a fresh one, set up to
     /// serve `events`.
-    fn prepare(&self, events: &[Attempt]) -> Prepared {
+    fn prepare(&self, events: &[Attempt], parents: &[Parent]) -> Prepared {
         let limits = &self.function.manifest().limits;
         let warm = match limits.events_per_instance.get() > 1 {
             true => self.warm.take(),
             false => None,
         };
-        let mut calls: Vec<Call> = events.iter().map(|(event, _)| self.call_for(event)).collect();
+        let mut calls: Vec<Call> = events
+            .iter()
+            .enumerate()
+            .map(|(index, (event, _))| self.call_for(event, parents.get(index)))
+            .collect();
         let mut prepared = match warm {
             Some(mut warm) => {
-                warm.store.data_mut().begin(self.call_for(&events[0].0));
+                warm.store
+                    .data_mut()
+                    .begin(self.call_for(&events[0].0, parents.first()));
                 Prepared {
                     store: warm.store,
                     handler: Some(warm.handler),
@@ -242,7 +270,11 @@ impl Runner {
             }
             None => {
                 let output = CapturedOutput::default();
-                let state = State::new(self.call_for(&events[0].0), limits.memory, &output);
+                let state = State::new(
+                    self.call_for(&events[0].0, parents.first()),
+                    limits.memory,
+                    &output,
+                );
                 let mut store = Store::new(self.engine.engine(), state);
                 store.limiter(|state| state.limiter());
                 // Yield to the executor every epoch tick so a busy handler shares its thread;
@@ -283,14 +315,15 @@ impl Runner {
         self.warm.put(warm, limits.max_concurrency.get() as usize);
     }
 
-    /// What the imports know about `event`.
-    fn call_for(&self, event: &Arc<Event>) -> Call {
+    /// What the imports know about `event`, whose attempt's span is `parent`.
+    fn call_for(&self, event: &Arc<Event>, parent: Option<&Parent>) -> Call {
         Call {
             function: self.function.name().clone(),
             manifest: self.function.manifest().clone(),
             event: event.clone(),
             outbox: Default::default(),
             services: self.services.clone(),
+            trace: parent.cloned(),
         }
     }
 }

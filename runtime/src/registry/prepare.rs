@@ -37,7 +37,7 @@ pub(super) async fn deployment_parts(
         (true, Some(window)) => Some(provision::dedupe_store(&dispatcher.jetstream, &name, window).await?),
         _ => None,
     };
-    let services = Services::deployed(
+    let mut services = Services::deployed(
         &dispatcher.jetstream,
         &dispatcher.client,
         &dispatcher.delays,
@@ -46,6 +46,7 @@ pub(super) async fn deployment_parts(
         function.manifest(),
     )
     .await?;
+    services.tracer = dispatcher.tracer.clone();
     Ok(Parts {
         engine: dispatcher.engine.clone(),
         function,

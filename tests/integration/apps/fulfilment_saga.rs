@@ -21,6 +21,7 @@ use sluice_runtime::dlq::DeadLetterQueue;
 use sluice_tests::{FunctionsDir, Sluice};
 
 mod crash;
+mod traces;
 
 const ORDERS: usize = 1000;
 const RUN: &str = "t";

@@ -14,6 +14,7 @@ use async_nats::jetstream::kv::Store;
 
 use super::State;
 use crate::bindings::sluice::function::kv::{Entry, Host, KvError};
+use crate::telemetry::{self, Recording, SpanKind};
 pub use memory::MemoryKv;
 use sluice_protocol::kv::{self, MAX_KEYS};
 
@@ -75,34 +76,52 @@ fn check_value(value: &[u8]) -> Result<(), KvError> {
 
 impl Host for State {
     async fn get(&mut self, bucket: String, key: String) -> Result<Option<Entry>, KvError> {
-        let backend = self.backend_for(&bucket)?;
-        check_key(&key)?;
-        match backend.resolve(&bucket)? {
-            Bucket::JetStream(store) => jetstream::get(store, &bucket, &key).await,
-            Bucket::Memory(memory) => Ok(memory.get(&bucket, &key)),
+        let span = self.kv_span("get", &bucket, &key);
+        let backend = self.backend_for(&bucket);
+        let result = async {
+            let backend = backend?;
+            check_key(&key)?;
+            match backend.resolve(&bucket)? {
+                Bucket::JetStream(store) => jetstream::get(store, &bucket, &key).await,
+                Bucket::Memory(memory) => Ok(memory.get(&bucket, &key)),
+            }
         }
+        .await;
+        telemetry::end_with(span, result, describe)
     }
 
     async fn set(&mut self, bucket: String, key: String, value: Vec<u8>) -> Result<u64, KvError> {
-        let backend = self.backend_for(&bucket)?;
-        check_key(&key)?;
-        check_value(&value)?;
-        match backend.resolve(&bucket)? {
-            Bucket::JetStream(store) => jetstream::set(store, &bucket, &key, value).await,
-            Bucket::Memory(memory) => Ok(memory.set(&bucket, &key, value)),
+        let span = self.kv_span("set", &bucket, &key);
+        let backend = self.backend_for(&bucket);
+        let result = async {
+            let backend = backend?;
+            check_key(&key)?;
+            check_value(&value)?;
+            match backend.resolve(&bucket)? {
+                Bucket::JetStream(store) => jetstream::set(store, &bucket, &key, value).await,
+                Bucket::Memory(memory) => Ok(memory.set(&bucket, &key, value)),
+            }
         }
+        .await;
+        telemetry::end_with(span, result, describe)
     }
 
     async fn delete(&mut self, bucket: String, key: String) -> Result<(), KvError> {
-        let backend = self.backend_for(&bucket)?;
-        check_key(&key)?;
-        match backend.resolve(&bucket)? {
-            Bucket::JetStream(store) => jetstream::delete(store, &bucket, &key).await,
-            Bucket::Memory(memory) => {
-                memory.delete(&bucket, &key);
-                Ok(())
+        let span = self.kv_span("delete", &bucket, &key);
+        let backend = self.backend_for(&bucket);
+        let result = async {
+            let backend = backend?;
+            check_key(&key)?;
+            match backend.resolve(&bucket)? {
+                Bucket::JetStream(store) => jetstream::delete(store, &bucket, &key).await,
+                Bucket::Memory(memory) => {
+                    memory.delete(&bucket, &key);
+                    Ok(())
+                }
             }
         }
+        .await;
+        telemetry::end_with(span, result, describe)
     }
 
     async fn compare_and_swap(
@@ -112,25 +131,57 @@ impl Host for State {
         value: Vec<u8>,
         revision: u64,
     ) -> Result<u64, KvError> {
-        let backend = self.backend_for(&bucket)?;
-        check_key(&key)?;
-        check_value(&value)?;
-        match backend.resolve(&bucket)? {
-            Bucket::JetStream(store) => {
-                jetstream::compare_and_swap(store, &bucket, &key, value, revision).await
+        let span = self.kv_span("compare-and-swap", &bucket, &key);
+        let backend = self.backend_for(&bucket);
+        let result = async {
+            let backend = backend?;
+            check_key(&key)?;
+            check_value(&value)?;
+            match backend.resolve(&bucket)? {
+                Bucket::JetStream(store) => {
+                    jetstream::compare_and_swap(store, &bucket, &key, value, revision).await
+                }
+                Bucket::Memory(memory) => memory.compare_and_swap(&bucket, &key, value, revision),
             }
-            Bucket::Memory(memory) => memory.compare_and_swap(&bucket, &key, value, revision),
         }
+        .await;
+        telemetry::end_with(span, result, describe)
     }
 
     async fn keys(&mut self, bucket: String, prefix: String) -> Result<Vec<String>, KvError> {
-        let backend = self.backend_for(&bucket)?;
-        kv::check_prefix(&prefix).map_err(KvError::Invalid)?;
-        let keys = match backend.resolve(&bucket)? {
-            Bucket::JetStream(store) => jetstream::keys(store, &bucket, &prefix).await?,
-            Bucket::Memory(memory) => memory.keys(&bucket, &prefix),
-        };
-        bounded(keys, &bucket, &prefix)
+        let span = self.kv_span("keys", &bucket, &prefix);
+        let backend = self.backend_for(&bucket);
+        let result = async {
+            let backend = backend?;
+            kv::check_prefix(&prefix).map_err(KvError::Invalid)?;
+            let keys = match backend.resolve(&bucket)? {
+                Bucket::JetStream(store) => jetstream::keys(store, &bucket, &prefix).await?,
+                Bucket::Memory(memory) => memory.keys(&bucket, &prefix),
+            };
+            bounded(keys, &bucket, &prefix)
+        }
+        .await;
+        telemetry::end_with(span, result, describe)
+    }
+}
+
+impl State {
+    /// The span of key-value `operation` on `key` of `bucket`, when tracing is on.
+    fn kv_span(&self, operation: &'static str, bucket: &str, key: &str) -> Option<Recording> {
+        let mut span = self.child_span(SpanKind::Client, || format!("kv {operation} {bucket}"))?;
+        span.set_with("sluice.kv.bucket", || bucket.to_owned());
+        span.set_with("sluice.kv.key", || key.to_owned());
+        Some(span)
+    }
+}
+
+/// The text of a failed key-value call, for its span.
+fn describe(error: &KvError) -> String {
+    match error {
+        KvError::Denied(text)
+        | KvError::Conflict(text)
+        | KvError::Invalid(text)
+        | KvError::Unavailable(text) => text.clone(),
     }
 }
 
