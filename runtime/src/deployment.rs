@@ -111,6 +111,12 @@ impl Deployment {
         self.runner.function()
     }
 
+    /// Traces (when tracing is on) that `event` is dead-lettered for `reason` without
+    /// reaching the handler.
+    pub fn trace_unhandled(&self, event: &Event, reason: sluice_protocol::DeadLetterReason, error: &str) {
+        self.runner.trace_unhandled(event, reason, error);
+    }
+
     /// Runs delivery number `attempt` of `event`: as part of the next batch for a batch
     /// function, else on its own.
     pub async fn attempt(&self, event: &Arc<Event>, attempt: u32) -> Outcome {

@@ -1,7 +1,8 @@
 //! `sluice up --otlp-endpoint`: the shipped host exports a span per attempt to a real OTLP
 //! receiver, continues the trace an event's `traceparent` names (and its sampling decision),
 //! passes its own span on in what the handler publishes and in its HTTP requests, and writes
-//! the attempt's trace and span ids in the handler's log lines.
+//! the attempt's trace and span ids in the handler's log lines; an event dead-lettered before
+//! its handler ran is a failed span too.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -57,7 +58,8 @@ async fn sluice_up_exports_attempts_continues_traces_and_names_them_in_its_log()
     let manifest = Manifest::new()
         .subjects(["traced.in"])
         .publish(["probe.out"])
-        .http([receiver_host.as_str()]);
+        .http([receiver_host.as_str()])
+        .max_payload("1KiB");
     dir.add("traced", "probe", manifest);
     let state = tempfile::tempdir().unwrap();
     let log = state.path().join("sluice.log");
@@ -183,7 +185,26 @@ async fn sluice_up_exports_attempts_continues_traces_and_names_them_in_its_log()
     );
     assert_eq!(call.attribute("server.address").as_deref(), Some("127.0.0.1"));
 
-    let spans = receiver.spans();
+    // Dead-lettered before the handler ran: one failed span says why.
+    let big = json!({"op": "echo", "pad": "x".repeat(2000)});
+    publish(&client, "too-large", big, None).await;
+    let spans = receiver
+        .wait_for("the oversized event's span", WAIT, |spans| {
+            attempt_of(spans, "too-large").is_some()
+        })
+        .await;
+    let rejected = attempt_of(&spans, "too-large").unwrap();
+    assert!(rejected.is_error());
+    assert_eq!(
+        rejected.attribute("sluice.outcome").as_deref(),
+        Some("dead_letter")
+    );
+    assert_eq!(
+        rejected.attribute("sluice.dead_letter.reason").as_deref(),
+        Some("payload_too_large")
+    );
+    assert_eq!(rejected.attribute("sluice.handler_ran").as_deref(), Some("false"));
+
     assert!(
         spans.iter().all(|span| span.trace_id() != UNSAMPLED_TRACE),
         "the unsampled trace exported nothing"

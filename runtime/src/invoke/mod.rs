@@ -150,6 +150,14 @@ impl Runner {
         &self.function
     }
 
+    /// Traces (when tracing is on) that `event` is dead-lettered for `reason` without
+    /// reaching the handler.
+    pub fn trace_unhandled(&self, event: &Event, reason: DeadLetterReason, error: &str) {
+        if let Some(tracer) = &self.services.tracer {
+            trace::unhandled(tracer, self.function.name(), event, reason, error);
+        }
+    }
+
     /// Runs delivery number `attempt` of `event`: in a fresh instance, or with
     /// `limits.events_per_instance` > 1 in one that served fewer events than that and never
     /// failed. A batch function gets a batch of one.

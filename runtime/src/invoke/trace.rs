@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
+use sluice_protocol::DeadLetterReason;
+
 use super::{Attempt, Outcome};
+use crate::event::Event;
 use crate::retry::RetryPolicy;
 use crate::telemetry::{Recording, SpanContext, SpanKind, Tracer};
 
@@ -49,5 +52,23 @@ pub fn end(mut span: Recording, outcome: &Outcome, attempt: u32, retry: &RetryPo
             span.fail(|| error.to_string());
         }
     }
+    span.end();
+}
+
+/// Records that `function` dead-lettered `event` for `reason` without running its handler (too
+/// large, too old, not matching its schema, delivered too often): one span, failed with `error`.
+pub fn unhandled(tracer: &Arc<Tracer>, function: &str, event: &Event, reason: DeadLetterReason, error: &str) {
+    let parent = SpanContext::from_headers(&event.headers);
+    let mut span = tracer.start_span(parent.as_ref(), SpanKind::Consumer, || function.to_owned());
+    span.set("sluice.function", function);
+    span.set("messaging.system", "nats");
+    span.set_with("messaging.destination.name", || event.subject.clone());
+    span.set_with("messaging.message.id", || event.id.clone());
+    span.set_with("sluice.correlation_id", || event.correlation_id.clone());
+    span.set("sluice.outcome", "dead_letter");
+    span.set("sluice.dead_letter.reason", reason.as_str());
+    span.set("error.type", reason.as_str());
+    span.set("sluice.handler_ran", false);
+    span.fail(|| error.to_owned());
     span.end();
 }

@@ -201,12 +201,14 @@ async fn screen(deployment: &Deployment, event: &Event, attempt: u32) -> Option<
     if attempt > manifest.retry.max_attempts.get() {
         // Earlier deliveries ended without an outcome: the host died or lost the connection
         // while handling it. Do not let such an event take hosts down forever.
+        let error = format!(
+            "delivered {attempt} times without an outcome (host stopped or lost its connection while handling it); retry.max_attempts = {}",
+            manifest.retry.max_attempts
+        );
+        deployment.trace_unhandled(event, DeadLetterReason::Exhausted, &error);
         return Some(Settlement::DeadLetter {
             reason: DeadLetterReason::Exhausted,
-            error: format!(
-                "delivered {attempt} times without an outcome (host stopped or lost its connection while handling it); retry.max_attempts = {}",
-                manifest.retry.max_attempts
-            ),
+            error,
         });
     }
     if let Some(store) = &deployment.dedupe

@@ -27,16 +27,19 @@ pub struct Rejected {
 /// schema.
 pub fn precheck(deployment: &Deployment, event: &Event) -> Option<Rejected> {
     let max_payload = deployment.function().manifest().limits.max_payload;
-    if event.payload.len() as u64 > max_payload {
-        return Some(Rejected {
+    let rejected = if event.payload.len() as u64 > max_payload {
+        Some(Rejected {
             reason: DeadLetterReason::PayloadTooLarge,
             error: format!(
                 "payload of {} bytes exceeds limits.max_payload = {max_payload} bytes",
                 event.payload.len()
             ),
-        });
-    }
-    expired(deployment, event).or_else(|| mismatched(deployment, event))
+        })
+    } else {
+        expired(deployment, event).or_else(|| mismatched(deployment, event))
+    }?;
+    deployment.trace_unhandled(event, rejected.reason, &rejected.error);
+    Some(rejected)
 }
 
 /// Rejects an event whose payload does not match the function's `[schema]`.
