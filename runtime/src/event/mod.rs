@@ -28,6 +28,9 @@ pub struct Event {
     /// When the event was published: the stream's time in JetStream mode, the host's
     /// receipt in core mode. `delivery.max_event_age` counts from here.
     pub published_at: SystemTime,
+    /// Core mode with tracing on: when the event arrived and when a permit admitted it (the
+    /// wait its first attempt's span shows). `None` otherwise.
+    pub admission_wait: Option<(SystemTime, SystemTime)>,
 }
 
 impl Event {
@@ -63,6 +66,7 @@ impl Event {
             reply_to,
             correlation_id,
             published_at: SystemTime::now(),
+            admission_wait: None,
         }
     }
 

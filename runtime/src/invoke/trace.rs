@@ -25,6 +25,15 @@ pub fn start(tracer: &Arc<Tracer>, function: &str, (event, attempt): &Attempt, l
     span.set_with("messaging.message.id", || event.id.clone());
     span.set_with("sluice.correlation_id", || event.correlation_id.clone());
     span.set("sluice.attempt", *attempt);
+    if let (1, Some((arrived, admitted))) = (*attempt, event.admission_wait) {
+        // The attempt began when the event arrived; its first part was the wait for a permit.
+        span.started_at(arrived);
+        let mut wait = tracer.child(span.context(), SpanKind::Internal, || {
+            "wait for permit".to_owned()
+        });
+        wait.started_at(arrived);
+        wait.end_at(admitted);
+    }
     if log_ids {
         let current = tracing::Span::current();
         current.record("trace_id", tracing::field::display(span.context().trace_id_hex()));

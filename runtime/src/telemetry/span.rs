@@ -155,8 +155,13 @@ impl Recording {
 
     /// Ends the span now and queues it for export.
     pub fn end(self) {
+        self.end_at(SystemTime::now());
+    }
+
+    /// Ends the span at `end` (it ended before it was recorded: a wait) and queues it.
+    pub fn end_at(self, end: SystemTime) {
         if let Some((tracer, mut span)) = self.span {
-            span.end = SystemTime::now();
+            span.end = end;
             tracer.finished(*span);
         }
     }

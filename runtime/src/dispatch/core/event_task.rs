@@ -54,9 +54,12 @@ async fn run(
         deployment,
         message,
         key,
+        waited,
     } = admitted;
     deployment.stats.received();
-    let event = Arc::new(Event::from_message(message));
+    let mut event = Event::from_message(message);
+    event.admission_wait = waited;
+    let event = Arc::new(event);
     let span = event_span(deployment.function().name(), &event, None);
     process(dispatcher, &deployment, event, permit, key)
         .instrument(span)

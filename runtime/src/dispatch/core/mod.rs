@@ -9,6 +9,7 @@
 //! not wake the intake to admit the next.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{Semaphore, mpsc};
@@ -21,7 +22,7 @@ mod pending;
 use super::{Dispatcher, Update};
 use crate::deployment::Deployment;
 use crate::ordering::{KeyRelease, next_release};
-use pending::Pending;
+use pending::{Pending, Waiting};
 
 /// Most messages taken from the subscriptions at once before admitting again.
 const RECEIVE_BATCH: usize = 64;
@@ -42,6 +43,20 @@ pub(super) struct Admitted {
     pub deployment: Arc<Deployment>,
     pub message: async_nats::Message,
     pub key: Option<KeyRelease>,
+    /// From its arrival to its admission (only when tracing is on).
+    pub waited: Option<(SystemTime, SystemTime)>,
+}
+
+impl Admitted {
+    /// `waiting`, admitted now to run on `deployment`.
+    fn now(deployment: Arc<Deployment>, waiting: Waiting, key: Option<KeyRelease>) -> Self {
+        Self {
+            deployment,
+            waited: waiting.since.map(|since| (since, SystemTime::now())),
+            message: waiting.message,
+            key,
+        }
+    }
 }
 
 impl Queue {
@@ -64,15 +79,11 @@ impl Queue {
         if !Arc::ptr_eq(&queued.deployment.permits, permits) || !queued.deployment.breaker.is_closed() {
             return None;
         }
-        let (message, key) = queued.pending.pop_ready()?;
+        let (waiting, key) = queued.pending.pop_ready()?;
         let deployment = queued.deployment.clone();
         drop(queued);
         deployment.breaker.admit();
-        Some(Admitted {
-            deployment,
-            message,
-            key,
-        })
+        Some(Admitted::now(deployment, waiting, key))
     }
 }
 
@@ -147,12 +158,12 @@ impl Intake {
                 permit = admission, if self.queue.lock().pending.has_ready() => {
                     let permit = permit.expect("function permits are never closed");
                     // An event task may have taken the event meanwhile; then the permit goes back.
-                    let Some((message, key)) = self.queue.lock().pending.pop_ready() else {
+                    let Some((waiting, key)) = self.queue.lock().pending.pop_ready() else {
                         continue;
                     };
                     // A probe holds back the next admission until its outcome is known.
                     self.deployment.breaker.admit();
-                    self.admit(message, permit, key);
+                    self.admit(waiting, permit, key);
                 }
             }
         }
@@ -185,24 +196,15 @@ impl Intake {
             let Ok(permit) = self.deployment.permits.clone().try_acquire_owned() else {
                 return;
             };
-            let (message, key) = queued.pending.pop_ready().expect("checked ready");
+            let (waiting, key) = queued.pending.pop_ready().expect("checked ready");
             drop(queued);
             self.deployment.breaker.admit();
-            self.admit(message, permit, key);
+            self.admit(waiting, permit, key);
         }
     }
 
-    fn admit(
-        &self,
-        message: async_nats::Message,
-        permit: tokio::sync::OwnedSemaphorePermit,
-        key: Option<KeyRelease>,
-    ) {
-        let admitted = Admitted {
-            deployment: self.deployment.clone(),
-            message,
-            key,
-        };
+    fn admit(&self, waiting: Waiting, permit: tokio::sync::OwnedSemaphorePermit, key: Option<KeyRelease>) {
+        let admitted = Admitted::now(self.deployment.clone(), waiting, key);
         let task = event_task::chain(self.dispatcher.clone(), self.queue.clone(), admitted, permit);
         self.dispatcher.tracker.spawn(task);
     }
@@ -221,7 +223,9 @@ impl Intake {
     fn receive(&mut self, message: async_nats::Message) {
         let mut queued = self.queue.lock();
         if has_room(&queued.pending, &self.deployment, &message) {
-            queued.pending.push(message);
+            // The arrival is stamped only when tracing is on, for the span of the wait.
+            let since = self.dispatcher.tracer.is_some().then(SystemTime::now);
+            queued.pending.push(Waiting { message, since });
         } else {
             drop(queued);
             overflow(&self.deployment, &message);

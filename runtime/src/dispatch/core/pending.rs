@@ -2,18 +2,27 @@
 //! queue per key, of which only keys with nothing in flight may go next.
 
 use std::collections::VecDeque;
+use std::time::SystemTime;
 
 use tokio::sync::mpsc;
 
 use crate::manifest::KeySource;
 use crate::ordering::{KeyRelease, KeyedQueue};
 
+/// An event waiting for admission, and since when (only when its wait is traced).
+pub struct Waiting {
+    /// The event as it arrived.
+    pub message: async_nats::Message,
+    /// When it arrived; `None` when tracing is off (nothing reads it then).
+    pub since: Option<SystemTime>,
+}
+
 /// Events received and waiting for admission.
 pub struct Pending {
     /// Events without ordering (every event when the function has none; keyless ones
     /// otherwise).
-    fifo: VecDeque<async_nats::Message>,
-    keyed: Option<KeyedQueue<async_nats::Message>>,
+    fifo: VecDeque<Waiting>,
+    keyed: Option<KeyedQueue<Waiting>>,
     /// Bytes of the events waiting, as they arrived (subject, headers and payload).
     bytes: usize,
 }
@@ -45,15 +54,15 @@ impl Pending {
         self.fifo.is_empty() && self.keyed.as_ref().is_none_or(KeyedQueue::is_empty)
     }
 
-    /// Queues `message` (behind the other events of its key, if it has one).
-    pub fn push(&mut self, message: async_nats::Message) {
-        self.bytes += message.length;
+    /// Queues `waiting` (behind the other events of its key, if it has one).
+    pub fn push(&mut self, waiting: Waiting) {
+        self.bytes += waiting.message.length;
         match &mut self.keyed {
-            Some(queue) => match queue.key_of(&message) {
-                Some(key) => queue.push(key, message),
-                None => self.fifo.push_back(message),
+            Some(queue) => match queue.key_of(&waiting.message) {
+                Some(key) => queue.push(key, waiting),
+                None => self.fifo.push_back(waiting),
             },
-            None => self.fifo.push_back(message),
+            None => self.fifo.push_back(waiting),
         }
     }
 
@@ -71,15 +80,15 @@ impl Pending {
     }
 
     /// The next event to admit, with its key's release when it has one.
-    pub fn pop_ready(&mut self) -> Option<(async_nats::Message, Option<KeyRelease>)> {
+    pub fn pop_ready(&mut self) -> Option<(Waiting, Option<KeyRelease>)> {
         let popped = match &mut self.keyed {
             Some(queue) => queue
                 .pop_ready()
-                .map(|(message, release)| (message, Some(release))),
+                .map(|(waiting, release)| (waiting, Some(release))),
             None => None,
         };
-        let popped = popped.or_else(|| self.fifo.pop_front().map(|message| (message, None)))?;
-        self.bytes -= popped.0.length;
+        let popped = popped.or_else(|| self.fifo.pop_front().map(|waiting| (waiting, None)))?;
+        self.bytes -= popped.0.message.length;
         Some(popped)
     }
 
