@@ -210,3 +210,100 @@ async fn sluice_up_exports_attempts_continues_traces_and_names_them_in_its_log()
         "the unsampled trace exported nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_collector_gone_events_flow_and_json_log_lines_still_name_the_trace() {
+    let server = NatsServer::start();
+    // A port nothing listens on: every export fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let dir = FunctionsDir::new();
+    dir.add(
+        "traced",
+        "probe",
+        Manifest::new().subjects(["traced.in"]).publish(["probe.out"]),
+    );
+    let state = tempfile::tempdir().unwrap();
+    let log = state.path().join("sluice.log");
+    let _host = KillOnDrop(
+        sluice_command()
+            .args(["--log-format", "json", "up", "--no-watch", "--functions"])
+            .arg(dir.path())
+            .args(["--nats", &server.url(), "--state-dir"])
+            .arg(state.path())
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let client = server.client().await;
+    let mut out = client.subscribe("probe.out").await.unwrap();
+    let sampled = format!("00-{TRACE}-{PARENT}-01");
+    let mut answered = 0;
+    for n in 0..200 {
+        let event = json!({"op": "log", "message": format!("json line {n}")});
+        publish(&client, &format!("j-{n}"), event, Some(sampled.clone())).await;
+        if tokio::time::timeout(Duration::from_millis(100), futures::StreamExt::next(&mut out))
+            .await
+            .is_ok_and(|message| message.is_some())
+        {
+            answered += 1;
+            if answered == 20 {
+                break;
+            }
+        }
+    }
+    assert_eq!(answered, 20, "events are handled while no collector answers");
+    let warned = sluice_tests::until_ok(
+        WAIT,
+        Duration::from_millis(100),
+        "the export failure said",
+        async || {
+            let text = std::fs::read_to_string(&log).unwrap();
+            let warnings = text
+                .lines()
+                .filter(|line| line.contains("trace export failed"))
+                .count();
+            match warnings {
+                0 => Err(format!("no warning yet:\n{text}")),
+                n => Ok(n),
+            }
+        },
+    )
+    .await;
+    assert_eq!(warned, 1);
+    // More spans, more failed exports (one every 100 ms): still the one warning.
+    for n in 0..10 {
+        publish(
+            &client,
+            &format!("k-{n}"),
+            json!({"op": "echo"}),
+            Some(sampled.clone()),
+        )
+        .await;
+        next_message(&mut out, WAIT, "an echo").await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    let warnings = text
+        .lines()
+        .filter(|line| line.contains("trace export failed"))
+        .count();
+    assert_eq!(warnings, 1, "one warning while exports keep failing:\n{text}");
+    let handler_line = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| {
+            line["target"] == "sluice::handler"
+                && line["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("json line"))
+        })
+        .unwrap_or_else(|| panic!("a handler line in JSON:\n{text}"));
+    assert_eq!(handler_line["span"]["trace_id"], TRACE, "{handler_line}");
+    let span_id = handler_line["span"]["span_id"].as_str().unwrap_or_default();
+    assert!(span_id.len() == 16 && span_id != PARENT, "{handler_line}");
+}
