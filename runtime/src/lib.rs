@@ -61,6 +61,7 @@ mod engine;
 mod event;
 pub mod fleet;
 mod function;
+pub mod graph;
 mod host;
 mod imports;
 mod invoke;

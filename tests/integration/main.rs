@@ -11,6 +11,7 @@ mod dev;
 mod dlq;
 mod failures;
 mod fleet;
+mod graph;
 mod http;
 mod jetstream;
 mod limits;

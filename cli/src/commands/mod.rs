@@ -4,6 +4,7 @@ mod check;
 mod dev;
 mod dlq;
 mod fleet;
+mod graph;
 mod invoke;
 mod nats_args;
 mod new;
@@ -88,6 +89,10 @@ pub enum Command {
         #[arg(long, default_value = ".sluice")]
         state_dir: PathBuf,
     },
+    /// Draw the event flow of a folder of functions (or of the fleet) as graph.dot and
+    /// graph.svg, and print what it finds: subjects nothing consumes, listeners nothing feeds,
+    /// requests nobody answers, cycles.
+    Graph(graph::GraphArgs),
     /// Run one event through a function without NATS and print what happened.
     Invoke {
         /// Function name (NAME.wasm in the functions folder).
@@ -258,6 +263,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             up::run(functions, fleet, !no_watch, host).await
         }
         Command::Check { dir, state_dir } => check::run(&dir, &state_dir).await,
+        Command::Graph(args) => graph::run(&args).await,
         Command::Dev { dir, host } => dev::run(dir, host).await,
         Command::New { name, lang, dir } => new::run(name, lang, dir).await,
         Command::Invoke {
