@@ -13,10 +13,12 @@ mod fleet;
 mod host_cost;
 mod jetstream;
 mod machine;
+mod otlp_sink;
 mod report;
 mod scenarios;
 mod schedules;
 mod shipped;
+mod trace_cost;
 mod workload;
 
 use std::path::PathBuf;
@@ -47,7 +49,7 @@ struct Args {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run only these scenarios: host, throughput, batch, jetstream, latency, scale, concurrency,
-    /// reload, schedules, delayed, fleet. Writes no report unless `--out` is given, so a partial run never replaces
+    /// reload, schedules, delayed, tracing, fleet. Writes no report unless `--out` is given, so a partial run never replaces
     /// `BENCHMARKS.md`.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -102,6 +104,9 @@ async fn main() -> anyhow::Result<()> {
     if wanted("delayed") {
         delayed::lateness(&size, &mut report).await?;
         delayed::cost(&size, &mut report).await?;
+    }
+    if wanted("tracing") {
+        trace_cost::cost(&size, &mut report).await?;
     }
     if wanted("fleet") {
         fleet::run(&size, &mut report).await?;

@@ -51,18 +51,38 @@ impl ShippedHost {
     /// Starts `sluice up` on `server` (with `SLUICE_LOG=log` when given) and returns once it
     /// has totalled an order.
     pub async fn start(server: &NatsServer, log: Option<&str>, timeout: Duration) -> anyhow::Result<Self> {
+        Self::start_with(server, log, &[], &[], timeout).await
+    }
+
+    /// Like [`ShippedHost::start`], with `args` appended to `sluice up`'s command line and
+    /// `env` set for it. No `OTEL_*` variable of this process reaches it: tracing is on only
+    /// when `args` or `env` turn it on.
+    pub async fn start_with(
+        server: &NatsServer,
+        log: Option<&str>,
+        args: &[&str],
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let binary = sluice_binary()?;
         let dir = FunctionsDir::new();
         dir.add("order-total", "order-total", SHIPPED);
         let mut command = Command::new(binary);
         command.env_remove("SLUICE_LOG");
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("OTEL_") {
+                command.env_remove(name);
+            }
+        }
         if let Some(log) = log {
             command.env("SLUICE_LOG", log);
         }
+        command.envs(env.iter().copied());
         let child = command
             .args(["up", "--functions"])
             .arg(dir.path())
             .args(["--nats", &server.url()])
+            .args(args)
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

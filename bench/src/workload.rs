@@ -34,6 +34,10 @@ pub struct Size {
     pub schedule_firings: usize,
     /// Delayed events timed per variant (idle, loaded host).
     pub delayed_events: usize,
+    /// Order events per run of the tracing scenario (off, sampled 1.0, sampled 0.01).
+    pub tracing_events: usize,
+    /// Rounds of the tracing scenario (each runs every variant once; the median is reported).
+    pub tracing_rounds: usize,
     /// Upper bound of any one run.
     pub timeout: Duration,
 }
@@ -56,6 +60,8 @@ impl Size {
             failover_ack_waits: vec![Duration::from_secs(30), Duration::from_secs(5)],
             schedule_firings: 15,
             delayed_events: 1_000,
+            tracing_events: events / 2,
+            tracing_rounds: 3,
             timeout: Duration::from_secs(120),
         }
     }
@@ -77,6 +83,8 @@ impl Size {
             failover_ack_waits: vec![Duration::from_secs(1)],
             schedule_firings: 2,
             delayed_events: 100,
+            tracing_events: 2_000,
+            tracing_rounds: 1,
             timeout: Duration::from_secs(60),
         }
     }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -30,9 +30,21 @@ pub(super) enum Command {
     Flush(oneshot::Sender<()>),
 }
 
+/// Spans that never reached the collector.
+#[derive(Debug, Default)]
+pub(super) struct Drops {
+    /// Finished while the queue was full (the export falls behind).
+    pub queue_full: AtomicU64,
+    /// In an export that failed.
+    pub failed: AtomicU64,
+}
+
+/// Longest a run of spans dropped for a full queue goes unsaid.
+const FULL_QUEUE_REPORT: Duration = Duration::from_secs(60);
+
 /// Receives spans from `queue` and exports them in batches until every sender is gone;
-/// counts the spans it could not deliver in `dropped`.
-pub(super) async fn run(config: TracingConfig, mut queue: mpsc::Receiver<Command>, dropped: Arc<AtomicU64>) {
+/// counts the spans it could not deliver in `drops`, and says so.
+pub(super) async fn run(config: TracingConfig, mut queue: mpsc::Receiver<Command>, drops: Arc<Drops>) {
     let mut exporter = Exporter {
         resource: Resource {
             attributes: config
@@ -43,7 +55,9 @@ pub(super) async fn run(config: TracingConfig, mut queue: mpsc::Receiver<Command
             ..Default::default()
         },
         failing: false,
-        dropped,
+        drops,
+        full_reported: 0,
+        full_said: None,
         config,
     };
     let mut batch = Vec::new();
@@ -72,7 +86,10 @@ pub(super) async fn run(config: TracingConfig, mut queue: mpsc::Receiver<Command
                     return;
                 }
             },
-            _ = tick.tick() => exporter.export(std::mem::take(&mut batch)).await,
+            _ = tick.tick() => {
+                exporter.export(std::mem::take(&mut batch)).await;
+                exporter.say_full_queue();
+            }
         }
     }
 }
@@ -82,7 +99,11 @@ struct Exporter {
     resource: Resource,
     /// Whether the last export failed (so a run of failures is logged once).
     failing: bool,
-    dropped: Arc<AtomicU64>,
+    drops: Arc<Drops>,
+    /// Spans dropped for a full queue that a warning already counted.
+    full_reported: u64,
+    /// When the last such warning was logged.
+    full_said: Option<Instant>,
 }
 
 impl Exporter {
@@ -99,7 +120,7 @@ impl Exporter {
             }
             Ok(()) => {}
             Err(error) => {
-                self.dropped.fetch_add(count as u64, Ordering::Relaxed);
+                self.drops.failed.fetch_add(count as u64, Ordering::Relaxed);
                 if !self.failing {
                     self.failing = true;
                     tracing::warn!(
@@ -108,6 +129,24 @@ impl Exporter {
                     );
                 }
             }
+        }
+    }
+
+    /// Warns (at most once a minute) that spans were dropped because the queue was full.
+    fn say_full_queue(&mut self) {
+        let full = self.drops.queue_full.load(Ordering::Relaxed);
+        let due = self
+            .full_said
+            .is_none_or(|said| said.elapsed() >= FULL_QUEUE_REPORT);
+        if full > self.full_reported && due {
+            tracing::warn!(
+                "trace export falls behind: {} spans dropped (the queue of OTEL_BSP_MAX_QUEUE_SIZE = {} was full); \
+                 sample fewer traces (OTEL_TRACES_SAMPLER_ARG) or raise the queue and batch sizes",
+                full - self.full_reported,
+                self.config.max_queue
+            );
+            self.full_reported = full;
+            self.full_said = Some(Instant::now());
         }
     }
 

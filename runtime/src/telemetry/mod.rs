@@ -15,7 +15,7 @@ mod sampler;
 mod span;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -31,7 +31,7 @@ use export::Command;
 pub struct Tracer {
     sampler: Sampler,
     queue: mpsc::Sender<Command>,
-    dropped: Arc<AtomicU64>,
+    drops: Arc<export::Drops>,
 }
 
 impl Tracer {
@@ -39,13 +39,13 @@ impl Tracer {
     /// Tokio runtime. The task ends once the tracer is dropped, after a last export.
     pub fn start(config: TracingConfig) -> Arc<Self> {
         let (queue, receiver) = mpsc::channel(config.max_queue);
-        let dropped = Arc::new(AtomicU64::new(0));
+        let drops = Arc::new(export::Drops::default());
         let tracer = Arc::new(Self {
             sampler: config.sampler,
             queue,
-            dropped: dropped.clone(),
+            drops: drops.clone(),
         });
-        tokio::spawn(export::run(config, receiver, dropped));
+        tokio::spawn(export::run(config, receiver, drops));
         tracer
     }
 
@@ -78,7 +78,7 @@ impl Tracer {
 
     /// How many finished spans were dropped: the queue was full or their export failed.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.drops.queue_full.load(Ordering::Relaxed) + self.drops.failed.load(Ordering::Relaxed)
     }
 
     /// Exports every span finished so far (at shutdown), waiting at most for the export's
@@ -92,7 +92,7 @@ impl Tracer {
 
     pub(crate) fn finished(&self, span: FinishedSpan) {
         if self.queue.try_send(Command::Span(span)).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.drops.queue_full.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -133,4 +133,39 @@ pub fn end_with<T, E>(
         span.end();
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn spans_that_find_the_queue_full_or_whose_export_fails_are_counted() {
+        let mut config = TracingConfig::new("http://127.0.0.1:9/v1/traces".parse().unwrap());
+        config.max_queue = 1;
+        config.sampler = Sampler::AlwaysOn;
+        let tracer = Tracer::start(config);
+        // The export task cannot run before this test yields: the second and third spans
+        // find the queue full.
+        for name in ["a", "b", "c"] {
+            tracer
+                .start_span(None, SpanKind::Internal, || name.to_owned())
+                .end();
+        }
+        assert_eq!(tracer.dropped(), 2);
+        // The one queued span's export fails (nothing listens on port 9).
+        tracer.flush().await;
+        assert_eq!(tracer.dropped(), 3);
+        let unsampled = SpanContext {
+            trace_id: [1; 16],
+            span_id: [1; 8],
+            sampled: false,
+        };
+        let span = tracer.child(&unsampled, SpanKind::Internal, || {
+            unreachable!("an unsampled span is never named")
+        });
+        assert!(!span.is_recording());
+        span.end();
+        assert_eq!(tracer.dropped(), 3, "an unsampled span is not queued");
+    }
 }
