@@ -127,6 +127,16 @@ fn findings_name_what_the_flow_lacks_and_check_sees_a_stale_drawing() {
         text(&stale)
     );
 
+    // A folder without manifests is an error, not an empty drawing.
+    let empty = tempfile::tempdir().unwrap();
+    let nothing = graph(&[empty.path().to_str().unwrap()]);
+    assert_eq!(nothing.status.code(), Some(2), "{}", text(&nothing));
+    assert!(
+        text(&nothing).contains("no function manifests (NAME.toml)"),
+        "{}",
+        text(&nothing)
+    );
+
     // A broken manifest is named, with the key.
     std::fs::write(
         dir.path().join("broken.toml"),

@@ -43,7 +43,15 @@ pub async fn run(args: &GraphArgs) -> anyhow::Result<ExitCode> {
         if !args.dir.is_dir() {
             return Err(UsageError(format!("functions folder {} does not exist", args.dir.display())).into());
         }
-        Graph::from_folder(&args.dir).map_err(|error| UsageError(error.to_string()))?
+        let graph = Graph::from_folder(&args.dir).map_err(|error| UsageError(error.to_string()))?;
+        if graph.functions.is_empty() {
+            let message = format!(
+                "no function manifests (NAME.toml) in {} or the folders in it",
+                args.dir.display()
+            );
+            return Err(UsageError(message).into());
+        }
+        graph
     };
     let out = match (&args.out, args.fleet) {
         (Some(out), _) => out.clone(),

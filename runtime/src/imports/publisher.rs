@@ -188,10 +188,11 @@ impl State {
         subject: &str,
         handler_headers: &[(String, String)],
     ) -> Option<Recording> {
+        let parent = self.call.trace.as_ref()?;
         if headers::find(handler_headers, TRACEPARENT).is_some() {
             return None;
         }
-        let mut span = self.child_span(SpanKind::Producer, || format!("{operation} {subject}"))?;
+        let mut span = parent.child(SpanKind::Producer, || format!("{operation} {subject}"));
         span.set_with("messaging.destination.name", || subject.to_owned());
         span.set(
             "messaging.operation.type",

@@ -29,9 +29,9 @@ impl Host for State {
             .clone()
             .map_err(|why| RequestError::Failed(why.into()))?;
         let timeout = request_timeout(timeout_ms, call.manifest.limits.timeout);
-        let mut span = match headers::find(&handler_headers, TRACEPARENT) {
-            None => self.child_span(SpanKind::Client, || format!("request {subject}")),
-            Some(_) => None,
+        let mut span = match (&call.trace, headers::find(&handler_headers, TRACEPARENT)) {
+            (Some(parent), None) => Some(parent.child(SpanKind::Client, || format!("request {subject}"))),
+            _ => None,
         };
         if let Some(span) = &mut span {
             span.set_with("messaging.destination.name", || subject.clone());
