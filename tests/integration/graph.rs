@@ -57,21 +57,30 @@ fn the_example_applications_graphs_are_committed_and_current() {
 #[test]
 fn findings_name_what_the_flow_lacks_and_check_sees_a_stale_drawing() {
     let dir = FunctionsDir::new();
-    let write = |name: &str, manifest: Manifest| {
-        std::fs::write(dir.path().join(format!("{name}.toml")), manifest.to_string()).unwrap();
-    };
-    write(
+    let write_text =
+        |name: &str, text: String| std::fs::write(dir.path().join(format!("{name}.toml")), text).unwrap();
+    let write = |name: &str, manifest: Manifest| write_text(name, manifest.to_string());
+    // What intake declares it publishes lacks a field totals requires.
+    let schema = |file: &str, json: &str| std::fs::write(dir.path().join(file), json).unwrap();
+    schema(
+        "valid-order.json",
+        r#"{"type": "object", "required": ["order_id"], "properties": {"order_id": {"type": "string"}}}"#,
+    );
+    schema(
+        "order.json",
+        r#"{"type": "object", "required": ["order_id", "total"]}"#,
+    );
+    let intake = Manifest::new()
+        .subjects(["orders.placed"])
+        .publish(["orders.valid"]);
+    write_text(
         "intake",
-        Manifest::new()
-            .subjects(["orders.placed"])
-            .publish(["orders.valid"]),
+        format!("{intake}\n[schema.publishes]\n\"orders.valid\" = \"valid-order.json\"\n"),
     );
-    write(
-        "totals",
-        Manifest::new()
-            .subjects(["orders.*"])
-            .publish(["totals.ready", "orders.retotal"]),
-    );
+    let totals = Manifest::new()
+        .subjects(["orders.*"])
+        .publish(["totals.ready", "orders.retotal"]);
+    write_text("totals", format!("{totals}\n[schema]\nfile = \"order.json\"\n"));
     write(
         "lookup",
         Manifest::new().subjects(["lookup.in"]).request(["prices.get"]),
@@ -87,12 +96,13 @@ fn findings_name_what_the_flow_lacks_and_check_sees_a_stale_drawing() {
         "`lookup` sends requests to `prices.get`, which no function here answers",
         "`totals` publishes to `totals.ready`, which no function here listens on",
         "note: `totals` feeds itself",
-        "3 functions, 5 findings (4 warnings)",
+        "warning: what `intake` publishes to `orders.valid` may not match the schema of `totals`: `/total` is required by the consumer but the producer may omit it",
+        "3 functions, 6 findings (5 warnings)",
     ] {
         assert!(stdout.contains(expected), "{expected:?} in:\n{stdout}");
     }
     assert!(
-        !stdout.contains("`intake` publishes"),
+        !stdout.contains("`intake` publishes to `orders.valid`, which no function"),
         "orders.valid reaches totals (orders.*):\n{stdout}"
     );
     let dot = std::fs::read_to_string(dir.path().join("graph.dot")).unwrap();
@@ -122,7 +132,7 @@ fn findings_name_what_the_flow_lacks_and_check_sees_a_stale_drawing() {
         text(&stale)
     );
     assert!(
-        text(&stale).contains("1 finding (0 warnings)"),
+        text(&stale).contains("2 findings (1 warning)"),
         "{}",
         text(&stale)
     );

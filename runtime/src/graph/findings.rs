@@ -32,6 +32,18 @@ pub enum Finding {
         /// Its `permissions.request` pattern.
         subject: String,
     },
+    /// What `producer` declares it publishes to `subject` may not satisfy the `[schema]` of
+    /// `consumer`, which listens there.
+    SchemaMismatch {
+        /// The publisher.
+        producer: String,
+        /// Its `[schema] publishes` pattern.
+        subject: String,
+        /// The listener.
+        consumer: String,
+        /// What differs (see [`super::schemas::differences`]).
+        differences: Vec<String>,
+    },
     /// These functions feed each other in a loop (one function: it feeds itself). A loop can
     /// be the design (a saga's steps answer each other); each turn must end somewhere.
     Cycle {
@@ -54,6 +66,16 @@ impl fmt::Display for Finding {
             Self::Unanswered { function, subject } => write!(
                 f,
                 "warning: `{function}` sends requests to `{subject}`, which no function here answers (an external service? name it in outputs of external.toml)"
+            ),
+            Self::SchemaMismatch {
+                producer,
+                subject,
+                consumer,
+                differences,
+            } => write!(
+                f,
+                "warning: what `{producer}` publishes to `{subject}` may not match the schema of `{consumer}`: {}",
+                differences.join("; ")
             ),
             Self::Cycle { functions } if functions.len() == 1 => write!(
                 f,
@@ -120,11 +142,40 @@ pub fn of(graph: &Graph) -> Vec<Finding> {
             });
         }
     }
+    findings.extend(schema_mismatches(graph));
     findings.extend(
         cycles(graph)
             .into_iter()
             .map(|functions| Finding::Cycle { functions }),
     );
+    findings
+}
+
+/// Each declared output schema against the input schema of every function listening where it
+/// is published.
+fn schema_mismatches(graph: &Graph) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for producer in &graph.functions {
+        for (subject, sent) in &producer.output_schemas {
+            for consumer in &graph.functions {
+                let Some(accepted) = &consumer.input_schema else {
+                    continue;
+                };
+                if !consumer.listens.iter().any(|input| overlap(input, subject)) {
+                    continue;
+                }
+                let differences = super::schemas::differences(&sent.json, &accepted.json);
+                if !differences.is_empty() {
+                    findings.push(Finding::SchemaMismatch {
+                        producer: producer.name.clone(),
+                        subject: subject.clone(),
+                        consumer: consumer.name.clone(),
+                        differences,
+                    });
+                }
+            }
+        }
+    }
     findings
 }
 
@@ -238,6 +289,8 @@ mod tests {
             requests: Vec::new(),
             buckets: Vec::new(),
             http: Vec::new(),
+            input_schema: None,
+            output_schemas: Vec::new(),
         }
     }
 

@@ -8,11 +8,12 @@ pub mod dot;
 mod drawing;
 pub mod findings;
 mod patterns;
+pub mod schemas;
 pub mod svg;
 
 use std::path::{Path, PathBuf};
 
-use crate::manifest::{DeliveryMode, Manifest, ManifestError};
+use crate::manifest::{DeliveryMode, Manifest, ManifestError, SchemaSpec};
 pub use findings::Finding;
 pub use patterns::overlap;
 
@@ -36,6 +37,14 @@ pub enum GraphError {
     /// `external.toml` is broken.
     #[error("{}: {message}", .file.display())]
     External {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A schema file a manifest names cannot be read.
+    #[error("{}: {message}", .file.display())]
+    Schema {
         /// The file.
         file: PathBuf,
         /// What is wrong.
@@ -72,6 +81,35 @@ pub struct FunctionNode {
     pub buckets: Vec<String>,
     /// `permissions.http`.
     pub http: Vec<String>,
+    /// `[schema] file`, read (by [`Graph::from_folder`]; not for the fleet).
+    pub input_schema: Option<Schema>,
+    /// `[schema] publishes`, each subject pattern's schema read (as above).
+    pub output_schemas: Vec<(String, Schema)>,
+}
+
+/// A JSON Schema file and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schema {
+    /// The file.
+    pub file: PathBuf,
+    /// Its JSON.
+    pub json: serde_json::Value,
+}
+
+impl Schema {
+    /// Reads `file`.
+    pub fn read(file: &Path) -> Result<Self, GraphError> {
+        let failed = |message: String| GraphError::Schema {
+            file: file.to_owned(),
+            message,
+        };
+        let text = std::fs::read_to_string(file).map_err(|error| failed(error.to_string()))?;
+        let json = serde_json::from_str(&text).map_err(|error| failed(format!("not JSON: {error}")))?;
+        Ok(Self {
+            file: file.to_owned(),
+            json,
+        })
+    }
 }
 
 impl FunctionNode {
@@ -96,7 +134,22 @@ impl FunctionNode {
             requests: texts(&manifest.request),
             buckets: manifest.buckets.clone(),
             http: manifest.http.iter().map(ToString::to_string).collect(),
+            input_schema: None,
+            output_schemas: Vec::new(),
         }
+    }
+
+    /// The node of `manifest`, with the schema files it names read.
+    pub fn with_schemas(name: &str, manifest: &Manifest) -> Result<Self, GraphError> {
+        let mut node = Self::new(name, manifest);
+        if let Some(SchemaSpec::File(file)) = &manifest.schema {
+            node.input_schema = Some(Schema::read(file)?);
+        }
+        for (pattern, file) in &manifest.output_schemas {
+            node.output_schemas
+                .push((pattern.as_str().to_owned(), Schema::read(file)?));
+        }
+        Ok(node)
     }
 }
 
@@ -146,7 +199,10 @@ impl Graph {
         }
         let mut functions = Vec::new();
         for (name, file) in found {
-            functions.push(FunctionNode::new(&name, &Manifest::from_file(&name, &file)?));
+            functions.push(FunctionNode::with_schemas(
+                &name,
+                &Manifest::from_file(&name, &file)?,
+            )?);
         }
         Ok(Self::new(functions, externals(&dir.join(EXTERNAL_FILE))?))
     }

@@ -265,6 +265,8 @@ mod tests {
             requests: Vec::new(),
             buckets: vec!["state".into()],
             http: Vec::new(),
+            input_schema: None,
+            output_schemas: Vec::new(),
         };
         let graph = Graph::new(
             vec![function("first", "a.>", "b"), function("second", "b", "a.c")],

@@ -144,6 +144,9 @@ pub struct Manifest {
     pub circuit_breaker: Option<BreakerPolicy>,
     /// `[schema]`: the JSON Schema files payloads must match, when configured.
     pub schema: Option<SchemaSpec>,
+    /// `[schema] publishes`: the JSON Schema of what it publishes to each subject pattern,
+    /// paths resolved against the manifest's folder (declared for `sluice graph`).
+    pub output_schemas: Vec<(SubjectPattern, PathBuf)>,
     /// `[batch]`, when the manifest has the section (only batch functions may).
     pub batch: Option<BatchPolicy>,
 }
@@ -185,14 +188,16 @@ impl Manifest {
             ));
         }
         let dedupe_window = dedupe(raw.dedupe, jetstream).map_err(|(key, msg)| invalid(key, msg))?;
+        let publish = patterns(raw.permissions.publish.clone().unwrap_or_default())
+            .map_err(|msg| invalid("permissions.publish", msg))?;
+        let folder = file.parent().unwrap_or(Path::new(""));
         Ok(Manifest {
             trigger,
             limits: limits(raw.limits, jetstream).map_err(|(key, msg)| invalid(key, msg))?,
             retry: retry(raw.retry).map_err(|(key, msg)| invalid(key, msg))?,
             dead_letter: dead_letter(name, raw.dead_letter.subject)
                 .map_err(|msg| invalid("dead_letter.subject", msg))?,
-            publish: patterns(raw.permissions.publish.unwrap_or_default())
-                .map_err(|msg| invalid("permissions.publish", msg))?,
+            publish: publish.clone(),
             request: patterns(raw.permissions.request.unwrap_or_default())
                 .map_err(|msg| invalid("permissions.request", msg))?,
             buckets: state::buckets(raw.state.buckets.unwrap_or_default())
@@ -204,7 +209,8 @@ impl Manifest {
             delivery: delivery(raw.delivery).map_err(|(key, msg)| invalid(key, msg))?,
             dedupe_window,
             circuit_breaker: circuit_breaker(raw.circuit_breaker).map_err(|(key, msg)| invalid(key, msg))?,
-            schema: schema::schema(raw.schema, file.parent().unwrap_or(Path::new("")))
+            schema: schema::schema(raw.schema.as_ref(), folder).map_err(|(key, msg)| invalid(key, msg))?,
+            output_schemas: schema::publishes(raw.schema.as_ref(), folder, &publish)
                 .map_err(|(key, msg)| invalid(key, msg))?,
             batch: batch::batch(raw.batch).map_err(|(key, msg)| invalid(key, msg))?,
         })

@@ -134,6 +134,7 @@ pub struct RawSchema {
     pub versions: Option<BTreeMap<String, String>>,
     pub version_from: Option<String>,
     pub default_version: Option<String>,
+    pub publishes: Option<BTreeMap<String, String>>,
 }
 
 /// `[batch]`.

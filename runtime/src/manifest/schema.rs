@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::KeyError;
 use super::raw::RawSchema;
+use super::{KeyError, SubjectPattern};
 
 /// The header an event names its version in when `schema.version_from` is not set.
 pub const DEFAULT_VERSION_HEADER: &str = "Sluice-Schema-Version";
@@ -71,10 +71,25 @@ pub enum SchemaSpec {
     },
 }
 
-/// Validates `[schema]`; relative file names are taken from `folder`, the manifest's.
-pub(super) fn schema(raw: Option<RawSchema>, folder: &Path) -> Result<Option<SchemaSpec>, KeyError> {
+/// Validates `[schema]`; relative file names are taken from `folder`, the manifest's. A
+/// `[schema]` with only `publishes` declares no input schema.
+pub(super) fn schema(raw: Option<&RawSchema>, folder: &Path) -> Result<Option<SchemaSpec>, KeyError> {
     let Some(raw) = raw else {
         return Ok(None);
+    };
+    let input = [&raw.version_from, &raw.default_version, &raw.file]
+        .iter()
+        .any(|key| key.is_some())
+        || raw.versions.is_some();
+    if !input && raw.publishes.is_some() {
+        return Ok(None);
+    }
+    let raw = RawSchema {
+        file: raw.file.clone(),
+        versions: raw.versions.clone(),
+        version_from: raw.version_from.clone(),
+        default_version: raw.default_version.clone(),
+        publishes: None,
     };
     match (raw.file, raw.versions) {
         (Some(_), Some(_)) => Err((
@@ -108,6 +123,37 @@ pub(super) fn schema(raw: Option<RawSchema>, folder: &Path) -> Result<Option<Sch
             Ok(Some(SchemaSpec::Versions { files, from, default }))
         }
     }
+}
+
+/// Validates `schema.publishes`: the JSON Schema of what the function publishes to each
+/// subject pattern, which `permissions.publish` must allow. Declared for `sluice graph`, which
+/// checks them against the consumers' `[schema]`.
+pub(super) fn publishes(
+    raw: Option<&RawSchema>,
+    folder: &Path,
+    allowed: &[SubjectPattern],
+) -> Result<Vec<(SubjectPattern, PathBuf)>, KeyError> {
+    let Some(publishes) = raw.and_then(|raw| raw.publishes.as_ref()) else {
+        return Ok(Vec::new());
+    };
+    publishes
+        .iter()
+        .map(|(subject, file)| {
+            let pattern = SubjectPattern::parse(subject).map_err(|msg| ("schema.publishes", msg))?;
+            if !allowed
+                .iter()
+                .any(|allowed| crate::graph::overlap(allowed.as_str(), subject))
+            {
+                return Err((
+                    "schema.publishes",
+                    format!("`{subject}` is not a subject permissions.publish allows"),
+                ));
+            }
+            let file =
+                path(file, folder).map_err(|msg| ("schema.publishes", format!("`{subject}`: {msg}")))?;
+            Ok((pattern, file))
+        })
+        .collect()
 }
 
 fn versions_of(
