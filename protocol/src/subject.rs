@@ -43,6 +43,24 @@ impl SubjectPattern {
     }
 }
 
+/// Whether some subject matches both patterns `a` and `b` (`*` is one token, `>` one or more):
+/// whether what is published to one can reach a subscriber of the other.
+pub fn overlap(a: &str, b: &str) -> bool {
+    let a: Vec<&str> = a.split('.').collect();
+    let b: Vec<&str> = b.split('.').collect();
+    tokens_overlap(&a, &b)
+}
+
+fn tokens_overlap(a: &[&str], b: &[&str]) -> bool {
+    match (a.first(), b.first()) {
+        (None, None) => true,
+        (Some(&">"), _) => !b.is_empty(),
+        (_, Some(&">")) => !a.is_empty(),
+        (Some(x), Some(y)) => (*x == "*" || *y == "*" || x == y) && tokens_overlap(&a[1..], &b[1..]),
+        _ => false,
+    }
+}
+
 impl fmt::Display for SubjectPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -104,6 +122,20 @@ fn validate(text: &str, wildcards: bool) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn wildcards_overlap_where_a_subject_matches_both() {
+        use super::overlap;
+        assert!(overlap("orders.placed", "orders.placed"));
+        assert!(overlap("orders.*", "orders.placed"));
+        assert!(overlap("orders.>", "orders.eu.placed"));
+        assert!(overlap("*.placed", "orders.*"));
+        assert!(overlap(">", "a.b.c"));
+        assert!(!overlap("orders.placed", "orders.paid"));
+        assert!(!overlap("orders.*", "orders.eu.placed"));
+        assert!(!overlap("orders.>", "orders"));
+        assert!(!overlap("a.b", "a.b.c"));
+    }
+
     use super::*;
 
     fn pattern(text: &str) -> SubjectPattern {

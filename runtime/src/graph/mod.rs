@@ -7,7 +7,6 @@
 pub mod dot;
 mod drawing;
 pub mod findings;
-mod patterns;
 pub mod schemas;
 pub mod svg;
 
@@ -15,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::manifest::{DeliveryMode, Manifest, ManifestError, SchemaSpec};
 pub use findings::Finding;
-pub use patterns::overlap;
+pub use sluice_protocol::subject::overlap;
 
 /// The file in a folder that names the subjects published or consumed outside its functions.
 pub const EXTERNAL_FILE: &str = "external.toml";

@@ -142,7 +142,7 @@ pub(super) fn publishes(
             let pattern = SubjectPattern::parse(subject).map_err(|msg| ("schema.publishes", msg))?;
             if !allowed
                 .iter()
-                .any(|allowed| crate::graph::overlap(allowed.as_str(), subject))
+                .any(|allowed| sluice_protocol::subject::overlap(allowed.as_str(), subject))
             {
                 return Err((
                     "schema.publishes",
