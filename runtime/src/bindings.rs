@@ -10,6 +10,8 @@ wasmtime::component::bindgen!({
     // called as a future. Key-value and request calls wait on the network and are async
     // too; the other imports only touch memory and stay synchronous.
     exports: { default: async },
+    // A transcript records the imports' answers as JSON (see `transcript`).
+    additional_derives: [serde::Serialize, serde::Deserialize],
     imports: {
         "sluice:function/kv": async,
         "sluice:function/requester": async,

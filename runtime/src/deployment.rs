@@ -20,6 +20,7 @@ use crate::function::Function;
 use crate::imports::Services;
 use crate::invoke::{Outcome, Runner};
 use crate::stats::FunctionStats;
+use crate::transcript::Transcript;
 
 /// A deployed function and all of its live state on this host.
 pub struct Deployment {
@@ -118,11 +119,11 @@ impl Deployment {
     }
 
     /// Runs delivery number `attempt` of `event`: as part of the next batch for a batch
-    /// function, else on its own.
-    pub async fn attempt(&self, event: &Arc<Event>, attempt: u32) -> Outcome {
+    /// function, else on its own, with its transcript when the function records them.
+    pub async fn attempt(&self, event: &Arc<Event>, attempt: u32) -> (Outcome, Option<Transcript>) {
         match &self.batcher {
-            Some(batcher) => batcher.attempt(event, attempt).await,
-            None => self.runner.invoke(event, attempt).await,
+            Some(batcher) => (batcher.attempt(event, attempt).await, None),
+            None => self.runner.invoke_taped(event, attempt).await,
         }
     }
 }

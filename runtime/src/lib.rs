@@ -78,6 +78,7 @@ pub mod secrets;
 mod stats;
 pub mod telemetry;
 pub mod text;
+pub mod transcript;
 mod watch;
 
 pub use engine::SluiceEngine;
@@ -85,7 +86,7 @@ pub use event::Event;
 pub use function::{Function, LoadError};
 pub use host::ReloadEvent;
 pub use imports::{OutgoingMessage, Services};
-pub use invoke::{InvokeError, Outcome, Runner};
+pub use invoke::{InvokeError, Outcome, Rerun, RerunError, Runner, rerun};
 pub use manifest::units::parse_duration;
 pub use manifest::{Manifest, ManifestError};
 pub use provision::schedule::{StoredSchedule, list as list_schedules};

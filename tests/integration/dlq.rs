@@ -12,7 +12,7 @@ fn no_retry() -> Manifest {
 }
 
 /// Runs `sluice dlq ARGS --nats URL --functions DIR` off the async workers.
-async fn dlq(stage: &Stage, args: &[&str]) -> Output {
+pub(crate) async fn dlq(stage: &Stage, args: &[&str]) -> Output {
     let mut command = sluice_command();
     command
         .arg("dlq")

@@ -9,6 +9,7 @@ mod delayed;
 mod delivery;
 mod dev;
 mod dlq;
+mod dlq_debug;
 mod failures;
 mod fleet;
 mod graph;

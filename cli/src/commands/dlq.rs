@@ -1,5 +1,6 @@
-//! `sluice dlq list` and `sluice dlq replay`: a function's dead letters, read back from the
-//! stream that keeps them, and sent again to where they came from.
+//! `sluice dlq list`, `sluice dlq replay` and `sluice dlq debug`: a function's dead letters,
+//! read back from the stream that keeps them, sent again to where they came from, or their
+//! last attempt run again from its transcript.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,6 +9,7 @@ use clap::Subcommand;
 use sluice_runtime::Manifest;
 use sluice_runtime::dlq::{DeadLetter, DeadLetterQueue, ReplayReport};
 
+use super::dlq_debug::DebugArgs;
 use super::table::{row, table};
 use super::{NatsArgs, UsageError};
 
@@ -37,6 +39,31 @@ pub enum DlqCommand {
         /// so an event that can never succeed does not go round forever.
         #[arg(long, default_value_t = 3)]
         max_replays: u32,
+        /// Replay only the dead letters this new version (a .wasm file) handles when its
+        /// transcript is run again offline, as `sluice dlq debug --with` does; the others stay.
+        #[arg(long, value_name = "NEW.wasm")]
+        verify: Option<PathBuf>,
+    },
+    /// Run a dead letter's last attempt again offline from its transcript: the same event,
+    /// the same key-value, request and HTTP answers, clock readings and random bytes; print
+    /// the calls and where it failed. Exits 0 when it fails the same way (with `--with`: when
+    /// the new version handles the event).
+    Debug {
+        #[command(flatten)]
+        target: Target,
+        /// The dead letter's sequence (the SEQ column of `sluice dlq list`).
+        sequence: u64,
+        /// Run this component (a fixed version) instead of NAME.wasm, with its own NAME.toml
+        /// beside it if there is one, else the folder's.
+        #[arg(long, value_name = "NEW.wasm")]
+        with: Option<PathBuf>,
+        /// Make the calls the transcript does not have for real (key-value, requests, HTTP;
+        /// the manifest's permissions apply; nothing is published) instead of stopping.
+        #[arg(long)]
+        live: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -53,6 +80,9 @@ pub struct Target {
     nats: String,
     #[command(flatten)]
     connection: NatsArgs,
+    /// Where compiled components are cached (`debug`, `replay --verify`).
+    #[arg(long, default_value = ".sluice")]
+    state_dir: PathBuf,
 }
 
 /// Runs `command`.
@@ -63,12 +93,32 @@ pub async fn run(command: DlqCommand) -> anyhow::Result<ExitCode> {
             target,
             limit,
             max_replays,
-        } => replay(&target, limit, max_replays).await,
+            verify,
+        } => replay(&target, limit, max_replays, verify.as_deref()).await,
+        DlqCommand::Debug {
+            target,
+            sequence,
+            with,
+            live,
+            json,
+        } => {
+            let (client, queue) = open(&target).await?;
+            let args = DebugArgs {
+                name: &target.name,
+                functions: &target.functions,
+                sequence,
+                with: with.as_deref(),
+                live,
+                json,
+                cache: target.state_dir.join("cache"),
+            };
+            super::dlq_debug::debug(&queue, &client, args).await
+        }
     }
 }
 
 async fn list(target: &Target, limit: Option<usize>) -> anyhow::Result<ExitCode> {
-    let queue = open(target).await?;
+    let (_, queue) = open(target).await?;
     let listing = queue.list(limit).await?;
     let mut rows = vec![row([
         "SEQ",
@@ -95,9 +145,37 @@ async fn list(target: &Target, limit: Option<usize>) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-async fn replay(target: &Target, limit: Option<usize>, max_replays: u32) -> anyhow::Result<ExitCode> {
-    let queue = open(target).await?;
-    let report = queue.replay(limit, max_replays).await?;
+async fn replay(
+    target: &Target,
+    limit: Option<usize>,
+    max_replays: u32,
+    verify: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let (_, queue) = open(target).await?;
+    let verdicts = match verify {
+        None => Vec::new(),
+        Some(new) => {
+            let letters = queue.list(limit).await?.letters;
+            let cache = target.state_dir.join("cache");
+            super::dlq_debug::verify(&queue, &target.name, &target.functions, new, &letters, cache).await?
+        }
+    };
+    let refuse = |letter: &DeadLetter| match verify {
+        None => None,
+        Some(new) => verdicts
+            .iter()
+            .find(|(sequence, _)| *sequence == letter.sequence)
+            .map_or_else(
+                || {
+                    Some(format!(
+                        "--verify: not checked against {} (new since)",
+                        new.display()
+                    ))
+                },
+                |(_, why)| why.clone(),
+            ),
+    };
+    let report = queue.replay(limit, max_replays, refuse).await?;
     print_report(&report);
     match report.failed {
         Some((_, error)) => Err(error.into()),
@@ -132,11 +210,12 @@ fn print_report(report: &ReplayReport) {
 }
 
 /// Connects and finds the stream keeping the function's dead letters.
-async fn open(target: &Target) -> anyhow::Result<DeadLetterQueue> {
+async fn open(target: &Target) -> anyhow::Result<(async_nats::Client, DeadLetterQueue)> {
     let subject = dead_letter_subject(&target.functions, &target.name)?;
     let options = target.connection.options()?;
     let client = sluice_runtime::nats::connect(&target.nats, &options).await?;
-    Ok(DeadLetterQueue::open(client, &target.name, &subject).await?)
+    let queue = DeadLetterQueue::open(client.clone(), &target.name, &subject).await?;
+    Ok((client, queue))
 }
 
 /// The function's dead-letter subject: from `DIR/NAME.toml` when there is one, else the

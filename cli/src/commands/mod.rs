@@ -3,6 +3,7 @@
 mod check;
 mod dev;
 mod dlq;
+mod dlq_debug;
 mod fleet;
 mod graph;
 mod invoke;
@@ -178,7 +179,7 @@ pub enum Command {
         #[command(subcommand)]
         command: secret::SecretCommand,
     },
-    /// List or replay a function's dead letters (kept in a JetStream stream).
+    /// List, replay or debug a function's dead letters (kept in a JetStream stream).
     Dlq {
         /// What to do with them.
         #[command(subcommand)]

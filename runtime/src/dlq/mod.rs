@@ -20,6 +20,7 @@ use futures::StreamExt;
 
 use crate::event::headers;
 use crate::provision::StreamRoutes;
+use crate::transcript::{Transcript, store};
 
 pub use record::DeadLetter;
 pub use replay::{Refused, ReplayReport, refusal, replay_headers};
@@ -54,6 +55,21 @@ pub enum DlqError {
         /// What went wrong, as NATS said it.
         message: String,
     },
+    /// The stream holds no dead letter of the function at that sequence.
+    #[error(
+        "no dead letter of {function} at sequence {sequence} in stream `{stream}` (see `sluice dlq list {function}`)"
+    )]
+    NotFound {
+        /// The function.
+        function: String,
+        /// The sequence asked for.
+        sequence: u64,
+        /// The stream keeping the dead letters.
+        stream: String,
+    },
+    /// Its transcript could not be read.
+    #[error(transparent)]
+    Transcript(#[from] crate::transcript::store::TranscriptError),
     /// Republishing an event failed; its dead letter stays in the stream.
     #[error("replaying dead letter {sequence} to `{subject}`: {message}")]
     Publish {
@@ -152,14 +168,56 @@ impl DeadLetterQueue {
         listing
     }
 
+    /// The function's dead letter at `sequence` of the stream.
+    pub async fn letter(&self, sequence: u64) -> Result<DeadLetter, DlqError> {
+        let not_found = || DlqError::NotFound {
+            function: self.function.clone(),
+            sequence,
+            stream: self.stream_name.clone(),
+        };
+        let message = match self.stream.get_raw_message(sequence).await {
+            Ok(message) => message,
+            Err(error) if error.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => {
+                return Err(not_found());
+            }
+            Err(error) => return Err(self.read_error(error.to_string())),
+        };
+        if message.subject.as_str() != self.subject {
+            return Err(not_found());
+        }
+        let letter = DeadLetter::new(
+            sequence,
+            headers::from_nats(Some(&message.headers)),
+            message.payload,
+        );
+        match letter.belongs_to(&self.function) {
+            true => Ok(letter),
+            false => Err(not_found()),
+        }
+    }
+
+    /// The transcript of `letter`'s last attempt, when one was kept.
+    pub async fn transcript(&self, letter: &DeadLetter) -> Result<Option<Transcript>, DlqError> {
+        let Some(id) = letter.letter_id() else {
+            return Ok(None);
+        };
+        let js = jetstream::new(self.client.clone());
+        Ok(store::find(&js, &self.function, id).await?)
+    }
+
     /// Replays up to `limit` dead letters, oldest first: each goes back to its original
-    /// subject unless it was replayed `max_replays` times already, and its dead letter is
-    /// deleted once the event is sent. Stops at the first failure (see
-    /// [`ReplayReport::failed`]).
-    pub async fn replay(&self, limit: Option<usize>, max_replays: u32) -> Result<ReplayReport, DlqError> {
+    /// subject unless it was replayed `max_replays` times already or `refuse` gives a reason
+    /// not to, and its dead letter (and transcript) is deleted once the event is sent. Stops
+    /// at the first failure (see [`ReplayReport::failed`]).
+    pub async fn replay(
+        &self,
+        limit: Option<usize>,
+        max_replays: u32,
+        refuse: impl Fn(&DeadLetter) -> Option<String>,
+    ) -> Result<ReplayReport, DlqError> {
         let mut report = ReplayReport::default();
         for letter in self.list(limit).await?.letters {
-            if let Some(why) = refusal(&letter, max_replays) {
+            if let Some(why) = refusal(&letter, max_replays).or_else(|| refuse(&letter)) {
                 report.refused.push(Refused { letter, why });
                 continue;
             }
@@ -200,7 +258,14 @@ impl DeadLetterQueue {
                 .await
                 .map_err(|error| publish_error(error.to_string()))?;
         }
-        self.delete(letter.sequence).await
+        self.delete(letter.sequence).await?;
+        if let Some(id) = letter.letter_id() {
+            let js = jetstream::new(self.client.clone());
+            if let Err(error) = store::forget(&js, &self.function, id).await {
+                tracing::warn!("{error}; it stays until the transcript stream's limits drop it");
+            }
+        }
+        Ok(())
     }
 
     async fn delete(&self, sequence: u64) -> Result<(), DlqError> {

@@ -63,6 +63,12 @@ impl DeadLetter {
         }
     }
 
+    /// The dead letter's own id (its `Nats-Msg-Id`, `dlq:FUNCTION:EVENT:REPLAYS`), which
+    /// names its transcript; `None` for a letter Sluice did not write.
+    pub fn letter_id(&self) -> Option<&str> {
+        headers::find(&self.headers, headers::NATS_MSG_ID)
+    }
+
     /// Whether this dead letter was written for `function` (or names no function at all).
     pub fn belongs_to(&self, function: &str) -> bool {
         self.function.is_empty() || self.function == function

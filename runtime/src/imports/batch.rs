@@ -123,7 +123,7 @@ mod tests {
             .iter()
             .map(|id| call(&manifest, id))
             .collect();
-        let mut state = State::new(call(&manifest, "e-0"), 1 << 20, &CapturedOutput::default());
+        let mut state = State::new(call(&manifest, "e-0"), 1 << 20, &CapturedOutput::default(), None);
         state.begin_batch(calls);
         let refused = state
             .publish("out".into(), b"early".to_vec(), vec![])

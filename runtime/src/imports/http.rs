@@ -41,20 +41,19 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpCtxView, WasiH
 use super::{Call, State};
 use crate::manifest::Manifest;
 use crate::telemetry::{Parent, Recording, SpanKind, TRACEPARENT};
+use crate::transcript::{Cue, HostCall, Tape};
 
-/// What [`WasiHttpHooks::send_request`] returns: the response and the future that drives
-/// the connection.
-type SendFuture = Box<
-    dyn Future<
-            Output = Result<
-                (
-                    http::Response<WasiBody>,
-                    Box<dyn Future<Output = Result<(), Error>> + Send>,
-                ),
-                Error,
-            >,
-        > + Send,
+/// What an exchange gives: the response and the future that drives the connection.
+type Sent = Result<
+    (
+        http::Response<WasiBody>,
+        Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ),
+    Error,
 >;
+
+/// What [`WasiHttpHooks::send_request`] returns.
+type SendFuture = Box<dyn Future<Output = Sent> + Send>;
 
 impl WasiHttpView for State {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
@@ -72,15 +71,18 @@ pub struct HttpPolicy {
     manifest: Arc<Manifest>,
     /// The attempt's span, parent of each request's span; `None` when tracing is off.
     trace: Option<Parent>,
+    /// Records each exchange, or answers it from a transcript.
+    tape: Option<Tape>,
 }
 
 impl HttpPolicy {
-    /// The rules for `call`'s function.
-    pub fn new(call: &Call) -> Self {
+    /// The rules for `call`'s function; exchanges go through `tape` when there is one.
+    pub fn new(call: &Call, tape: Option<Tape>) -> Self {
         Self {
             function: call.function.clone(),
             manifest: call.manifest.clone(),
             trace: call.trace.clone(),
+            tape,
         }
     }
 }
@@ -110,12 +112,27 @@ impl WasiHttpHooks for HttpPolicy {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         tracing::debug!(function = %self.function, method = %request.method(), authority, "HTTP request");
+        let call = HostCall::new("http", format!("{} {}", request.method(), request.uri()));
+        if let Some(tape) = &self.tape {
+            match tape.cue::<RecordedResponse>(&call) {
+                Cue::Replayed(recorded) => {
+                    // Like a real exchange, the answer comes once the request body is sent.
+                    return Box::new(async move {
+                        let _ = request.into_body().collect().await;
+                        recorded.into_response()
+                    });
+                }
+                Cue::Diverged(why) => return Box::new(async move { Err(Error::InternalError(Some(why))) }),
+                Cue::Live => {}
+            }
+        }
         let limits = &self.manifest.limits;
         let exchange = Exchange {
             function: self.function.clone(),
             authority,
             deadline: Instant::now() + limits.http_timeout,
             max_body: limits.max_http_response,
+            tape: self.tape.clone().map(|tape| (tape, call)),
         };
         let options = capped(options, limits.http_timeout);
         let Some(parent) = &self.trace else {
@@ -177,25 +194,19 @@ struct Exchange {
     authority: String,
     deadline: Instant,
     max_body: u64,
+    /// Where the exchange is recorded, and as which call.
+    tape: Option<(Tape, HostCall)>,
 }
 
 impl Exchange {
-    async fn send(
-        self,
-        request: http::Request<WasiBody>,
-        options: RequestOptions,
-    ) -> Result<
-        (
-            http::Response<WasiBody>,
-            Box<dyn Future<Output = Result<(), Error>> + Send>,
-        ),
-        Error,
-    > {
+    async fn send(self, request: http::Request<WasiBody>, options: RequestOptions) -> Sent {
         let sent = wasmtime_wasi_http::default_send_request(request, Some(options));
         let (response, connection) = match tokio::time::timeout_at(self.deadline, sent).await {
-            Ok(result) => result?,
+            Ok(Ok(sent)) => sent,
+            Ok(Err(error)) => return Err(self.record_failure(error)),
             Err(_elapsed) => {
-                return Err(self.refuse("timed out (limits.http_timeout)", Error::HttpResponseTimeout));
+                let error = self.refuse("timed out (limits.http_timeout)", Error::HttpResponseTimeout);
+                return Err(self.record_failure(error));
             }
         };
         let length = response
@@ -203,11 +214,17 @@ impl Exchange {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
         if let Some(length) = length.filter(|&length| length > self.max_body) {
-            return Err(self.refuse(
+            let error = self.refuse(
                 "response body larger than limits.max_http_response",
                 Error::HttpResponseBodySize(Some(length)),
-            ));
+            );
+            return Err(self.record_failure(error));
         }
+        let tee = self.tape.as_ref().map(|(tape, call)| {
+            let index = tape.calls();
+            tape.note(call.clone(), &RecordedResponse::head(&response));
+            (tape.clone(), index)
+        });
         let deadline = Box::pin(tokio::time::sleep_until(self.deadline));
         let exchange = Arc::new(self);
         let response = response.map(|body| {
@@ -217,11 +234,20 @@ impl Exchange {
                 deadline,
                 exchange,
                 failed: false,
+                tee,
             }
             .boxed_unsync()
         });
         let connection: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(connection);
         Ok((response, connection))
+    }
+
+    /// Records that the exchange failed with `error` (when it is recorded), and returns it.
+    fn record_failure(&self, error: Error) -> Error {
+        if let Some((tape, call)) = &self.tape {
+            tape.note(call.clone(), &RecordedResponse::failed(&error));
+        }
+        error
     }
 
     /// Logs why the exchange failed, naming the function and the authority, and returns
@@ -245,6 +271,8 @@ struct BoundedBody {
     deadline: Pin<Box<Sleep>>,
     exchange: Arc<Exchange>,
     failed: bool,
+    /// The tape the body is recorded on, and the index of its call there.
+    tee: Option<(Tape, usize)>,
 }
 
 impl Body for BoundedBody {
@@ -265,6 +293,9 @@ impl Body for BoundedBody {
                 let len = frame.data_ref().map_or(0, |data| data.len() as u64);
                 this.received += len;
                 if this.received <= this.exchange.max_body {
+                    if let (Some((tape, index)), Some(data)) = (&this.tee, frame.data_ref()) {
+                        tape.extend_body(*index, data);
+                    }
                     return Poll::Ready(Some(Ok(frame)));
                 }
                 this.exchange.refuse(
@@ -287,6 +318,95 @@ impl Body for BoundedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// An HTTP exchange as a transcript keeps it: the response's status and headers, its body
+/// as the handler read it (added as it streams), or the error instead of a response.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct RecordedResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    /// The body, base64 (set when the transcript is finished).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    /// Whether the body was cut at the transcript's limit.
+    #[serde(default)]
+    body_cut: bool,
+    /// The exchange's error (wasi-http's error code, as debug text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl RecordedResponse {
+    /// The status and headers of `response`; the body follows as it is read.
+    fn head<B>(response: &http::Response<B>) -> Self {
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+            .collect();
+        Self {
+            status: response.status().as_u16(),
+            headers,
+            ..Self::default()
+        }
+    }
+
+    /// An exchange that failed with `error`.
+    fn failed(error: &Error) -> Self {
+        Self {
+            error: Some(format!("{error:?}")),
+            ..Self::default()
+        }
+    }
+
+    /// The recorded response (or error) again, for a replay.
+    fn into_response(self) -> Sent {
+        use base64::Engine;
+        if let Some(error) = self.error {
+            return Err(replayed_error(&error));
+        }
+        let body = self
+            .body
+            .and_then(|body| base64::engine::general_purpose::STANDARD.decode(body).ok())
+            .unwrap_or_default();
+        let mut response = http::Response::new(
+            http_body_util::Full::new(Bytes::from(body))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        );
+        *response.status_mut() = http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::OK);
+        for (name, value) in self.headers {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_str(&value),
+            ) {
+                response.headers_mut().append(name, value);
+            }
+        }
+        let connection: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(async { Ok(()) });
+        Ok((response, connection))
+    }
+}
+
+/// The error code a recorded exchange failed with (the codes this host gives by name; any
+/// other as an internal error carrying its text).
+fn replayed_error(text: &str) -> Error {
+    match text {
+        "HttpRequestDenied" => Error::HttpRequestDenied,
+        "HttpResponseTimeout" => Error::HttpResponseTimeout,
+        "ConnectionRefused" => Error::ConnectionRefused,
+        "ConnectionTimeout" => Error::ConnectionTimeout,
+        "ConnectionReadTimeout" => Error::ConnectionReadTimeout,
+        text if text.starts_with("HttpResponseBodySize") => Error::HttpResponseBodySize(None),
+        "DnsTimeout" => Error::DnsTimeout,
+        text if text.starts_with("DnsError") => Error::DnsError {
+            rcode: None,
+            info_code: None,
+        },
+        text if text.starts_with("Connect(") => Error::Connect(std::io::Error::other(text.to_owned())),
+        text => Error::InternalError(Some(text.to_owned())),
     }
 }
 

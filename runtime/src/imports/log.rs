@@ -12,6 +12,9 @@ impl Host for State {
         let message = crate::text::truncate(&message, MAX_LINE);
         let function = &*self.call.function;
         let event_id = &*self.call.event.id;
+        if let Some(tape) = &self.tape {
+            tape.log(level_name(level), &message);
+        }
         match level {
             Level::Trace => tracing::trace!(target: "sluice::handler", function, event_id, "{message}"),
             Level::Debug => tracing::debug!(target: "sluice::handler", function, event_id, "{message}"),
@@ -19,5 +22,16 @@ impl Host for State {
             Level::Warn => tracing::warn!(target: "sluice::handler", function, event_id, "{message}"),
             Level::Error => tracing::error!(target: "sluice::handler", function, event_id, "{message}"),
         }
+    }
+}
+
+/// The level's name in a transcript.
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Trace => "trace",
+        Level::Debug => "debug",
+        Level::Info => "info",
+        Level::Warn => "warn",
+        Level::Error => "error",
     }
 }

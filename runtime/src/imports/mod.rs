@@ -23,9 +23,13 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::WasiHttpCtx;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use crate::bindings::Handler;
 use crate::event::Event;
 use crate::manifest::Manifest;
+use crate::transcript::{Cue, HostCall, Tape};
 pub use publisher::{Outbox, OutgoingMessage};
 pub use secret::Revealed;
 pub use services::{DelayReadiness, Services};
@@ -43,6 +47,8 @@ pub struct State {
     batch: Option<batch::BatchCalls>,
     /// The secret values this attempt read, kept out of its log lines and failure messages.
     revealed: Revealed,
+    /// Records the host calls, clocks and random bytes (or answers them from a transcript).
+    tape: Option<Tape>,
 }
 
 /// What the host imports need to know about the event being handled.
@@ -64,31 +70,38 @@ pub struct Call {
 impl State {
     /// A deny-by-default sandbox for one call: no files, no environment, no arguments, no
     /// sockets, and HTTP only to the hosts in `permissions.http`; stdout and stderr are
-    /// captured for the log.
-    pub fn new(call: Call, memory_limit: u64, output: &CapturedOutput) -> Self {
-        let wasi = WasiCtx::builder()
-            .stdout(output.clone())
+    /// captured for the log. With a `tape`, its host calls, clocks and random bytes go
+    /// through it.
+    pub fn new(call: Call, memory_limit: u64, output: &CapturedOutput, tape: Option<Tape>) -> Self {
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(output.clone())
             .stderr(output.clone())
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        if let Some(tape) = &tape {
+            crate::transcript::install(&mut wasi, tape);
+        }
         Self {
-            wasi,
+            wasi: wasi.build(),
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            http_policy: http::HttpPolicy::new(&call),
+            http_policy: http::HttpPolicy::new(&call, tape.clone()),
             limiter: MemoryLimiter::new(memory_limit),
             call,
             batch: None,
             revealed: Revealed::default(),
+            tape,
         }
     }
 
     /// Starts serving `call` in an instance that already served others: the previous call's
     /// state (event, outbox, memory flag) is replaced.
     pub fn begin(&mut self, call: Call) {
-        self.http_policy = http::HttpPolicy::new(&call);
+        if let Some(tape) = &self.tape {
+            tape.rewind();
+        }
+        self.http_policy = http::HttpPolicy::new(&call, self.tape.clone());
         self.call = call;
         self.batch = None;
         self.revealed = Revealed::default();
@@ -109,6 +122,33 @@ impl State {
         self.call.trace.as_ref().map(|trace| trace.child(kind, name))
     }
 
+    /// The store's tape, when it records its calls or replays a transcript.
+    pub fn tape(&self) -> Option<&Tape> {
+        self.tape.as_ref()
+    }
+
+    /// [`taped`] for a call that does not wait.
+    fn taped_now<T: Serialize + DeserializeOwned>(
+        &self,
+        call: impl FnOnce() -> HostCall,
+        diverged: impl FnOnce(String) -> T,
+        live: impl FnOnce() -> T,
+    ) -> T {
+        let Some(tape) = &self.tape else {
+            return live();
+        };
+        let call = call();
+        match tape.cue(&call) {
+            Cue::Replayed(answer) => answer,
+            Cue::Diverged(why) => diverged(why),
+            Cue::Live => {
+                let answer = live();
+                tape.note(call, &answer);
+                answer
+            }
+        }
+    }
+
     /// Takes the buffered publishes out of the store.
     pub fn take_outbox(&mut self) -> Outbox {
         std::mem::take(&mut self.call.outbox)
@@ -125,6 +165,30 @@ impl WasiView for State {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+/// Answers `call` from `tape` when it replays a transcript (a call the transcript lacks is
+/// answered by `diverged`, given why), else makes it (`live`) and records the answer when the
+/// tape records.
+async fn taped<T: Serialize + DeserializeOwned>(
+    tape: Option<&Tape>,
+    call: impl FnOnce() -> HostCall,
+    diverged: impl FnOnce(String) -> T,
+    live: impl Future<Output = T>,
+) -> T {
+    let Some(tape) = tape else {
+        return live.await;
+    };
+    let call = call();
+    match tape.cue(&call) {
+        Cue::Replayed(answer) => answer,
+        Cue::Diverged(why) => diverged(why),
+        Cue::Live => {
+            let answer = live.await;
+            tape.note(call, &answer);
+            answer
         }
     }
 }

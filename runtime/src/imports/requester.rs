@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use async_nats::RequestErrorKind;
 
-use super::State;
+use super::{State, taped};
 use crate::bindings::sluice::function::requester::{Host, Reply, RequestError};
 use crate::event::headers;
 use crate::telemetry::{self, SpanKind, TRACEPARENT};
 use crate::text::humanize;
+use crate::transcript::HostCall;
 use sluice_protocol::subject;
 
 impl Host for State {
@@ -23,11 +24,7 @@ impl Host for State {
     ) -> Result<Reply, RequestError> {
         self.check_request(&subject, &handler_headers)?;
         let call = &self.call;
-        let client = call
-            .services
-            .requests
-            .clone()
-            .map_err(|why| RequestError::Failed(why.into()))?;
+        let client = call.services.requests.clone();
         let timeout = request_timeout(timeout_ms, call.manifest.limits.timeout);
         let mut span = match (&call.trace, headers::find(&handler_headers, TRACEPARENT)) {
             (Some(parent), None) => Some(parent.child(SpanKind::Client, || format!("request {subject}"))),
@@ -40,7 +37,13 @@ impl Host for State {
         if let Some(span) = &span {
             headers::set(&mut headers, TRACEPARENT, span.context().to_traceparent());
         }
-        let answer = send(client, &subject, payload, headers, timeout).await;
+        let call = || HostCall::new("request", subject.as_str());
+        let failed = |why| Err(RequestError::Failed(why));
+        let answer = taped(self.tape.as_ref(), call, failed, async {
+            let client = client.map_err(|why| RequestError::Failed(why.into()))?;
+            send(client, &subject, payload, headers, timeout).await
+        })
+        .await;
         telemetry::end_with(span, answer, describe)
     }
 }

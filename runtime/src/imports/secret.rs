@@ -3,9 +3,10 @@
 
 use std::borrow::Cow;
 
-use super::State;
+use super::{Services, State};
 use crate::bindings::sluice::function::secret::Host;
 use crate::manifest::SecretSource;
+use crate::transcript::{Cue, HostCall};
 
 /// What replaces a secret's value in log lines and failure messages.
 pub const REDACTED: &str = "[redacted]";
@@ -58,28 +59,50 @@ impl Host for State {
                 listed.join(", ")
             ));
         };
-        let value = match source {
-            SecretSource::Env(variable) => std::env::var(variable)
-                .map_err(|_| format!("secret `{name}`: the host's environment has no {variable}"))?,
-            SecretSource::File(path) => tokio::fs::read_to_string(path)
-                .await
-                .map(|text| text.trim_end_matches(['\n', '\r']).to_owned())
-                .map_err(|error| format!("secret `{name}`: cannot read {}: {error}", path.display()))?,
-            SecretSource::Sealed(key) => {
-                let Some(sealed) = &self.call.services.sealed else {
-                    return Err(format!(
-                        "secret `{name}`: sealed secrets need a host connected to NATS"
-                    ));
-                };
-                let bytes = sealed
-                    .get(key)
-                    .await
-                    .map_err(|why| format!("secret `{name}`: {why}"))?;
-                String::from_utf8(bytes).map_err(|_| format!("secret `{name}` is not UTF-8 text"))?
+        // A transcript keeps whether the secret could be read, never its value: a replay gets
+        // a stand-in, redacted like the value was.
+        let call = || HostCall::new("secret.get", name.as_str());
+        let value = match self
+            .tape
+            .as_ref()
+            .map(|tape| tape.cue::<Result<(), String>>(&call()))
+        {
+            Some(Cue::Replayed(read)) => read.map(|()| format!("[secret {name}]")),
+            Some(Cue::Diverged(why)) => Err(why),
+            Some(Cue::Live) | None => {
+                let value = read_secret(&self.call.services, &name, source).await;
+                if let Some(tape) = &self.tape {
+                    tape.note(call(), &value.as_ref().map(|_| ()));
+                }
+                value
             }
-        };
+        }?;
         self.revealed.add(&value);
         Ok(value)
+    }
+}
+
+/// Reads secret `name` from its `source` (a sealed one through `services`).
+async fn read_secret(services: &Services, name: &str, source: &SecretSource) -> Result<String, String> {
+    match source {
+        SecretSource::Env(variable) => std::env::var(variable)
+            .map_err(|_| format!("secret `{name}`: the host's environment has no {variable}")),
+        SecretSource::File(path) => tokio::fs::read_to_string(path)
+            .await
+            .map(|text| text.trim_end_matches(['\n', '\r']).to_owned())
+            .map_err(|error| format!("secret `{name}`: cannot read {}: {error}", path.display())),
+        SecretSource::Sealed(key) => {
+            let Some(sealed) = &services.sealed else {
+                return Err(format!(
+                    "secret `{name}`: sealed secrets need a host connected to NATS"
+                ));
+            };
+            let bytes = sealed
+                .get(key)
+                .await
+                .map_err(|why| format!("secret `{name}`: {why}"))?;
+            String::from_utf8(bytes).map_err(|_| format!("secret `{name}` is not UTF-8 text"))
+        }
     }
 }
 

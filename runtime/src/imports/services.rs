@@ -104,6 +104,34 @@ impl Services {
     }
 }
 
+impl Services {
+    /// What `sluice dlq debug --live` offers a call the transcript lacks: the function's
+    /// buckets (created when missing) and requests on `client`; what it publishes, delayed or
+    /// not, is shown and never sent, and sealed secrets cannot be opened.
+    pub async fn live(
+        js: &async_nats::jetstream::Context,
+        client: &async_nats::Client,
+        function: &str,
+        manifest: &Manifest,
+    ) -> Result<Self, SetupError> {
+        let mut stores = BTreeMap::new();
+        for bucket in &manifest.buckets {
+            stores.insert(
+                bucket.clone(),
+                provision::state_store(js, function, bucket).await?,
+            );
+        }
+        Ok(Self {
+            kv: Arc::new(KvBackend::JetStream(stores)),
+            requests: Ok(client.clone()),
+            delays: Delays::Shown,
+            sealed: None,
+            shown: true,
+            tracer: None,
+        })
+    }
+}
+
 /// Whether this host can take delayed events now, or why not.
 #[derive(Debug)]
 pub struct DelayReadiness(RwLock<Result<(), String>>);

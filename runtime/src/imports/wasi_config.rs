@@ -22,8 +22,8 @@ impl State {
     /// component that reads its credentials through `wasi:config` gets them from a secret
     /// source); `Err` when the secret cannot be read.
     async fn config_or_secret(&mut self, key: String) -> Result<Option<String>, String> {
-        if let Some(value) = self.call.manifest.config.get(&key) {
-            return Ok(Some(value.clone()));
+        if let Some(value) = self.config_value(&key) {
+            return Ok(Some(value));
         }
         if !self.call.manifest.secrets.contains_key(&key) {
             return Ok(None);

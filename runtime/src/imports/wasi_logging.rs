@@ -14,6 +14,17 @@ impl Host for State {
         let context = &*crate::text::truncate(&context, MAX_CONTEXT);
         let function = &*self.call.function;
         let event_id = &*self.call.event.id;
+        if let Some(tape) = &self.tape {
+            let name = match level {
+                Level::Trace => "trace",
+                Level::Debug => "debug",
+                Level::Info => "info",
+                Level::Warn => "warn",
+                Level::Error => "error",
+                Level::Critical => "critical",
+            };
+            tape.log(name, &format!("{context}: {message}"));
+        }
         match level {
             Level::Trace => {
                 tracing::trace!(target: "sluice::handler", function, event_id, context, "{message}")

@@ -8,6 +8,7 @@
 mod classify;
 mod instance;
 mod pool;
+mod rerun;
 mod trace;
 
 use std::sync::Arc;
@@ -22,9 +23,11 @@ use crate::function::{Function, FunctionPre};
 use crate::imports::{Call, CapturedOutput, OutgoingMessage, Revealed, Services, State};
 use crate::telemetry::Parent;
 use crate::text::humanize;
+use crate::transcript::{Tape, Taping, Transcript};
 use classify::{Stage, classify};
 use instance::{Instance, call_handler, failure_error, instantiate};
 use pool::{InstancePool, WarmInstance};
+pub use rerun::{Rerun, RerunError, rerun};
 
 /// Why an attempt failed. Dispatch matches on this to choose between retry and dead letter.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -105,6 +108,19 @@ impl InvokeError {
     }
 }
 
+/// What a call came to: timed out, failed at a stage, or the instance and each event's
+/// result.
+type CallResult = Result<
+    Result<
+        (
+            Instance,
+            Vec<Result<(), crate::bindings::sluice::function::types::Failure>>,
+        ),
+        (Stage, wasmtime::Error),
+    >,
+    tokio::time::error::Elapsed,
+>;
+
 /// One event of a call and its delivery number.
 pub type Attempt = (Arc<Event>, u32);
 
@@ -118,6 +134,8 @@ pub struct Runner {
     function: Arc<Function>,
     services: Arc<Services>,
     warm: InstancePool,
+    /// Whether attempts are recorded (or replayed).
+    taping: Taping,
 }
 
 /// A store ready for a call, and what it brings from an earlier one.
@@ -126,17 +144,40 @@ struct Prepared {
     handler: Option<Instance>,
     output: CapturedOutput,
     served: u32,
+    tape: Option<Tape>,
 }
 
 impl Runner {
     /// A runner of `function` on `engine` whose imports reach `services`.
+    /// Its attempts are recorded when the manifest asks for transcripts
+    /// (`dead_letter.transcript`) and the function is not a batch function.
     pub fn new(engine: Arc<SluiceEngine>, function: Arc<Function>, services: Arc<Services>) -> Self {
+        let batch = matches!(function.pre(), FunctionPre::Batch(_));
+        let taping = match function.manifest().transcripts && !batch {
+            true => Taping::Record,
+            false => Taping::Off,
+        };
         Self {
             engine,
             function,
             services,
             warm: InstancePool::default(),
+            taping,
         }
+    }
+
+    /// A runner of `function` whose attempts are answered from `transcript` (a call it lacks
+    /// diverges, or with `live` reaches `services`): `sluice dlq debug`.
+    pub fn replaying(
+        engine: Arc<SluiceEngine>,
+        function: Arc<Function>,
+        services: Arc<Services>,
+        transcript: Arc<Transcript>,
+        live: bool,
+    ) -> Self {
+        let mut runner = Self::new(engine, function, services);
+        runner.taping = Taping::Replay { transcript, live };
+        runner
     }
 
     /// A runner of `function` whose imports reach nothing: key-value calls are
@@ -165,8 +206,14 @@ impl Runner {
     /// On success returns the messages the handler published, in order, for the caller to
     /// send.
     pub async fn invoke(&self, event: &Arc<Event>, attempt: u32) -> Outcome {
-        let mut outcomes = self.invoke_many(&[(event.clone(), attempt)]).await;
-        outcomes.pop().expect("one outcome per event")
+        self.invoke_taped(event, attempt).await.0
+    }
+
+    /// [`Runner::invoke`], with the attempt's transcript when the runner records (or
+    /// replays) its attempts.
+    pub async fn invoke_taped(&self, event: &Arc<Event>, attempt: u32) -> (Outcome, Option<Transcript>) {
+        let (mut outcomes, transcript) = self.traced(&[(event.clone(), attempt)]).await;
+        (outcomes.pop().expect("one outcome per event"), transcript)
     }
 
     /// Runs `events` in one instance and one call: `handle-batch` for a batch function (any
@@ -174,6 +221,11 @@ impl Runner {
     /// event, in order; a failure of the call itself (trap, timeout, out of memory, a result
     /// list of the wrong length) is every event's outcome.
     pub async fn invoke_many(&self, events: &[Attempt]) -> Vec<Outcome> {
+        self.traced(events).await.0
+    }
+
+    /// [`Runner::invoke_many`], with the call's transcript when it has one.
+    async fn traced(&self, events: &[Attempt]) -> (Vec<Outcome>, Option<Transcript>) {
         let Some(tracer) = &self.services.tracer else {
             return self.call(events, &[]).await;
         };
@@ -183,17 +235,18 @@ impl Runner {
             .map(|attempt| trace::start(tracer, name, attempt, events.len() == 1))
             .collect();
         let parents: Vec<_> = spans.iter().map(|span| Parent::of(tracer, span)).collect();
-        let outcomes = self.call(events, &parents).await;
+        let (outcomes, transcript) = self.call(events, &parents).await;
         let retry = &self.function.manifest().retry;
         for ((span, (_, attempt)), outcome) in spans.into_iter().zip(events).zip(&outcomes) {
             trace::end(span, outcome, *attempt, retry);
         }
-        outcomes
+        (outcomes, transcript)
     }
 
     /// [`Runner::invoke_many`] with each event's host calls traced as children of `parents`
-    /// (one per event, or none when tracing is off).
-    async fn call(&self, events: &[Attempt], parents: &[Parent]) -> Vec<Outcome> {
+    /// (one per event, or none when tracing is off), and the call's transcript when it is
+    /// taped.
+    async fn call(&self, events: &[Attempt], parents: &[Parent]) -> (Vec<Outcome>, Option<Transcript>) {
         let limits = &self.function.manifest().limits;
         let batch = matches!(self.function.pre(), FunctionPre::Batch(_));
         assert!(
@@ -205,6 +258,7 @@ impl Runner {
             handler,
             output,
             served,
+            tape,
         } = self.prepare(events, parents);
         let attempt_future = async {
             let handler = match handler {
@@ -221,11 +275,30 @@ impl Runner {
         let result = tokio::time::timeout(limits.timeout, attempt_future).await;
         let revealed = store.data().revealed().clone();
         output.log(self.function.name(), || log_label(events), &revealed);
-        let all_failed = |error: InvokeError| vec![Err(error.redacted(&revealed)); events.len()];
+        let (outcomes, handler) = self.outcomes(result, &mut store, &output, events, &revealed);
+        let transcript = tape.map(|tape| self.transcript(&tape, &output, &revealed, events, &outcomes));
+        if let Some(handler) = handler {
+            self.keep_warm(store, handler, output, served + 1);
+        }
+        (outcomes, transcript)
+    }
+
+    /// Each event's outcome from the call's `result`, and the instance when every event
+    /// succeeded (it may serve again).
+    fn outcomes(
+        &self,
+        result: CallResult,
+        store: &mut Store<State>,
+        output: &CapturedOutput,
+        events: &[Attempt],
+        revealed: &Revealed,
+    ) -> (Vec<Outcome>, Option<Instance>) {
+        let limits = &self.function.manifest().limits;
+        let all_failed = |error: InvokeError| (vec![Err(error.redacted(revealed)); events.len()], None);
         let (handler, handled) = match result {
             Err(_elapsed) => return all_failed(InvokeError::Timeout(limits.timeout)),
             Ok(Err((stage, error))) => {
-                return all_failed(classify(stage, &error, store.data_mut(), &output, limits.memory));
+                return all_failed(classify(stage, &error, store.data_mut(), output, limits.memory));
             }
             Ok(Ok(done)) => done,
         };
@@ -237,18 +310,41 @@ impl Runner {
             )));
         }
         let outboxes = store.data_mut().finish_batch();
-        if handled.iter().all(Result::is_ok) {
-            self.keep_warm(store, handler, output, served + 1);
-        }
-        handled
+        let reusable = handled.iter().all(Result::is_ok).then_some(handler);
+        let outcomes = handled
             .into_iter()
             .zip(outboxes)
             .map(|(handled, outbox)| match handled {
-                Ok(()) if self.services.shown => Ok(redact_messages(outbox.into_messages(), &revealed)),
+                Ok(()) if self.services.shown => Ok(redact_messages(outbox.into_messages(), revealed)),
                 Ok(()) => Ok(outbox.into_messages()),
-                Err(failure) => Err(failure_error(failure).redacted(&revealed)),
+                Err(failure) => Err(failure_error(failure).redacted(revealed)),
             })
-            .collect()
+            .collect();
+        (outcomes, reusable)
+    }
+
+    /// The transcript on `tape` of a call of one event (with its stdout and stderr lines);
+    /// the tape is emptied.
+    fn transcript(
+        &self,
+        tape: &Tape,
+        output: &CapturedOutput,
+        revealed: &Revealed,
+        events: &[Attempt],
+        outcomes: &[Outcome],
+    ) -> Transcript {
+        for line in output.lines().0 {
+            tape.log("stdout", &revealed.redact(&line));
+        }
+        let (event, attempt) = &events[0];
+        let failure = outcomes.first().and_then(|outcome| outcome.as_ref().err());
+        tape.finish(
+            self.function.name(),
+            self.function.version(),
+            event,
+            *attempt,
+            failure.map(ToString::to_string),
+        )
     }
 
     /// A warm instance's store (when reuse is on and one is idle) or a fresh one, set up to
@@ -269,19 +365,23 @@ impl Runner {
                 warm.store
                     .data_mut()
                     .begin(self.call_for(&events[0].0, parents.first()));
+                let tape = warm.store.data().tape().cloned();
                 Prepared {
                     store: warm.store,
                     handler: Some(warm.handler),
                     output: warm.output,
                     served: warm.served,
+                    tape,
                 }
             }
             None => {
                 let output = CapturedOutput::default();
+                let tape = self.taping.tape();
                 let state = State::new(
                     self.call_for(&events[0].0, parents.first()),
                     limits.memory,
                     &output,
+                    tape.clone(),
                 );
                 let mut store = Store::new(self.engine.engine(), state);
                 store.limiter(|state| state.limiter());
@@ -293,6 +393,7 @@ impl Runner {
                     handler: None,
                     output,
                     served: 0,
+                    tape,
                 }
             }
         };

@@ -124,6 +124,9 @@ pub struct Manifest {
     pub retry: RetryPolicy,
     /// Where events that cannot be processed go; `None` drops them (logged and counted).
     pub dead_letter: Option<String>,
+    /// `dead_letter.transcript`: whether each attempt is recorded, so a dead letter keeps the
+    /// transcript `sluice dlq debug` replays (default: on for JetStream functions).
+    pub transcripts: bool,
     /// Subject patterns the function may publish to.
     pub publish: Vec<SubjectPattern>,
     /// `permissions.request`: subject patterns the function may send requests to.
@@ -197,6 +200,7 @@ impl Manifest {
             retry: retry(raw.retry).map_err(|(key, msg)| invalid(key, msg))?,
             dead_letter: dead_letter(name, raw.dead_letter.subject)
                 .map_err(|msg| invalid("dead_letter.subject", msg))?,
+            transcripts: raw.dead_letter.transcript.unwrap_or(jetstream),
             publish: publish.clone(),
             request: patterns(raw.permissions.request.unwrap_or_default())
                 .map_err(|msg| invalid("permissions.request", msg))?,

@@ -84,6 +84,7 @@ pub struct RawRetry {
 #[serde(deny_unknown_fields)]
 pub struct RawDeadLetter {
     pub subject: Option<String>,
+    pub transcript: Option<bool>,
 }
 
 /// `[permissions]`.

@@ -76,7 +76,7 @@ pub(super) async fn prepare_jetstream(
     }
     let DeliveryMode::JetStream(trigger) = &manifest.trigger.mode else {
         if let Some(subject) = &manifest.dead_letter {
-            keep_core_dead_letters(dispatcher, name, subject).await;
+            keep_core_dead_letters(dispatcher, name, subject, manifest.transcripts).await;
         }
         return Ok(None);
     };
@@ -102,7 +102,10 @@ pub(super) async fn prepare_jetstream(
         }
     };
     if let Some(subject) = &manifest.dead_letter {
-        provision::ensure_dead_letter_stream(js, name, subject).await?;
+        let stream = provision::ensure_dead_letter_stream(js, name, subject).await?;
+        if manifest.transcripts {
+            keep_transcripts(js, name, &stream).await;
+        }
     }
     Ok(Some(consumers))
 }
@@ -128,7 +131,7 @@ fn needs_jetstream(manifest: &Manifest) -> Option<&'static str> {
 /// has JetStream, before the function runs (so its first dead letter is kept) when that is
 /// known or cheap to learn, in the background otherwise: a server that announced JetStream
 /// answers the probe at once, a server without it may leave the probe to time out.
-async fn keep_core_dead_letters(dispatcher: &Dispatcher, name: &str, subject: &str) {
+async fn keep_core_dead_letters(dispatcher: &Dispatcher, name: &str, subject: &str, transcripts: bool) {
     let availability = &dispatcher.jetstream_availability;
     let answer = match availability.now(&dispatcher.client) {
         Some(answer) => answer,
@@ -142,17 +145,23 @@ async fn keep_core_dead_letters(dispatcher: &Dispatcher, name: &str, subject: &s
                     .jetstream_availability
                     .learned(&dispatcher.client)
                     .await;
-                keep_or_log(&dispatcher, &name, &subject, answer).await
+                keep_or_log(&dispatcher, &name, &subject, transcripts, answer).await
             });
             return;
         }
     };
-    keep_or_log(dispatcher, name, subject, answer).await
+    keep_or_log(dispatcher, name, subject, transcripts, answer).await
 }
 
 /// With JetStream, makes sure a stream captures the dead-letter subject of core function
 /// `name`; says when its dead letters are published but not kept.
-async fn keep_or_log(dispatcher: &Dispatcher, name: &str, subject: &str, answer: JetStream) {
+async fn keep_or_log(
+    dispatcher: &Dispatcher,
+    name: &str,
+    subject: &str,
+    transcripts: bool,
+    answer: JetStream,
+) {
     if answer == JetStream::Unavailable {
         tracing::info!(
             function = name,
@@ -160,7 +169,20 @@ async fn keep_or_log(dispatcher: &Dispatcher, name: &str, subject: &str, answer:
         );
         return;
     }
-    if let Err(error) = provision::ensure_dead_letter_stream(&dispatcher.jetstream, name, subject).await {
-        tracing::warn!("{error}; dead letters are published but not kept");
+    match provision::ensure_dead_letter_stream(&dispatcher.jetstream, name, subject).await {
+        Ok(stream) if transcripts => keep_transcripts(&dispatcher.jetstream, name, &stream).await,
+        Ok(_) => {}
+        Err(error) => tracing::warn!("{error}; dead letters are published but not kept"),
+    }
+}
+
+/// Makes sure the transcript stream exists (with the limits of dead-letter stream `stream`);
+/// says so when it cannot, since dead letters then keep no transcript.
+async fn keep_transcripts(js: &async_nats::jetstream::Context, name: &str, stream: &str) {
+    if let Err(error) = crate::transcript::store::ensure_stream(js, stream).await {
+        tracing::warn!(
+            function = name,
+            "{error}; dead letters are kept without the transcript `sluice dlq debug` replays"
+        );
     }
 }

@@ -123,7 +123,7 @@ async fn replay_until_done(host: &Runtime, shop: &Shop, mut dead: BTreeSet<Strin
         let queue = DeadLetterQueue::open(host.client().clone(), "saga-payment", DEAD_LETTERS.1)
             .await
             .unwrap();
-        let report = queue.replay(None, 3).await.unwrap();
+        let report = queue.replay(None, 3, |_| None).await.unwrap();
         assert_eq!(report.replayed.len(), dead.len(), "every dead letter replayed");
         let next: BTreeSet<String> = dead
             .iter()

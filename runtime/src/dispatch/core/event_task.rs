@@ -15,6 +15,7 @@ use crate::dispatch::{Dispatcher, event_span};
 use crate::event::Event;
 use crate::invoke::Outcome;
 use crate::ordering::KeyRelease;
+use crate::transcript::Transcript;
 
 /// Most events one task runs one after another before it ends and gives its permit back to
 /// the intake. A task that never has to wait (a fast handler, a free publish buffer) runs
@@ -98,7 +99,8 @@ pub async fn process(
             give_up(dispatcher, deployment, &event, rejected.verdict(attempt - 1)).await;
             return None;
         }
-        let error = match run_attempt(deployment, &event, attempt).await {
+        let (result, transcript) = run_attempt(deployment, &event, attempt).await;
+        let error = match result {
             Ok(messages) => {
                 deployment.stats.succeeded();
                 // Published under the permit, so a slow broker holds back admissions too.
@@ -118,7 +120,7 @@ pub async fn process(
             dispatcher,
             deployment,
             &event,
-            Verdict::of(&error, &message, attempt),
+            Verdict::of(&error, &message, attempt, transcript.as_ref()),
         )
         .await;
         return None;
@@ -138,8 +140,12 @@ async fn readmit(deployment: &Deployment) -> OwnedSemaphorePermit {
 }
 
 /// One attempt, counted as a running instance, its outcome told to the breaker.
-async fn run_attempt(deployment: &Deployment, event: &Arc<Event>, attempt: u32) -> Outcome {
-    let result = {
+async fn run_attempt(
+    deployment: &Deployment,
+    event: &Arc<Event>,
+    attempt: u32,
+) -> (Outcome, Option<Transcript>) {
+    let (result, transcript) = {
         let _running = deployment.stats.start_instance();
         // Boxed: the attempt's state (store, instantiation and call futures) is most of this
         // task's size; inline, it is moved with the task (unboxed measured 1.5 % more host
@@ -150,7 +156,7 @@ async fn run_attempt(deployment: &Deployment, event: &Arc<Event>, attempt: u32) 
         Err(error) if error.is_retryable() => breaker::Outcome::Failing,
         _ => breaker::Outcome::Healthy,
     });
-    result
+    (result, transcript)
 }
 
 /// Dead-letters `event` (a plain publish: core NATS is at most once); a letter that cannot be

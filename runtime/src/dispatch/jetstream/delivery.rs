@@ -22,6 +22,7 @@ use crate::event::Event;
 use crate::invoke::InvokeError;
 use crate::ordering::KeyRelease;
 use crate::text::humanize;
+use crate::transcript::Transcript;
 
 /// A message taken from a function's consumer.
 pub struct Delivery {
@@ -37,7 +38,11 @@ pub struct Delivery {
 enum Settlement {
     Ack,
     Nak(Duration),
-    DeadLetter { reason: DeadLetterReason, error: String },
+    DeadLetter {
+        reason: DeadLetterReason,
+        error: String,
+        transcript: Option<Box<Transcript>>,
+    },
 }
 
 /// Runs `delivery` in a new task (in its event's span) holding `permit` until settled.
@@ -120,11 +125,16 @@ async fn tell_server(
     match settlement {
         Settlement::Ack => acker.ack().await,
         Settlement::Nak(delay) => acker.ack_with(AckKind::Nak(Some(delay))).await,
-        Settlement::DeadLetter { reason, error } => {
+        Settlement::DeadLetter {
+            reason,
+            error,
+            transcript,
+        } => {
             let verdict = Verdict {
                 reason,
                 error: &error,
                 attempts: attempt,
+                transcript: transcript.as_deref(),
             };
             match send_dead_letter(dispatcher, deployment, event, verdict, Sending::Confirmed).await {
                 Ok(()) => acker.ack_with(AckKind::Term).await,
@@ -156,7 +166,7 @@ async fn settle(
         deployment.breaker.cancel_probe();
         return settlement;
     }
-    let result = {
+    let (result, transcript) = {
         let _running = deployment.stats.start_instance();
         with_progress(
             acker,
@@ -187,7 +197,7 @@ async fn settle(
             remember(deployment, event).await;
             Settlement::Ack
         }
-        Err(error) => failed(deployment, error, attempt),
+        Err(error) => failed(deployment, error, attempt, transcript),
     }
 }
 
@@ -209,6 +219,7 @@ async fn screen(deployment: &Deployment, event: &Event, attempt: u32) -> Option<
         return Some(Settlement::DeadLetter {
             reason: DeadLetterReason::Exhausted,
             error,
+            transcript: None,
         });
     }
     if let Some(store) = &deployment.dedupe
@@ -222,7 +233,12 @@ async fn screen(deployment: &Deployment, event: &Event, attempt: u32) -> Option<
 }
 
 /// The settlement of a failed attempt: NAK with the host's delay while attempts remain.
-fn failed(deployment: &Deployment, error: InvokeError, attempt: u32) -> Settlement {
+fn failed(
+    deployment: &Deployment,
+    error: InvokeError,
+    attempt: u32,
+    transcript: Option<Transcript>,
+) -> Settlement {
     let outcome = match error.is_retryable() {
         true => breaker::Outcome::Failing,
         false => breaker::Outcome::Healthy,
@@ -234,6 +250,7 @@ fn failed(deployment: &Deployment, error: InvokeError, attempt: u32) -> Settleme
     Settlement::DeadLetter {
         reason: error.reason(),
         error: error.to_string(),
+        transcript: transcript.map(Box::new),
     }
 }
 
@@ -273,6 +290,7 @@ impl From<Rejected> for Settlement {
         Settlement::DeadLetter {
             reason: rejected.reason,
             error: rejected.error,
+            transcript: None,
         }
     }
 }

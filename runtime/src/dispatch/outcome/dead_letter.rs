@@ -13,6 +13,7 @@ use crate::event::headers::dead_letter as header;
 use crate::event::headers::{EVENT_ID, NATS_MSG_ID, find};
 use crate::imports::OutgoingMessage;
 use crate::invoke::InvokeError;
+use crate::transcript::{Transcript, store};
 
 /// Longest `Sluice-Dlq-Error` value.
 pub const MAX_ERROR_BYTES: usize = 1024;
@@ -74,16 +75,25 @@ pub struct Verdict<'a> {
     pub error: &'a str,
     /// `Sluice-Attempts`.
     pub attempts: u32,
+    /// The last attempt's transcript, kept beside the dead letter; `None` when the handler did
+    /// not run or the function records none.
+    pub transcript: Option<&'a Transcript>,
 }
 
 impl<'a> Verdict<'a> {
-    /// The verdict on an event whose last attempt (number `attempts`) failed with `error`,
-    /// `message` being its text.
-    pub fn of(error: &InvokeError, message: &'a str, attempts: u32) -> Self {
+    /// The verdict on an event whose last attempt (number `attempts`, recorded in
+    /// `transcript`) failed with `error`, `message` being its text.
+    pub fn of(
+        error: &InvokeError,
+        message: &'a str,
+        attempts: u32,
+        transcript: Option<&'a Transcript>,
+    ) -> Self {
         Self {
             reason: error.reason(),
             error: message,
             attempts,
+            transcript,
         }
     }
 }
@@ -104,12 +114,17 @@ pub async fn send_dead_letter(
         reason,
         error,
         attempts,
+        transcript,
     } = verdict;
     let Some(message) = letter(deployment, event, reason, error, attempts) else {
         return Ok(());
     };
     let subject = message.subject.clone();
+    let letter_id = find(&message.headers, NATS_MSG_ID).unwrap_or_default().to_owned();
     send_as(dispatcher, message, sending).await?;
+    if let Some(transcript) = transcript {
+        keep_transcript(dispatcher, &letter_id, transcript).await;
+    }
     deployment.stats.dead_lettered(reason);
     tracing::info!(
         reason = reason.as_str(),
@@ -117,6 +132,18 @@ pub async fn send_dead_letter(
         "event dead-lettered"
     );
     Ok(())
+}
+
+/// Stores `transcript` beside dead letter `letter_id`; a failure only costs the transcript,
+/// so it is logged (not at all on a connection without JetStream, where nothing is kept).
+async fn keep_transcript(dispatcher: &Dispatcher, letter_id: &str, transcript: &Transcript) {
+    use crate::nats::JetStream;
+    if dispatcher.jetstream_availability.now(&dispatcher.client) == Some(JetStream::Unavailable) {
+        return;
+    }
+    if let Err(error) = store::keep(&dispatcher.jetstream, letter_id, transcript).await {
+        tracing::warn!("{error}; the dead letter is kept without it");
+    }
 }
 
 /// The dead letter of `event`, or `None` when the function drops what fails

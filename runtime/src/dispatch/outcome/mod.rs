@@ -50,6 +50,7 @@ impl Rejected {
             reason: self.reason,
             error: &self.error,
             attempts,
+            transcript: None,
         }
     }
 }

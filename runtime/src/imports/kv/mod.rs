@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use async_nats::jetstream::kv::Store;
 
-use super::State;
+use super::{State, taped};
 use crate::bindings::sluice::function::kv::{Entry, Host, KvError};
 use crate::telemetry::{self, Recording, SpanKind};
+use crate::transcript::HostCall;
 pub use memory::MemoryKv;
 use sluice_protocol::kv::{self, MAX_KEYS};
 
@@ -78,14 +79,20 @@ impl Host for State {
     async fn get(&mut self, bucket: String, key: String) -> Result<Option<Entry>, KvError> {
         let span = self.kv_span("get", &bucket, &key);
         let backend = self.backend_for(&bucket);
-        let result = async {
-            let backend = backend?;
-            check_key(&key)?;
-            match backend.resolve(&bucket)? {
-                Bucket::JetStream(store) => jetstream::get(store, &bucket, &key).await,
-                Bucket::Memory(memory) => Ok(memory.get(&bucket, &key)),
-            }
-        }
+        let call = || HostCall::new("kv.get", format!("{bucket}/{key}"));
+        let result = taped(
+            self.tape.as_ref(),
+            call,
+            |why| Err(KvError::Unavailable(why)),
+            async {
+                let backend = backend?;
+                check_key(&key)?;
+                match backend.resolve(&bucket)? {
+                    Bucket::JetStream(store) => jetstream::get(store, &bucket, &key).await,
+                    Bucket::Memory(memory) => Ok(memory.get(&bucket, &key)),
+                }
+            },
+        )
         .await;
         telemetry::end_with(span, result, describe)
     }
@@ -93,15 +100,21 @@ impl Host for State {
     async fn set(&mut self, bucket: String, key: String, value: Vec<u8>) -> Result<u64, KvError> {
         let span = self.kv_span("set", &bucket, &key);
         let backend = self.backend_for(&bucket);
-        let result = async {
-            let backend = backend?;
-            check_key(&key)?;
-            check_value(&value)?;
-            match backend.resolve(&bucket)? {
-                Bucket::JetStream(store) => jetstream::set(store, &bucket, &key, value).await,
-                Bucket::Memory(memory) => Ok(memory.set(&bucket, &key, value)),
-            }
-        }
+        let call = || HostCall::new("kv.set", format!("{bucket}/{key}"));
+        let result = taped(
+            self.tape.as_ref(),
+            call,
+            |why| Err(KvError::Unavailable(why)),
+            async {
+                let backend = backend?;
+                check_key(&key)?;
+                check_value(&value)?;
+                match backend.resolve(&bucket)? {
+                    Bucket::JetStream(store) => jetstream::set(store, &bucket, &key, value).await,
+                    Bucket::Memory(memory) => Ok(memory.set(&bucket, &key, value)),
+                }
+            },
+        )
         .await;
         telemetry::end_with(span, result, describe)
     }
@@ -109,17 +122,23 @@ impl Host for State {
     async fn delete(&mut self, bucket: String, key: String) -> Result<(), KvError> {
         let span = self.kv_span("delete", &bucket, &key);
         let backend = self.backend_for(&bucket);
-        let result = async {
-            let backend = backend?;
-            check_key(&key)?;
-            match backend.resolve(&bucket)? {
-                Bucket::JetStream(store) => jetstream::delete(store, &bucket, &key).await,
-                Bucket::Memory(memory) => {
-                    memory.delete(&bucket, &key);
-                    Ok(())
+        let call = || HostCall::new("kv.delete", format!("{bucket}/{key}"));
+        let result = taped(
+            self.tape.as_ref(),
+            call,
+            |why| Err(KvError::Unavailable(why)),
+            async {
+                let backend = backend?;
+                check_key(&key)?;
+                match backend.resolve(&bucket)? {
+                    Bucket::JetStream(store) => jetstream::delete(store, &bucket, &key).await,
+                    Bucket::Memory(memory) => {
+                        memory.delete(&bucket, &key);
+                        Ok(())
+                    }
                 }
-            }
-        }
+            },
+        )
         .await;
         telemetry::end_with(span, result, describe)
     }
@@ -133,17 +152,23 @@ impl Host for State {
     ) -> Result<u64, KvError> {
         let span = self.kv_span("compare-and-swap", &bucket, &key);
         let backend = self.backend_for(&bucket);
-        let result = async {
-            let backend = backend?;
-            check_key(&key)?;
-            check_value(&value)?;
-            match backend.resolve(&bucket)? {
-                Bucket::JetStream(store) => {
-                    jetstream::compare_and_swap(store, &bucket, &key, value, revision).await
+        let call = || HostCall::new("kv.compare-and-swap", format!("{bucket}/{key}"));
+        let result = taped(
+            self.tape.as_ref(),
+            call,
+            |why| Err(KvError::Unavailable(why)),
+            async {
+                let backend = backend?;
+                check_key(&key)?;
+                check_value(&value)?;
+                match backend.resolve(&bucket)? {
+                    Bucket::JetStream(store) => {
+                        jetstream::compare_and_swap(store, &bucket, &key, value, revision).await
+                    }
+                    Bucket::Memory(memory) => memory.compare_and_swap(&bucket, &key, value, revision),
                 }
-                Bucket::Memory(memory) => memory.compare_and_swap(&bucket, &key, value, revision),
-            }
-        }
+            },
+        )
         .await;
         telemetry::end_with(span, result, describe)
     }
@@ -151,15 +176,21 @@ impl Host for State {
     async fn keys(&mut self, bucket: String, prefix: String) -> Result<Vec<String>, KvError> {
         let span = self.kv_span("keys", &bucket, &prefix);
         let backend = self.backend_for(&bucket);
-        let result = async {
-            let backend = backend?;
-            kv::check_prefix(&prefix).map_err(KvError::Invalid)?;
-            let keys = match backend.resolve(&bucket)? {
-                Bucket::JetStream(store) => jetstream::keys(store, &bucket, &prefix).await?,
-                Bucket::Memory(memory) => memory.keys(&bucket, &prefix),
-            };
-            bounded(keys, &bucket, &prefix)
-        }
+        let call = || HostCall::new("kv.keys", format!("{bucket}/{prefix}*"));
+        let result = taped(
+            self.tape.as_ref(),
+            call,
+            |why| Err(KvError::Unavailable(why)),
+            async {
+                let backend = backend?;
+                kv::check_prefix(&prefix).map_err(KvError::Invalid)?;
+                let keys = match backend.resolve(&bucket)? {
+                    Bucket::JetStream(store) => jetstream::keys(store, &bucket, &prefix).await?,
+                    Bucket::Memory(memory) => memory.keys(&bucket, &prefix),
+                };
+                bounded(keys, &bucket, &prefix)
+            },
+        )
         .await;
         telemetry::end_with(span, result, describe)
     }

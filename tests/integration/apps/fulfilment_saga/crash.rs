@@ -52,7 +52,7 @@ async fn a_host_killed_mid_saga_leaves_stock_consistent_and_one_email_per_order(
         let queue = DeadLetterQueue::open(second.host.client().clone(), "saga-payment", DEAD_LETTERS.1)
             .await
             .unwrap();
-        queue.replay(None, 3).await.unwrap();
+        queue.replay(None, 3, |_| None).await.unwrap();
         progress = shop
             .wait_until_ended(ORDERS, Duration::from_secs(60))
             .await

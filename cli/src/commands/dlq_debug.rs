@@ -1,0 +1,349 @@
+//! `sluice dlq debug`: a dead letter's last attempt run again offline from its transcript, to
+//! see exactly why it failed, or whether a new version (`--with`) handles it; and the check
+//! behind `sluice dlq replay --verify`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use sluice_runtime::dlq::{DeadLetter, DeadLetterQueue};
+use sluice_runtime::transcript::Transcript;
+use sluice_runtime::{Function, Manifest, OutgoingMessage, Rerun, Services, SluiceEngine, rerun};
+
+use super::UsageError;
+
+/// Longest answer or payload shown on one line.
+const SHOWN: usize = 100;
+
+/// What `sluice dlq debug` runs.
+pub struct DebugArgs<'a> {
+    /// The function's name.
+    pub name: &'a str,
+    /// Its folder (NAME.wasm, NAME.toml).
+    pub functions: &'a Path,
+    /// The dead letter's sequence.
+    pub sequence: u64,
+    /// A new version to run instead of the function's own component.
+    pub with: Option<&'a Path>,
+    /// Answer calls the transcript lacks for real.
+    pub live: bool,
+    /// Print JSON instead of text.
+    pub json: bool,
+    /// Where compiled components are cached.
+    pub cache: PathBuf,
+}
+
+/// Runs `args`: reads the dead letter and its transcript from `queue`, runs the attempt again
+/// and prints what happened. Exits 0 when the rerun failed the same way (or, `--with`, handled
+/// the event), 1 otherwise.
+pub async fn debug(
+    queue: &DeadLetterQueue,
+    client: &async_nats::Client,
+    args: DebugArgs<'_>,
+) -> anyhow::Result<ExitCode> {
+    let letter = queue.letter(args.sequence).await?;
+    let Some(transcript) = queue.transcript(&letter).await? else {
+        return Err(UsageError(no_transcript(args.name, args.sequence)).into());
+    };
+    let engine = Arc::new(SluiceEngine::new()?.with_cache(args.cache.clone()));
+    let (component, function) = load(&engine, args.name, args.functions, args.with)?;
+    let services = match args.live {
+        false => Arc::new(Services::in_memory()),
+        true => {
+            let js = async_nats::jetstream::new(client.clone());
+            Arc::new(Services::live(&js, client, args.name, function.manifest()).await?)
+        }
+    };
+    let transcript = Arc::new(transcript);
+    let rerun = rerun(engine, function.clone(), transcript.clone(), services, args.live).await?;
+    let success = match args.with {
+        Some(_) => rerun.handled(),
+        None => rerun.reproduces(&transcript),
+    };
+    let rerun_of = RerunOf {
+        component: &component,
+        version: function.version(),
+        new: args.with.is_some(),
+        live: args.live,
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&as_json(&letter, &transcript, &rerun, &rerun_of))?
+        );
+    } else {
+        print!("{}", describe(&letter, &transcript, &rerun, &rerun_of));
+    }
+    Ok(if success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Which dead letters a new version handles: for each of `letters`, `None` when running its
+/// transcript with `new` handles the event, else why the letter must stay.
+pub async fn verify(
+    queue: &DeadLetterQueue,
+    name: &str,
+    functions: &Path,
+    new: &Path,
+    letters: &[DeadLetter],
+    cache: PathBuf,
+) -> anyhow::Result<Vec<(u64, Option<String>)>> {
+    let engine = Arc::new(SluiceEngine::new()?.with_cache(cache));
+    let (_, function) = load(&engine, name, functions, Some(new))?;
+    let mut verdicts = Vec::new();
+    for letter in letters {
+        let why = match queue.transcript(letter).await? {
+            None => Some(format!(
+                "--verify: no transcript was kept, so {} cannot be checked",
+                new.display()
+            )),
+            Some(transcript) => {
+                let services = Arc::new(Services::in_memory());
+                let rerun = rerun(
+                    engine.clone(),
+                    function.clone(),
+                    Arc::new(transcript),
+                    services,
+                    false,
+                )
+                .await?;
+                match (&rerun.outcome, rerun.diverged()) {
+                    (_, Some(diverged)) => Some(format!("--verify: {} diverged: {diverged}", new.display())),
+                    (Err(error), None) => Some(format!("--verify: {} still fails: {error}", new.display())),
+                    (Ok(_), None) => None,
+                }
+            }
+        };
+        verdicts.push((letter.sequence, why));
+    }
+    Ok(verdicts)
+}
+
+/// Why there is nothing to debug.
+fn no_transcript(name: &str, sequence: u64) -> String {
+    format!(
+        "dead letter {sequence} of {name} has no transcript: it was not recorded (dead_letter.transcript is on by default only for JetStream functions; a batch function's attempts and dead letters written before the handler ran have none), or the transcript stream's limits dropped it"
+    )
+}
+
+/// The component to run and the function made of it: `NAME.wasm` of the folder, or `new`
+/// with `new`'s own manifest beside it, else the folder's `NAME.toml`.
+fn load(
+    engine: &SluiceEngine,
+    name: &str,
+    functions: &Path,
+    new: Option<&Path>,
+) -> anyhow::Result<(PathBuf, Arc<Function>)> {
+    let wasm = new.map_or_else(|| functions.join(format!("{name}.wasm")), Path::to_owned);
+    if !wasm.is_file() {
+        return Err(UsageError(format!("{} does not exist", wasm.display())).into());
+    }
+    let own_manifest = wasm.with_extension("toml");
+    let function = if new.is_none() || own_manifest.is_file() {
+        tokio::task::block_in_place(|| Function::load(engine, &wasm))
+    } else {
+        let file = functions.join(format!("{name}.toml"));
+        let manifest = match file.is_file() {
+            true => Manifest::from_file(name, &file),
+            false => Manifest::default_for(name),
+        }
+        .map_err(|error| UsageError(format!("{error:#}")))?;
+        let bytes = std::fs::read(&wasm)?;
+        tokio::task::block_in_place(|| Function::from_parts(engine, name, manifest, &bytes, &wasm))
+    }
+    .map_err(|error| UsageError(error.to_string()))?;
+    Ok((wasm, Arc::new(function)))
+}
+
+/// What ran again, and how.
+struct RerunOf<'a> {
+    component: &'a Path,
+    version: &'a str,
+    new: bool,
+    live: bool,
+}
+
+/// The report as text: the dead letter, the event, the recorded calls, and the rerun.
+fn describe(letter: &DeadLetter, recorded: &Transcript, rerun: &Rerun, of: &RerunOf<'_>) -> String {
+    let mut out = String::new();
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    line(format!(
+        "dead letter {} of {}: {} after {} attempt(s), {}",
+        letter.sequence, recorded.function, letter.reason, letter.attempts, letter.dead_lettered_at
+    ));
+    line(format!("  error: {}", letter.error));
+    let event = &recorded.event;
+    line(format!(
+        "event {} on {} ({} bytes)",
+        event.id,
+        event.subject,
+        event.payload.len()
+    ));
+    for (name, value) in &event.headers {
+        line(format!("  {name}: {value}"));
+    }
+    line(format!(
+        "  payload: {}",
+        shown(&String::from_utf8_lossy(&event.payload))
+    ));
+    line(format!(
+        "recorded: attempt {} of version {} at {}",
+        recorded.attempt, recorded.version, recorded.recorded_at
+    ));
+    for (index, call) in recorded.calls.iter().enumerate() {
+        line(format!(
+            "  {}. {} -> {}",
+            index + 1,
+            call.call,
+            answer(&call.call.op, &call.answer)
+        ));
+    }
+    line(format!(
+        "  clocks: {} wall and {} monotonic readings; random: {} bytes",
+        recorded.wall_clock.len(),
+        recorded.monotonic_clock.len(),
+        recorded.random.len() + recorded.insecure_random.len()
+    ));
+    for log in &recorded.logs {
+        line(format!("  log {}: {}", log.level, log.message));
+    }
+    if let Some(cut) = &recorded.cut {
+        line(format!("  cut: {cut}"));
+    }
+    let mode = if of.live {
+        "calls it lacks made live"
+    } else {
+        "offline"
+    };
+    line(format!(
+        "replayed {} (version {}), {mode}:",
+        of.component.display(),
+        of.version
+    ));
+    for log in &rerun.replay.logs {
+        line(format!("  log {}: {}", log.level, log.message));
+    }
+    if let Some(diverged) = rerun.diverged() {
+        line(format!("  diverged: {diverged}"));
+    }
+    match &rerun.outcome {
+        Ok(messages) => {
+            line(format!(
+                "  handled the event; would publish {} message(s):",
+                messages.len()
+            ));
+            for message in messages {
+                line(format!(
+                    "    {} {}",
+                    message.subject,
+                    shown(&String::from_utf8_lossy(&message.payload))
+                ));
+            }
+        }
+        Err(error) if rerun.reproduces(recorded) => line(format!("  failed the same way: {error}")),
+        Err(error) if of.new => line(format!("  still fails: {error}")),
+        Err(error) => line(format!("  failed differently: {error}")),
+    }
+    out
+}
+
+/// The report as JSON.
+fn as_json(letter: &DeadLetter, recorded: &Transcript, rerun: &Rerun, of: &RerunOf<'_>) -> Value {
+    let messages: Vec<Value> = rerun
+        .outcome
+        .as_ref()
+        .map(|messages| messages.iter().map(message_json).collect())
+        .unwrap_or_default();
+    json!({
+        "sequence": letter.sequence,
+        "reason": letter.reason,
+        "error": letter.error,
+        "component": of.component.display().to_string(),
+        "version": of.version,
+        "recorded": recorded,
+        "replay": {
+            "handled": rerun.handled(),
+            "reproduced": rerun.reproduces(recorded),
+            "diverged": rerun.diverged(),
+            "error": rerun.outcome.as_ref().err().map(ToString::to_string),
+            "messages": messages,
+            "transcript": &rerun.replay,
+        },
+    })
+}
+
+fn message_json(message: &OutgoingMessage) -> Value {
+    json!({
+        "subject": message.subject,
+        "payload": String::from_utf8_lossy(&message.payload),
+        "headers": message.headers,
+    })
+}
+
+/// A recorded answer on one line: an HTTP response as its status and body, byte lists as
+/// text, long ones cut.
+fn answer(op: &str, value: &Value) -> String {
+    use base64::Engine;
+    if op != "http" {
+        return shown(&readable(value).to_string());
+    }
+    if let Some(error) = value["error"].as_str() {
+        return format!("error {error}");
+    }
+    let body = value["body"]
+        .as_str()
+        .and_then(|body| base64::engine::general_purpose::STANDARD.decode(body).ok())
+        .unwrap_or_default();
+    let cut = if value["body_cut"] == true { " (cut)" } else { "" };
+    shown(&format!(
+        "{} ({} bytes{cut}) {}",
+        value["status"],
+        body.len(),
+        String::from_utf8_lossy(&body)
+    ))
+}
+
+/// `value` with every list of bytes written as the (lossy UTF-8) text it holds.
+fn readable(value: &Value) -> Value {
+    match value {
+        Value::Array(items)
+            if !items.is_empty() && items.iter().all(|item| item.as_u64().is_some_and(|n| n < 256)) =>
+        {
+            let bytes: Vec<u8> = items
+                .iter()
+                .filter_map(|item| item.as_u64().map(|n| n as u8))
+                .collect();
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(readable).collect()),
+        Value::Object(fields) => fields
+            .iter()
+            .map(|(key, value)| (key.clone(), readable(value)))
+            .collect(),
+        other => other.clone(),
+    }
+}
+
+fn shown(text: &str) -> String {
+    sluice_runtime::text::truncate(text, SHOWN).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_lists_in_answers_read_as_text() {
+        let answer = json!({"Ok": {"value": [49, 53, 46, 53], "revision": 3}});
+        assert_eq!(readable(&answer), json!({"Ok": {"value": "15.5", "revision": 3}}));
+        assert_eq!(readable(&json!([])), json!([]));
+        assert_eq!(readable(&json!([300, 1])), json!([300, 1]));
+    }
+}
