@@ -1,5 +1,8 @@
 //! Scenario 2: order-total with at-least-once delivery through JetStream.
 //!
+//! JetStream functions record each attempt for `sluice dlq debug` by default
+//! (`dead_letter.transcript`); a row with recording off shows what it costs.
+//!
 //! The orders are published into a stream first (and the publisher's acks awaited), then the
 //! consumer under test starts and drains it: Sluice in JetStream mode (fresh instances and
 //! `events_per_instance = 100`) or the native async-nats pull consumer. Each stored order is
@@ -53,6 +56,10 @@ pub async fn throughput(size: &Size, report: &mut Report) -> anyhow::Result<()> 
     let mut rows = Vec::new();
     for (label, extra) in [
         ("Sluice JetStream, fresh instance per event", ""),
+        (
+            "Sluice JetStream, fresh, transcripts off",
+            "[dead_letter]\ntranscript = false\n",
+        ),
         (
             "Sluice JetStream, events_per_instance = 100",
             "events_per_instance = 100\n",

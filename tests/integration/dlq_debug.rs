@@ -6,7 +6,7 @@
 use std::process::Output;
 
 use serde_json::{Value, json};
-use sluice_tests::{Manifest, Sluice, Stage, WAIT, guest, header, next_message, publish_js};
+use sluice_tests::{Manifest, Sluice, Stage, WAIT, guest, header, next_message, publish_js, sluice_command};
 
 use super::dlq::dlq;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -173,6 +173,24 @@ async fn a_dead_letter_replays_its_exact_failure_offline_and_tells_which_new_ver
         "{report:#}"
     );
 
+    // Saved to a file, the transcript debugs with no NATS at all.
+    let saved = stage.dir.path().join("letter.json");
+    let saved = saved.to_str().unwrap();
+    let output = dlq(&stage, &["debug", "credit-check", &sequence, "--save", saved]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let mut offline = sluice_command();
+    offline
+        .args(["dlq", "debug", "credit-check", "--transcript", saved, "--json"])
+        .args(["--nats", "nats://127.0.0.1:1", "--functions"])
+        .arg(stage.dir.path());
+    let output = tokio::task::spawn_blocking(move || offline.output().unwrap())
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["replay"]["error"], error.as_str());
+    assert_eq!(report["sequence"].to_string(), sequence);
+
     let kept = dlq(&stage, &["replay", "credit-check", "--verify", diverged]).await;
     let kept_text = String::from_utf8_lossy(&kept.stdout);
     assert!(
@@ -203,7 +221,10 @@ async fn a_dead_letter_replays_its_exact_failure_offline_and_tells_which_new_ver
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn core_functions_keep_transcripts_only_when_asked() {
+async fn core_functions_keep_transcripts_only_when_asked_and_never_a_secret_value() {
+    let files = tempfile::tempdir().unwrap();
+    let secret = files.path().join("token");
+    std::fs::write(&secret, "sk_live_5ec2e7").unwrap();
     let stage = Sluice::builder()
         .add(
             "plain",
@@ -216,14 +237,17 @@ async fn core_functions_keep_transcripts_only_when_asked() {
             Manifest::new()
                 .subjects(["recorded.in"])
                 .max_attempts(1)
+                .publish(["probe.out"])
+                .set("secrets", "token", format!("file:{}", secret.display()))
                 .set("dead_letter", "transcript", true),
         )
         .start()
         .await;
     let mut dead = stage.subscribe("sluice.dlq.>").await;
     let reject = json!({"op": "fail", "retryable": false}).to_string();
-    stage.publish_event("plain.in", "p-1", reject.clone()).await;
-    stage.publish_event("recorded.in", "r-1", reject).await;
+    stage.publish_event("plain.in", "p-1", reject).await;
+    let leak = json!({"op": "leak-secret", "name": "token"}).to_string();
+    stage.publish_event("recorded.in", "r-1", leak).await;
     next_message(&mut dead, WAIT, "one dead letter").await;
     next_message(&mut dead, WAIT, "the other").await;
     let plain = newest_letter(&stage, "sluice.dlq.plain").await.to_string();
@@ -240,7 +264,23 @@ async fn core_functions_keep_transcripts_only_when_asked() {
     let (output, report) = debug_json(&stage, &["recorded", &recorded]).await;
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(report["replay"]["reproduced"], true, "{report:#}");
+    assert_eq!(
+        report["replay"]["error"],
+        "handler rejected the event: failed with [redacted]"
+    );
     assert_eq!(report["recorded"]["event"]["id"], "r-1");
+    let calls = &report["recorded"]["calls"];
+    assert_eq!(calls[0]["op"], "secret.get", "{report:#}");
+    assert_eq!(calls[0]["target"], "token");
+    assert!(
+        !report.to_string().contains("sk_live_5ec2e7"),
+        "a transcript never holds a secret's value: {report:#}"
+    );
+    let stored = stage.js().get_stream("SLUICE_TRANSCRIPTS").await.unwrap();
+    let subject = sluice_runtime::transcript::store::subject("recorded", "dlq:recorded:r-1:0");
+    let raw = stored.get_last_raw_message_by_subject(&subject).await.unwrap();
+    let stored_text = String::from_utf8_lossy(&raw.payload);
+    assert!(stored_text.contains("[redacted]") && !stored_text.contains("sk_live_5ec2e7"));
     stage.shutdown().await;
 }
 

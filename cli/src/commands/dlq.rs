@@ -52,7 +52,16 @@ pub enum DlqCommand {
         #[command(flatten)]
         target: Target,
         /// The dead letter's sequence (the SEQ column of `sluice dlq list`).
-        sequence: u64,
+        #[arg(required_unless_present = "transcript")]
+        sequence: Option<u64>,
+        /// Write the dead letter and its transcript to FILE (JSON), to debug it later where
+        /// there is no NATS.
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+        /// Read the dead letter and its transcript from FILE (written by `--save`) instead of
+        /// the stream: nothing connects to NATS (unless `--live`).
+        #[arg(long, value_name = "FILE", conflicts_with = "sequence")]
+        transcript: Option<PathBuf>,
         /// Run this component (a fixed version) instead of NAME.wasm, with its own NAME.toml
         /// beside it if there is one, else the folder's.
         #[arg(long, value_name = "NEW.wasm")]
@@ -98,21 +107,32 @@ pub async fn run(command: DlqCommand) -> anyhow::Result<ExitCode> {
         DlqCommand::Debug {
             target,
             sequence,
+            save,
+            transcript,
             with,
             live,
             json,
         } => {
-            let (client, queue) = open(&target).await?;
             let args = DebugArgs {
                 name: &target.name,
                 functions: &target.functions,
                 sequence,
+                saved: transcript.as_deref(),
+                save: save.as_deref(),
                 with: with.as_deref(),
                 live,
                 json,
                 cache: target.state_dir.join("cache"),
             };
-            super::dlq_debug::debug(&queue, &client, args).await
+            if transcript.is_some() {
+                let client = match live {
+                    true => Some(connect(&target).await?),
+                    false => None,
+                };
+                return super::dlq_debug::debug(None, client.as_ref(), args).await;
+            }
+            let (client, queue) = open(&target).await?;
+            super::dlq_debug::debug(Some(&queue), Some(&client), args).await
         }
     }
 }
@@ -209,11 +229,16 @@ fn print_report(report: &ReplayReport) {
     );
 }
 
+/// Connects to NATS as `target` says.
+async fn connect(target: &Target) -> anyhow::Result<async_nats::Client> {
+    let options = target.connection.options()?;
+    Ok(sluice_runtime::nats::connect(&target.nats, &options).await?)
+}
+
 /// Connects and finds the stream keeping the function's dead letters.
 async fn open(target: &Target) -> anyhow::Result<(async_nats::Client, DeadLetterQueue)> {
     let subject = dead_letter_subject(&target.functions, &target.name)?;
-    let options = target.connection.options()?;
-    let client = sluice_runtime::nats::connect(&target.nats, &options).await?;
+    let client = connect(target).await?;
     let queue = DeadLetterQueue::open(client.clone(), &target.name, &subject).await?;
     Ok((client, queue))
 }

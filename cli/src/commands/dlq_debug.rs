@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sluice_runtime::dlq::{DeadLetter, DeadLetterQueue};
 use sluice_runtime::transcript::Transcript;
@@ -22,8 +23,12 @@ pub struct DebugArgs<'a> {
     pub name: &'a str,
     /// Its folder (NAME.wasm, NAME.toml).
     pub functions: &'a Path,
-    /// The dead letter's sequence.
-    pub sequence: u64,
+    /// The dead letter's sequence, read from the stream; `None` with `saved`.
+    pub sequence: Option<u64>,
+    /// A file `--save` wrote, read instead of the stream.
+    pub saved: Option<&'a Path>,
+    /// Where to write the dead letter and its transcript, for a later `--transcript FILE`.
+    pub save: Option<&'a Path>,
     /// A new version to run instead of the function's own component.
     pub with: Option<&'a Path>,
     /// Answer calls the transcript lacks for real.
@@ -34,26 +39,73 @@ pub struct DebugArgs<'a> {
     pub cache: PathBuf,
 }
 
-/// Runs `args`: reads the dead letter and its transcript from `queue`, runs the attempt again
-/// and prints what happened. Exits 0 when the rerun failed the same way (or, `--with`, handled
-/// the event), 1 otherwise.
+/// What the report says of the dead letter.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Letter {
+    /// Its stream sequence.
+    pub sequence: u64,
+    /// `Sluice-Dlq-Reason`.
+    pub reason: String,
+    /// `Sluice-Dlq-Error`.
+    pub error: String,
+    /// `Sluice-Attempts`.
+    pub attempts: u32,
+    /// `Sluice-Dead-Lettered-At`.
+    pub dead_lettered_at: String,
+}
+
+impl From<&DeadLetter> for Letter {
+    fn from(letter: &DeadLetter) -> Self {
+        Self {
+            sequence: letter.sequence,
+            reason: letter.reason.clone(),
+            error: letter.error.clone(),
+            attempts: letter.attempts,
+            dead_lettered_at: letter.dead_lettered_at.clone(),
+        }
+    }
+}
+
+/// What `--save` writes: the dead letter and its transcript, enough to debug without NATS.
+#[derive(Debug, Serialize, Deserialize)]
+struct Saved {
+    dead_letter: Letter,
+    transcript: Transcript,
+}
+
+/// Runs `args`: reads the dead letter and its transcript (from `queue`, or the file `--save`
+/// wrote), runs the attempt again and prints what happened. `client` reaches NATS for
+/// `--live`. Exits 0 when the rerun failed the same way (or, `--with`, handled the event), 1
+/// otherwise.
 pub async fn debug(
-    queue: &DeadLetterQueue,
-    client: &async_nats::Client,
+    queue: Option<&DeadLetterQueue>,
+    client: Option<&async_nats::Client>,
     args: DebugArgs<'_>,
 ) -> anyhow::Result<ExitCode> {
-    let letter = queue.letter(args.sequence).await?;
-    let Some(transcript) = queue.transcript(&letter).await? else {
-        return Err(UsageError(no_transcript(args.name, args.sequence)).into());
-    };
+    let Saved {
+        dead_letter: letter,
+        transcript,
+    } = read(queue, &args).await?;
+    if let Some(file) = args.save {
+        let saved = serde_json::to_vec_pretty(&json!({"dead_letter": &letter, "transcript": &transcript}))?;
+        std::fs::write(file, saved)
+            .map_err(|error| UsageError(format!("cannot write {}: {error}", file.display())))?;
+    }
+    if transcript.function != args.name {
+        return Err(UsageError(format!(
+            "the transcript is of function {}, not {}",
+            transcript.function, args.name
+        ))
+        .into());
+    }
     let engine = Arc::new(SluiceEngine::new()?.with_cache(args.cache.clone()));
     let (component, function) = load(&engine, args.name, args.functions, args.with)?;
-    let services = match args.live {
-        false => Arc::new(Services::in_memory()),
-        true => {
+    let services = match client {
+        Some(client) if args.live => {
             let js = async_nats::jetstream::new(client.clone());
             Arc::new(Services::live(&js, client, args.name, function.manifest()).await?)
         }
+        _ => Arc::new(Services::in_memory()),
     };
     let transcript = Arc::new(transcript);
     let rerun = rerun(engine, function.clone(), transcript.clone(), services, args.live).await?;
@@ -79,6 +131,32 @@ pub async fn debug(
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// The dead letter and its transcript: from the file `--save` wrote, or from the stream.
+async fn read(queue: Option<&DeadLetterQueue>, args: &DebugArgs<'_>) -> anyhow::Result<Saved> {
+    if let Some(file) = args.saved {
+        let text = std::fs::read(file)
+            .map_err(|error| UsageError(format!("cannot read {}: {error}", file.display())))?;
+        let saved = serde_json::from_slice(&text).map_err(|error| {
+            UsageError(format!(
+                "{} is not a transcript `sluice dlq debug --save` wrote: {error}",
+                file.display()
+            ))
+        })?;
+        return Ok(saved);
+    }
+    let (Some(queue), Some(sequence)) = (queue, args.sequence) else {
+        return Err(UsageError("give the dead letter's sequence (SEQ) or --transcript FILE".into()).into());
+    };
+    let letter = queue.letter(sequence).await?;
+    let Some(transcript) = queue.transcript(&letter).await? else {
+        return Err(UsageError(no_transcript(args.name, sequence)).into());
+    };
+    Ok(Saved {
+        dead_letter: Letter::from(&letter),
+        transcript,
     })
 }
 
@@ -168,7 +246,7 @@ struct RerunOf<'a> {
 }
 
 /// The report as text: the dead letter, the event, the recorded calls, and the rerun.
-fn describe(letter: &DeadLetter, recorded: &Transcript, rerun: &Rerun, of: &RerunOf<'_>) -> String {
+fn describe(letter: &Letter, recorded: &Transcript, rerun: &Rerun, of: &RerunOf<'_>) -> String {
     let mut out = String::new();
     let mut line = |text: String| {
         out.push_str(&text);
@@ -255,7 +333,7 @@ fn describe(letter: &DeadLetter, recorded: &Transcript, rerun: &Rerun, of: &Reru
 }
 
 /// The report as JSON.
-fn as_json(letter: &DeadLetter, recorded: &Transcript, rerun: &Rerun, of: &RerunOf<'_>) -> Value {
+fn as_json(letter: &Letter, recorded: &Transcript, rerun: &Rerun, of: &RerunOf<'_>) -> Value {
     let messages: Vec<Value> = rerun
         .outcome
         .as_ref()

@@ -276,7 +276,12 @@ impl Runner {
         let revealed = store.data().revealed().clone();
         output.log(self.function.name(), || log_label(events), &revealed);
         let (outcomes, handler) = self.outcomes(result, &mut store, &output, events, &revealed);
-        let transcript = tape.map(|tape| self.transcript(&tape, &output, &revealed, events, &outcomes));
+        // A successful attempt's recording is only wanted by a replay: a host drops it (the
+        // next call of a warm store rewinds the tape) without building a transcript.
+        let wanted = matches!(self.taping, Taping::Replay { .. }) || outcomes.iter().any(Result::is_err);
+        let transcript = tape
+            .filter(|_| wanted)
+            .map(|tape| self.transcript(&tape, &output, &revealed, events, &outcomes));
         if let Some(handler) = handler {
             self.keep_warm(store, handler, output, served + 1);
         }
