@@ -285,14 +285,14 @@ async fn core_functions_keep_transcripts_only_when_asked_and_never_a_secret_valu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_and_javascript_dead_letters_replay_the_same_failure() {
+async fn python_and_javascript_failures_made_of_the_clock_and_random_bytes_replay_exactly() {
     let dir = sluice_tests::FunctionsDir::new();
-    for (name, lang) in [("py-order-total", "py"), ("js-order-total", "js")] {
-        let (wasm, _) = sluice_tests::polyglot(name);
+    for lang in ["py", "js"] {
+        let name = format!("{lang}-clock-check");
+        let (wasm, _) = sluice_tests::polyglot(&name);
         std::fs::copy(wasm, dir.path().join(format!("{name}.wasm"))).unwrap();
         let manifest = Manifest::new()
-            .subjects([format!("orders.placed.{lang}").as_str()])
-            .publish(["orders.totalled"])
+            .subjects([format!("clock.{lang}").as_str()])
             .timeout("10s")
             .memory("128MiB")
             .max_attempts(1)
@@ -300,23 +300,40 @@ async fn python_and_javascript_dead_letters_replay_the_same_failure() {
         std::fs::write(dir.path().join(format!("{name}.toml")), manifest.to_string()).unwrap();
     }
     let sluice = Sluice::in_folder(dir).start().await;
-    let mut dead = sluice.subscribe("sluice.dlq.>").await;
     for lang in ["py", "js"] {
-        let order = json!({"id": format!("{lang}-o"), "customer": "c-1", "items": []}).to_string();
-        sluice
-            .publish_event(&format!("orders.placed.{lang}"), &format!("{lang}-1"), order)
-            .await;
-        let letter = next_message(&mut dead, WAIT, &format!("the {lang} dead letter")).await;
-        let error = header(&letter, "Sluice-Dlq-Error").unwrap().to_owned();
-        assert!(error.contains(&format!("order {lang}-o has no items")), "{error}");
-        let name = format!("{lang}-order-total");
-        let sequence = newest_letter(&sluice, &format!("sluice.dlq.{name}"))
-            .await
-            .to_string();
-        let (output, report) = debug_json(&sluice, &[&name, &sequence]).await;
-        assert!(output.status.success(), "{lang}: {}", text(&output));
-        assert_eq!(report["replay"]["reproduced"], true, "{lang}: {report:#}");
-        assert_eq!(report["replay"]["error"], error.as_str(), "{lang}");
+        let name = format!("{lang}-clock-check");
+        let mut dead = sluice.subscribe(&format!("sluice.dlq.{name}")).await;
+        let mut letters = Vec::new();
+        for n in 1..=2 {
+            let id = format!("{lang}-{n}");
+            sluice.publish_event(&format!("clock.{lang}"), &id, "{}").await;
+            let letter = next_message(&mut dead, WAIT, &format!("dead letter {id}")).await;
+            let error = header(&letter, "Sluice-Dlq-Error").unwrap().to_owned();
+            assert!(error.contains(&format!("{lang} event {id} at ")), "{error}");
+            let sequence = newest_letter(&sluice, &format!("sluice.dlq.{name}")).await;
+            letters.push((sequence.to_string(), error));
+        }
+        let nonce = |error: &str| error.rsplit(' ').next().unwrap().to_owned();
+        assert_ne!(
+            nonce(&letters[0].1),
+            nonce(&letters[1].1),
+            "{lang}: each attempt draws anew"
+        );
+        for (sequence, error) in &letters {
+            let (output, report) = debug_json(&sluice, &[&name, sequence]).await;
+            assert!(output.status.success(), "{lang}: {}", text(&output));
+            assert_eq!(report["replay"]["error"], error.as_str(), "{lang}");
+            assert_eq!(report["replay"]["reproduced"], true);
+            let recorded = &report["recorded"];
+            assert!(
+                !recorded["wall_clock"].as_array().unwrap().is_empty(),
+                "{lang}: {recorded:#}"
+            );
+            assert!(
+                !recorded["random"].as_str().unwrap().is_empty(),
+                "{lang}: {recorded:#}"
+            );
+        }
     }
     sluice.shutdown().await;
 }
