@@ -32,6 +32,7 @@ const GUESTS: &[&str] = &[
     "orders-idempotent-total",
     "orders-fulfilment-worker",
     "orders-batch-revenue",
+    "order-total-candidate",
 ];
 
 /// Components from wasmCloud's repository, copied unchanged with the WIT their build fetches

@@ -19,6 +19,7 @@ use crate::event::Event;
 use crate::function::Function;
 use crate::imports::Services;
 use crate::invoke::{Outcome, Runner};
+use crate::shadow::ShadowSlot;
 use crate::stats::FunctionStats;
 use crate::transcript::Transcript;
 
@@ -41,6 +42,8 @@ pub struct Deployment {
     /// the server: the grace period after a shutdown or an undeploy is over. Shared by every
     /// version of the function.
     pub abandon: CancellationToken,
+    /// The candidate version shadowing the function, if any; shared by every version of it.
+    pub shadow: Arc<ShadowSlot>,
 }
 
 /// What a deployment is made of besides its counters and permits.
@@ -61,7 +64,7 @@ impl Deployment {
     pub fn new(parts: Parts, abandon: CancellationToken) -> Self {
         let stats = Arc::<FunctionStats>::default();
         let permits = Arc::new(Semaphore::new(parts.function.event_permits()));
-        Self::assemble(parts, permits, stats, abandon)
+        Self::assemble(parts, permits, stats, abandon, Arc::default())
     }
 
     /// A new version of `previous`: the counters carry on, and so do the permits unless the
@@ -72,7 +75,12 @@ impl Deployment {
             true => previous.permits.clone(),
             false => Arc::new(Semaphore::new(cap)),
         };
-        Self::assemble(parts, permits, previous.stats.clone(), previous.abandon.clone())
+        let (stats, abandon, shadow) = (
+            previous.stats.clone(),
+            previous.abandon.clone(),
+            previous.shadow.clone(),
+        );
+        Self::assemble(parts, permits, stats, abandon, shadow)
     }
 
     fn assemble(
@@ -80,6 +88,7 @@ impl Deployment {
         permits: Arc<Semaphore>,
         stats: Arc<FunctionStats>,
         abandon: CancellationToken,
+        shadow: Arc<ShadowSlot>,
     ) -> Self {
         let Parts {
             engine,
@@ -104,6 +113,7 @@ impl Deployment {
             breaker,
             dedupe,
             abandon,
+            shadow,
         }
     }
 
@@ -123,7 +133,21 @@ impl Deployment {
     pub async fn attempt(&self, event: &Arc<Event>, attempt: u32) -> (Outcome, Option<Transcript>) {
         match &self.batcher {
             Some(batcher) => (batcher.attempt(event, attempt).await, None),
-            None => self.runner.invoke_taped(event, attempt).await,
+            None => {
+                let (outcome, transcript) = self.runner.invoke_taped(event, attempt).await;
+                // A shadow sees each event once, at its first delivery, after the live attempt.
+                if attempt == 1
+                    && let Some(shadow) = self.shadow.current()
+                {
+                    shadow.offer(event, &outcome);
+                }
+                (outcome, transcript)
+            }
         }
+    }
+
+    /// What the function's imports reach.
+    pub fn services(&self) -> &Arc<Services> {
+        self.runner.services()
     }
 }

@@ -99,6 +99,43 @@ impl Host {
         *self.refusal.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason.to_owned());
     }
 
+    /// Makes `candidate` shadow deployed function `name` (replacing an earlier shadow), or
+    /// stops shadowing it (`None`). Fails when `name` is not deployed here or the results
+    /// stream cannot be made.
+    pub async fn set_shadow(
+        &self,
+        name: &str,
+        candidate: Option<(Function, crate::shadow::ShadowOptions)>,
+    ) -> anyhow::Result<()> {
+        let Some(deployment) = self.registry.get(name) else {
+            anyhow::bail!("cannot shadow `{name}`: it is not deployed on this host");
+        };
+        let Some((function, options)) = candidate else {
+            if deployment.shadow.current().is_some() {
+                tracing::info!(function = name, "shadow stopped");
+            }
+            deployment.shadow.set(None);
+            return Ok(());
+        };
+        let js = self.dispatcher.jetstream.clone();
+        crate::shadow::results::ensure_stream(&js)
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot shadow `{name}`: {error}"))?;
+        let version = function.version().to_owned();
+        let engine = self.dispatcher.engine.clone();
+        let services = deployment.services().clone();
+        let shadow = crate::shadow::Shadow::new(function, engine, services, options.clone(), js);
+        deployment.shadow.set(Some(std::sync::Arc::new(shadow)));
+        tracing::info!(function = name, version, sample = options.sample, "shadowing");
+        Ok(())
+    }
+
+    /// The version and sample of the candidate shadowing `name` here, if any.
+    pub fn shadow_of(&self, name: &str) -> Option<(String, f64)> {
+        let shadow = self.registry.get(name)?.shadow.current()?;
+        Some((shadow.version().to_owned(), shadow.options().sample))
+    }
+
     /// Deploys (or replaces) one function and logs it.
     pub async fn deploy(&self, function: Function) -> anyhow::Result<Deployed> {
         if let Some(reason) = self

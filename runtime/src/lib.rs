@@ -75,6 +75,7 @@ mod reload;
 mod retry;
 mod runtime;
 pub mod secrets;
+pub mod shadow;
 mod stats;
 pub mod telemetry;
 pub mod text;

@@ -152,6 +152,21 @@ impl Runtime {
         self.host.deploy(function).await
     }
 
+    /// Makes `candidate` shadow deployed function `name` on this host, or stops shadowing
+    /// it (`None`); see [`crate::shadow`].
+    pub async fn set_shadow(
+        &self,
+        name: &str,
+        candidate: Option<(Function, crate::shadow::ShadowOptions)>,
+    ) -> anyhow::Result<()> {
+        self.host.set_shadow(name, candidate).await
+    }
+
+    /// The version of the candidate shadowing `name` on this host, if any.
+    pub fn shadow_version(&self, name: &str) -> Option<String> {
+        self.host.shadow_of(name).map(|(version, _)| version)
+    }
+
     /// Names of the deployed functions.
     pub fn functions(&self) -> Vec<String> {
         self.host.registry.names()

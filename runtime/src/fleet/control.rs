@@ -104,7 +104,7 @@ impl Fleet {
 
     /// Stores `bytes` under their SHA-256 `hash` unless an object of that name exists;
     /// returns whether it uploaded.
-    async fn upload(&self, hash: &str, bytes: &[u8]) -> anyhow::Result<bool> {
+    pub(super) async fn upload(&self, hash: &str, bytes: &[u8]) -> anyhow::Result<bool> {
         let store = &self.buckets.components;
         if store.info(hash).await.is_ok() {
             return Ok(false);
@@ -126,7 +126,7 @@ impl Fleet {
         Ok(true)
     }
 
-    async fn write(&self, state: &DesiredState) -> anyhow::Result<()> {
+    pub(super) async fn write(&self, state: &DesiredState) -> anyhow::Result<()> {
         let functions = &self.buckets.functions;
         retry_while_failing_over(async || functions.put(&state.name, state.to_json().into()).await)
             .await
@@ -170,10 +170,11 @@ impl Fleet {
             return Ok(false);
         };
         let functions = &self.buckets.functions;
-        // A pause outlives nothing it paused.
-        let pause = super::records::pause_key(name);
-        if functions.get(pause.as_str()).await?.is_some() {
-            retry_while_failing_over(async || functions.delete(pause.as_str()).await).await?;
+        // A pause or a shadow outlives nothing it paused or shadowed.
+        for record in [super::records::pause_key(name), super::records::shadow_key(name)] {
+            if functions.get(record.as_str()).await?.is_some() {
+                retry_while_failing_over(async || functions.delete(record.as_str()).await).await?;
+            }
         }
         retry_while_failing_over(async || functions.delete(name).await)
             .await

@@ -60,6 +60,8 @@ pub struct Loads {
     pub pausing: BTreeSet<String>,
     /// Paused functions this host runs nothing of.
     pub paused: BTreeSet<String>,
+    /// Shadow versions that failed to load here, by function name: the version and why.
+    pub failed_shadows: BTreeMap<String, (String, String)>,
 }
 
 /// Where a host stands on a drain request (`sluice drain`).

@@ -30,6 +30,7 @@ mod presence;
 mod reconcile;
 mod records;
 mod report;
+mod shadowing;
 mod shares;
 mod status;
 
@@ -43,7 +44,7 @@ pub use desired::DesiredState;
 pub use member::{DrainState, FleetConfig};
 pub use operate::{ConsumerName, consumer_of};
 pub use reconcile::RESYNC;
-pub use records::{Drain, Pause, Records};
+pub use records::{Drain, Pause, Records, ShadowRecord};
 pub use report::{FailedLoad, FunctionReport, HostReport, Progress};
 pub use status::{Cell, FleetStatus, HostRow};
 

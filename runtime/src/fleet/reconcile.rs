@@ -18,7 +18,7 @@ use super::bundle::write_files;
 use super::desired::{DesiredState, sha256_hex};
 use super::hold;
 use super::member::Member;
-use super::records::{Record, read_all};
+use super::records::{Record, ShadowRecord, read_all};
 use super::report::FailedLoad;
 use crate::function::Function;
 use crate::host::ReloadEvent;
@@ -87,7 +87,7 @@ async fn apply_entry(member: &Arc<Member>, entry: Entry) {
             ),
         },
         Record::Function(name) => remove(member, name),
-        Record::Pause(_) | Record::Drain(_) => resync_all(member).await,
+        Record::Pause(_) | Record::Drain(_) | Record::Shadow(_) => resync_all(member).await,
     }
 }
 
@@ -117,6 +117,77 @@ async fn resync_all(member: &Arc<Member>) {
     for name in stale {
         remove(member, &name);
     }
+    apply_shadows(member, &records.shadows).await;
+}
+
+/// Brings the shadow of each fleet function this host runs in line with its shadow record:
+/// starts, replaces or stops it. A candidate that fails to load is logged once and left.
+async fn apply_shadows(member: &Member, shadows: &std::collections::BTreeMap<String, ShadowRecord>) {
+    let host = &member.host;
+    for name in host.fleet_functions() {
+        let running = host.shadow_of(&name);
+        let Some(record) = shadows.get(&name) else {
+            if running.is_some() {
+                let _ = host.set_shadow(&name, None).await;
+            }
+            continue;
+        };
+        let version = &record.candidate.version;
+        if running
+            .as_ref()
+            .is_some_and(|(v, sample)| v == version && *sample == record.sample)
+            || host.registry.get(&name).is_none()
+            || member
+                .loads()
+                .failed_shadows
+                .get(&name)
+                .is_some_and(|(failed, _)| failed == version)
+        {
+            continue;
+        }
+        let started = match load_shadow(member, record).await {
+            Ok(function) => {
+                let options = crate::shadow::ShadowOptions {
+                    sample: record.sample,
+                };
+                host.set_shadow(&name, Some((function, options)))
+                    .await
+                    .map_err(|error| format!("{error:#}"))
+            }
+            Err(error) => Err(error),
+        };
+        match started {
+            Ok(()) => {
+                member.loads().failed_shadows.remove(&name);
+            }
+            Err(error) => {
+                tracing::error!(function = name, version, "fleet: shadow not started: {error}");
+                member
+                    .loads()
+                    .failed_shadows
+                    .insert(name.clone(), (version.clone(), error));
+            }
+        }
+    }
+}
+
+/// The candidate of `record`, downloaded, checked and loaded as a shadow version.
+async fn load_shadow(member: &Member, record: &ShadowRecord) -> Result<Function, String> {
+    let state = &record.candidate;
+    let bytes = download(member, state).await.map_err(|failed| failed.error)?;
+    let dir = member.config.files_dir.join(format!("{}.shadow", state.name));
+    let engine = member.host.dispatcher.engine.clone();
+    let (state, http) = (state.clone(), record.http.clone());
+    let loaded = tokio::task::spawn_blocking(move || {
+        let wasm = write_files(&dir, &state.name, &bytes, &state.manifest, &state.schemas)
+            .map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+        let function = Function::load(&engine, &wasm).map_err(|e| e.to_string())?;
+        function
+            .shadowed(&http)
+            .map_err(|why| format!("--shadow-http: {why}"))
+    })
+    .await;
+    loaded.unwrap_or_else(|panic| Err(format!("loading panicked: {panic}")))
 }
 
 /// Stops `state`'s function while it is paused, else brings it to its desired version;

@@ -19,6 +19,9 @@ pub const PAUSE_PREFIX: &str = "pause.";
 /// Key prefix of a drain request.
 pub const DRAIN_PREFIX: &str = "drain.";
 
+/// Key prefix of a function's shadow version.
+pub const SHADOW_PREFIX: &str = "shadow.";
+
 /// What a key of the functions bucket names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Record<'a> {
@@ -28,6 +31,8 @@ pub enum Record<'a> {
     Pause(&'a str),
     /// A drain request, by host id.
     Drain(&'a str),
+    /// A function's shadow version, by function name.
+    Shadow(&'a str),
 }
 
 impl<'a> Record<'a> {
@@ -37,6 +42,8 @@ impl<'a> Record<'a> {
             Record::Pause(name)
         } else if let Some(host) = key.strip_prefix(DRAIN_PREFIX) {
             Record::Drain(host)
+        } else if let Some(name) = key.strip_prefix(SHADOW_PREFIX) {
+            Record::Shadow(name)
         } else {
             Record::Function(key)
         }
@@ -51,6 +58,23 @@ pub fn pause_key(name: &str) -> String {
 /// The key of a drain request for host `host`.
 pub fn drain_key(host: &str) -> String {
     format!("{DRAIN_PREFIX}{host}")
+}
+
+/// The key of function `name`'s shadow version.
+pub fn shadow_key(name: &str) -> String {
+    format!("{SHADOW_PREFIX}{name}")
+}
+
+/// A candidate version shadowing a function on every host (`sluice deploy --shadow`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShadowRecord {
+    /// The candidate, as a deploy would make it the desired state (`sluice promote` does).
+    pub candidate: DesiredState,
+    /// The share of events shadowed, 0 to 1.
+    pub sample: f64,
+    /// Hosts the candidate may send HTTP requests to (`host[:port]` patterns).
+    #[serde(default)]
+    pub http: Vec<String>,
 }
 
 /// A function paused on every host (`sluice pause`).
@@ -111,6 +135,8 @@ pub struct Records {
     pub pauses: BTreeMap<String, Pause>,
     /// Drain requests, by host id.
     pub drains: BTreeMap<String, Drain>,
+    /// Shadow versions, by function name.
+    pub shadows: BTreeMap<String, ShadowRecord>,
 }
 
 /// Reads every record of the functions bucket `store`.
@@ -133,6 +159,11 @@ pub async fn read_all(store: &kv::Store) -> anyhow::Result<Records> {
                     .drains
                     .insert(host.to_owned(), serde_json::from_slice(&value)?);
             }
+            Record::Shadow(name) => {
+                records
+                    .shadows
+                    .insert(name.to_owned(), serde_json::from_slice(&value)?);
+            }
         }
     }
     records.functions.sort_by(|a, b| a.name.cmp(&b.name));
@@ -151,6 +182,10 @@ mod tests {
             Record::Pause("order-total")
         );
         assert_eq!(Record::of(&drain_key("host.a-1")), Record::Drain("host.a-1"));
+        assert_eq!(
+            Record::of(&shadow_key("order-total")),
+            Record::Shadow("order-total")
+        );
     }
 
     #[test]

@@ -190,6 +190,14 @@ impl Function {
         })
     }
 
+    /// The function as a shadow version runs it: under [`Manifest::shadowed`] with `http`;
+    /// its version stays the one it was loaded as.
+    pub fn shadowed(mut self, http: &[String]) -> Result<Self, String> {
+        let manifest = (*self.manifest).clone().shadowed(http)?;
+        self.manifest = Arc::new(manifest);
+        Ok(self)
+    }
+
     /// The function's name (its file name without `.wasm`).
     pub fn name(&self) -> &Arc<str> {
         &self.name

@@ -132,6 +132,27 @@ impl Services {
     }
 }
 
+impl Services {
+    /// What a shadow version's attempt at one event reaches, beside the live function whose
+    /// imports reach `live`: the live buckets for reading, with writes kept to the attempt
+    /// (see [`Overlay`](super::kv::Overlay)); no requests; delayed and plain publishes kept,
+    /// never sent.
+    pub fn shadowing(live: &Services) -> Self {
+        let kv = match &*live.kv {
+            KvBackend::JetStream(stores) => KvBackend::Overlay(super::kv::Overlay::new(stores.clone())),
+            _ => KvBackend::None,
+        };
+        Self {
+            kv: Arc::new(kv),
+            requests: Err("a shadow version sends no requests (they could act twice)"),
+            delays: Delays::Shown,
+            sealed: live.sealed.clone(),
+            shown: true,
+            tracer: None,
+        }
+    }
+}
+
 /// Whether this host can take delayed events now, or why not.
 #[derive(Debug)]
 pub struct DelayReadiness(RwLock<Result<(), String>>);

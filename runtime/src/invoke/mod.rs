@@ -191,6 +191,11 @@ impl Runner {
         &self.function
     }
 
+    /// What its imports reach.
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
     /// Traces (when tracing is on) that `event` is dead-lettered for `reason` without
     /// reaching the handler.
     pub fn trace_unhandled(&self, event: &Event, reason: DeadLetterReason, error: &str) {

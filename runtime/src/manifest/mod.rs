@@ -220,6 +220,15 @@ impl Manifest {
         })
     }
 
+    /// This manifest as a shadow version runs under it: HTTP only to the hosts of `http`
+    /// (`host[:port]` patterns, as `permissions.http`), no requests, no transcripts.
+    pub fn shadowed(mut self, http: &[String]) -> Result<Self, String> {
+        self.http = authorities(http.to_vec())?;
+        self.request = Vec::new();
+        self.transcripts = false;
+        Ok(self)
+    }
+
     /// Whether this function may publish to `subject` (its event's reply-to aside).
     pub fn may_publish(&self, subject: &str) -> bool {
         self.publish.iter().any(|pattern| pattern.matches(subject))

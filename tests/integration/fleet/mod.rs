@@ -7,6 +7,7 @@ mod cluster;
 mod fleet_wide;
 mod partitions;
 mod rollout;
+mod shadow;
 mod stream;
 
 use std::time::{Duration, Instant};

@@ -12,10 +12,26 @@ use sluice_runtime::fleet::{Bundle, BundleError, component_paths};
 use super::FleetArgs;
 use super::status::wait_for;
 
-/// Deploys the functions at `paths`; with `wait`, waits up to that long for the hosts.
+/// Whether a deploy makes the functions live or shadows.
+pub enum How {
+    /// Live; with `wait`, wait up to that long for the hosts.
+    Live {
+        /// How long to wait for the hosts, if at all.
+        wait: Option<Duration>,
+    },
+    /// As shadows of the live versions, on a `sample` share of events, calling only `http`.
+    Shadow {
+        /// The share of events shadowed.
+        sample: f64,
+        /// Hosts the shadow may call.
+        http: Vec<String>,
+    },
+}
+
+/// Deploys the functions at `paths` as `how` says.
 pub async fn run(
     paths: &[PathBuf],
-    wait: Option<Duration>,
+    how: How,
     by: Option<&str>,
     state_dir: &Path,
     args: &FleetArgs,
@@ -40,6 +56,23 @@ pub async fn run(
         }
     };
     let fleet = args.open().await?;
+    let wait = match how {
+        How::Live { wait } => wait,
+        How::Shadow { sample, http } => {
+            for bundle in &bundles {
+                let record = fleet.shadow(bundle, sample, http.clone(), by).await?;
+                println!(
+                    "shadowing {} with version {} on {:.0}% of events (component sha256 {}); see `sluice shadow report {}`",
+                    bundle.name,
+                    record.candidate.version,
+                    sample * 100.0,
+                    record.candidate.short_component(),
+                    bundle.name
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let mut shipped = Vec::new();
     for bundle in &bundles {
         let done = fleet.deploy(bundle, by).await?;

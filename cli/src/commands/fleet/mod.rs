@@ -1,9 +1,10 @@
 //! The fleet commands: `deploy`, `undeploy`, `versions`, `rollback`, `status`, `pause`,
-//! `resume` and `drain`, each a thin caller of `sluice_runtime::fleet`.
+//! `resume`, `drain`, `shadow` and `promote`, each a thin caller of `sluice_runtime::fleet`.
 
 mod deploy;
 mod history;
 mod operate;
+mod shadow;
 mod status;
 
 use std::path::PathBuf;
@@ -38,6 +39,19 @@ impl FleetArgs {
     }
 }
 
+/// A share of events: `10%`, or a fraction from 0 to 1.
+fn parse_share(text: &str) -> Result<f64, String> {
+    let share = match text.strip_suffix('%') {
+        Some(percent) => percent.trim().parse::<f64>().map(|p| p / 100.0),
+        None => text.trim().parse::<f64>(),
+    }
+    .map_err(|_| format!("`{text}` is not a share: write it as `10%` or `0.1`"))?;
+    match (0.0..=1.0).contains(&share) {
+        true => Ok(share),
+        false => Err(format!("`{text}` is not a share from 0% to 100%")),
+    }
+}
+
 /// A fleet subcommand.
 #[derive(Debug, Subcommand)]
 pub enum FleetCommand {
@@ -59,6 +73,30 @@ pub enum FleetCommand {
         /// Where compiled components are cached.
         #[arg(long, default_value = ".sluice")]
         state_dir: PathBuf,
+        /// Run each function as a shadow of its live version on every host instead: on a copy
+        /// of each event, with nothing sent, and its outcomes compared (`sluice shadow report`).
+        #[arg(long, conflicts_with = "wait")]
+        shadow: bool,
+        /// With --shadow: the share of events shadowed, as `10%` or `0.1`.
+        #[arg(long, default_value = "100%", requires = "shadow", value_parser = parse_share)]
+        sample: f64,
+        /// With --shadow: a host (`host[:port]`, as in permissions.http) the shadow may send
+        /// HTTP requests to because calling it twice is safe; repeatable. Others are denied.
+        #[arg(long = "shadow-http", value_name = "HOST", requires = "shadow")]
+        shadow_http: Vec<String>,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// Compare, event by event, a function's shadow version with its live one; or stop it.
+    #[command(subcommand)]
+    Shadow(shadow::ShadowCommand),
+    /// Make a function's shadow version its live version on every host (a normal deploy).
+    Promote {
+        /// The function.
+        name: String,
+        /// Who promotes, recorded in the history (default: user@machine).
+        #[arg(long)]
+        by: Option<String>,
         #[command(flatten)]
         fleet: FleetArgs,
     },
@@ -153,11 +191,23 @@ pub async fn run(command: FleetCommand) -> anyhow::Result<ExitCode> {
             timeout,
             by,
             state_dir,
+            shadow,
+            sample,
+            shadow_http,
             fleet,
         } => {
             let wait = wait.then(|| std::time::Duration::from_secs(timeout));
-            deploy::run(&paths, wait, by.as_deref(), &state_dir, &fleet).await
+            let how = match shadow {
+                true => deploy::How::Shadow {
+                    sample,
+                    http: shadow_http,
+                },
+                false => deploy::How::Live { wait },
+            };
+            deploy::run(&paths, how, by.as_deref(), &state_dir, &fleet).await
         }
+        FleetCommand::Shadow(command) => shadow::run(command).await,
+        FleetCommand::Promote { name, by, fleet } => shadow::promote(&name, by.as_deref(), &fleet).await,
         FleetCommand::Undeploy { name, fleet } => history::undeploy(&name, &fleet).await,
         FleetCommand::Versions { name, fleet } => history::versions(&name, &fleet).await,
         FleetCommand::Rollback { name, to, by, fleet } => {

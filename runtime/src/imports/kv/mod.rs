@@ -6,6 +6,7 @@
 
 mod jetstream;
 mod memory;
+mod overlay;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::bindings::sluice::function::kv::{Entry, Host, KvError};
 use crate::telemetry::{self, Recording, SpanKind};
 use crate::transcript::HostCall;
 pub use memory::MemoryKv;
+pub use overlay::Overlay;
 use sluice_protocol::kv::{self, MAX_KEYS};
 
 /// Where a function's key-value calls go.
@@ -27,12 +29,15 @@ pub enum KvBackend {
     JetStream(BTreeMap<String, Store>),
     /// Memory that lives as long as the function (`sluice invoke`).
     Memory(MemoryKv),
+    /// A shadow version's: live reads, writes kept to the event.
+    Overlay(Overlay),
 }
 
 /// One bucket a call may use.
 enum Bucket<'a> {
     JetStream(&'a Store),
     Memory(&'a MemoryKv),
+    Overlay(&'a Overlay),
 }
 
 impl State {
@@ -56,6 +61,7 @@ impl KvBackend {
         match self {
             Self::JetStream(stores) => stores.get(bucket).map(Bucket::JetStream),
             Self::Memory(memory) => Some(Bucket::Memory(memory)),
+            Self::Overlay(overlay) => overlay.has(bucket).then_some(Bucket::Overlay(overlay)),
             Self::None => None,
         }
         .ok_or_else(|| {
@@ -90,6 +96,7 @@ impl Host for State {
                 match backend.resolve(&bucket)? {
                     Bucket::JetStream(store) => jetstream::get(store, &bucket, &key).await,
                     Bucket::Memory(memory) => Ok(memory.get(&bucket, &key)),
+                    Bucket::Overlay(overlay) => overlay.get(&bucket, &key).await,
                 }
             },
         )
@@ -112,6 +119,7 @@ impl Host for State {
                 match backend.resolve(&bucket)? {
                     Bucket::JetStream(store) => jetstream::set(store, &bucket, &key, value).await,
                     Bucket::Memory(memory) => Ok(memory.set(&bucket, &key, value)),
+                    Bucket::Overlay(overlay) => overlay.set(&bucket, &key, value).await,
                 }
             },
         )
@@ -136,6 +144,7 @@ impl Host for State {
                         memory.delete(&bucket, &key);
                         Ok(())
                     }
+                    Bucket::Overlay(overlay) => overlay.delete(&bucket, &key).await,
                 }
             },
         )
@@ -166,6 +175,9 @@ impl Host for State {
                         jetstream::compare_and_swap(store, &bucket, &key, value, revision).await
                     }
                     Bucket::Memory(memory) => memory.compare_and_swap(&bucket, &key, value, revision),
+                    Bucket::Overlay(overlay) => {
+                        overlay.compare_and_swap(&bucket, &key, value, revision).await
+                    }
                 }
             },
         )
@@ -187,6 +199,7 @@ impl Host for State {
                 let keys = match backend.resolve(&bucket)? {
                     Bucket::JetStream(store) => jetstream::keys(store, &bucket, &prefix).await?,
                     Bucket::Memory(memory) => memory.keys(&bucket, &prefix),
+                    Bucket::Overlay(overlay) => overlay.keys(&bucket, &prefix).await?,
                 };
                 bounded(keys, &bucket, &prefix)
             },
