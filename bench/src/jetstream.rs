@@ -28,6 +28,12 @@ pub(crate) const STREAM: &str = "ORDERS";
 /// The same function and limits as the core-NATS throughput scenario, in JetStream mode.
 pub(crate) const ORDER_TOTAL_JS: &str = "[trigger]\nsubjects = [\"orders.placed\"]\nmode = \"jetstream\"\nstream = \"ORDERS\"\n[permissions]\npublish = [\"orders.totalled\"]\n[limits]\nmax_concurrency = 32\n";
 
+/// The row with a shadow version (order-total itself) on every event.
+const SHADOW_ALL: &str = "Sluice JetStream, fresh, shadow version on 100% of events";
+
+/// The row with a shadow version on a tenth of the events.
+const SHADOW_TENTH: &str = "Sluice JetStream, fresh, shadow version on 10% of events";
+
 /// How many stream acks the publisher waits for at a time.
 const PUBLISH_WINDOW: usize = 1024;
 
@@ -60,6 +66,8 @@ pub async fn throughput(size: &Size, report: &mut Report) -> anyhow::Result<()> 
             "Sluice JetStream, fresh, transcripts off",
             "[dead_letter]\ntranscript = false\n",
         ),
+        (SHADOW_ALL, ""),
+        (SHADOW_TENTH, ""),
         (
             "Sluice JetStream, events_per_instance = 100",
             "events_per_instance = 100\n",
@@ -78,7 +86,12 @@ pub async fn throughput(size: &Size, report: &mut Report) -> anyhow::Result<()> 
             (drained, settled)
         } else {
             let manifest = format!("{ORDER_TOTAL_JS}{extra}");
-            sluice_drains(&server, &js, collector, "order-total", &manifest).await?
+            let shadow = match label {
+                SHADOW_ALL => Some(1.0),
+                SHADOW_TENTH => Some(0.1),
+                _ => None,
+            };
+            sluice_drains(&server, &js, collector, "order-total", &manifest, shadow).await?
         };
         rows.push((label, drained, settled));
     }
@@ -120,22 +133,38 @@ pub(crate) async fn sluice_run(
     let js = jetstream::new(server.client().await);
     store_orders(&js, n).await?;
     let collector = collect(server.client().await, n, timeout).await?;
-    sluice_drains(&server, &js, collector, guest, manifest).await
+    sluice_drains(&server, &js, collector, guest, manifest, None).await
 }
 
-/// Starts a host with `guest` as `order-total` and waits for `collector`.
+/// Starts a host with `guest` as `order-total` (shadowed by itself on a `shadow` share of
+/// events, when given: set right after the host starts, so the first events of the burst may
+/// go unshadowed) and waits for `collector`.
 async fn sluice_drains(
     server: &NatsServer,
     js: &jetstream::Context,
     collector: tokio::task::JoinHandle<anyhow::Result<Drained>>,
     guest: &str,
     manifest: &str,
+    shadow: Option<f64>,
 ) -> anyhow::Result<(Drained, String)> {
     let dir = FunctionsDir::new();
     dir.add("order-total", guest, manifest);
     let runtime = Runtime::start(RuntimeConfig::new(dir.path(), server.url())).await?;
+    if let Some(sample) = shadow {
+        let wasm = dir.path().join("order-total.wasm");
+        let options = sluice_runtime::shadow::ShadowOptions { sample };
+        runtime
+            .set_shadow("order-total", Some((wasm.as_path(), &[], options)))
+            .await?;
+    }
     let drained = collector.await??;
-    let settled = settled(js, "sluice-order-total").await;
+    let mut settled = settled(js, "sluice-order-total").await;
+    if shadow.is_some() {
+        let compared = sluice_runtime::shadow::read(js, "order-total", None)
+            .await
+            .map_or(0, |results| results.len());
+        settled += &format!(", {compared} events shadowed");
+    }
     runtime.shutdown().await;
     Ok((drained, settled))
 }

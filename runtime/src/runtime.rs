@@ -152,14 +152,23 @@ impl Runtime {
         self.host.deploy(function).await
     }
 
-    /// Makes `candidate` shadow deployed function `name` on this host, or stops shadowing
-    /// it (`None`); see [`crate::shadow`].
+    /// Makes the component `wasm` (with the manifest beside it, run as
+    /// [`Manifest::shadowed`](crate::Manifest::shadowed) with `http`) shadow deployed function
+    /// `name` on this host, or stops shadowing it (`None`); see [`crate::shadow`]. The fleet
+    /// does this on every host for `sluice deploy --shadow`.
     pub async fn set_shadow(
         &self,
         name: &str,
-        candidate: Option<(Function, crate::shadow::ShadowOptions)>,
+        candidate: Option<(&std::path::Path, &[String], crate::shadow::ShadowOptions)>,
     ) -> anyhow::Result<()> {
-        self.host.set_shadow(name, candidate).await
+        let Some((wasm, http, options)) = candidate else {
+            return self.host.set_shadow(name, None).await;
+        };
+        let engine = self.host.dispatcher.engine.clone();
+        let wasm = wasm.to_owned();
+        let function = tokio::task::block_in_place(|| Function::load(&engine, &wasm))?;
+        let function = function.shadowed(http).map_err(anyhow::Error::msg)?;
+        self.host.set_shadow(name, Some((function, options))).await
     }
 
     /// The version of the candidate shadowing `name` on this host, if any.

@@ -221,10 +221,10 @@ impl Manifest {
     }
 
     /// This manifest as a shadow version runs under it: HTTP only to the hosts of `http`
-    /// (`host[:port]` patterns, as `permissions.http`), no requests, no transcripts.
+    /// (`host[:port]` patterns, as `permissions.http`), no transcripts. (Its requests are
+    /// refused by what a shadow's imports reach, with a message saying why.)
     pub fn shadowed(mut self, http: &[String]) -> Result<Self, String> {
         self.http = authorities(http.to_vec())?;
-        self.request = Vec::new();
         self.transcripts = false;
         Ok(self)
     }

@@ -184,3 +184,91 @@ async fn a_shadow_reports_exactly_the_events_it_changes_and_live_is_untouched() 
     assert!(fleet.shadow_of("order-total").await.unwrap().is_none());
     host.runtime.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_writes_no_live_state_sends_no_request_and_calls_no_unnamed_host() {
+    let manifest = Manifest::new()
+        .subjects(["keeper.in"])
+        .buckets(["state"])
+        .publish(["probe.out"])
+        .request(["prices.quote"])
+        .http(["127.0.0.1:9"]);
+    let sluice = sluice_tests::Sluice::builder()
+        .add("keeper", "probe", manifest.clone())
+        .start()
+        .await;
+    let candidate_dir = sluice_tests::FunctionsDir::new();
+    candidate_dir.add("keeper", "probe", manifest.max_concurrency(8));
+    let wasm = candidate_dir.path().join("keeper.wasm");
+    let options = sluice_runtime::shadow::ShadowOptions { sample: 1.0 };
+    sluice
+        .host
+        .set_shadow("keeper", Some((wasm.as_path(), &[], options)))
+        .await
+        .unwrap();
+    let mut quotes = sluice.subscribe("prices.quote").await;
+    let responder = sluice.client.clone();
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = asked.clone();
+    tokio::spawn(async move {
+        while let Some(request) = futures::StreamExt::next(&mut quotes).await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if let Some(reply) = request.reply {
+                responder.publish(reply, "42".into()).await.unwrap();
+            }
+        }
+    });
+    let mut out = sluice.subscribe("probe.out").await;
+    let js = sluice.js();
+    let requests = [
+        json!({"op": "kv-set", "bucket": "state", "key": "k", "value": "live"}),
+        json!({"op": "request", "subject": "prices.quote", "payload": "p", "timeout_ms": 200}),
+        json!({"op": "http", "url": "http://127.0.0.1:9/hook", "body": "b", "timeout_ms": 200}),
+    ];
+    for (n, request) in requests.iter().enumerate() {
+        sluice
+            .publish_event("keeper.in", &format!("k-{n}"), request.to_string())
+            .await;
+        next_message(&mut out, WAIT, &format!("live output {n}")).await;
+    }
+    let results = async || read(&js, "keeper", None).await.unwrap();
+    eventually(WAIT, "three shadow results", async || results().await.len() == 3).await;
+    let results = results().await;
+
+    let state = js.get_key_value("state").await.unwrap();
+    let history: Vec<_> = futures::StreamExt::collect::<Vec<_>>(state.history("k").await.unwrap()).await;
+    assert_eq!(history.len(), 1, "only live wrote the key");
+    assert_eq!(state.get("k").await.unwrap().unwrap(), "live".as_bytes());
+    let result = |id: &str| {
+        results
+            .iter()
+            .find(|result| result.event_id == id)
+            .unwrap()
+            .clone()
+    };
+    let output =
+        |id: &str| -> Value { serde_json::from_str(&result(id).candidate.messages[0].payload).unwrap() };
+    assert_eq!(
+        output("k-0")["revision"],
+        2,
+        "the shadow saw live's write, and wrote over it"
+    );
+    let refused = result("k-1");
+    assert_eq!(refused.verdict, Verdict::CandidateFailed, "{refused:?}");
+    assert!(
+        refused
+            .candidate
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("a shadow version sends no requests"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        asked.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "only live asked"
+    );
+    assert_eq!(output("k-2")["error"], "denied", "{:?}", result("k-2"));
+    sluice.shutdown().await;
+}
