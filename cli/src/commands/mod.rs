@@ -4,6 +4,7 @@ mod check;
 mod dev;
 mod dlq;
 mod dlq_debug;
+mod dlq_report;
 mod fleet;
 mod graph;
 mod invoke;

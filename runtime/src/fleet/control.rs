@@ -10,7 +10,7 @@ use futures::TryStreamExt;
 
 use super::buckets::Buckets;
 use super::bundle::Bundle;
-use super::desired::{DesiredState, current_user, now_rfc3339, sha256_hex};
+use super::desired::{DesiredState, current_user, now_rfc3339};
 use super::records::{Records, read_all};
 use super::report::HostReport;
 
@@ -72,19 +72,8 @@ impl Fleet {
     /// Uploads `bundle`'s component (unless the store has it) and records it as the desired
     /// state of its function, deployed by `by` (default: `user@machine`).
     pub async fn deploy(&self, bundle: &Bundle, by: Option<&str>) -> anyhow::Result<Shipped> {
-        let component = sha256_hex(&bundle.component);
-        let uploaded = self.upload(&component, &bundle.component).await?;
-        let state = DesiredState {
-            name: bundle.name.clone(),
-            version: bundle.version.clone(),
-            component,
-            size: bundle.component.len() as u64,
-            manifest: bundle.manifest.clone(),
-            schemas: bundle.schemas.clone(),
-            deployed_by: by.map_or_else(current_user, str::to_owned),
-            deployed_at: now_rfc3339(),
-            rolled_back_from: None,
-        };
+        let state = DesiredState::of(bundle, by);
+        let uploaded = self.upload(&state.component, &bundle.component).await?;
         if let Some(current) = self.desired(&state.name).await?
             && current.version == state.version
         {

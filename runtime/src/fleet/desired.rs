@@ -32,6 +32,22 @@ pub struct DesiredState {
 }
 
 impl DesiredState {
+    /// The desired state that makes `bundle` its function's version, deployed now by `by`
+    /// (default: `user@machine`).
+    pub fn of(bundle: &super::bundle::Bundle, by: Option<&str>) -> Self {
+        Self {
+            name: bundle.name.clone(),
+            version: bundle.version.clone(),
+            component: sha256_hex(&bundle.component),
+            size: bundle.component.len() as u64,
+            manifest: bundle.manifest.clone(),
+            schemas: bundle.schemas.clone(),
+            deployed_by: by.map_or_else(current_user, str::to_owned),
+            deployed_at: now_rfc3339(),
+            rolled_back_from: None,
+        }
+    }
+
     /// Parses a value read from the functions bucket.
     pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)

@@ -5,7 +5,7 @@
 
 use super::bundle::Bundle;
 use super::control::{Fleet, retry_while_failing_over};
-use super::desired::{DesiredState, current_user, now_rfc3339, sha256_hex};
+use super::desired::{DesiredState, current_user, now_rfc3339};
 use super::records::{ShadowRecord, shadow_key, to_json};
 
 impl Fleet {
@@ -31,19 +31,8 @@ impl Fleet {
                 live.version
             );
         }
-        let component = sha256_hex(&bundle.component);
-        self.upload(&component, &bundle.component).await?;
-        let candidate = DesiredState {
-            name: name.clone(),
-            version: bundle.version.clone(),
-            component,
-            size: bundle.component.len() as u64,
-            manifest: bundle.manifest.clone(),
-            schemas: bundle.schemas.clone(),
-            deployed_by: by.map_or_else(current_user, str::to_owned),
-            deployed_at: now_rfc3339(),
-            rolled_back_from: None,
-        };
+        let candidate = DesiredState::of(bundle, by);
+        self.upload(&candidate.component, &bundle.component).await?;
         let record = ShadowRecord {
             candidate,
             sample,
