@@ -10,7 +10,8 @@
 //!   first delivery on a host, after the live attempt.
 //! - **Live does not wait for it.** The candidate runs in a task of its own after the live
 //!   attempt, in at most a quarter of the live function's `limits.max_concurrency` instances
-//!   (at least one); an event that finds them all busy is not shadowed.
+//!   (at least one); an event that finds them all busy is not shadowed (counted, and the
+//!   count stored with the shadow's next result).
 //! - **Results.** Each comparison is a message on `sluice.shadow.NAME` in stream
 //!   [`STREAM`] (kept 7 days): the event, the verdict ([`Verdict`]) and both sides' outcomes.
 //!   `sluice shadow report NAME` reads them back ([`read`], [`Summary`]).
@@ -18,7 +19,7 @@
 mod compare;
 pub(crate) mod results;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::Semaphore;
@@ -51,6 +52,11 @@ pub struct Shadow {
     js: async_nats::jetstream::Context,
     /// Whether storing a result failed (warned once).
     failing: AtomicBool,
+    /// Names this shadow on this host in its results, so the report can add up what each
+    /// host skipped.
+    id: String,
+    /// Sampled events not shadowed because every instance was busy.
+    skipped: AtomicU64,
 }
 
 impl Shadow {
@@ -72,6 +78,8 @@ impl Shadow {
             permits: Arc::new(Semaphore::new(share)),
             js,
             failing: AtomicBool::new(false),
+            id: nuid::next().to_string(),
+            skipped: AtomicU64::new(0),
         }
     }
 
@@ -92,6 +100,7 @@ impl Shadow {
             return;
         }
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            self.skipped.fetch_add(1, Ordering::Relaxed);
             tracing::debug!("shadow busy: event not shadowed");
             return;
         };
@@ -108,7 +117,9 @@ impl Shadow {
         let services = Arc::new(Services::shadowing(&self.live));
         let runner = Runner::new(self.engine.clone(), self.candidate.clone(), services);
         let candidate = Observed::of(&runner.invoke(event, 1).await);
-        let result = ShadowResult::new(event, self.candidate.version(), live, candidate);
+        let mut result = ShadowResult::new(event, self.candidate.version(), live, candidate);
+        result.shadow = self.id.clone();
+        result.skipped = self.skipped.load(Ordering::Relaxed);
         match results::store(&self.js, self.candidate.name(), &result).await {
             Ok(()) => {
                 if self.failing.swap(false, Ordering::Relaxed) {

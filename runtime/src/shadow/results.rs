@@ -41,6 +41,12 @@ pub struct ShadowResult {
     pub live: Observed,
     /// The candidate's.
     pub candidate: Observed,
+    /// Which shadow (one per host and start) stored it.
+    #[serde(default)]
+    pub shadow: String,
+    /// How many sampled events that shadow had skipped so far (its instances were busy).
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 impl ShadowResult {
@@ -53,6 +59,8 @@ impl ShadowResult {
             verdict: compare(&live, &candidate),
             live,
             candidate,
+            shadow: String::new(),
+            skipped: 0,
         }
     }
 }
@@ -137,6 +145,9 @@ pub struct Summary<'a> {
     pub compared: usize,
     /// Per verdict: how many, and the first `examples` of them.
     pub verdicts: BTreeMap<Verdict, (usize, Vec<&'a ShadowResult>)>,
+    /// Sampled events the shadows skipped because their instances were busy, as far as their
+    /// stored results tell (a skip after a shadow's last result is not counted).
+    pub skipped: u64,
 }
 
 impl<'a> Summary<'a> {
@@ -146,18 +157,72 @@ impl<'a> Summary<'a> {
             compared: results.len(),
             ..Default::default()
         };
+        let mut skipped: BTreeMap<&str, u64> = BTreeMap::new();
         for result in results {
             let (count, kept) = summary.verdicts.entry(result.verdict).or_default();
             *count += 1;
             if kept.len() < examples {
                 kept.push(result);
             }
+            let most = skipped.entry(&result.shadow).or_default();
+            *most = (*most).max(result.skipped);
         }
+        summary.skipped = skipped.values().sum();
         summary
     }
 
     /// How many results have `verdict`.
     pub fn count(&self, verdict: Verdict) -> usize {
         self.verdicts.get(&verdict).map_or(0, |(count, _)| *count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shadow::Seen;
+
+    fn result(id: &str, shadow: &str, skipped: u64, total: u64) -> ShadowResult {
+        let observed = |total: u64| Observed {
+            error: None,
+            messages: vec![Seen {
+                subject: "orders.totalled".into(),
+                payload: format!("{{\"total\":{total}}}"),
+            }],
+        };
+        let event = Event::new(
+            "orders.placed".into(),
+            "{}".into(),
+            vec![("Nats-Msg-Id".into(), id.into())],
+            None,
+        );
+        let mut result = ShadowResult::new(&event, "v2", observed(1), observed(total));
+        result.shadow = shadow.into();
+        result.skipped = skipped;
+        result
+    }
+
+    #[test]
+    fn a_summary_counts_verdicts_keeps_examples_and_adds_up_each_hosts_skips() {
+        let results = [
+            result("e-1", "host-a", 0, 1),
+            result("e-2", "host-a", 3, 2),
+            result("e-3", "host-b", 1, 1),
+            result("e-4", "host-a", 5, 3),
+        ];
+        let summary = Summary::of(&results, 1);
+        assert_eq!(summary.compared, 4);
+        assert_eq!(summary.count(Verdict::Same), 2);
+        assert_eq!(summary.count(Verdict::DifferentOutputs), 2);
+        let (_, shown) = &summary.verdicts[&Verdict::DifferentOutputs];
+        assert_eq!(
+            shown.iter().map(|r| r.event_id.as_str()).collect::<Vec<_>>(),
+            ["e-2"]
+        );
+        assert_eq!(
+            summary.skipped,
+            5 + 1,
+            "the latest count of each shadow, added up"
+        );
     }
 }

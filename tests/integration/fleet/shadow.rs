@@ -12,13 +12,15 @@ use sluice_tests::{
 
 use super::{CONVERGE, converged};
 
-/// order-total on stream SHADOWED, at least once.
+/// order-total on stream SHADOWED, at least once; its cap of 64 gives a shadow 16 instances,
+/// more than the orders a test sends at once, so none is skipped as busy.
 fn order_total() -> Manifest {
     Manifest::new()
         .subjects(["orders.placed"])
         .jetstream()
         .stream("SHADOWED")
         .publish(["orders.totalled"])
+        .max_concurrency(64)
 }
 
 /// Twelve orders (two over 10,000.00, one with a gift) and one that is not an order.
@@ -165,6 +167,7 @@ async fn a_shadow_reports_exactly_the_events_it_changes_and_live_is_untouched() 
         .unwrap();
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["counts"]["different_outputs"], 2, "{report:#}");
+    assert_eq!(report["skipped"], 0, "{report:#}");
 
     let mut command = sluice_command();
     command.args(["promote", "order-total", "--nats", &server.url()]);
@@ -198,7 +201,7 @@ async fn a_shadow_writes_no_live_state_sends_no_request_and_calls_no_unnamed_hos
         .start()
         .await;
     let candidate_dir = sluice_tests::FunctionsDir::new();
-    candidate_dir.add("keeper", "probe", manifest.max_concurrency(8));
+    candidate_dir.add("keeper", "probe", manifest.max_concurrency(64));
     let wasm = candidate_dir.path().join("keeper.wasm");
     let options = sluice_runtime::shadow::ShadowOptions { sample: 1.0 };
     sluice

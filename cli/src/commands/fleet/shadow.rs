@@ -160,6 +160,7 @@ fn as_json(name: &str, version: Option<&str>, summary: &Summary<'_>) -> Value {
         "function": name,
         "candidate_version": version,
         "compared": summary.compared,
+        "skipped": summary.skipped,
         "counts": counts,
         "examples": examples,
     })
