@@ -1,6 +1,7 @@
 """Publishes N orders to orders.placed and waits for N results on orders.totalled.
 
-Usage: drive.py NATS_URL N [TIMEOUT_SECONDS]. The driver for measure.sh: it runs in its own
+Usage: drive.py NATS_URL N [TIMEOUT_SECONDS], or drive.py NATS_URL --create-stream to
+create the stream ORDERS on orders.placed first (for a JetStream trigger). The driver for measure.sh: it runs in its own
 process, so what is counted in the host's process is the host alone. Needs nats-py
 (the benchmark's venv under target/bench-venv has it).
 """
@@ -39,4 +40,12 @@ async def main(url, n, timeout):
     print(f"{got}/{n} in {el:.3f}s = {got/el:.0f}/s", flush=True)
     await nc.close()
 
-asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 60))
+async def create_stream(url):
+    nc = await nats.connect(url)
+    await nc.jetstream().add_stream(name="ORDERS", subjects=["orders.placed"])
+    await nc.close()
+
+if sys.argv[2] == "--create-stream":
+    asyncio.run(create_stream(sys.argv[1]))
+else:
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 60))

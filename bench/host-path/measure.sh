@@ -15,8 +15,11 @@
 #   SLUICE_PROFILE=perfmap the handler's compiled functions are named too.
 #
 # Environment: GUEST (the order-total component), WARM (warm-up events, default 500),
+# TRIGGER (core, the default, or jetstream: orders go into a stream ORDERS and the function
+# pulls them from it, acking each),
 # LOG (the host's SLUICE_LOG; default warn,sluice::commands=info; LOG=info is the shipped
 # level, LOG=off,sluice::commands=info logs nothing but the readiness line),
+# SLUICE_NATS_SERVER (the nats-server binary; default nats-server on PATH),
 # PYTHON (with nats-py; default target/bench-venv/bin/python, else python3).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,9 +32,16 @@ port=$((20000 + RANDOM % 20000))
 url=nats://127.0.0.1:$port
 mkdir -p "$work/fn"
 cp "$guest" "$work/fn/order-total.wasm"
+trigger=${TRIGGER:-core}
+case $trigger in
+  core) trigger_toml='' ;;
+  jetstream) trigger_toml=$'mode = "jetstream"\nstream = "ORDERS"' ;;
+  *) echo "TRIGGER must be core or jetstream, not $trigger" >&2; exit 2 ;;
+esac
 cat > "$work/fn/order-total.toml" <<TOML
 [trigger]
 subjects = ["orders.placed"]
+$trigger_toml
 [permissions]
 publish = ["orders.totalled"]
 [limits]
@@ -39,9 +49,10 @@ max_pending = 1000000
 max_concurrency = 32
 events_per_instance = $reuse
 TOML
-nats-server -p "$port" -a 127.0.0.1 >"$work/nats.log" 2>&1 &
+"${SLUICE_NATS_SERVER:-nats-server}" -p "$port" -a 127.0.0.1 -js -sd "$work/js" >"$work/nats.log" 2>&1 &
 nats=$!
 sleep 0.5
+[ "$trigger" = jetstream ] && "$python" "$root/bench/host-path/drive.py" "$url" --create-stream
 host=(env SLUICE_LOG="${LOG:-warn,sluice::commands=info}")
 [ "$mode" = callgrind ] && host+=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.out")
 "${host[@]}" "$bin" up --functions "$work/fn" --no-watch --nats "$url" --state-dir "$work/state" >"$work/sluice.log" 2>&1 &
@@ -58,7 +69,7 @@ case $mode in
     sleep 1
     total=$(callgrind_annotate "$work/cg.out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ && $1 ~ /[0-9]/ {gsub(",", "", $1); print $1}')
     echo "instructions per event: $((total / events))" ;;
-  stat) perf stat -e task-clock,context-switches -p "$sluice" -- "$python" "$root/bench/host-path/drive.py" "$url" "$events" 300 ;;
+  stat) perf stat -e ${PERF_STAT_EVENTS:-task-clock,context-switches} -p "$sluice" -- "$python" "$root/bench/host-path/drive.py" "$url" "$events" 300 ;;
   record)
     perf record -e cpu-clock -F ${FREQ:-2000} ${PERF_RECORD_ARGS:-} -o "$work/perf.data" -p "$sluice" -- "$python" "$root/bench/host-path/drive.py" "$url" "$events" 300
     perf report -i "$work/perf.data" --stdio --no-children --sort symbol 2>/dev/null | grep -v '^#' | head -60 ;;

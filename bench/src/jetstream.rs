@@ -34,6 +34,15 @@ const SHADOW_ALL: &str = "Sluice JetStream, fresh, shadow version on 100% of eve
 /// The row with a shadow version on a tenth of the events.
 const SHADOW_TENTH: &str = "Sluice JetStream, fresh, shadow version on 10% of events";
 
+/// The row of the shipped `sluice up` process.
+const SHIPPED_ROW: &str = "Sluice JetStream, shipped `sluice up` process, defaults";
+
+/// order-total's shipped manifest in JetStream mode on [`STREAM`]: its `max_concurrency = 16`
+/// and every other default.
+fn shipped_jetstream_manifest() -> String {
+    crate::shipped::SHIPPED.replace("mode = \"core\"", "mode = \"jetstream\"\nstream = \"ORDERS\"")
+}
+
 /// How many stream acks the publisher waits for at a time.
 const PUBLISH_WINDOW: usize = 1024;
 
@@ -72,6 +81,7 @@ pub async fn throughput(size: &Size, report: &mut Report) -> anyhow::Result<()> 
             "Sluice JetStream, events_per_instance = 100",
             "events_per_instance = 100\n",
         ),
+        (SHIPPED_ROW, ""),
         (baselines::NATIVE_JETSTREAM, ""),
     ] {
         let server = NatsServer::start();
@@ -83,6 +93,19 @@ pub async fn throughput(size: &Size, report: &mut Report) -> anyhow::Result<()> 
             let drained = collector.await??;
             let settled = settled(&js, "native").await;
             drop(running);
+            (drained, settled)
+        } else if label == SHIPPED_ROW {
+            let manifest = shipped_jetstream_manifest();
+            let host = match crate::shipped::ShippedHost::spawn(&server, None, &manifest, &[], &[]) {
+                Ok(host) => host,
+                Err(error) => {
+                    println!("({label}: not measured: {error:#})");
+                    continue;
+                }
+            };
+            let drained = collector.await??;
+            let settled = settled(&js, "sluice-order-total").await;
+            drop(host);
             (drained, settled)
         } else {
             let manifest = format!("{ORDER_TOTAL_JS}{extra}");

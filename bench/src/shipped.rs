@@ -64,9 +64,23 @@ impl ShippedHost {
         env: &[(&str, &str)],
         timeout: Duration,
     ) -> anyhow::Result<Self> {
+        let mut host = Self::spawn(server, log, SHIPPED, args, env)?;
+        host.until_serving(server, timeout).await?;
+        Ok(host)
+    }
+
+    /// Starts `sluice up` on `server` with order-total under `manifest`, without waiting
+    /// for it to serve (for a JetStream function, whose stream already holds the work).
+    pub fn spawn(
+        server: &NatsServer,
+        log: Option<&str>,
+        manifest: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let binary = sluice_binary()?;
         let dir = FunctionsDir::new();
-        dir.add("order-total", "order-total", SHIPPED);
+        dir.add("order-total", "order-total", manifest);
         let mut command = Command::new(binary);
         command.env_remove("SLUICE_LOG");
         for (name, _) in std::env::vars_os() {
@@ -87,9 +101,7 @@ impl ShippedHost {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
-        let mut host = Self { child, _dir: dir };
-        host.until_serving(server, timeout).await?;
-        Ok(host)
+        Ok(Self { child, _dir: dir })
     }
 
     /// Publishes an order every 100 ms until its total comes back.

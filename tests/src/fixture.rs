@@ -32,10 +32,13 @@ use sluice_runtime::{Runtime, RuntimeConfig};
 
 use crate::{FunctionsDir, NatsServer, events};
 
-/// Sends the host's logs to the test's captured output (shown when a test fails).
+/// Sends the host's logs to the test's captured output (shown when a test fails), at
+/// `RUST_LOG`'s levels when set, else at info.
 pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
-        .with_env_filter("info")
+        .with_env_filter(filter)
         .with_test_writer()
         .try_init();
 }

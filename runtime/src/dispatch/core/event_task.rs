@@ -11,17 +11,11 @@ use crate::deployment::Deployment;
 use crate::dispatch::outcome::dead_letter::{Verdict, send_dead_letter};
 use crate::dispatch::outcome::outbox::{Sending, publish_all};
 use crate::dispatch::outcome::{expired, precheck, retry_delay};
-use crate::dispatch::{Dispatcher, event_span};
+use crate::dispatch::{CHAIN, Dispatcher, event_span};
 use crate::event::Event;
 use crate::invoke::Outcome;
 use crate::ordering::KeyRelease;
 use crate::transcript::Transcript;
-
-/// Most events one task runs one after another before it ends and gives its permit back to
-/// the intake. A task that never has to wait (a fast handler, a free publish buffer) runs
-/// them in one poll, so this bounds how long it keeps its worker thread from other tasks
-/// (16 fresh Rust instances are about 0.2 ms); 16 and 64 measured the same throughput.
-pub const CHAIN: u32 = 16;
 
 /// Runs `admitted`, then, while events succeed and another is ready in `queue`, the next
 /// one with the same permit: one task serves a run of events without a spawn or a wake-up of

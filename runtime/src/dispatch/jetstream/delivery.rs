@@ -2,9 +2,12 @@
 //! ack (after the handler's publishes are confirmed), NAK with the host's delay, or a
 //! confirmed dead letter followed by TERM. The attempt number is the server's delivery count,
 //! so retries survive a host restart.
+//!
+//! A task that acked its delivery takes the next message waiting in the intake's pull-ahead
+//! window itself ([`chain`]).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::message::Acker;
@@ -12,12 +15,13 @@ use sluice_protocol::DeadLetterReason;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
+use super::prefetch::Prefetch;
 use crate::breaker;
 use crate::deployment::Deployment;
 use crate::dispatch::outcome::dead_letter::{Verdict, send_dead_letter};
 use crate::dispatch::outcome::outbox::{Sending, publish_confirmed};
 use crate::dispatch::outcome::{Rejected, precheck, retry_delay};
-use crate::dispatch::{Dispatcher, event_span};
+use crate::dispatch::{CHAIN, Dispatcher, event_span};
 use crate::event::Event;
 use crate::invoke::InvokeError;
 use crate::ordering::KeyRelease;
@@ -45,7 +49,40 @@ enum Settlement {
     },
 }
 
-/// Runs `delivery` in a new task (in its event's span) holding `permit` until settled.
+impl Delivery {
+    /// The event and acker of `message`, a JetStream delivery for `deployment`, with its
+    /// delivery count; `None` (logged) for a message that is not one.
+    pub fn of(
+        dispatcher: &Dispatcher,
+        deployment: &Deployment,
+        message: async_nats::Message,
+    ) -> Option<Self> {
+        let message = dispatcher.jetstream_message(message);
+        let info = match message.info() {
+            Ok(info) => info,
+            Err(error) => {
+                tracing::error!(
+                    function = &**deployment.function().name(),
+                    "ignoring a message that is not a JetStream delivery: {error}"
+                );
+                return None;
+            }
+        };
+        deployment.stats.set_jetstream_pending(info.pending);
+        let stream = info.stream.to_owned();
+        let (sequence, delivered) = (info.stream_sequence, info.delivered);
+        let published = SystemTime::from(info.published);
+        let (message, acker) = message.split();
+        let event = Event::from_jetstream(message, &stream, sequence, published);
+        Some(Self {
+            event: Arc::new(event),
+            acker,
+            attempt: u32::try_from(delivered.max(1)).unwrap_or(u32::MAX),
+        })
+    }
+}
+
+/// Runs `delivery` in a new task holding `permit` (and its key's release) until settled.
 pub(super) fn spawn(
     dispatcher: &Dispatcher,
     deployment: &Arc<Deployment>,
@@ -53,24 +90,66 @@ pub(super) fn spawn(
     permit: OwnedSemaphorePermit,
     key: Option<KeyRelease>,
 ) {
+    let (dispatcher, deployment) = (dispatcher.clone(), deployment.clone());
+    dispatcher.tracker.clone().spawn(async move {
+        run(&dispatcher, &deployment, delivery, key).await;
+        drop(permit);
+    });
+}
+
+/// Runs `delivery`, then, while deliveries are acked and another message waits in
+/// `prefetch`, the next one with the same permit (at most [`CHAIN`] in a row): one task
+/// serves a run of events without a spawn or a wake-up of the intake between them.
+pub(super) async fn chain(
+    dispatcher: Dispatcher,
+    prefetch: Arc<Prefetch>,
+    mut deployment: Arc<Deployment>,
+    mut delivery: Delivery,
+    permit: OwnedSemaphorePermit,
+) {
+    let mut ran = 1;
+    while run(&dispatcher, &deployment, delivery, None).await && ran < CHAIN {
+        let low_water = super::low_water(&deployment);
+        let next = loop {
+            let (next_deployment, message) = match prefetch.next_for(permit.semaphore(), low_water) {
+                Some(next) => next,
+                None => return,
+            };
+            if let Some(next) = Delivery::of(&dispatcher, &next_deployment, message) {
+                break (next_deployment, next);
+            }
+        };
+        (deployment, delivery) = next;
+        ran += 1;
+    }
+}
+
+/// One delivery in its event's span, counted as received; true when it was acked.
+async fn run(
+    dispatcher: &Dispatcher,
+    deployment: &Arc<Deployment>,
+    delivery: Delivery,
+    key: Option<KeyRelease>,
+) -> bool {
     deployment.stats.received();
     let span = event_span(
         deployment.function().name(),
         &delivery.event,
         Some(delivery.attempt),
     );
-    let task = process(dispatcher.clone(), deployment.clone(), delivery, permit, key);
-    dispatcher.tracker.spawn(task.instrument(span));
+    process(dispatcher, deployment, delivery, key)
+        .instrument(span)
+        .await
 }
 
-/// Handles `delivery` and settles it with the server. Holds `permit` until settled.
+/// Handles `delivery` and settles it with the server; true when it was acked. Holds `key`
+/// until settled.
 async fn process(
-    dispatcher: Dispatcher,
-    deployment: Arc<Deployment>,
+    dispatcher: &Dispatcher,
+    deployment: &Arc<Deployment>,
     delivery: Delivery,
-    permit: OwnedSemaphorePermit,
     key: Option<KeyRelease>,
-) {
+) -> bool {
     let Delivery {
         event,
         acker,
@@ -78,7 +157,7 @@ async fn process(
     } = delivery;
     let settlement = loop {
         let settlement = tokio::select! {
-            settlement = settle(&dispatcher, &deployment, &event, &acker, attempt) => settlement,
+            settlement = settle(dispatcher, deployment, &event, &acker, attempt) => settlement,
             _ = deployment.abandon.cancelled() => {
                 tracing::warn!(attempt, "grace period over (shutdown or undeploy): handing the event back to the server");
                 break Settlement::Nak(Duration::ZERO);
@@ -101,15 +180,17 @@ async fn process(
             (settlement, _) => break settlement,
         }
     };
-    let settled = tell_server(&dispatcher, &deployment, &event, &acker, settlement, attempt).await;
+    let acked = matches!(settlement, Settlement::Ack);
+    let settled = tell_server(dispatcher, deployment, &event, &acker, settlement, attempt).await;
     if let Err(error) = settled {
         tracing::warn!(
             attempt,
             "could not settle the message with the server ({error}); it will be redelivered"
         );
+        return false;
     }
-    drop(permit);
     drop(key);
+    acked
 }
 
 /// Tells the server how the delivery ended; a dead letter is sent (and confirmed) first, and

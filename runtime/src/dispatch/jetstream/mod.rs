@@ -1,41 +1,82 @@
-//! JetStream delivery (at least once). A function's intake pulls from the function's durable consumer only as many
-//! messages as it has free permits, so no message waits in a client buffer while its ack
-//! deadline runs, and the concurrency cap is the backpressure. One pull request is out at a
-//! time, on one inbox subscription that lives as long as the intake.
+//! JetStream delivery (at least once). A function's intake pulls from the function's durable
+//! consumer ahead of its free permits, within a window of `limits.max_concurrency` messages
+//! (at most [`MAX_BATCH`]): the next pull request goes out while the last messages are still
+//! being handled, so a permit that comes free finds a message waiting instead of a pull round
+//! trip. Messages waiting in the window are kept alive with progress acks every third of
+//! `ack_wait`, like those held for the circuit breaker or behind their key, so none runs out
+//! of its ack wait here. One pull request is out at a time, on one inbox subscription that
+//! lives as long as the intake.
 //!
-//! On stop it pulls nothing more; messages that still arrive for the last request are handed
-//! back at once (NAK without delay) for another host to take.
+//! An event task that settled its event takes the next waiting message itself, with the
+//! permit it holds ([`prefetch::Prefetch::next_for`]), as core event tasks do: under load
+//! events are not each spawned, and a finished event does not wake the intake.
+//!
+//! On stop it pulls nothing more; messages still waiting, and those that still arrive for the
+//! last request, are handed back at once (NAK without delay) for another host to take.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_nats::StatusCode;
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::consumer::pull::BatchConfig;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 mod delivery;
 pub mod partition;
+mod prefetch;
 
 use super::{Dispatcher, Update};
-use crate::breaker::Admission;
 use crate::deployment::Deployment;
-use crate::event::Event;
 use crate::ordering::{KeyRelease, KeyedQueue, next_release};
 use delivery::Delivery;
+use prefetch::Prefetch;
 
-/// The most messages one pull request asks for.
+/// The most messages one pull request asks for, and the widest pull-ahead window.
 const MAX_BATCH: usize = 256;
 /// How long the server holds a pull request open when no message is there.
 const PULL_EXPIRES: Duration = Duration::from_secs(1);
 /// How long after `PULL_EXPIRES` the intake stops waiting for the server's answer (a
 /// request is lost when the connection drops).
 const PULL_SLACK: Duration = Duration::from_secs(2);
+/// Most messages taken from the inbox at once before admitting again.
+const RECEIVE_BATCH: usize = 64;
+
+/// How many messages a function's intake keeps pulled ahead of its free permits: as many as
+/// it runs at once (`limits.max_concurrency`, times `batch.max_events` for a batch
+/// function), at most what one request asks for.
+fn window(deployment: &Deployment) -> usize {
+    let function = deployment.function();
+    let per_permit = function.batch().map_or(1, |batch| batch.max_events as usize);
+    let running = function.manifest().limits.max_concurrency.get() as usize * per_permit;
+    running.clamp(1, most_per_request(deployment))
+}
+
+/// [`MAX_BATCH`], or a batch function's `batch.max_events` if larger, so one pull can fill a
+/// batch.
+fn most_per_request(deployment: &Deployment) -> usize {
+    deployment
+        .function()
+        .batch()
+        .map_or(MAX_BATCH, |batch| MAX_BATCH.max(batch.max_events as usize))
+}
+
+/// The pull-ahead level at which the next pull request goes out.
+fn low_water(deployment: &Deployment) -> usize {
+    window(deployment) / 2
+}
+
+/// The pull request out now.
+struct Request {
+    /// Messages it still owes.
+    owed: usize,
+    /// When the intake stops waiting for it.
+    deadline: Instant,
+}
 
 /// The state of one JetStream function's intake task.
 pub struct PullIntake {
@@ -47,14 +88,15 @@ pub struct PullIntake {
     updates: mpsc::Receiver<Update>,
     stop: CancellationToken,
     stopping: bool,
-    /// Messages that arrived after the circuit opened, with their permits: they wait here
-    /// (kept alive with progress acks) rather than going back to the server, which would
-    /// count a delivery the handler never saw.
-    held: VecDeque<(async_nats::Message, OwnedSemaphorePermit)>,
+    /// Messages pulled and waiting for a permit (also while the circuit is open: kept alive
+    /// with progress acks rather than going back to the server, which would count a
+    /// delivery the handler never saw). Shared with the event tasks.
+    prefetch: Arc<Prefetch>,
+    request: Option<Request>,
     /// With per-key ordering: messages (with their permits) waiting for their key.
     keyed: Option<KeyedQueue<(async_nats::Message, OwnedSemaphorePermit)>>,
     released: Option<mpsc::UnboundedReceiver<String>>,
-    /// When to tell the server that held and waiting messages are still being worked on.
+    /// When to tell the server that waiting messages are still being worked on.
     progress: tokio::time::Interval,
 }
 
@@ -74,6 +116,7 @@ impl PullIntake {
         let period = manifest.delivery.ack_wait / 3;
         let mut progress = tokio::time::interval_at(Instant::now() + period, period);
         progress.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let prefetch = Arc::new(Prefetch::new(deployment.clone(), keyed.is_none()));
         Ok(Self {
             dispatcher,
             deployment,
@@ -83,7 +126,8 @@ impl PullIntake {
             updates,
             stop,
             stopping: false,
-            held: VecDeque::new(),
+            prefetch,
+            request: None,
             keyed,
             released,
             progress,
@@ -93,19 +137,12 @@ impl PullIntake {
     /// Pulls and admits until `stop` is cancelled, then hands back what it still holds.
     pub async fn run(mut self) {
         while !self.stopping {
-            if !self.held.is_empty() {
-                self.release_held().await;
-                continue;
-            }
-            let Some(first) = self.next_permit().await else {
-                continue;
-            };
-            let probe = self.deployment.breaker.admit() == Admission::Probe;
-            let permits = self.more_permits(first, probe);
-            let received = self.pull(permits, probe).await;
-            if probe && received == 0 {
-                self.deployment.breaker.cancel_probe();
-            }
+            // Admitting first: what it takes from the window may bring it to the low-water
+            // mark, and then the next request must be out before the intake waits (the tasks
+            // it started find nothing more to take, and would wake no one).
+            self.admit_ready();
+            self.pull_if_low().await;
+            self.wait().await;
         }
         self.hand_back_all().await;
         tracing::debug!(
@@ -114,71 +151,88 @@ impl PullIntake {
         );
     }
 
-    /// Waits for the circuit and a free permit, meanwhile applying updates, releasing keys,
-    /// keeping held messages alive and taking stray messages; `None` when something other
-    /// than a permit came first (the caller loops).
-    async fn next_permit(&mut self) -> Option<OwnedSemaphorePermit> {
+    /// Waits for one thing to happen and handles it: a message, a free permit for a waiting
+    /// message, an update, a released key, a progress tick, the request's end, or a task
+    /// telling that the window runs low.
+    async fn wait(&mut self) {
         let permits = self.deployment.permits.clone();
         let deployment = self.deployment.clone();
-        let breaker_ready = async move {
+        let admission = async move {
             deployment.breaker.ready().await;
             permits.acquire_owned().await
         };
+        let waiting = self.prefetch.len() > 0;
+        let deadline = self.request.as_ref().map(|request| request.deadline);
+        let prefetch = self.prefetch.clone();
         tokio::select! {
             _ = self.stop.cancelled() => self.stopping = true,
             Some(update) = self.updates.recv() => self.apply(update),
-            message = self.messages.next() => {
-                // Only a request the intake gave up on (connection trouble) leaves messages
-                // arriving now.
-                if let Some(message) = message {
-                    self.stray(message);
+            message = self.messages.next() => match message {
+                Some(message) => {
+                    self.receive(message);
+                    self.receive_more();
                 }
-            }
+                None => self.stopping = true,
+            },
             Some(key) = next_release(&mut self.released) => self.release(key),
             _ = self.progress.tick() => self.keep_alive(),
-            permit = breaker_ready => return Some(permit.expect("function permits are never closed")),
-        }
-        None
-    }
-
-    /// On stop: every message held for the breaker or waiting for its key, and every one still
-    /// arriving for the last request, goes back to the server.
-    async fn hand_back_all(&mut self) {
-        let waiting = self.keyed.as_mut().map(KeyedQueue::drain).unwrap_or_default();
-        for (message, _permit) in std::mem::take(&mut self.held).into_iter().chain(waiting) {
-            self.hand_back(message);
-        }
-        if let Err(error) = self.messages.unsubscribe().await {
-            tracing::debug!("unsubscribing the pull inbox failed: {error}");
-        }
-        while let Some(message) = self.messages.next().await {
-            self.hand_back(message);
-        }
-    }
-
-    /// `first` plus every other free permit, up to [`MAX_BATCH`] or a batch function's
-    /// `batch.max_events` if larger, so one pull can fill a batch (just `first` for a probe).
-    fn more_permits(&self, first: OwnedSemaphorePermit, probe: bool) -> Vec<OwnedSemaphorePermit> {
-        let most = self
-            .deployment
-            .function()
-            .batch()
-            .map_or(MAX_BATCH, |batch| MAX_BATCH.max(batch.max_events as usize));
-        let mut permits = vec![first];
-        while !probe && permits.len() < most {
-            match self.deployment.permits.clone().try_acquire_owned() {
-                Ok(permit) => permits.push(permit),
-                Err(_) => break,
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                self.end_request();
+            }
+            _ = prefetch.low() => {}
+            permit = admission, if waiting => {
+                let permit = permit.expect("function permits are never closed");
+                // A task may have taken the message meanwhile; then the permit goes back.
+                if let Some(message) = self.prefetch.pop() {
+                    // A probe holds back the next admission until its outcome is known.
+                    self.deployment.breaker.admit();
+                    self.place(message, permit);
+                }
             }
         }
-        permits
     }
 
-    /// Asks for one message per permit and admits what arrives until the request is
-    /// fulfilled or expires. Returns how many messages arrived.
-    async fn pull(&mut self, mut permits: Vec<OwnedSemaphorePermit>, probe: bool) -> usize {
+    /// Admits waiting messages while a permit is free and the circuit is closed, without
+    /// waiting.
+    fn admit_ready(&mut self) {
+        while self.deployment.breaker.is_closed() && !self.stopping {
+            let Ok(permit) = self.deployment.permits.clone().try_acquire_owned() else {
+                return;
+            };
+            let Some(message) = self.prefetch.pop() else {
+                return;
+            };
+            self.deployment.breaker.admit();
+            self.place(message, permit);
+        }
+    }
+
+    /// Sends the next pull request when none is out and the window has room: for the free
+    /// permits and the window, less what waits. While the circuit is not closed, only one
+    /// message is asked for, and only when none waits (for the probe).
+    async fn pull_if_low(&mut self) {
+        if self.request.is_some() || self.stopping {
+            return;
+        }
+        let waiting = self.prefetch.len();
+        let batch = if self.deployment.breaker.is_closed() {
+            if waiting > low_water(&self.deployment) {
+                return;
+            }
+            let free = self.deployment.permits.available_permits();
+            (free + window(&self.deployment))
+                .saturating_sub(waiting)
+                .min(most_per_request(&self.deployment))
+        } else if waiting == 0 {
+            1
+        } else {
+            return;
+        };
+        if batch == 0 {
+            return;
+        }
         let request = BatchConfig {
-            batch: permits.len(),
+            batch,
             expires: Some(PULL_EXPIRES),
             ..Default::default()
         };
@@ -195,64 +249,105 @@ impl PullIntake {
                 _ = tokio::time::sleep(PULL_EXPIRES) => {}
                 _ = self.stop.cancelled() => self.stopping = true,
             }
-            return 0;
+            return;
         }
-        let deadline = Instant::now() + PULL_EXPIRES + PULL_SLACK;
-        let mut received = 0;
-        while !permits.is_empty() {
-            tokio::select! {
-                _ = self.stop.cancelled(), if !self.stopping => self.stopping = true,
-                Some(update) = self.updates.recv() => self.apply(update),
-                Some(key) = next_release(&mut self.released) => self.release(key),
-                _ = self.progress.tick() => self.keep_alive(),
-                _ = tokio::time::sleep_until(deadline) => break,
-                message = self.messages.next() => {
-                    let Some(message) = message else { break };
-                    match message.status {
-                        None | Some(StatusCode::OK) => {
-                            received += 1;
-                            let permit = permits.pop().expect("checked non-empty");
-                            if probe || self.deployment.breaker.is_closed() {
-                                self.place(message, permit);
-                            } else {
-                                self.held.push_back((message, permit));
-                            }
-                        }
-                        Some(StatusCode::IDLE_HEARTBEAT) => {}
-                        Some(StatusCode::TIMEOUT | StatusCode::NOT_FOUND) => break,
-                        Some(status) => {
-                            tracing::warn!(
-                                function = &**self.deployment.function().name(),
-                                "pull request ended by the server: {status} {}",
-                                message.description.as_deref().unwrap_or("")
-                            );
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        received
+        tracing::trace!(
+            function = &**self.deployment.function().name(),
+            batch,
+            waiting,
+            "pull request sent"
+        );
+        self.request = Some(Request {
+            owed: batch,
+            deadline: Instant::now() + PULL_EXPIRES + PULL_SLACK,
+        });
+        self.prefetch.set_owed(batch);
     }
 
-    /// Waits for the circuit to let held messages through (one, when probing), keeping them
-    /// alive with progress acks meanwhile.
-    async fn release_held(&mut self) {
-        let deployment = self.deployment.clone();
-        let breaker = &deployment.breaker;
-        tokio::select! {
-            _ = self.stop.cancelled() => self.stopping = true,
-            Some(key) = next_release(&mut self.released) => self.release(key),
-            _ = self.progress.tick() => self.keep_alive(),
-            _ = breaker.ready() => {
-                let take = match breaker.admit() {
-                    Admission::Open => self.held.len(),
-                    Admission::Probe => 1,
-                };
-                for (message, permit) in self.held.drain(..take).collect::<Vec<_>>() {
-                    self.place(message, permit);
-                }
+    /// Takes what the inbox already holds (up to [`RECEIVE_BATCH`]) without waiting.
+    fn receive_more(&mut self) {
+        for _ in 0..RECEIVE_BATCH {
+            match self.messages.next().now_or_never() {
+                Some(Some(message)) => self.receive(message),
+                _ => return,
             }
+        }
+    }
+
+    /// A message on the inbox: a delivery joins the waiting messages; a status ends the
+    /// request out now (it expired, or the server ended it).
+    fn receive(&mut self, message: async_nats::Message) {
+        match message.status {
+            None | Some(StatusCode::OK) => {
+                let owed = match &mut self.request {
+                    Some(request) => {
+                        request.owed = request.owed.saturating_sub(1);
+                        request.owed
+                    }
+                    // Only a request the intake gave up on (connection trouble) leaves
+                    // messages arriving now.
+                    None => 0,
+                };
+                if owed == 0 {
+                    self.request = None;
+                }
+                self.prefetch.push(message, owed);
+            }
+            Some(StatusCode::IDLE_HEARTBEAT) => {}
+            Some(StatusCode::TIMEOUT | StatusCode::NOT_FOUND) => self.end_request(),
+            Some(status) => {
+                tracing::warn!(
+                    function = &**self.deployment.function().name(),
+                    "pull request ended by the server: {status} {}",
+                    message.description.as_deref().unwrap_or("")
+                );
+                self.end_request();
+            }
+        }
+    }
+
+    /// The request out now will bring nothing more.
+    fn end_request(&mut self) {
+        tracing::trace!(
+            function = &**self.deployment.function().name(),
+            owed = self.request.as_ref().map(|request| request.owed),
+            waiting = self.prefetch.len(),
+            "pull request ended"
+        );
+        self.request = None;
+        self.prefetch.set_owed(0);
+    }
+
+    /// On stop: every message waiting for a permit or behind its key, and every one still
+    /// arriving for the last request, goes back to the server.
+    async fn hand_back_all(&mut self) {
+        let waiting = self.keyed.as_mut().map(KeyedQueue::drain).unwrap_or_default();
+        for message in self.prefetch.drain() {
+            self.hand_back(message);
+        }
+        for (message, _permit) in waiting {
+            self.hand_back(message);
+        }
+        // The server sends what the request out now still owes to this inbox, at once when
+        // the stream holds it, else as it is published until the request expires: taken
+        // here and handed back, rather than left to run out their ack wait unseen.
+        while let Some(request) = &self.request {
+            let deadline = request.deadline;
+            match tokio::time::timeout_at(deadline, self.messages.next()).await {
+                Ok(Some(message)) => {
+                    self.receive(message);
+                    for message in self.prefetch.drain() {
+                        self.hand_back(message);
+                    }
+                }
+                Ok(None) | Err(_) => self.request = None,
+            }
+        }
+        if let Err(error) = self.messages.unsubscribe().await {
+            tracing::debug!("unsubscribing the pull inbox failed: {error}");
+        }
+        while let Some(message) = self.messages.next().await {
+            self.hand_back(message);
         }
     }
 
@@ -262,14 +357,14 @@ impl PullIntake {
         match (key, &mut self.keyed) {
             (Some(key), Some(queue)) => {
                 queue.push(key, (message, permit));
-                self.admit_ready();
+                self.admit_keyed();
             }
             _ => self.admit(message, permit, None),
         }
     }
 
     /// Admits every message whose key is free.
-    fn admit_ready(&mut self) {
+    fn admit_keyed(&mut self) {
         while let Some(((message, permit), key)) = self.keyed.as_mut().and_then(KeyedQueue::pop_ready) {
             self.admit(message, permit, Some(key));
         }
@@ -280,15 +375,19 @@ impl PullIntake {
         if let Some(queue) = &mut self.keyed {
             queue.release(key);
         }
-        self.admit_ready();
+        self.admit_keyed();
     }
 
-    /// Tells the server that messages held for the breaker or waiting for their key are
-    /// still in this host's hands.
+    /// Tells the server that messages waiting for a permit, for the circuit or for their key
+    /// are still in this host's hands.
     fn keep_alive(&self) {
-        let waiting = self.keyed.iter().flat_map(KeyedQueue::iter);
-        for (message, _) in self.held.iter().chain(waiting) {
-            let message = self.dispatcher.jetstream_message(message.clone());
+        let keyed = self
+            .keyed
+            .iter()
+            .flat_map(KeyedQueue::iter)
+            .map(|(message, _)| message.clone());
+        for message in self.prefetch.snapshot().into_iter().chain(keyed) {
+            let message = self.dispatcher.jetstream_message(message);
             self.dispatcher
                 .tracker
                 .spawn(async move { message.ack_with(AckKind::Progress).await });
@@ -296,25 +395,27 @@ impl PullIntake {
     }
 
     /// Hands `message` to a task with `permit`, or back to the server when stopping (also when
-    /// the stop arrived but another branch of the loop's `select!` ran first).
+    /// the stop arrived but another branch of the loop's `select!` ran first). Without a key,
+    /// the task goes on with the next waiting messages.
     fn admit(&self, message: async_nats::Message, permit: OwnedSemaphorePermit, key: Option<KeyRelease>) {
         if self.stopping || self.stop.is_cancelled() {
             return self.hand_back(message);
         }
-        let Some(delivery) = self.delivery(message) else {
+        let Some(delivery) = Delivery::of(&self.dispatcher, &self.deployment, message) else {
             return;
         };
-        delivery::spawn(&self.dispatcher, &self.deployment, delivery, permit, key);
-    }
-
-    /// A message that arrived with no request out: admitted if a permit is free.
-    fn stray(&mut self, message: async_nats::Message) {
-        if message.status.is_some_and(|status| status != StatusCode::OK) {
-            return;
-        }
-        match self.deployment.permits.clone().try_acquire_owned() {
-            Ok(permit) => self.place(message, permit),
-            Err(_) => self.hand_back(message),
+        match key {
+            Some(key) => delivery::spawn(&self.dispatcher, &self.deployment, delivery, permit, Some(key)),
+            None => {
+                let chain = delivery::chain(
+                    self.dispatcher.clone(),
+                    self.prefetch.clone(),
+                    self.deployment.clone(),
+                    delivery,
+                    permit,
+                );
+                self.dispatcher.tracker.spawn(chain);
+            }
         }
     }
 
@@ -332,38 +433,9 @@ impl PullIntake {
         });
     }
 
-    /// The event and acker of a JetStream message, with its delivery count.
-    fn delivery(&self, message: async_nats::Message) -> Option<Delivery> {
-        let message = self.dispatcher.jetstream_message(message);
-        let (stream, sequence, delivered, published) = match message.info() {
-            Ok(info) => {
-                self.deployment.stats.set_jetstream_pending(info.pending);
-                (
-                    info.stream.to_owned(),
-                    info.stream_sequence,
-                    info.delivered,
-                    SystemTime::from(info.published),
-                )
-            }
-            Err(error) => {
-                tracing::error!(
-                    function = &**self.deployment.function().name(),
-                    "ignoring a message that is not a JetStream delivery: {error}"
-                );
-                return None;
-            }
-        };
-        let (message, acker) = message.split();
-        let event = Event::from_jetstream(message, &stream, sequence, published);
-        Some(Delivery {
-            event: Arc::new(event),
-            acker,
-            attempt: u32::try_from(delivered.max(1)).unwrap_or(u32::MAX),
-        })
-    }
-
     /// Switches to a new version: events admitted from now on run it.
     fn apply(&mut self, update: Update) {
+        self.prefetch.set_deployment(update.deployment.clone());
         self.deployment = update.deployment;
         let _ = update.applied.send(());
     }
