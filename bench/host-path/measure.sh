@@ -3,12 +3,15 @@
 # order-total, a nats-server, and orders published from a separate Python process
 # (drive.py), so the publisher and collector are not counted.
 #
-#   bench/host-path/measure.sh SLUICE_BINARY EVENTS_PER_INSTANCE EVENTS [callgrind|stat|record]
+#   bench/host-path/measure.sh SLUICE_BINARY EVENTS_PER_INSTANCE EVENTS [callgrind|allocs|stat|record]
 #
 # callgrind (default): instructions of the host process while EVENTS events go through,
 #   after a warm-up with instrumentation off; reruns stay within about ±0.8 %. Valgrind cannot
 #   reserve the pooling allocator's address space, so fresh instances are allocated on
 #   demand there. Kernel time (syscalls, context switches) is not counted.
+# allocs: heap allocations of the host process per event while EVENTS events go through
+#   (after the warm-up); SLUICE_BINARY must be built with the counting allocator:
+#   cargo build --release -p sluice-cli --features count-allocations
 # stat: CPU time of the host process (perf stat task-clock); noisy on a shared machine.
 # record: a flat perf profile (cpu-clock) of the host process; FREQ sets the sampling rate
 #   (default 2000 Hz), PERF_RECORD_ARGS adds perf options (e.g. -g for call graphs), and with
@@ -69,6 +72,16 @@ case $mode in
     sleep 1
     total=$(callgrind_annotate "$work/cg.out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ && $1 ~ /[0-9]/ {gsub(",", "", $1); print $1}')
     echo "instructions per event: $((total / events))" ;;
+  allocs)
+    count() { kill -USR1 "$sluice"; sleep 0.5; grep '^allocations: ' "$work/sluice.log" | tail -n 1; }
+    before=$(count)
+    [ -n "$before" ] || { echo "$bin does not report allocations: build it with --features count-allocations" >&2; exit 2; }
+    drive "$events"
+    sleep 0.5
+    after=$(count)
+    read -r _ a0 _ r0 <<<"$before"
+    read -r _ a1 _ r1 <<<"$after"
+    echo "allocations per event: $(( (a1 - a0) / events )).$(( (a1 - a0) * 10 / events % 10 )), reallocations per event: $(( (r1 - r0) / events )).$(( (r1 - r0) * 10 / events % 10 ))" ;;
   stat) perf stat -e ${PERF_STAT_EVENTS:-task-clock,context-switches} -p "$sluice" -- "$python" "$root/bench/host-path/drive.py" "$url" "$events" 300 ;;
   record)
     perf record -e cpu-clock -F ${FREQ:-2000} ${PERF_RECORD_ARGS:-} -o "$work/perf.data" -p "$sluice" -- "$python" "$root/bench/host-path/drive.py" "$url" "$events" 300

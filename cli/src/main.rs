@@ -5,6 +5,8 @@
 //! `sluice dev` (find function crates, build them, deploy into the folder the host watches),
 //! and [`scaffold`], `sluice new`'s templates.
 
+#[cfg_attr(not(feature = "count-allocations"), allow(dead_code))]
+mod alloc_count;
 mod commands;
 mod logging;
 mod rebuild;
@@ -16,8 +18,14 @@ use clap::Parser;
 
 /// Every event allocates from several threads at once (NATS client, executor workers);
 /// mimalloc's per-thread heaps avoid glibc's arena lock contention (see BENCHMARKS.md).
+#[cfg(not(feature = "count-allocations"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The same, counted for the host-path benchmark (see [`alloc_count`]).
+#[cfg(feature = "count-allocations")]
+#[global_allocator]
+static ALLOCATOR: alloc_count::Counting<mimalloc::MiMalloc> = alloc_count::Counting::new(mimalloc::MiMalloc);
 
 fn main() -> ExitCode {
     let cli = commands::Cli::parse();
@@ -29,6 +37,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    #[cfg(feature = "count-allocations")]
+    {
+        let _entered = runtime.enter();
+        alloc_count::report_on_sigusr1(&ALLOCATOR);
+    }
     let outcome = runtime.block_on(commands::run(cli.command));
     // The log's last lines go out before the error that ends the command.
     drop(log);
