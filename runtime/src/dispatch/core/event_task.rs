@@ -65,6 +65,9 @@ async fn run(
 /// attempts. Holds `permit` while an instance runs and gives it back while waiting to retry;
 /// returns it when an attempt succeeded (after publishing what the handler sent), so the task
 /// can run another event with it.
+///
+/// Dead-lettering is boxed: a future is as large as its largest state, and this one is
+/// created, moved and polled for every event, while few events are dead-lettered.
 pub async fn process(
     dispatcher: &Dispatcher,
     deployment: &Deployment,
@@ -76,7 +79,7 @@ pub async fn process(
     if let Some(rejected) = precheck(deployment, &event) {
         drop(permit);
         deployment.breaker.cancel_probe();
-        give_up(dispatcher, deployment, &event, rejected.verdict(0)).await;
+        Box::pin(give_up(dispatcher, deployment, &event, rejected.verdict(0))).await;
         return None;
     }
     let mut permit = Some(permit);
@@ -90,7 +93,13 @@ pub async fn process(
         if let Some(rejected) = expired(deployment, &event) {
             drop(permit_held);
             deployment.breaker.cancel_probe();
-            give_up(dispatcher, deployment, &event, rejected.verdict(attempt - 1)).await;
+            Box::pin(give_up(
+                dispatcher,
+                deployment,
+                &event,
+                rejected.verdict(attempt - 1),
+            ))
+            .await;
             return None;
         }
         let (result, transcript) = run_attempt(deployment, &event, attempt).await;
@@ -110,12 +119,12 @@ pub async fn process(
             continue;
         }
         let message = error.to_string();
-        give_up(
+        Box::pin(give_up(
             dispatcher,
             deployment,
             &event,
             Verdict::of(&error, &message, attempt, transcript.as_ref()),
-        )
+        ))
         .await;
         return None;
     }

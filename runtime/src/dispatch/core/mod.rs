@@ -206,7 +206,9 @@ impl Intake {
     fn admit(&self, waiting: Waiting, permit: tokio::sync::OwnedSemaphorePermit, key: Option<KeyRelease>) {
         let admitted = Admitted::now(self.deployment.clone(), waiting, key);
         let task = event_task::chain(self.dispatcher.clone(), self.queue.clone(), admitted, permit);
-        self.dispatcher.tracker.spawn(task);
+        // Boxed: tokio copies a task's future whole when it spawns and when it finishes, and
+        // this one is kilobytes (its largest state), where a box is a pointer.
+        self.dispatcher.tracker.spawn(Box::pin(task));
     }
 
     /// Takes what the subscriptions already hold (up to [`RECEIVE_BATCH`]) without waiting.

@@ -217,7 +217,16 @@ async fn tell_server(
                 attempts: attempt,
                 transcript: transcript.as_deref(),
             };
-            match send_dead_letter(dispatcher, deployment, event, verdict, Sending::Confirmed).await {
+            // Boxed, like every branch few deliveries take: see `settle`.
+            match Box::pin(send_dead_letter(
+                dispatcher,
+                deployment,
+                event,
+                verdict,
+                Sending::Confirmed,
+            ))
+            .await
+            {
                 Ok(()) => acker.ack_with(AckKind::Term).await,
                 Err(publish_error) => {
                     let delay = deployment.function().manifest().retry.max_delay;
@@ -234,6 +243,11 @@ async fn tell_server(
 }
 
 /// Decides what becomes of the delivery, running the handler if it should run.
+///
+/// Every delivery creates, moves and polls this future (and those around it), and a future
+/// is as large as its largest state, so what few deliveries need (the dedupe store, the
+/// outputs' confirmation loop, a dead letter, a progress ack) is boxed: unboxed, this future
+/// was 4 KB and copying it was the JetStream path's largest single cost (BENCHMARKS.md).
 async fn settle(
     dispatcher: &Dispatcher,
     deployment: &Deployment,
@@ -264,7 +278,7 @@ async fn settle(
             let confirmed = with_progress(
                 acker,
                 manifest.delivery.ack_wait,
-                publish_confirmed(dispatcher, deployment, messages),
+                Box::pin(publish_confirmed(dispatcher, deployment, messages)),
             );
             if let Err(error) = confirmed.await {
                 let delay = manifest.retry.delay(attempt, None, rand::random::<f64>());
@@ -275,7 +289,9 @@ async fn settle(
                 );
                 return Settlement::Nak(delay);
             }
-            remember(deployment, event).await;
+            if deployment.dedupe.is_some() {
+                Box::pin(remember(deployment, event)).await;
+            }
             Settlement::Ack
         }
         Err(error) => failed(deployment, error, attempt, transcript),
@@ -304,7 +320,7 @@ async fn screen(deployment: &Deployment, event: &Event, attempt: u32) -> Option<
         });
     }
     if let Some(store) = &deployment.dedupe
-        && let Ok(Some(_)) = store.get(crate::provision::dedupe_key(&event.id)).await
+        && let Ok(Some(_)) = Box::pin(store.get(crate::provision::dedupe_key(&event.id))).await
     {
         deployment.stats.deduplicated();
         tracing::debug!("duplicate of a handled event: acked without running the handler");
@@ -345,7 +361,7 @@ pub(super) async fn with_progress<T>(acker: &Acker, ack_wait: Duration, work: im
         tokio::select! {
             output = &mut work => return output,
             _ = ticks.tick() => {
-                if let Err(error) = acker.ack_with(AckKind::Progress).await {
+                if let Err(error) = Box::pin(acker.ack_with(AckKind::Progress)).await {
                     tracing::warn!("progress ack failed: {error}");
                 }
             }

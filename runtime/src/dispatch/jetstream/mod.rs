@@ -414,7 +414,9 @@ impl PullIntake {
                     delivery,
                     permit,
                 );
-                self.dispatcher.tracker.spawn(chain);
+                // Boxed: tokio copies a task's future whole when it spawns and when it
+                // finishes, and this one is kilobytes (its largest state).
+                self.dispatcher.tracker.spawn(Box::pin(chain));
             }
         }
     }
