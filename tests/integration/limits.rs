@@ -1,6 +1,9 @@
 //! Concurrency caps, timeouts, memory limits, traps and payload limits: each violation ends
 //! only its own invocation.
 
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
 use serde_json::{Value, json};
 use sluice_tests::{Manifest, Sluice, WAIT, eventually, header, next_message};
 
@@ -265,4 +268,121 @@ async fn the_default_pending_queue_holds_a_burst_that_arrives_while_every_instan
         next_message(&mut out, WAIT, "an output per event").await;
     }
     sluice.shutdown().await;
+}
+
+/// Publishes `{"op":"log"}` events to `chatty.in` as event `id`, with `message` as the line.
+async fn publish_log(client: &async_nats::Client, id: &str, message: &str) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Sluice-Event-Id", id);
+    let payload = json!({"op": "log", "message": message}).to_string();
+    client
+        .publish_with_headers("chatty.in", headers, payload.into())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handler_log_lines_over_the_budget_are_left_out_and_counted() {
+    // The shipped `sluice up` with its own log: every event's line (the log call, and what
+    // the handler prints to stdout and stderr) is either written or counted in the warning
+    // that comes before the next line written.
+    const BUDGET: usize = 5;
+    const BURST: usize = 40;
+    let server = sluice_tests::NatsServer::start();
+    let dir = sluice_tests::FunctionsDir::new();
+    let manifest = Manifest::new()
+        .subjects(["chatty.in"])
+        .publish(["probe.out"])
+        .log_lines_per_second(BUDGET as u64);
+    dir.add("chatty", "probe", manifest);
+    let state = tempfile::tempdir().unwrap();
+    let log = state.path().join("sluice.log");
+    let _host = sluice_tests::KillOnDrop(
+        sluice_tests::sluice_command()
+            .args(["up", "--no-watch", "--functions"])
+            .arg(dir.path())
+            .args(["--nats", &server.url(), "--state-dir"])
+            .arg(state.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let client = server.client().await;
+    let mut out = client.subscribe("probe.out").await.unwrap();
+    // Core NATS drops events sent before the host subscribed: send until one is answered.
+    let mut answered = 0;
+    for n in 0..100 {
+        publish_log(&client, &format!("warm-{n}"), "line from warm-up").await;
+        if let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), out.next()).await {
+            answered += 1;
+            break;
+        }
+    }
+    assert_eq!(answered, 1, "the host answers within 20 s");
+    // A new second, then a burst: at most the budget of each second it spans is written.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let started = Instant::now();
+    for n in 0..BURST {
+        publish_log(&client, &format!("burst-{n}"), "line from the burst").await;
+    }
+    // Every handled event answers once (a late warm-up event too): count them all.
+    let mut handled = answered;
+    let mut burst_answered = 0;
+    while burst_answered < BURST {
+        let answer = next_message(&mut out, WAIT, "the burst's answers").await;
+        handled += 1;
+        if String::from_utf8_lossy(&answer.payload).contains("line from the burst") {
+            burst_answered += 1;
+        }
+    }
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    // The next second's line is written, after the warning that counts what was left out.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    publish_log(&client, "last", "line from the last event").await;
+    while !String::from_utf8_lossy(
+        &next_message(&mut out, WAIT, "the last event's answer")
+            .await
+            .payload,
+    )
+    .contains("line from the last event")
+    {
+        handled += 1;
+    }
+    let text = sluice_tests::until_ok(
+        WAIT,
+        Duration::from_millis(50),
+        "the last event's lines in the log",
+        async || {
+            let text = std::fs::read_to_string(&log).unwrap();
+            match text.matches("line from the last event").count() {
+                3 => Ok(text),
+                _ => Err("not all three written yet"),
+            }
+        },
+    )
+    .await;
+
+    let lines = |marker: &str| text.lines().filter(|line| line.contains(marker)).count();
+    let left_out: usize = text
+        .lines()
+        .filter(|line| line.contains("handler log lines were left out"))
+        .map(|line| {
+            let count = line.split(" handler log lines").next().unwrap();
+            count.rsplit(' ').next().unwrap().parse::<usize>().unwrap()
+        })
+        .sum();
+    // Three lines per event: the log call, stdout, stderr.
+    let burst_written = lines("line from the burst");
+    assert!(
+        burst_written <= BUDGET * (seconds + 1),
+        "{burst_written} burst lines written in {seconds} s at {BUDGET} a second:\n{text}"
+    );
+    assert_eq!(
+        lines("line from warm-up") + burst_written + left_out,
+        3 * handled,
+        "every line before the last event is written or counted:\n{text}"
+    );
+    assert_eq!(lines("line from the last event"), 3, "{text}");
+    assert!(text.contains("over limits.log_lines_per_second = 5"), "{text}");
 }

@@ -128,6 +128,11 @@ impl Manifest {
         self.set("limits", "max_http_response", size)
     }
 
+    /// `limits.log_lines_per_second`: handler log lines written per second on a host.
+    pub fn log_lines_per_second(self, lines: u64) -> Self {
+        self.set("limits", "log_lines_per_second", integer(lines))
+    }
+
     // [retry]
 
     /// `retry.max_attempts`: deliveries including the first.

@@ -8,12 +8,19 @@ pub(super) const MAX_LINE: usize = 4096;
 
 impl Host for State {
     fn log(&mut self, level: Level, message: String) {
+        let written = self.call.services.log_budget.admit(&self.call.function);
+        if !written && self.tape.is_none() {
+            return;
+        }
         let message = self.revealed().redact(&message);
         let message = crate::text::truncate(&message, MAX_LINE);
         let function = &*self.call.function;
         let event_id = &*self.call.event.id;
         if let Some(tape) = &self.tape {
             tape.log(level_name(level), &message);
+        }
+        if !written {
+            return;
         }
         match level {
             Level::Trace => tracing::trace!(target: "sluice::handler", function, event_id, "{message}"),

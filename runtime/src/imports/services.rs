@@ -25,6 +25,8 @@ pub struct Services {
     pub shown: bool,
     /// Records the function's attempts and host calls as spans; `None` when tracing is off.
     pub tracer: Option<Arc<crate::telemetry::Tracer>>,
+    /// How many handler log lines the function may write per second on this host.
+    pub log_budget: super::LogBudget,
 }
 
 /// Whether a function's delayed publishes (`publish-after`, `publish-at`) are taken.
@@ -59,6 +61,7 @@ impl Default for Services {
             sealed: None,
             shown: false,
             tracer: None,
+            log_budget: super::LogBudget::unlimited(),
         }
     }
 }
@@ -74,6 +77,7 @@ impl Services {
             sealed: None,
             shown: true,
             tracer: None,
+            log_budget: super::LogBudget::unlimited(),
         }
     }
 
@@ -100,6 +104,7 @@ impl Services {
             sealed: Some(sealed.clone()),
             shown: false,
             tracer: None,
+            log_budget: super::LogBudget::per_second(manifest.limits.log_lines_per_second),
         })
     }
 }
@@ -128,6 +133,7 @@ impl Services {
             sealed: None,
             shown: true,
             tracer: None,
+            log_budget: super::LogBudget::unlimited(),
         })
     }
 }
@@ -149,6 +155,7 @@ impl Services {
             sealed: live.sealed.clone(),
             shown: true,
             tracer: None,
+            log_budget: super::LogBudget::unlimited(),
         }
     }
 }

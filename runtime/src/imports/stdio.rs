@@ -51,7 +51,13 @@ impl CapturedOutput {
 
     /// Writes the captured lines to the log at info level, under the event id `label` gives
     /// (asked for only when there is something to log).
-    pub fn log(&self, function: &str, label: impl FnOnce() -> String, revealed: &super::Revealed) {
+    pub fn log(
+        &self,
+        function: &str,
+        label: impl FnOnce() -> String,
+        revealed: &super::Revealed,
+        budget: &super::LogBudget,
+    ) {
         if self.is_empty() {
             return;
         }
@@ -59,6 +65,9 @@ impl CapturedOutput {
         let event_id = event_id.as_str();
         let (lines, dropped) = self.lines();
         for line in lines {
+            if !budget.admit(function) {
+                continue;
+            }
             let line = revealed.redact(&line);
             tracing::info!(target: "sluice::handler::stdio", function, event_id, "{line}");
         }

@@ -9,6 +9,10 @@ const MAX_CONTEXT: usize = 256;
 
 impl Host for State {
     async fn log(&mut self, level: Level, context: String, message: String) {
+        let written = self.call.services.log_budget.admit(&self.call.function);
+        if !written && self.tape.is_none() {
+            return;
+        }
         let message = self.revealed().redact(&message);
         let message = crate::text::truncate(&message, super::log::MAX_LINE);
         let context = &*crate::text::truncate(&context, MAX_CONTEXT);
@@ -24,6 +28,9 @@ impl Host for State {
                 Level::Critical => "critical",
             };
             tape.log(name, &format!("{context}: {message}"));
+        }
+        if !written {
+            return;
         }
         match level {
             Level::Trace => {

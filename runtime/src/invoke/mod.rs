@@ -279,7 +279,12 @@ impl Runner {
         };
         let result = tokio::time::timeout(limits.timeout, attempt_future).await;
         let revealed = store.data().revealed().clone();
-        output.log(self.function.name(), || log_label(events), &revealed);
+        output.log(
+            self.function.name(),
+            || log_label(events),
+            &revealed,
+            &self.services.log_budget,
+        );
         let (outcomes, handler) = self.outcomes(result, &mut store, &output, events, &revealed);
         // A successful attempt's recording is only wanted by a replay: a host drops it (the
         // next call of a warm store rewinds the tape) without building a transcript.

@@ -70,6 +70,7 @@ const SECTIONS: &[(&str, &[(&str, Kind)])] = &[
             ("events_per_instance", Kind::Int),
             ("http_timeout", Kind::Duration),
             ("max_http_response", Kind::Size),
+            ("log_lines_per_second", Kind::Int),
         ],
     ),
     (

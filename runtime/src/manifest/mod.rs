@@ -111,6 +111,9 @@ pub struct Limits {
     pub http_timeout: Duration,
     /// Largest outgoing HTTP response body handed to the function, in bytes.
     pub max_http_response: u64,
+    /// Handler log lines the function may write per second on one host; more are counted and
+    /// left out (0: no limit).
+    pub log_lines_per_second: u32,
 }
 
 /// A function's validated manifest, with every default filled in.
@@ -356,6 +359,18 @@ fn limits(raw: raw::RawLimits, jetstream: bool) -> Result<Limits, KeyError> {
         events_per_instance: positive("limits.events_per_instance", raw.events_per_instance, 1)?,
         http_timeout,
         max_http_response: size("limits.max_http_response", raw.max_http_response, "1MiB", 1)?,
+        log_lines_per_second: whole("limits.log_lines_per_second", raw.log_lines_per_second, 1000)?,
+    })
+}
+
+/// A whole number from 0 to `u32::MAX`, `default` when absent.
+fn whole(key: &'static str, value: Option<i64>, default: u32) -> Result<u32, KeyError> {
+    let value = value.unwrap_or(i64::from(default));
+    u32::try_from(value).map_err(|_| {
+        (
+            key,
+            format!("expected a whole number from 0 to {}, found {value}", u32::MAX),
+        )
     })
 }
 

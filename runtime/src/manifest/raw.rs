@@ -66,6 +66,7 @@ pub struct RawLimits {
     pub events_per_instance: Option<i64>,
     pub http_timeout: Option<String>,
     pub max_http_response: Option<String>,
+    pub log_lines_per_second: Option<i64>,
 }
 
 /// `[retry]`.

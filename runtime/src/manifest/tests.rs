@@ -18,6 +18,7 @@ fn an_empty_manifest_gets_the_documented_defaults() {
     assert_eq!(manifest.limits.max_concurrency.get(), 16);
     assert_eq!(manifest.limits.max_pending.get(), 512 * 1024);
     assert_eq!(manifest.limits.max_pending_bytes, 64 << 20);
+    assert_eq!(manifest.limits.log_lines_per_second, 1000);
     assert_eq!(manifest.limits.timeout, Duration::from_secs(30));
     assert_eq!(manifest.limits.memory, 64 << 20);
     assert_eq!(manifest.limits.max_payload, 1 << 20);
@@ -43,6 +44,7 @@ fn every_key_is_read() {
         memory = "16MiB"
         max_payload = "4KiB"
         events_per_instance = 1
+        log_lines_per_second = 0
         [retry]
         max_attempts = 3
         initial_delay = "10ms"
@@ -63,6 +65,7 @@ fn every_key_is_read() {
     assert_eq!(manifest.limits.max_concurrency.get(), 4);
     assert_eq!(manifest.limits.max_pending.get(), 100);
     assert_eq!(manifest.limits.max_pending_bytes, 1 << 20);
+    assert_eq!(manifest.limits.log_lines_per_second, 0, "0: no limit");
     assert_eq!(manifest.limits.timeout, Duration::from_millis(250));
     assert_eq!(manifest.limits.memory, 16 << 20);
     assert_eq!(manifest.limits.max_payload, 4096);
@@ -103,6 +106,10 @@ fn wrong_types_and_values_name_the_key() {
         (
             "[limits]\nevents_per_instance = 0",
             "`limits.events_per_instance`",
+        ),
+        (
+            "[limits]\nlog_lines_per_second = -1",
+            "`limits.log_lines_per_second`: expected a whole number from 0",
         ),
         (
             "[limits]\nmax_in_flight = 4",
