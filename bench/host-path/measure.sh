@@ -22,6 +22,9 @@
 # pulls them from it, acking each),
 # LOG (the host's SLUICE_LOG; default warn,sluice::commands=info; LOG=info is the shipped
 # level, LOG=off,sluice::commands=info logs nothing but the readiness line),
+# LOG_LINES (the function's limits.log_lines_per_second; under callgrind the host runs about
+# 50 times slower, so the default budget of 1000 covers every line there: scale it down to
+# measure what the budget saves at full speed),
 # SLUICE_NATS_SERVER (the nats-server binary; default nats-server on PATH),
 # PYTHON (with nats-py; default target/bench-venv/bin/python, else python3).
 set -euo pipefail
@@ -51,6 +54,7 @@ publish = ["orders.totalled"]
 max_pending = 1000000
 max_concurrency = 32
 events_per_instance = $reuse
+${LOG_LINES:+log_lines_per_second = $LOG_LINES}
 TOML
 "${SLUICE_NATS_SERVER:-nats-server}" -p "$port" -a 127.0.0.1 -js -sd "$work/js" >"$work/nats.log" 2>&1 &
 nats=$!
