@@ -386,3 +386,66 @@ async fn handler_log_lines_over_the_budget_are_left_out_and_counted() {
     assert_eq!(lines("line from the last event"), 3, "{text}");
     assert!(text.contains("over limits.log_lines_per_second = 5"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handler_lines_the_log_filter_hides_take_nothing_from_the_budget() {
+    // `SLUICE_LOG` silences handlers' info lines: a burst over the budget is then not
+    // "left out", there is nothing to count.
+    let server = sluice_tests::NatsServer::start();
+    let dir = sluice_tests::FunctionsDir::new();
+    let manifest = Manifest::new()
+        .subjects(["chatty.in"])
+        .publish(["probe.out"])
+        .log_lines_per_second(2);
+    dir.add("chatty", "probe", manifest);
+    let state = tempfile::tempdir().unwrap();
+    let log = state.path().join("sluice.log");
+    let mut host = sluice_tests::KillOnDrop(
+        sluice_tests::sluice_command()
+            .args(["up", "--no-watch", "--functions"])
+            .arg(dir.path())
+            .args(["--nats", &server.url(), "--state-dir"])
+            .arg(state.path())
+            .env("SLUICE_LOG", "info,sluice::handler=warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let client = server.client().await;
+    let mut out = client.subscribe("probe.out").await.unwrap();
+    let mut answered = false;
+    for n in 0..100 {
+        publish_log(&client, &format!("warm-{n}"), "line from warm-up").await;
+        if let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), out.next()).await {
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "the host answers within 20 s");
+    for n in 0..20 {
+        publish_log(&client, &format!("burst-{n}"), "line from the burst").await;
+    }
+    for _ in 0..20 {
+        next_message(&mut out, WAIT, "the burst's answers").await;
+    }
+    // A line in the next second would carry the count, if anything had been counted.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    publish_log(&client, "last", "line from the last event").await;
+    next_message(&mut out, WAIT, "the last event's answer").await;
+    // A graceful stop writes out the whole log.
+    let stopped = std::process::Command::new("kill")
+        .args(["-INT", &host.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let status = tokio::task::spawn_blocking(move || host.0.wait()).await.unwrap();
+    assert!(status.is_ok());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("sluice is up"), "{text}");
+    assert!(
+        !text.contains("line from"),
+        "handler info lines are filtered:\n{text}"
+    );
+    assert!(!text.contains("left out"), "{text}");
+}

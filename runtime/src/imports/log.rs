@@ -8,7 +8,8 @@ pub(super) const MAX_LINE: usize = 4096;
 
 impl Host for State {
     fn log(&mut self, level: Level, message: String) {
-        let written = self.call.services.log_budget.admit(&self.call.function);
+        let written = super::log_budget::shown(tracing_level(level))
+            && self.call.services.log_budget.admit(&self.call.function);
         if !written && self.tape.is_none() {
             return;
         }
@@ -29,6 +30,17 @@ impl Host for State {
             Level::Warn => tracing::warn!(target: "sluice::handler", function, event_id, "{message}"),
             Level::Error => tracing::error!(target: "sluice::handler", function, event_id, "{message}"),
         }
+    }
+}
+
+/// The level a line is logged at.
+fn tracing_level(level: Level) -> tracing::Level {
+    match level {
+        Level::Trace => tracing::Level::TRACE,
+        Level::Debug => tracing::Level::DEBUG,
+        Level::Info => tracing::Level::INFO,
+        Level::Warn => tracing::Level::WARN,
+        Level::Error => tracing::Level::ERROR,
     }
 }
 

@@ -2,11 +2,25 @@
 //! (`limits.log_lines_per_second`): a function that logs a line per event at 40,000 events a
 //! second would otherwise spend a tenth of the host's time, and fill its log, on lines no
 //! one reads. Lines over the budget are not written but counted; the next line written says
-//! how many were left out. An attempt's transcript keeps every line regardless, so
-//! `sluice dlq debug` shows a dead letter's whole log.
+//! how many were left out. Lines the log filter would not write anyway take nothing from
+//! it ([`shown`]). An attempt's transcript keeps every line regardless, so `sluice dlq
+//! debug` shows a dead letter's whole log.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Whether the host's log filter writes a handler line at `level` (`SLUICE_LOG`, e.g.
+/// `info,sluice::handler=warn`): lines it would not write take nothing from the budget.
+pub fn shown(level: tracing::Level) -> bool {
+    use tracing::{Level, enabled};
+    match level {
+        Level::TRACE => enabled!(target: "sluice::handler", Level::TRACE),
+        Level::DEBUG => enabled!(target: "sluice::handler", Level::DEBUG),
+        Level::INFO => enabled!(target: "sluice::handler", Level::INFO),
+        Level::WARN => enabled!(target: "sluice::handler", Level::WARN),
+        _ => enabled!(target: "sluice::handler", Level::ERROR),
+    }
+}
 
 /// How long one budget lasts.
 const WINDOW: Duration = Duration::from_secs(1);

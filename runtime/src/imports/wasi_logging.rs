@@ -9,7 +9,14 @@ const MAX_CONTEXT: usize = 256;
 
 impl Host for State {
     async fn log(&mut self, level: Level, context: String, message: String) {
-        let written = self.call.services.log_budget.admit(&self.call.function);
+        let shown = super::log_budget::shown(match level {
+            Level::Trace => tracing::Level::TRACE,
+            Level::Debug => tracing::Level::DEBUG,
+            Level::Info => tracing::Level::INFO,
+            Level::Warn => tracing::Level::WARN,
+            Level::Error | Level::Critical => tracing::Level::ERROR,
+        });
+        let written = shown && self.call.services.log_budget.admit(&self.call.function);
         if !written && self.tape.is_none() {
             return;
         }
