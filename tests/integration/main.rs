@@ -17,6 +17,7 @@ mod http;
 mod jetstream;
 mod limits;
 mod loading;
+mod log_budget;
 mod ordering;
 mod polyglot;
 mod reload;
