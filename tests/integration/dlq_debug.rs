@@ -4,9 +4,12 @@
 //! same transcript, and a version that calls another URL is reported as diverged.
 
 use std::process::Output;
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use sluice_tests::{Manifest, Sluice, Stage, WAIT, guest, header, next_message, publish_js, sluice_command};
+use sluice_tests::{
+    Manifest, Sluice, Stage, WAIT, guest, header, next_message, publish_js, sluice_command, until_ok,
+};
 
 use super::dlq::dlq;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -60,14 +63,26 @@ async fn debug_json(stage: &Stage, args: &[&str]) -> (Output, Value) {
     (output, report)
 }
 
-/// The stream sequence of the newest dead letter on `subject`.
-async fn newest_letter(stage: &Stage, subject: &str) -> u64 {
+/// The stream sequence of `function`'s dead letter for event `event_id` (first failure),
+/// once the dead-letter stream holds it: a subscriber can see the letter before the stream
+/// has stored it.
+async fn stored_letter(stage: &Stage, function: &str, event_id: &str) -> u64 {
     let stream = stage.js().get_stream("SLUICE_DLQ").await.unwrap();
-    stream
-        .get_last_raw_message_by_subject(subject)
-        .await
-        .unwrap()
-        .sequence
+    let subject = format!("sluice.dlq.{function}");
+    let letter_id = format!("dlq:{function}:{event_id}:0");
+    let what = format!("the dead letter of {event_id} in SLUICE_DLQ");
+    until_ok(WAIT, Duration::from_millis(10), &what, async || {
+        let newest = stream
+            .get_last_raw_message_by_subject(&subject)
+            .await
+            .map_err(|error| error.to_string())?;
+        let id = newest.headers.get("Nats-Msg-Id").map(|id| id.to_string());
+        match id.as_deref() == Some(letter_id.as_str()) {
+            true => Ok(newest.sequence),
+            false => Err(format!("the newest letter is {id:?}")),
+        }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,9 +115,7 @@ async fn a_dead_letter_replays_its_exact_failure_offline_and_tells_which_new_ver
         "{error}"
     );
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
-    let sequence = newest_letter(&sluice, "sluice.dlq.credit-check")
-        .await
-        .to_string();
+    let sequence = stored_letter(&sluice, "credit-check", "c-1").await.to_string();
 
     // `--live` makes the calls the transcript lacks for real: the diverged version's new URL.
     let diverged = guest("credit-check-diverged");
@@ -250,8 +263,8 @@ async fn core_functions_keep_transcripts_only_when_asked_and_never_a_secret_valu
     stage.publish_event("recorded.in", "r-1", leak).await;
     next_message(&mut dead, WAIT, "one dead letter").await;
     next_message(&mut dead, WAIT, "the other").await;
-    let plain = newest_letter(&stage, "sluice.dlq.plain").await.to_string();
-    let recorded = newest_letter(&stage, "sluice.dlq.recorded").await.to_string();
+    let plain = stored_letter(&stage, "plain", "p-1").await.to_string();
+    let recorded = stored_letter(&stage, "recorded", "r-1").await.to_string();
 
     let output = dlq(&stage, &["debug", "plain", &plain]).await;
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
@@ -310,7 +323,7 @@ async fn python_and_javascript_failures_made_of_the_clock_and_random_bytes_repla
             let letter = next_message(&mut dead, WAIT, &format!("dead letter {id}")).await;
             let error = header(&letter, "Sluice-Dlq-Error").unwrap().to_owned();
             assert!(error.contains(&format!("{lang} event {id} at ")), "{error}");
-            let sequence = newest_letter(&sluice, &format!("sluice.dlq.{name}")).await;
+            let sequence = stored_letter(&sluice, &name, &id).await;
             letters.push((sequence.to_string(), error));
         }
         let nonce = |error: &str| error.rsplit(' ').next().unwrap().to_owned();

@@ -120,11 +120,13 @@ pub async fn send_dead_letter(
         return Ok(());
     };
     let subject = message.subject.clone();
-    let letter_id = find(&message.headers, NATS_MSG_ID).unwrap_or_default().to_owned();
-    send_as(dispatcher, message, sending).await?;
     if let Some(transcript) = transcript {
-        keep_transcript(dispatcher, &letter_id, transcript).await;
+        // Kept before the letter is sent, so a letter anyone can see already has its
+        // transcript (`sluice dlq debug` run the moment the letter appears finds it).
+        let letter_id = find(&message.headers, NATS_MSG_ID).unwrap_or_default();
+        keep_transcript(dispatcher, letter_id, transcript).await;
     }
+    send_as(dispatcher, message, sending).await?;
     deployment.stats.dead_lettered(reason);
     tracing::info!(
         reason = reason.as_str(),
