@@ -50,10 +50,8 @@ pub mod dead_letter {
 /// Checks a header a handler wants to publish: NATS header names are tokens and values are
 /// single lines.
 pub fn validate(name: &str, value: &str) -> Result<(), String> {
-    let bad_name = name.is_empty()
-        || name
-            .chars()
-            .any(|c| c == ':' || c.is_whitespace() || c.is_control());
+    // What NATS carries (and its client accepts): printable ASCII without ':'.
+    let bad_name = name.is_empty() || name.chars().any(|c| c == ':' || !c.is_ascii_graphic());
     if bad_name {
         return Err(format!("invalid header name {name:?}"));
     }
@@ -72,6 +70,9 @@ mod tests {
         assert!(validate("x-ok", "fine").is_ok());
         assert!(validate("", "v").is_err());
         assert!(validate("bad name", "v").is_err());
+        assert!(validate("a:b", "v").is_err());
+        // The NATS client panics on a name outside printable ASCII.
+        assert!(validate("prix-\u{e9}", "v").is_err());
         assert!(validate("x", "two\nlines").is_err());
     }
 }

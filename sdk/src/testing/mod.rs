@@ -331,6 +331,9 @@ pub(crate) fn publish(subject: &str, payload: &[u8], headers: &[(String, String)
                 "publish to `{subject}` denied: not in permissions.publish"
             ));
         }
+        for (name, value) in headers {
+            sluice_protocol::headers::validate(name, value)?;
+        }
         run.outbox.push(Published {
             subject: subject.to_owned(),
             payload: payload.to_vec(),

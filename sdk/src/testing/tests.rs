@@ -35,6 +35,35 @@ fn permissions_are_enforced_like_the_host() {
     assert!(matches("a.*.c", "a.b.c") && !matches("a.*", "a.b.c") && matches("a.>", "a.b.c"));
 }
 
+struct Labelled;
+
+impl Handler for Labelled {
+    fn handle(event: Event) -> Result<(), Error> {
+        let name = event.text()?;
+        crate::publish_with_headers("labelled", "x", &[(name, "v")])
+    }
+}
+
+#[test]
+fn header_names_are_checked_like_the_host() {
+    let host = TestHost::new();
+    let outcome = host.run::<Labelled>(Event::new("e", "s", "x-label"));
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    assert_eq!(
+        outcome.published[0].headers,
+        [("x-label".to_owned(), "v".to_owned())]
+    );
+    for name in ["prix-\u{e9}", "a:b", "two words"] {
+        let outcome = host.run::<Labelled>(Event::new("e", "s", name));
+        let error = outcome.result.unwrap_err();
+        assert!(
+            error.message().contains("invalid header name"),
+            "{name}: {error:?}"
+        );
+        assert!(outcome.published.is_empty());
+    }
+}
+
 struct Stateful;
 
 impl Handler for Stateful {
