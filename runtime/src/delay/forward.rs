@@ -2,6 +2,7 @@
 //! every host of the cluster, so each fired event is forwarded by one host (again by another
 //! if that host dies before acknowledging it).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer, stream};
@@ -113,10 +114,11 @@ fn forwarded(message: &jetstream::Message, key: &str) -> Option<OutgoingMessage>
         !(name.eq_ignore_ascii_case(DELAY_SUBJECT)
             || name.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("nats-")))
     });
-    pairs.push((NATS_MSG_ID.to_owned(), format!("sluice-delay:{key}")));
+    let mut headers = headers::outgoing(pairs);
+    headers.push((Cow::Borrowed(NATS_MSG_ID), format!("sluice-delay:{key}")));
     Some(OutgoingMessage {
         subject,
         payload: message.payload.clone(),
-        headers: pairs,
+        headers,
     })
 }

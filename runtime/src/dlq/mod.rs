@@ -239,7 +239,7 @@ impl DeadLetterQueue {
             subject: subject.clone(),
             message,
         };
-        let headers = headers::to_nats(replay_headers(letter));
+        let headers = headers::to_nats(headers::outgoing(replay_headers(letter)));
         let payload = letter.payload.clone();
         if self.routes.captured(&subject).await {
             let js = jetstream::new(self.client.clone());

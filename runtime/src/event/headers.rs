@@ -1,7 +1,10 @@
 //! Header names Sluice reads and writes (defined once, in [`sluice_protocol::headers`]), and
 //! conversions to and from NATS header maps.
 
-use async_nats::HeaderMap;
+use std::borrow::Cow;
+
+use async_nats::header::IntoHeaderName;
+use async_nats::{HeaderMap, HeaderName};
 
 use super::Event;
 
@@ -9,12 +12,29 @@ pub use sluice_protocol::headers::{
     CAUSATION_ID, CORRELATION_ID, EVENT_ID, NATS_MSG_ID, NATS_SCHEDULER, TRACE_HEADERS, dead_letter, validate,
 };
 
+/// A header name on a message the host sends: the names the host adds are static and cost
+/// no allocation per message (nor when the message is handed to the NATS client); a handler's
+/// own names are owned.
+pub type Name = Cow<'static, str>;
+
+/// The headers of a message the host sends, in order.
+pub type Outgoing = Vec<(Name, String)>;
+
 /// The first value of header `name` (case-insensitive).
-pub fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub fn find<'a, N: AsRef<str>>(headers: &'a [(N, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .find(|(key, _)| key.as_ref().eq_ignore_ascii_case(name))
         .map(|(_, value)| value.as_str())
+}
+
+/// A handler's headers as the start of an outgoing message's (the strings are moved, and the
+/// list is converted in place).
+pub fn outgoing(headers: Vec<(String, String)>) -> Outgoing {
+    headers
+        .into_iter()
+        .map(|(name, value)| (Cow::Owned(name), value))
+        .collect()
 }
 
 /// The headers of message number `sequence` published by `function` while handling `event`:
@@ -26,10 +46,10 @@ pub fn for_publish(
     event: &Event,
     function: &str,
     sequence: usize,
-) -> Vec<(String, String)> {
+) -> Outgoing {
     let mut headers = for_request(headers, event);
     headers.retain(|(name, _)| !name.eq_ignore_ascii_case(NATS_MSG_ID));
-    headers.push((NATS_MSG_ID.to_owned(), msg_id(function, &event.id, sequence)));
+    headers.push((Cow::Borrowed(NATS_MSG_ID), msg_id(function, &event.id, sequence)));
     headers
 }
 
@@ -83,10 +103,11 @@ fn id_digest(id: &str) -> String {
 /// The headers of a request a handler sends while handling `event`: the handler's own, then
 /// the correlation id, trace context and causation id carried over from the event (unless
 /// the handler set them).
-pub fn for_request(mut headers: Vec<(String, String)>, event: &Event) -> Vec<(String, String)> {
-    let add = |headers: &mut Vec<(String, String)>, name: &str, value: &str| {
+pub fn for_request(headers: Vec<(String, String)>, event: &Event) -> Outgoing {
+    let mut headers = outgoing(headers);
+    let add = |headers: &mut Outgoing, name: &'static str, value: &str| {
         if find(headers, name).is_none() {
-            headers.push((name.to_owned(), value.to_owned()));
+            headers.push((Cow::Borrowed(name), value.to_owned()));
         }
     };
     add(&mut headers, CORRELATION_ID, &event.correlation_id);
@@ -101,7 +122,7 @@ pub fn for_request(mut headers: Vec<(String, String)>, event: &Event) -> Vec<(St
 
 /// Sets header `name` to `value`: replaces the first one of that name (case-insensitive) and
 /// removes any others, or adds it.
-pub fn set(headers: &mut Vec<(String, String)>, name: &str, value: String) {
+pub fn set(headers: &mut Outgoing, name: &'static str, value: String) {
     match headers.iter().position(|(key, _)| key.eq_ignore_ascii_case(name)) {
         Some(first) => {
             headers[first].1 = value;
@@ -111,7 +132,7 @@ pub fn set(headers: &mut Vec<(String, String)>, name: &str, value: String) {
                 index - 1 == first || !key.eq_ignore_ascii_case(name)
             });
         }
-        None => headers.push((name.to_owned(), value)),
+        None => headers.push((Cow::Borrowed(name), value)),
     }
 }
 
@@ -132,14 +153,19 @@ pub fn from_nats(map: Option<&HeaderMap>) -> Vec<(String, String)> {
 /// Takes the strings over instead of copying them, and when no name repeats (the usual
 /// case) inserts each pair with one hash lookup instead of `append`'s two: this runs once
 /// per published message.
-pub fn to_nats(headers: Vec<(String, String)>) -> HeaderMap {
+pub fn to_nats(headers: Outgoing) -> HeaderMap {
     let mut map = HeaderMap::new();
-    if names_are_unique(&headers) {
-        for (name, value) in headers {
+    let unique = names_are_unique(&headers);
+    for (name, value) in headers {
+        let name = match name {
+            // The host's own names (checked by the tests below); no copy.
+            Cow::Borrowed(name) => HeaderName::from_static(name),
+            // A handler's, checked by `validate` when it was published.
+            Cow::Owned(name) => name.into_header_name(),
+        };
+        if unique {
             map.insert(name, value);
-        }
-    } else {
-        for (name, value) in headers {
+        } else {
             map.append(name, value);
         }
     }
@@ -148,7 +174,7 @@ pub fn to_nats(headers: Vec<(String, String)>) -> HeaderMap {
 
 /// Whether no two pairs share a name (as a NATS header map compares them: exactly). A long
 /// list is not searched and counts as repeating.
-fn names_are_unique(headers: &[(String, String)]) -> bool {
+fn names_are_unique(headers: &[(Name, String)]) -> bool {
     headers.len() <= 16
         && headers
             .iter()
@@ -267,10 +293,33 @@ mod tests {
     }
 
     #[test]
+    fn the_hosts_own_names_are_valid_nats_header_names() {
+        // `to_nats` takes a static name without the client's check: they are checked here.
+        let protocol = [
+            NATS_MSG_ID,
+            EVENT_ID,
+            CORRELATION_ID,
+            CAUSATION_ID,
+            NATS_SCHEDULER,
+        ];
+        let delays = ["Nats-Rollup", "Nats-TTL", "Nats-Schedule", "Nats-Schedule-Target"];
+        let all = protocol
+            .into_iter()
+            .chain(TRACE_HEADERS)
+            .chain(dead_letter::ADDED)
+            .chain([dead_letter::REPLAYS, sluice_protocol::headers::DELAY_SUBJECT])
+            .chain(delays);
+        for name in all {
+            assert!(name.parse::<HeaderName>().is_ok(), "{name}");
+            assert!(validate(name, "v").is_ok(), "{name}");
+        }
+    }
+
+    #[test]
     fn nats_header_maps_keep_every_value_in_order() {
-        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        let pairs = |list: &[(&str, &str)]| -> Outgoing {
             list.iter()
-                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .map(|(n, v)| (Cow::Owned((*n).to_owned()), (*v).to_owned()))
                 .collect()
         };
         let map = to_nats(pairs(&[("a", "1"), ("Nats-Msg-Id", "m"), ("b", "2")]));
@@ -285,17 +334,17 @@ mod tests {
 
     #[test]
     fn set_replaces_every_header_of_the_name_or_adds_one() {
-        let mut headers = vec![
+        let mut headers = outgoing(vec![
             ("Traceparent".to_owned(), "a".to_owned()),
             ("x".to_owned(), "1".to_owned()),
             ("traceparent".to_owned(), "b".to_owned()),
-        ];
+        ]);
         set(&mut headers, "traceparent", "c".to_owned());
         assert_eq!(
             headers,
             [
-                ("Traceparent".to_owned(), "c".to_owned()),
-                ("x".to_owned(), "1".to_owned())
+                (Cow::Borrowed("Traceparent"), "c".to_owned()),
+                (Cow::Borrowed("x"), "1".to_owned())
             ]
         );
         set(&mut headers, "y", "2".to_owned());

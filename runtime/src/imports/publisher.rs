@@ -2,6 +2,7 @@
 //! only when the handler succeeds, now or later (a delayed event is a message schedule
 //! published into the host's delay stream, see `crate::delay`).
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -21,7 +22,7 @@ pub struct OutgoingMessage {
     /// Payload, as the handler gave it.
     pub payload: Bytes,
     /// The handler's headers followed by the ones the host adds (correlation, `Nats-Msg-Id`).
-    pub headers: Vec<(String, String)>,
+    pub headers: headers::Outgoing,
 }
 
 /// The buffered publishes of one attempt, in order.
@@ -105,8 +106,8 @@ impl Host for State {
         let sequence = call.outbox.messages.len() + 1;
         let mut headers = headers::for_publish(Vec::new(), &call.event, &call.function, sequence);
         // Replaces the schedule on the subject, then expires: nothing is left to fire.
-        headers.push(("Nats-Rollup".to_owned(), "sub".to_owned()));
-        headers.push(("Nats-TTL".to_owned(), "1s".to_owned()));
+        headers.push((Cow::Borrowed("Nats-Rollup"), "sub".to_owned()));
+        headers.push((Cow::Borrowed("Nats-TTL"), "1s".to_owned()));
         call.outbox.push(holder, Vec::new(), headers);
         Ok(())
     }
@@ -166,12 +167,12 @@ impl State {
         let id = delay::id(function, &call.event.id, sequence);
         let mut headers = headers::for_publish(handler_headers, &call.event, function, sequence);
         carry_trace(traced, &mut headers);
-        headers.push(("Nats-Schedule".to_owned(), format!("@at {}", rfc3339(at))));
+        headers.push((Cow::Borrowed("Nats-Schedule"), format!("@at {}", rfc3339(at))));
         headers.push((
-            "Nats-Schedule-Target".to_owned(),
+            Cow::Borrowed("Nats-Schedule-Target"),
             delay::fired_subject(function, &id),
         ));
-        headers.push((DELAY_SUBJECT.to_owned(), subject));
+        headers.push((Cow::Borrowed(DELAY_SUBJECT), subject));
         call.outbox
             .push(delay::holder_subject(function, &id), payload, headers);
         Ok(id)
@@ -204,7 +205,7 @@ impl State {
 
 /// Writes `span`'s context as the message's `traceparent` (the next function's span is its
 /// child) and ends it.
-fn carry_trace(span: Option<Recording>, headers: &mut Vec<(String, String)>) {
+fn carry_trace(span: Option<Recording>, headers: &mut headers::Outgoing) {
     if let Some(span) = span {
         headers::set(headers, TRACEPARENT, span.context().to_traceparent());
         span.end();
@@ -212,7 +213,7 @@ fn carry_trace(span: Option<Recording>, headers: &mut Vec<(String, String)>) {
 }
 
 impl Outbox {
-    fn push(&mut self, subject: String, payload: Vec<u8>, headers: Vec<(String, String)>) {
+    fn push(&mut self, subject: String, payload: Vec<u8>, headers: headers::Outgoing) {
         self.bytes += payload.len();
         self.messages.push(OutgoingMessage {
             subject,

@@ -53,7 +53,7 @@ async fn send(
     client: async_nats::Client,
     subject: &str,
     payload: Vec<u8>,
-    headers: Vec<(String, String)>,
+    headers: headers::Outgoing,
     timeout: Duration,
 ) -> Result<Reply, RequestError> {
     let request = async_nats::Request::new()

@@ -1,5 +1,7 @@
 //! Dead letters: the original event, byte for byte, plus headers that say what happened.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use sluice_protocol::DeadLetterReason;
 use time::OffsetDateTime;
@@ -10,7 +12,7 @@ use crate::deployment::Deployment;
 use crate::dispatch::Dispatcher;
 use crate::event::Event;
 use crate::event::headers::dead_letter as header;
-use crate::event::headers::{EVENT_ID, NATS_MSG_ID, find};
+use crate::event::headers::{self, EVENT_ID, NATS_MSG_ID, find};
 use crate::imports::OutgoingMessage;
 use crate::invoke::InvokeError;
 use crate::transcript::{Transcript, store};
@@ -33,7 +35,7 @@ pub fn message(
 ) -> OutgoingMessage {
     let at = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
     let error = crate::text::single_line(&crate::text::truncate(error, MAX_ERROR_BYTES));
-    let mut headers = event.headers.clone();
+    let mut headers = headers::outgoing(event.headers.clone());
     // The event's `Nats-Msg-Id` would make the dead-letter stream drop this letter as a
     // duplicate of another function's letter for the same event: it moves aside, the id is
     // kept in `Sluice-Event-Id`, and the letter gets an id of its own.
@@ -42,23 +44,23 @@ pub fn message(
         .position(|(name, _)| name.eq_ignore_ascii_case(NATS_MSG_ID))
     {
         let (_, original) = headers.remove(position);
-        headers.push((header::ORIGINAL_MSG_ID.to_owned(), original));
+        headers.push((Cow::Borrowed(header::ORIGINAL_MSG_ID), original));
     }
     if find(&headers, EVENT_ID).is_none() {
-        headers.push((EVENT_ID.to_owned(), event.id.clone()));
+        headers.push((Cow::Borrowed(EVENT_ID), event.id.clone()));
     }
     let replays = find(&headers, header::REPLAYS).unwrap_or("0").to_owned();
     headers.push((
-        NATS_MSG_ID.to_owned(),
+        Cow::Borrowed(NATS_MSG_ID),
         format!("dlq:{function}:{}:{replays}", event.id),
     ));
     headers.extend([
-        (header::REASON.to_owned(), reason.as_str().to_owned()),
-        (header::ERROR.to_owned(), error),
-        (header::FUNCTION.to_owned(), function.to_owned()),
-        (header::ORIGINAL_SUBJECT.to_owned(), event.subject.clone()),
-        (header::ATTEMPTS.to_owned(), attempts.to_string()),
-        (header::DEAD_LETTERED_AT.to_owned(), at),
+        (Cow::Borrowed(header::REASON), reason.as_str().to_owned()),
+        (Cow::Borrowed(header::ERROR), error),
+        (Cow::Borrowed(header::FUNCTION), function.to_owned()),
+        (Cow::Borrowed(header::ORIGINAL_SUBJECT), event.subject.clone()),
+        (Cow::Borrowed(header::ATTEMPTS), attempts.to_string()),
+        (Cow::Borrowed(header::DEAD_LETTERED_AT), at),
     ]);
     OutgoingMessage {
         subject: subject.to_owned(),
