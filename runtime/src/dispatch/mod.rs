@@ -51,7 +51,7 @@ pub struct Update {
 }
 
 /// The span every log line about one event carries.
-fn event_span(function: &str, event: &Event, attempt: Option<u32>) -> tracing::Span {
+fn event_span(function: &str, event: &Event, attempt: u32) -> tracing::Span {
     tracing::info_span!(
         "event",
         function,

@@ -55,7 +55,7 @@ async fn run(
     let mut event = Event::from_message(message);
     event.admission_wait = waited;
     let event = Arc::new(event);
-    let span = event_span(deployment.function().name(), &event, None);
+    let span = event_span(deployment.function().name(), &event, 1);
     process(dispatcher, &deployment, event, permit, key)
         .instrument(span)
         .await
@@ -85,7 +85,11 @@ pub async fn process(
     let mut permit = Some(permit);
     let mut attempt = 1;
     loop {
-        tracing::Span::current().record("attempt", attempt);
+        // The span opened with attempt 1: only a retry records (a span field costs a lookup
+        // and a formatting per record).
+        if attempt > 1 {
+            tracing::Span::current().record("attempt", attempt);
+        }
         let permit_held = match permit.take() {
             Some(permit) => permit,
             None => readmit(deployment).await,

@@ -132,11 +132,7 @@ async fn run(
     key: Option<KeyRelease>,
 ) -> bool {
     deployment.stats.received();
-    let span = event_span(
-        deployment.function().name(),
-        &delivery.event,
-        Some(delivery.attempt),
-    );
+    let span = event_span(deployment.function().name(), &delivery.event, delivery.attempt);
     process(dispatcher, deployment, delivery, key)
         .instrument(span)
         .await
