@@ -1,11 +1,12 @@
 """Publishes N orders to orders.placed and waits for N results on orders.totalled.
 
 Usage: drive.py NATS_URL N [TIMEOUT_SECONDS], or drive.py NATS_URL --create-stream to
-create the stream ORDERS on orders.placed first (for a JetStream trigger). The driver for measure.sh: it runs in its own
+create the stream ORDERS on orders.placed first (for a JetStream trigger); with SUBJECTS=N the
+orders go round-robin to orders.placed.0 .. N-1. The driver for measure.sh: it runs in its own
 process, so what is counted in the host's process is the host alone. Needs nats-py
 (the benchmark's venv under target/bench-venv has it).
 """
-import asyncio, json, sys, time
+import asyncio, json, os, sys, time
 import nats
 
 def order(n):
@@ -26,9 +27,11 @@ async def main(url, n, timeout):
     await nc.subscribe("orders.totalled", cb=cb, pending_msgs_limit=2_000_000, pending_bytes_limit=1 << 30)
     await nc.flush()
     payloads = [order(i) for i in range(n)]
+    spread = int(os.environ.get("SUBJECTS", "1"))
+    subjects = ["orders.placed"] if spread == 1 else [f"orders.placed.{s}" for s in range(spread)]
     t = time.perf_counter()
     for i, p in enumerate(payloads):
-        await nc.publish("orders.placed", p)
+        await nc.publish(subjects[i % spread], p)
         if i % 500 == 0:
             await asyncio.sleep(0)
     await nc.flush()

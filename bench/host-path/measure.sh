@@ -25,6 +25,8 @@
 # LOG_LINES (the function's limits.log_lines_per_second; under callgrind the host runs about
 # 50 times slower, so the default budget of 1000 covers every line there: scale it down to
 # measure what the budget saves at full speed),
+# FUNCTIONS (core only: N copies of order-total, order-total-1..N on orders.placed.0..N-1, with
+# the orders spread evenly over their subjects: what the fifty-function scenario costs),
 # SLUICE_NATS_SERVER (the nats-server binary; default nats-server on PATH),
 # PYTHON (with nats-py; default target/bench-venv/bin/python, else python3).
 set -euo pipefail
@@ -37,16 +39,24 @@ work=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
 url=nats://127.0.0.1:$port
 mkdir -p "$work/fn"
-cp "$guest" "$work/fn/order-total.wasm"
 trigger=${TRIGGER:-core}
 case $trigger in
   core) trigger_toml='' ;;
   jetstream) trigger_toml=$'mode = "jetstream"\nstream = "ORDERS"' ;;
   *) echo "TRIGGER must be core or jetstream, not $trigger" >&2; exit 2 ;;
 esac
-cat > "$work/fn/order-total.toml" <<TOML
+functions=${FUNCTIONS:-1}
+if [ "$functions" -gt 1 ] && [ "$trigger" != core ]; then
+  echo "FUNCTIONS > 1 is measured with the core trigger only" >&2; exit 2
+fi
+export SUBJECTS=$functions
+for i in $(seq 1 "$functions"); do
+  name=order-total subject=orders.placed
+  [ "$functions" -gt 1 ] && name=order-total-$i subject=orders.placed.$((i - 1))
+  cp "$guest" "$work/fn/$name.wasm"
+  cat > "$work/fn/$name.toml" <<TOML
 [trigger]
-subjects = ["orders.placed"]
+subjects = ["$subject"]
 $trigger_toml
 [permissions]
 publish = ["orders.totalled"]
@@ -56,6 +66,7 @@ max_concurrency = 32
 events_per_instance = $reuse
 ${LOG_LINES:+log_lines_per_second = $LOG_LINES}
 TOML
+done
 "${SLUICE_NATS_SERVER:-nats-server}" -p "$port" -a 127.0.0.1 -js -sd "$work/js" >"$work/nats.log" 2>&1 &
 nats=$!
 sleep 0.5
