@@ -27,6 +27,7 @@
 # measure what the budget saves at full speed),
 # FUNCTIONS (core only: N copies of order-total, order-total-1..N on orders.placed.0..N-1, with
 # the orders spread evenly over their subjects: what the fifty-function scenario costs),
+# MAX_CONCURRENCY (each function's limits.max_concurrency; default 32),
 # SLUICE_NATS_SERVER (the nats-server binary; default nats-server on PATH),
 # PYTHON (with nats-py; default target/bench-venv/bin/python, else python3).
 set -euo pipefail
@@ -62,7 +63,7 @@ $trigger_toml
 publish = ["orders.totalled"]
 [limits]
 max_pending = 1000000
-max_concurrency = 32
+max_concurrency = ${MAX_CONCURRENCY:-32}
 events_per_instance = $reuse
 ${LOG_LINES:+log_lines_per_second = $LOG_LINES}
 TOML
