@@ -103,6 +103,7 @@ case $mode in
     perf record -e cpu-clock -F ${FREQ:-2000} ${PERF_RECORD_ARGS:-} -o "$work/perf.data" -p "$sluice" -- "$python" "$root/bench/host-path/drive.py" "$url" "$events" 300
     perf report -i "$work/perf.data" --stdio --no-children --sort symbol 2>/dev/null | grep -v '^#' | head -60 ;;
 esac
+echo "host $(grep VmRSS "/proc/$sluice/status" | tr -s ' ') after the run"
 kill -INT "$sluice"; wait "$sluice" || true
 kill "$nats"
 echo "files in $work"
