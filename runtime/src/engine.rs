@@ -31,12 +31,15 @@ const POOL_TABLES: u32 = 2 * POOL_COMPONENT_INSTANCES;
 
 /// Freed slots kept warm: still mapped to the memory image of the function that last used
 /// them, with at most [`KEEP_RESIDENT`] of their pages resident, so that function's next
-/// instance in the slot maps nothing. All of the pool: with wasmtime's default of 100, many
-/// functions running at once (50 functions of up to 16 instances) kept re-mapping each
-/// other's slots, and each re-map costs a TLB shootdown on every core (the 50-function
-/// benchmark ran at half the rate). Memory kept this way is bounded by what the most
+/// instance in the slot maps nothing. The whole memory pool: wasmtime applies this budget to
+/// the memory slots (split over one shard per core), and past it an instantiation that finds
+/// no slot of its own function's re-maps another function's warm slot, at the cost of an
+/// `mmap` and a TLB shootdown on every core. With wasmtime's default of 100, 50 functions
+/// ran at half the rate of one; with 1,000 (half the memory pool) they still re-mapped a slot
+/// every 2-4 events; with the whole pool, once in 20-30 events, and the host used a fifth less CPU
+/// per event (BENCHMARKS.md, stop 32). Memory kept this way is bounded by what the most
 /// instances that ever ran at once touched, up to `KEEP_RESIDENT` per memory.
-const WARM_SLOTS: u32 = POOL_COMPONENT_INSTANCES;
+const WARM_SLOTS: u32 = POOL_MEMORIES;
 
 /// Freed instance slots are returned to the kernel in batches rather than one `madvise` each.
 const DECOMMIT_BATCH: usize = 64;
