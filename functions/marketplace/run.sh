@@ -40,7 +40,9 @@ trap cleanup EXIT
 wait_for() {
   local seconds=$1; shift
   for _ in $(seq 1 $((seconds * 10))); do "$@" && return 0; sleep 0.1; done
-  echo "timed out after ${seconds}s waiting for: $*" >&2; exit 1
+  echo "timed out after ${seconds}s waiting for: $*" >&2
+  if [ -s "$out/sluice.log" ]; then echo "the last lines of sluice's log:" >&2; tail -n 40 "$out/sluice.log" >&2; fi
+  exit 1
 }
 report() { curl -sf "http://127.0.0.1:$port/report"; }
 receiver_up() { report >/dev/null; }
@@ -53,10 +55,18 @@ echo "==> starting nats-server (:$nats_port), the receiver (:$port) and sluice"
 pids+=($!)
 python3 "$app/receiver.py" --port "$port" &
 pids+=($!)
+# `sluice up` fails at once when no server accepts, so it starts once this one is ready.
+wait_for 30 grep -q "Server is ready" "$out/nats.log"
 nats=nats://127.0.0.1:$nats_port
 NO_COLOR=1 $sluice up --functions "$out/functions" --state-dir "$out/state" --nats "$nats" --admin "$admin" 2>"$out/sluice.log" &
 pids+=($!)
-wait_for 30 grep -q "sluice is up" "$out/sluice.log"
+# true once the host is up; fails the script with the host's log if it exited
+sluice_up() {
+  grep -q "sluice is up" "$out/sluice.log" && return 0
+  kill -0 "${pids[-1]}" 2>/dev/null && return 1
+  cat "$out/sluice.log" >&2; echo "sluice exited; its log is above" >&2; exit 1
+}
+wait_for 30 sluice_up
 wait_for 10 receiver_up
 
 now=$(date -u +%FT%TZ)
