@@ -1,6 +1,8 @@
 //! How a text log line is written: timestamps and fields to the same text as
 //! `tracing-subscriber`'s defaults, with less work per line.
 
+use std::fmt::Write as _;
+
 use tracing::field::{Field, Visit};
 use tracing::span;
 use tracing_subscriber::field::RecordFields;
@@ -48,20 +50,40 @@ impl FormatTime for UtcSeconds {
 
 /// Text fields as `name=value`, strings quoted, like tracing's default, with less work per
 /// field: a string that needs no escaping is copied as it is (the default escapes every
-/// string character by character, and every host log line and event span has several).
+/// string character by character, and every host log line and event span has several), an
+/// integer is written without the formatting machinery, and a record's fields reach the
+/// writer in one piece.
 pub(super) struct TextFields;
+
+thread_local! {
+    /// Where [`TextFields`] writes one record's fields before handing them to the writer in
+    /// one piece. A span's fields go into a new `String` for each span (an event span per
+    /// event), which would otherwise grow, and move, once for every few bytes written.
+    static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Largest scratch buffer a thread keeps between records.
+const SCRATCH_KEPT: usize = 16 * 1024;
 
 impl<'writer> FormatFields<'writer> for TextFields {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> std::fmt::Result {
         let ansi = writer.has_ansi_escapes();
-        let mut visitor = TextVisitor {
-            writer: &mut writer,
-            ansi,
-            first: true,
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut text) => {
+                text.clear();
+                let written = write_fields(&mut text, ansi, fields).and_then(|()| writer.write_str(&text));
+                if text.capacity() > SCRATCH_KEPT {
+                    *text = String::new();
+                }
+                written
+            }
+            // A field's `Debug` that logs: this record is formatted inside another one.
+            Err(_) => {
+                let mut text = String::new();
+                write_fields(&mut text, ansi, fields)?;
+                writer.write_str(&text)
+            }
+        })
     }
 
     /// A field recorded again replaces its earlier value (a retried event's span records its
@@ -77,6 +99,18 @@ impl<'writer> FormatFields<'writer> for TextFields {
         }
         self.format_fields(current.as_writer(), fields)
     }
+}
+
+/// Writes `fields` as [`TextFields`] does into `text`.
+fn write_fields<R: RecordFields>(text: &mut String, ansi: bool, fields: R) -> std::fmt::Result {
+    let mut visitor = TextVisitor {
+        text,
+        ansi,
+        first: true,
+        result: Ok(()),
+    };
+    fields.record(&mut visitor);
+    visitor.result
 }
 
 /// Removes from formatted fields each field a record is about to write again.
@@ -135,55 +169,94 @@ fn remove_field(fields: &mut String, name: &str) {
 }
 
 /// Writes one record's fields for [`TextFields`].
-struct TextVisitor<'a, 'writer> {
-    writer: &'a mut Writer<'writer>,
+struct TextVisitor<'a> {
+    text: &'a mut String,
     ansi: bool,
     first: bool,
     result: std::fmt::Result,
 }
 
-impl TextVisitor<'_, '_> {
+impl TextVisitor<'_> {
     /// Writes the separator and `name=` (the message has no name), then `value`.
-    fn field(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> std::fmt::Result) {
+    fn field(&mut self, field: &Field, value: impl FnOnce(&mut String) -> std::fmt::Result) {
         // As the default formatter: the `log` crate's metadata (lines forwarded from it) is
         // shown as the line's target, not as fields.
         if self.result.is_err() || field.name().starts_with("log.") {
             return;
         }
-        self.result = (|| {
-            if !std::mem::take(&mut self.first) {
-                self.writer.write_char(' ')?;
+        if !std::mem::take(&mut self.first) {
+            self.text.push(' ');
+        }
+        if field.name() != "message" {
+            let name = field.name();
+            let name = name.strip_prefix("r#").unwrap_or(name);
+            if self.ansi {
+                self.text.push_str("\x1b[3m");
+                self.text.push_str(name);
+                self.text.push_str("\x1b[0m\x1b[2m=\x1b[0m");
+            } else {
+                self.text.push_str(name);
+                self.text.push('=');
             }
-            if field.name() != "message" {
-                let name = field.name().trim_start_matches("r#");
-                match self.ansi {
-                    true => write!(self.writer, "\x1b[3m{name}\x1b[0m\x1b[2m=\x1b[0m")?,
-                    false => {
-                        self.writer.write_str(name)?;
-                        self.writer.write_char('=')?;
-                    }
+        }
+        self.result = value(self.text);
+    }
+
+    /// Writes an integer field without the formatting machinery.
+    fn integer(&mut self, field: &Field, negative: bool, magnitude: u64) {
+        self.field(field, |text| {
+            let mut digits = [0u8; 20];
+            let mut start = digits.len();
+            let mut rest = magnitude;
+            loop {
+                start -= 1;
+                digits[start] = b'0' + (rest % 10) as u8;
+                rest /= 10;
+                if rest == 0 {
+                    break;
                 }
             }
-            value(self.writer)
-        })();
+            if negative {
+                text.push('-');
+            }
+            text.push_str(std::str::from_utf8(&digits[start..]).expect("ASCII digits"));
+            Ok(())
+        });
     }
 }
 
-impl Visit for TextVisitor<'_, '_> {
+/// Whether `value` is written between quotes as it is: no quote, backslash or control
+/// character that `Debug` would escape.
+fn is_plain(value: &str) -> bool {
+    let ascii_plain = |byte: &u8| *byte >= 0x20 && *byte < 0x7f && *byte != b'"' && *byte != b'\\';
+    value.as_bytes().iter().all(ascii_plain)
+        || !value.chars().any(|c| c == '"' || c == '\\' || c.is_control())
+}
+
+impl Visit for TextVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        let plain = !value.chars().any(|c| c == '"' || c == '\\' || c.is_control());
-        self.field(field, |writer| match plain {
-            true => {
-                writer.write_char('"')?;
-                writer.write_str(value)?;
-                writer.write_char('"')
+        self.field(field, |text| {
+            if is_plain(value) {
+                text.push('"');
+                text.push_str(value);
+                text.push('"');
+                Ok(())
+            } else {
+                write!(text, "{value:?}")
             }
-            false => write!(writer, "{value:?}"),
         });
     }
 
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.integer(field, false, value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.integer(field, value < 0, value.unsigned_abs());
+    }
+
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.field(field, |writer| write!(writer, "{value:?}"));
+        self.field(field, |text| write!(text, "{value:?}"));
     }
 }
 
@@ -193,36 +266,58 @@ mod tests {
     use crate::logging::writer::BufferedStderr;
 
     /// A span and a line inside it, formatted with `fields`.
-    fn render<N>(fields: N) -> String
+    fn render<N>(fields: N, ansi: bool) -> String
     where
         N: for<'w> FormatFields<'w> + Send + Sync + 'static,
     {
         let make = BufferedStderr::unwritten();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(make.clone())
-            .with_ansi(false)
+            .with_ansi(ansi)
             .without_time()
             .fmt_fields(fields)
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("event", function = "order-total", subject = %"orders.placed", attempt = 2);
             let _entered = span.enter();
-            tracing::info!(target: "sluice::handler", event_id = "e-1", quoted = "a \"b\"", "order {} totals {}", "o-1", 3998);
+            tracing::info!(
+                target: "sluice::handler",
+                event_id = "e-1",
+                quoted = "a \"b\"",
+                accent = "prix-é\u{85}",
+                zero = 0u64,
+                below = -42i64,
+                most = u64::MAX,
+                least = i64::MIN,
+                "order {} totals {}",
+                "o-1",
+                3998
+            );
         });
         make.contents()
     }
 
     #[test]
     fn text_fields_read_as_the_default_formatter_writes_them() {
-        let line = render(TextFields);
+        let line = render(TextFields, false);
         assert_eq!(
             line,
             " INFO event{function=\"order-total\" subject=orders.placed attempt=2}: sluice::handler: \
-             order o-1 totals 3998 event_id=\"e-1\" quoted=\"a \\\"b\\\"\"\n"
+             order o-1 totals 3998 event_id=\"e-1\" quoted=\"a \\\"b\\\"\" accent=\"prix-é\\u{85}\" zero=0 below=-42 \
+             most=18446744073709551615 least=-9223372036854775808\n"
         );
         assert_eq!(
             line,
-            render(tracing_subscriber::fmt::format::DefaultFields::new())
+            render(tracing_subscriber::fmt::format::DefaultFields::new(), false)
+        );
+        let coloured = render(TextFields, true);
+        assert!(
+            coloured.contains("\x1b[3mzero\x1b[0m\x1b[2m=\x1b[0m0"),
+            "{coloured:?}"
+        );
+        assert_eq!(
+            coloured,
+            render(tracing_subscriber::fmt::format::DefaultFields::new(), true)
         );
     }
 

@@ -55,9 +55,9 @@ fn event_span(function: &str, event: &Event, attempt: u32) -> tracing::Span {
     tracing::info_span!(
         "event",
         function,
-        subject = %event.subject,
-        event_id = %event.id,
-        correlation_id = %event.correlation_id,
+        subject = event.subject.as_str(),
+        event_id = event.id.as_str(),
+        correlation_id = event.correlation_id.as_str(),
         attempt,
         trace_id = tracing::field::Empty,
         span_id = tracing::field::Empty,
