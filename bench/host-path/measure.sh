@@ -70,6 +70,10 @@ TOML
 done
 "${SLUICE_NATS_SERVER:-nats-server}" -p "$port" -a 127.0.0.1 -js -sd "$work/js" >"$work/nats.log" 2>&1 &
 nats=$!
+# Stops what was started however the script ends (a reader that closes the report early
+# ends it too).
+cleanup() { kill -INT "${sluice:-}" 2>/dev/null || true; kill "$nats" 2>/dev/null || true; }
+trap cleanup EXIT
 sleep 0.5
 [ "$trigger" = jetstream ] && "$python" "$root/bench/host-path/drive.py" "$url" --create-stream
 host=(env SLUICE_LOG="${LOG:-warn,sluice::commands=info}")
@@ -101,9 +105,9 @@ case $mode in
   stat) perf stat -e ${PERF_STAT_EVENTS:-task-clock,context-switches} -p "$sluice" -- "$python" "$root/bench/host-path/drive.py" "$url" "$events" 300 ;;
   record)
     perf record -e cpu-clock -F ${FREQ:-2000} ${PERF_RECORD_ARGS:-} -o "$work/perf.data" -p "$sluice" -- "$python" "$root/bench/host-path/drive.py" "$url" "$events" 300
-    perf report -i "$work/perf.data" --stdio --no-children --sort symbol 2>/dev/null | grep -v '^#' | head -60 ;;
+    echo "profile: $work/perf.data"
+    perf report -i "$work/perf.data" --stdio --no-children --sort symbol 2>/dev/null | grep -v '^#' | head -60 || true ;;
 esac
 echo "host $(grep VmRSS "/proc/$sluice/status" | tr -s ' ') after the run"
-kill -INT "$sluice"; wait "$sluice" || true
-kill "$nats"
 echo "files in $work"
+kill -INT "$sluice"; wait "$sluice" || true

@@ -17,7 +17,12 @@ pub fn describe() -> String {
 
 /// Resident memory of this process in MiB, from /proc.
 pub fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_mib_of("self")
+}
+
+/// Resident memory of process `pid` (a number, or `self`) in MiB, from /proc; 0 when gone.
+pub fn rss_mib_of(pid: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
         .find(|line| line.starts_with("VmRSS:"))

@@ -96,3 +96,18 @@ impl Report {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A full run rewrites `BENCHMARKS.md` as its table followed by `bench/NOTES.md`: notes
+    /// written into `BENCHMARKS.md` alone would be lost on the next run.
+    #[test]
+    fn benchmarks_md_ends_with_the_notes() {
+        let benchmarks = include_str!("../../BENCHMARKS.md");
+        let notes = include_str!("../NOTES.md");
+        assert!(
+            benchmarks.ends_with(notes),
+            "BENCHMARKS.md and bench/NOTES.md differ after the table: write notes into bench/NOTES.md and copy them to BENCHMARKS.md"
+        );
+    }
+}

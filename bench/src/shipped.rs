@@ -34,6 +34,16 @@ pub fn sluice_binary() -> anyhow::Result<PathBuf> {
     Ok(binary)
 }
 
+/// The shipped manifest listening on `subject` instead of `orders.placed`.
+fn listening_on(subject: &str) -> anyhow::Result<String> {
+    let shipped = "subjects = [\"orders.placed\"]";
+    anyhow::ensure!(
+        SHIPPED.contains(shipped),
+        "order-total's shipped manifest no longer says {shipped}"
+    );
+    Ok(SHIPPED.replace(shipped, &format!("subjects = [\"{subject}\"]")))
+}
+
 /// A running `sluice up`, killed on drop.
 pub struct ShippedHost {
     child: Child,
@@ -65,8 +75,33 @@ impl ShippedHost {
         timeout: Duration,
     ) -> anyhow::Result<Self> {
         let mut host = Self::spawn(server, log, SHIPPED, args, env)?;
-        host.until_serving(server, timeout).await?;
+        host.until_serving(server, &["orders.placed".to_owned()], timeout)
+            .await?;
         Ok(host)
+    }
+
+    /// Starts `sluice up` on `server` with `copies` copies of order-total under its shipped
+    /// manifest, copy `i` named `order-total-i` and listening on `orders.placed.i` alone;
+    /// returns the host and the subjects once every copy has totalled an order.
+    pub async fn start_copies(
+        server: &NatsServer,
+        copies: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<(Self, Vec<String>)> {
+        let subjects: Vec<String> = (0..copies).map(|i| format!("orders.placed.{i}")).collect();
+        let functions: Vec<(String, String)> = subjects
+            .iter()
+            .enumerate()
+            .map(|(i, subject)| Ok((format!("order-total-{i}"), listening_on(subject)?)))
+            .collect::<anyhow::Result<_>>()?;
+        let mut host = Self::spawn_functions(server, None, &functions, &[], &[])?;
+        host.until_serving(server, &subjects, timeout).await?;
+        Ok((host, subjects))
+    }
+
+    /// The host's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Starts `sluice up` on `server` with order-total under `manifest`, without waiting
@@ -78,9 +113,28 @@ impl ShippedHost {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        Self::spawn_functions(
+            server,
+            log,
+            &[("order-total".to_owned(), manifest.to_owned())],
+            args,
+            env,
+        )
+    }
+
+    /// Like [`ShippedHost::spawn`], with several copies of order-total: `(name, manifest)`.
+    fn spawn_functions(
+        server: &NatsServer,
+        log: Option<&str>,
+        functions: &[(String, String)],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let binary = sluice_binary()?;
         let dir = FunctionsDir::new();
-        dir.add("order-total", "order-total", manifest);
+        for (name, manifest) in functions {
+            dir.add(name, "order-total", manifest);
+        }
         let mut command = Command::new(binary);
         command.env_remove("SLUICE_LOG");
         for (name, _) in std::env::vars_os() {
@@ -104,18 +158,27 @@ impl ShippedHost {
         Ok(Self { child, _dir: dir })
     }
 
-    /// Publishes an order every 100 ms until its total comes back.
-    async fn until_serving(&mut self, server: &NatsServer, timeout: Duration) -> anyhow::Result<()> {
+    /// Publishes an order on each of `subjects` every 100 ms until as many totals come back
+    /// in one round: every function serves.
+    async fn until_serving(
+        &mut self,
+        server: &NatsServer,
+        subjects: &[String],
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
         let client = server.client().await;
         let mut totals = client.subscribe("orders.totalled").await?;
         let started = Instant::now();
         loop {
-            client.publish("orders.placed", workload::order(0).into()).await?;
+            for subject in subjects {
+                client.publish(subject.clone(), workload::order(0).into()).await?;
+            }
             client.flush().await?;
-            if tokio::time::timeout(Duration::from_millis(100), totals.next())
-                .await
-                .is_ok()
-            {
+            let mut answered = 0;
+            while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(100), totals.next()).await {
+                answered += 1;
+            }
+            if answered >= subjects.len() {
                 return Ok(());
             }
             if let Some(status) = self.child.try_wait()? {
