@@ -28,6 +28,8 @@
 # FUNCTIONS (core only: N copies of order-total, order-total-1..N on orders.placed.0..N-1, with
 # the orders spread evenly over their subjects: what the fifty-function scenario costs),
 # MAX_CONCURRENCY (each function's limits.max_concurrency; default 32),
+# EXTRA_TOML (manifest sections appended to each function's manifest, after [limits]; e.g.
+# $'[dead_letter]\ntranscript = false'),
 # SLUICE_NATS_SERVER (the nats-server binary; default nats-server on PATH),
 # PYTHON (with nats-py; default target/bench-venv/bin/python, else python3).
 set -euo pipefail
@@ -66,6 +68,7 @@ max_pending = 1000000
 max_concurrency = ${MAX_CONCURRENCY:-32}
 events_per_instance = $reuse
 ${LOG_LINES:+log_lines_per_second = $LOG_LINES}
+${EXTRA_TOML:-}
 TOML
 done
 "${SLUICE_NATS_SERVER:-nats-server}" -p "$port" -a 127.0.0.1 -js -sd "$work/js" >"$work/nats.log" 2>&1 &
