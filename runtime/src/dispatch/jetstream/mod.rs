@@ -1,6 +1,6 @@
 //! JetStream delivery (at least once). A function's intake pulls from the function's durable
-//! consumer ahead of its free permits, within a window of `limits.max_concurrency` messages
-//! (at most [`MAX_BATCH`]): the next pull request goes out while the last messages are still
+//! consumer ahead of its free permits, within a window of four times `limits.max_concurrency`
+//! messages (at most [`MAX_BATCH`]): the next pull request goes out while the last messages are still
 //! being handled, so a permit that comes free finds a message waiting instead of a pull round
 //! trip. Messages waiting in the window are kept alive with progress acks every third of
 //! `ack_wait`, like those held for the circuit breaker or behind their key, so none runs out
@@ -46,14 +46,23 @@ const PULL_SLACK: Duration = Duration::from_secs(2);
 /// Most messages taken from the inbox at once before admitting again.
 const RECEIVE_BATCH: usize = 64;
 
-/// How many messages a function's intake keeps pulled ahead of its free permits: as many as
-/// it runs at once (`limits.max_concurrency`, times `batch.max_events` for a batch
-/// function), at most what one request asks for.
+/// How many times as many messages as a function runs at once its intake keeps pulled ahead.
+///
+/// With one times (stop 31), a function at the shipped `max_concurrency = 16` pulled 8 to 16
+/// messages per request and often ran dry while the next request was out: the shipped host
+/// drained a stream at 19–23k events/s, and at 35–39k with four times (BENCHMARKS.md, stop
+/// 33). Waiting messages are kept alive with progress acks, so a wider window costs other
+/// hosts of a fleet the chance to take them sooner, never an ack wait.
+const AHEAD: usize = 4;
+
+/// How many messages a function's intake keeps pulled ahead of its free permits: [`AHEAD`]
+/// times as many as it runs at once (`limits.max_concurrency`, times `batch.max_events` for a
+/// batch function), at most what one request asks for.
 fn window(deployment: &Deployment) -> usize {
     let function = deployment.function();
     let per_permit = function.batch().map_or(1, |batch| batch.max_events as usize);
     let running = function.manifest().limits.max_concurrency.get() as usize * per_permit;
-    running.clamp(1, most_per_request(deployment))
+    (AHEAD * running).clamp(1, most_per_request(deployment))
 }
 
 /// [`MAX_BATCH`], or a batch function's `batch.max_events` if larger, so one pull can fill a
