@@ -25,6 +25,23 @@ pub fn one_line(error: &wasmtime::Error) -> String {
     single_line(&format!("{error:#}"))
 }
 
+/// Appends `value` in decimal to `text` without the formatting machinery (for the per-event
+/// path: message ids, log fields).
+pub fn push_decimal(text: &mut String, value: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = value;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    text.push_str(std::str::from_utf8(&digits[start..]).expect("ASCII digits"));
+}
+
 /// `1.5s`, `250ms`: durations as the manifest writes them.
 pub fn humanize(duration: Duration) -> String {
     if duration.subsec_millis() == 0 {

@@ -205,21 +205,10 @@ impl TextVisitor<'_> {
     /// Writes an integer field without the formatting machinery.
     fn integer(&mut self, field: &Field, negative: bool, magnitude: u64) {
         self.field(field, |text| {
-            let mut digits = [0u8; 20];
-            let mut start = digits.len();
-            let mut rest = magnitude;
-            loop {
-                start -= 1;
-                digits[start] = b'0' + (rest % 10) as u8;
-                rest /= 10;
-                if rest == 0 {
-                    break;
-                }
-            }
             if negative {
                 text.push('-');
             }
-            text.push_str(std::str::from_utf8(&digits[start..]).expect("ASCII digits"));
+            sluice_runtime::text::push_decimal(text, magnitude);
             Ok(())
         });
     }

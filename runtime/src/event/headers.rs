@@ -71,22 +71,12 @@ fn msg_id(function: &str, event_id: &str, sequence: usize) -> String {
     } else {
         event_id
     };
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    let mut rest = sequence;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    let digits = std::str::from_utf8(&digits[start..]).expect("ASCII digits");
-    let mut id = String::with_capacity(function.len() + event_id.len() + digits.len() + 2);
-    for part in [function, ":", event_id, ":", digits] {
+    // Twenty digits hold any sequence number.
+    let mut id = String::with_capacity(function.len() + event_id.len() + 2 + 20);
+    for part in [function, ":", event_id, ":"] {
         id.push_str(part);
     }
+    crate::text::push_decimal(&mut id, sequence as u64);
     id
 }
 
