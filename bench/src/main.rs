@@ -15,6 +15,7 @@ mod jetstream;
 mod machine;
 mod otlp_sink;
 mod report;
+mod scale;
 mod scenarios;
 mod schedules;
 mod shipped;
@@ -90,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
         scenarios::latency(&size, &mut report).await?;
     }
     if wanted("scale") {
-        scenarios::scale(&size, &mut report).await?;
+        scale::run(&size, &mut report).await?;
     }
     if wanted("concurrency") {
         scenarios::concurrency(&size, &mut report).await?;
