@@ -55,7 +55,8 @@ echo "==> starting nats-server (:$nats_port), the receiver (:$port) and sluice"
 pids+=($!)
 python3 "$app/receiver.py" --port "$port" &
 pids+=($!)
-# `sluice up` fails at once when no server accepts, so it starts once this one is ready.
+# `sluice up` would wait for the server (--nats-wait); it starts once the server is ready, so
+# its log begins with serving, not with waiting.
 wait_for 30 grep -q "Server is ready" "$out/nats.log"
 nats=nats://127.0.0.1:$nats_port
 NO_COLOR=1 $sluice up --functions "$out/functions" --state-dir "$out/state" --nats "$nats" --admin "$admin" 2>"$out/sluice.log" &

@@ -31,6 +31,9 @@ pub struct RuntimeConfig {
     pub nats_url: String,
     /// Authentication and TLS for the NATS connection.
     pub nats_options: ConnectionOptions,
+    /// How long to keep trying at start while no server accepts connections (a broker
+    /// started at the same time); zero fails at once. See [`crate::nats::connect_waiting`].
+    pub nats_wait: Duration,
     /// How long shutdown waits for in-flight events.
     pub shutdown_grace: Duration,
     /// Whether to watch the folder and deploy, redeploy and undeploy as files change.
@@ -57,6 +60,7 @@ impl RuntimeConfig {
             functions_dir: Some(functions_dir.into()),
             nats_url: nats_url.into(),
             nats_options: ConnectionOptions::default(),
+            nats_wait: Duration::ZERO,
             shutdown_grace: Duration::from_secs(30),
             watch: false,
             cache_dir: None,
@@ -290,7 +294,8 @@ async fn connect(config: &RuntimeConfig) -> anyhow::Result<Host> {
     if let Some(dir) = &config.cache_dir {
         engine = engine.with_cache(dir);
     }
-    let client = crate::nats::connect(&config.nats_url, &config.nats_options).await?;
+    let client =
+        crate::nats::connect_waiting(&config.nats_url, &config.nats_options, config.nats_wait).await?;
     let tracer = config.tracing.clone().map(crate::telemetry::Tracer::start);
     let dispatcher = Dispatcher::new(Arc::new(engine), client, tracer);
     if let Some(seed) = &config.secrets_key {

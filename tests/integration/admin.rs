@@ -1,13 +1,12 @@
 //! Operations: `/metrics` and `/healthz` on the admin endpoint, and `--log-format json`.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::time::Instant;
 
-use serde_json::{Value, json};
-use sluice_tests::{Manifest, Sluice, WAIT, eventually, http_get, next_message, publish_js, sluice_command};
+use serde_json::json;
+use sluice_tests::process::message;
+use sluice_tests::{
+    Manifest, Sluice, SluiceProcess, WAIT, eventually, http_get, next_message, publish_js, sluice_command,
+};
 
 /// A probe on `in` that retries once, quickly.
 fn manifest() -> Manifest {
@@ -112,71 +111,6 @@ async fn metrics_count_every_outcome_and_healthz_follows_nats() {
     assert!(health.body.starts_with("NATS connection is "), "{}", health.body);
     // The server is gone, so there is nothing to flush: dropping the host stops it.
     drop(sluice);
-}
-
-/// A `sluice` process, killed on drop, whose stderr lines arrive on a channel.
-struct SluiceProcess {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl SluiceProcess {
-    fn spawn(command: &mut std::process::Command) -> Self {
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sluice");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The next log line (parsed as JSON: every line must be) for which `wanted` holds.
-    fn line_where(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = self.lines.recv_timeout(left) else {
-                panic!(
-                    "no log line {what} within {WAIT:?}; stderr so far:\n{}",
-                    self.seen.join("\n")
-                );
-            };
-            self.seen.push(line.clone());
-            let parsed: Value =
-                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-            for key in ["timestamp", "level", "target", "fields"] {
-                assert!(parsed.get(key).is_some(), "no {key:?} in {line}");
-            }
-            if wanted(&parsed) {
-                return parsed;
-            }
-        }
-    }
-}
-
-impl Drop for SluiceProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn message(line: &Value) -> &str {
-    line["fields"]["message"].as_str().unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -163,22 +163,6 @@ fn sluice_profile_perfmap_names_the_handlers_code_for_perf() {
     assert_eq!(handler.unwrap().splitn(3, ' ').count(), 3, "{handler:?}");
 }
 
-#[test]
-fn an_unreachable_nats_server_is_one_clear_error() {
-    let dir = FunctionsDir::new();
-    let output = sluice_command()
-        .args(["up", "--nats", "nats://127.0.0.1:1", "--functions"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("error: cannot connect to NATS at nats://127.0.0.1:1"),
-        "{stderr}"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compiled_components_are_cached_by_content() {
     use sluice_runtime::{Event, Function, Runner, SluiceEngine};

@@ -5,6 +5,7 @@ mod apps;
 mod auth;
 mod batch;
 mod commands;
+mod connecting;
 mod delayed;
 mod delivery;
 mod dev;

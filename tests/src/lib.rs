@@ -11,6 +11,7 @@ pub mod http;
 pub mod manifest;
 pub mod nats_server;
 pub mod otlp;
+pub mod process;
 pub mod wait;
 pub mod wildcard;
 
@@ -28,5 +29,6 @@ pub use http::{HttpResponse, http_get};
 pub use manifest::Manifest;
 pub use nats_server::NatsServer;
 pub use otlp::{OtlpReceiver, ReceivedSpan};
+pub use process::SluiceProcess;
 pub use wait::{WAIT, eventually, next_message, no_message_pending, until_ok};
 pub use wildcard::WildcardSubscriber;

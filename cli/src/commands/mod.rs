@@ -218,6 +218,11 @@ pub struct HostArgs {
     /// stops it on exit.
     #[arg(long)]
     pub nats: Option<String>,
+    /// Seconds to keep trying at start while no server at --nats accepts connections (a
+    /// broker that starts beside the host); 0 fails at once. A refused login or TLS
+    /// handshake fails at once either way.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub nats_wait: u64,
     /// Authentication and TLS for the NATS connection.
     #[command(flatten)]
     pub connection: NatsArgs,

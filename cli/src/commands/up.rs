@@ -80,6 +80,7 @@ impl Session {
         config.functions_dir = functions.map(Path::to_owned);
         config.fleet = fleet.map(|id| FleetConfig::new(id, &args.state_dir));
         config.nats_options = nats_options;
+        config.nats_wait = Duration::from_secs(args.nats_wait);
         config.shutdown_grace = Duration::from_secs(args.grace);
         config.watch = watch;
         config.cache_dir = Some(args.state_dir.join("cache"));

@@ -6,6 +6,7 @@
 pub mod jetstream_availability;
 mod local;
 pub mod options;
+mod waiting;
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use async_nats::ConnectErrorKind;
 pub use jetstream_availability::{JetStream, JetStreamAvailability};
 pub use local::{INSTALL_HINT, LocalNatsServer, SERVER_ENV, answers, find_binary};
 pub use options::{Auth, ClientCert, ConnectionOptions, OptionsError, Tls};
+pub use waiting::connect_waiting;
 
 /// The address `sluice up` tries when no `--nats` is given.
 pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
@@ -36,7 +38,7 @@ pub enum ConnectError {
         cause: String,
     },
     /// No server of the list accepted the connection.
-    #[error("cannot connect to NATS at {urls}: {cause}{}", .failure.hint())]
+    #[error("cannot connect to NATS at {urls}: {cause}{}{}", .failure.hint(), waiting::kept_trying(*.waited))]
     Server {
         /// The server list as given.
         urls: String,
@@ -44,6 +46,8 @@ pub enum ConnectError {
         failure: Failure,
         /// The client's description of the failure, e.g. `authorization violation`.
         cause: String,
+        /// How long [`connect_waiting`] kept trying before it gave up (zero: one try).
+        waited: Duration,
     },
 }
 
@@ -178,6 +182,7 @@ pub async fn connect(urls: &str, options: &ConnectionOptions) -> Result<async_na
             urls: redacted(urls),
             failure,
             cause: describe(&error, failure),
+            waited: Duration::ZERO,
         }
     })
 }
