@@ -100,3 +100,29 @@ async fn sluice_up_waits_for_a_server_that_starts_after_it() {
     let waited = sluice.seen().iter().filter(|line| line.contains(WAITING)).count();
     assert_eq!(waited, 1, "one waiting line: {:#?}", sluice.seen());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_url_can_come_from_the_environment() {
+    let stage = Sluice::builder()
+        .add(
+            "env",
+            "probe",
+            Manifest::new().subjects(["in"]).publish(["probe.out"]),
+        )
+        .stage()
+        .await;
+    let state = tempfile::tempdir().unwrap();
+    let mut sluice = SluiceProcess::spawn(
+        sluice_command()
+            .env("SLUICE_NATS_URL", stage.server.url())
+            .args(["--log-format", "json", "up", "--no-watch", "--functions"])
+            .arg(stage.dir.path())
+            .arg("--state-dir")
+            .arg(state.path()),
+    );
+    let up = sluice.line_where("saying the host is up", |l| {
+        message(l).starts_with("sluice is up")
+    });
+    let expected = format!("NATS at {}.", stage.server.url());
+    assert!(message(&up).contains(&expected), "{up}");
+}

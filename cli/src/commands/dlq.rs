@@ -85,7 +85,7 @@ pub struct Target {
     #[arg(long, default_value = "functions")]
     functions: PathBuf,
     /// NATS server URL, or a comma-separated list of a cluster's URLs.
-    #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL)]
+    #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL, env = super::NATS_URL_ENV)]
     nats: String,
     #[command(flatten)]
     connection: NatsArgs,

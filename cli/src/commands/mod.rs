@@ -25,6 +25,10 @@ use clap::{Parser, Subcommand};
 
 pub use nats_args::NatsArgs;
 
+/// The environment variable every command reads its `--nats` server URL(s) from when the
+/// flag is not given.
+pub const NATS_URL_ENV: &str = "SLUICE_NATS_URL";
+
 /// Sluice runs NATS events through sandboxed WebAssembly component functions.
 #[derive(Debug, Parser)]
 #[command(name = "sluice", version, about)]
@@ -137,7 +141,7 @@ pub enum Command {
         #[arg(long)]
         data: String,
         /// NATS server URL, or a comma-separated list of a cluster's URLs.
-        #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL)]
+        #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL, env = NATS_URL_ENV)]
         nats: String,
         #[command(flatten)]
         connection: NatsArgs,
@@ -163,7 +167,7 @@ pub enum Command {
         #[arg(long)]
         data: String,
         /// NATS server URL, or a comma-separated list of a cluster's URLs.
-        #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL)]
+        #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL, env = NATS_URL_ENV)]
         nats: String,
         #[command(flatten)]
         connection: NatsArgs,
@@ -190,7 +194,7 @@ pub enum Command {
     /// next firing.
     Schedules {
         /// NATS server URL, or a comma-separated list of a cluster's URLs.
-        #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL)]
+        #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL, env = NATS_URL_ENV)]
         nats: String,
         #[command(flatten)]
         connection: NatsArgs,
@@ -216,12 +220,12 @@ pub struct HostArgs {
     /// NATS server URL, or a comma-separated list of a cluster's URLs. Without it, uses
     /// nats://127.0.0.1:4222 if a server answers there, else starts a local nats-server and
     /// stops it on exit.
-    #[arg(long)]
+    #[arg(long, env = NATS_URL_ENV)]
     pub nats: Option<String>,
     /// Seconds to keep trying at start while no server at --nats accepts connections (a
     /// broker that starts beside the host); 0 fails at once. A refused login or TLS
     /// handshake fails at once either way.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, env = "SLUICE_NATS_WAIT")]
     pub nats_wait: u64,
     /// Authentication and TLS for the NATS connection.
     #[command(flatten)]

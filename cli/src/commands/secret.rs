@@ -38,7 +38,7 @@ pub struct SetArgs {
     #[arg(long)]
     value: Option<String>,
     /// NATS server URL, or a comma-separated list of a cluster's URLs.
-    #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL)]
+    #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL, env = super::NATS_URL_ENV)]
     nats: String,
     #[command(flatten)]
     connection: NatsArgs,

@@ -19,7 +19,7 @@ use super::NatsArgs;
 #[derive(Debug, clap::Args)]
 pub struct FleetArgs {
     /// NATS server URL, or a comma-separated list of a cluster's URLs.
-    #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL)]
+    #[arg(long, default_value = sluice_runtime::nats::DEFAULT_URL, env = crate::commands::NATS_URL_ENV)]
     pub nats: String,
     #[command(flatten)]
     pub connection: NatsArgs,
