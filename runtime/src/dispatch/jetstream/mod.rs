@@ -1,6 +1,6 @@
 //! JetStream delivery (at least once). A function's intake pulls from the function's durable
 //! consumer ahead of its free permits, within a window of four times `limits.max_concurrency`
-//! messages (at most [`MAX_BATCH`]): the next pull request goes out while the last messages are still
+//! messages (for a batch function, batches; see [`window`]): the next pull request goes out while the last messages are still
 //! being handled, so a permit that comes free finds a message waiting instead of a pull round
 //! trip. Messages waiting in the window are kept alive with progress acks every third of
 //! `ack_wait`, like those held for the circuit breaker or behind their key, so none runs out
@@ -29,15 +29,15 @@ use tokio_util::sync::CancellationToken;
 mod delivery;
 pub mod partition;
 mod prefetch;
+mod window;
 
 use super::{Dispatcher, Update};
 use crate::deployment::Deployment;
 use crate::ordering::{KeyRelease, KeyedQueue, next_release};
 use delivery::Delivery;
 use prefetch::Prefetch;
+use window::{low_water, most_per_request, window};
 
-/// The most messages one pull request asks for, and the widest pull-ahead window.
-const MAX_BATCH: usize = 256;
 /// How long the server holds a pull request open when no message is there.
 const PULL_EXPIRES: Duration = Duration::from_secs(1);
 /// How long after `PULL_EXPIRES` the intake stops waiting for the server's answer (a
@@ -45,39 +45,6 @@ const PULL_EXPIRES: Duration = Duration::from_secs(1);
 const PULL_SLACK: Duration = Duration::from_secs(2);
 /// Most messages taken from the inbox at once before admitting again.
 const RECEIVE_BATCH: usize = 64;
-
-/// How many times as many messages as a function runs at once its intake keeps pulled ahead.
-///
-/// With one times (stop 31), a function at the shipped `max_concurrency = 16` pulled 8 to 16
-/// messages per request and often ran dry while the next request was out: the shipped host
-/// drained a stream at 19–23k events/s, and at 35–39k with four times (BENCHMARKS.md, stop
-/// 33). Waiting messages are kept alive with progress acks, so a wider window costs other
-/// hosts of a fleet the chance to take them sooner, never an ack wait.
-const AHEAD: usize = 4;
-
-/// How many messages a function's intake keeps pulled ahead of its free permits: [`AHEAD`]
-/// times as many as it runs at once (`limits.max_concurrency`, times `batch.max_events` for a
-/// batch function), at most what one request asks for.
-fn window(deployment: &Deployment) -> usize {
-    let function = deployment.function();
-    let per_permit = function.batch().map_or(1, |batch| batch.max_events as usize);
-    let running = function.manifest().limits.max_concurrency.get() as usize * per_permit;
-    (AHEAD * running).clamp(1, most_per_request(deployment))
-}
-
-/// [`MAX_BATCH`], or a batch function's `batch.max_events` if larger, so one pull can fill a
-/// batch.
-fn most_per_request(deployment: &Deployment) -> usize {
-    deployment
-        .function()
-        .batch()
-        .map_or(MAX_BATCH, |batch| MAX_BATCH.max(batch.max_events as usize))
-}
-
-/// The pull-ahead level at which the next pull request goes out.
-fn low_water(deployment: &Deployment) -> usize {
-    window(deployment) / 2
-}
 
 /// The pull request out now.
 struct Request {
