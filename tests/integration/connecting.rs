@@ -1,12 +1,29 @@
 //! `sluice up` connecting at start: one clear error when no server answers, and a bounded
 //! wait (`--nats-wait`) for a broker that starts beside the host.
 
+use std::path::Path;
+use std::process::Command;
+
 use serde_json::json;
 use sluice_tests::process::message;
 use sluice_tests::{FunctionsDir, Manifest, Sluice, SluiceProcess, WAIT, next_message, sluice_command};
 
 /// What `sluice up` logs while it waits for a server.
 const WAITING: &str = "no NATS server at ";
+
+/// `sluice up` on `dir` with its state in `state`, logging JSON, with `nats` (the connection
+/// flags, if any) before the folder.
+fn up(dir: &FunctionsDir, state: &Path, nats: &[&str]) -> Command {
+    let mut command = sluice_command();
+    command
+        .args(["--log-format", "json", "up", "--no-watch"])
+        .args(nats)
+        .arg("--functions")
+        .arg(dir.path())
+        .arg("--state-dir")
+        .arg(state);
+    command
+}
 
 /// Runs `sluice up --nats-wait WAIT` against a port nothing listens on: its exit code and
 /// stderr.
@@ -71,14 +88,12 @@ async fn sluice_up_waits_for_a_server_that_starts_after_it() {
     // The broker is down when the host starts, as in a `docker compose up` of both.
     stage.server.kill();
     let state = tempfile::tempdir().unwrap();
-    let mut sluice = SluiceProcess::spawn(
-        sluice_command()
-            .args(["--log-format", "json", "up", "--no-watch"])
-            .args(["--nats", &stage.server.url(), "--nats-wait", "60", "--functions"])
-            .arg(stage.dir.path())
-            .arg("--state-dir")
-            .arg(state.path()),
-    );
+    let url = stage.server.url();
+    let mut sluice = SluiceProcess::spawn(&mut up(
+        &stage.dir,
+        state.path(),
+        &["--nats", &url, "--nats-wait", "60"],
+    ));
     let waiting = sluice.line_where("saying it waits for NATS", |l| message(l).starts_with(WAITING));
     assert_eq!(waiting["level"], "WARN", "{waiting}");
 
@@ -112,14 +127,8 @@ async fn the_server_url_can_come_from_the_environment() {
         .stage()
         .await;
     let state = tempfile::tempdir().unwrap();
-    let mut sluice = SluiceProcess::spawn(
-        sluice_command()
-            .env("SLUICE_NATS_URL", stage.server.url())
-            .args(["--log-format", "json", "up", "--no-watch", "--functions"])
-            .arg(stage.dir.path())
-            .arg("--state-dir")
-            .arg(state.path()),
-    );
+    let mut sluice =
+        SluiceProcess::spawn(up(&stage.dir, state.path(), &[]).env("SLUICE_NATS_URL", stage.server.url()));
     let up = sluice.line_where("saying the host is up", |l| {
         message(l).starts_with("sluice is up")
     });

@@ -1,8 +1,8 @@
 //! JetStream delivery (at least once). A function's intake pulls from the function's durable
 //! consumer ahead of its free permits, within a window of four times `limits.max_concurrency`
-//! messages (for a batch function, batches; see [`window`]): the next pull request goes out while the last messages are still
-//! being handled, so a permit that comes free finds a message waiting instead of a pull round
-//! trip. Messages waiting in the window are kept alive with progress acks every third of
+//! messages (for a batch function, batches; `window.rs` has the bounds): the next pull
+//! request goes out while the last messages are still being handled, so a permit that comes
+//! free finds a message waiting instead of a pull round trip. Messages waiting in the window are kept alive with progress acks every third of
 //! `ack_wait`, like those held for the circuit breaker or behind their key, so none runs out
 //! of its ack wait here. One pull request is out at a time, on one inbox subscription that
 //! lives as long as the intake.
