@@ -17,7 +17,7 @@ use prometheus_client::registry::Registry;
 use crate::stats::{DURATION_BUCKETS, DurationSnapshot, StatsSnapshot};
 use sluice_protocol::DeadLetterReason;
 
-/// The `Content-Type` of what [`encode`] returns (Prometheus text format 0.0.4).
+/// The `Content-Type` of what `encode` returns (Prometheus text format 0.0.4).
 pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// One value of a snapshot.

@@ -71,7 +71,7 @@ pub struct StatsSnapshot {
     /// Times a successful probe closed the circuit.
     pub circuit_closed: u64,
     /// 1 while the circuit is open or half-open, 0 while it is closed (set by the registry
-    /// from the deployed version's breaker; [`FunctionStats::snapshot`] leaves it 0).
+    /// from the deployed version's breaker; `FunctionStats::snapshot` leaves it 0).
     pub circuit_open: u64,
     /// How long attempts took.
     pub durations: DurationSnapshot,

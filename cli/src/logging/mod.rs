@@ -1,6 +1,6 @@
 //! The host's log: `tracing` lines to stderr, written by a thread of their own
 //! ([`writer`]) and formatted with less work per line than `tracing-subscriber`'s defaults,
-//! to the same text ([`format`]).
+//! to the same text ([`format`](mod@format)).
 //!
 //! A host logs a line per event at its default level (every handler's `info!`), so the cost
 //! of a line is paid per event: the event path pays no `write` system call, and a line's

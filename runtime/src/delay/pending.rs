@@ -23,7 +23,7 @@ pub struct PendingDelay {
     pub fires_at: String,
 }
 
-/// The pending delayed events (at most [`LISTED`], by function and firing time) and how many
+/// The pending delayed events (at most `LISTED`, by function and firing time) and how many
 /// there are in all. None when the cluster has no delay stream.
 pub async fn list(js: &jetstream::Context) -> Result<Option<(Vec<PendingDelay>, usize)>, async_nats::Error> {
     let stream = match js.get_stream(STREAM).await {

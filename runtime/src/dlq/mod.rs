@@ -2,7 +2,7 @@
 //! `sluice dlq replay`).
 //!
 //! At deploy the host makes sure a stream captures each function's dead-letter subject
-//! ([`crate::provision::ensure_dead_letter_stream`]). Reading uses a short-lived ephemeral
+//! (`provision::ensure_dead_letter_stream`). Reading uses a short-lived ephemeral
 //! pull consumer filtered to that subject, without acks, that starts at the oldest message
 //! and stops when the server says nothing is pending: the dead letters stay in the stream.
 //! A replay republishes an event to the subject it arrived on (see [`replay_headers`] for

@@ -141,7 +141,7 @@ impl Services {
 impl Services {
     /// What a shadow version's attempt at one event reaches, beside the live function whose
     /// imports reach `live`: the live buckets for reading, with writes kept to the attempt
-    /// (see [`Overlay`](super::kv::Overlay)); no requests; delayed and plain publishes kept,
+    /// (see `kv::Overlay`); no requests; delayed and plain publishes kept,
     /// never sent.
     pub fn shadowing(live: &Services) -> Self {
         let kv = match &*live.kv {

@@ -4,7 +4,7 @@
 //!
 //! - **Nothing leaves the candidate.** What it publishes (now or delayed) is captured and
 //!   compared, never sent; its key-value writes go to a scratch layer of the one event that
-//!   reads through to the live buckets ([`Overlay`](crate::imports::kv::Overlay)); it sends no
+//!   reads through to the live buckets (`imports::kv::Overlay`); it sends no
 //!   requests; HTTP only to the hosts the shadow names (`--shadow-http`), which are safe to
 //!   call twice. It never acks, retries or dead-letters: an event is shadowed once, at its
 //!   first delivery on a host, after the live attempt.

@@ -1,7 +1,7 @@
 //! The contract of the fulfilment saga: what its functions say to each other.
 //!
 //! - [`event`]: the events (one struct each) and the subjects they travel on;
-//! - [`claim`]: how a step makes itself idempotent per order (a key-value claim);
+//! - [`claim`](mod@claim): how a step makes itself idempotent per order (a key-value claim);
 //! - [`gateway`]: the simulated card gateway the payment step calls, whose faults are a
 //!   hash of the order and the delivery, so a run can be predicted and repeated;
 //! - [`stock`]: a product's stock level with its per-order holds.

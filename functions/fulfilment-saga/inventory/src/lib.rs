@@ -16,7 +16,7 @@
 //!
 //! Stock lives in the `saga-inventory` key-value bucket, one [`stock::StockLevel`] per
 //! product, changed only by compare-and-swap. Every step first claims the order for its
-//! event ([`saga_events::claim`]), so a re-sent order or a redelivered event changes nothing,
+//! event ([`saga_events::claim`](mod@saga_events::claim)), so a re-sent order or a redelivered event changes nothing,
 //! and every stock change is idempotent per order, so a retry cannot reserve or sell twice.
 
 pub mod answer;
