@@ -117,7 +117,7 @@ async fn sluice_up_waits_for_a_server_that_starts_after_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_server_url_can_come_from_the_environment() {
+async fn the_host_is_configured_from_the_environment() {
     let stage = Sluice::builder()
         .add(
             "env",
@@ -127,11 +127,23 @@ async fn the_server_url_can_come_from_the_environment() {
         .stage()
         .await;
     let state = tempfile::tempdir().unwrap();
-    let mut sluice =
-        SluiceProcess::spawn(up(&stage.dir, state.path(), &[]).env("SLUICE_NATS_URL", stage.server.url()));
+    let mut command = sluice_command();
+    command
+        .args(["--log-format", "json", "up", "--no-watch", "--functions"])
+        .arg(stage.dir.path())
+        .env("SLUICE_NATS_URL", stage.server.url())
+        .env("SLUICE_STATE_DIR", state.path())
+        .env("SLUICE_ADMIN", "127.0.0.1:0");
+    let mut sluice = SluiceProcess::spawn(&mut command);
+    sluice.line_where("naming the admin address", |l| {
+        message(l).starts_with("admin endpoint: ")
+    });
     let up = sluice.line_where("saying the host is up", |l| {
         message(l).starts_with("sluice is up")
     });
     let expected = format!("NATS at {}.", stage.server.url());
     assert!(message(&up).contains(&expected), "{up}");
+    // The compiled component went to the state folder's cache.
+    let cached = std::fs::read_dir(state.path().join("cache")).map(|dir| dir.count());
+    assert!(matches!(cached, Ok(n) if n > 0), "{cached:?}");
 }

@@ -232,14 +232,14 @@ pub struct HostArgs {
     pub connection: NatsArgs,
     /// Where compiled components are cached, `dev` deploys its builds and a local
     /// nats-server keeps its data.
-    #[arg(long, default_value = ".sluice")]
+    #[arg(long, default_value = ".sluice", env = "SLUICE_STATE_DIR")]
     pub state_dir: PathBuf,
     /// Seconds to let in-flight events finish on shutdown.
     #[arg(long, default_value_t = 30)]
     pub grace: u64,
     /// Serve Prometheus metrics on GET /metrics and a health check on GET /healthz at this
     /// address (e.g. 127.0.0.1:9090; port 0 picks a free port, logged at start).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "SLUICE_ADMIN")]
     pub admin: Option<SocketAddr>,
     /// File holding the fleet's xkey seed (SX..., from `sluice secret keygen`) that opens
     /// sealed secrets (`sealed:KEY` in `[secrets]`). Or set SLUICE_SECRETS_KEY to the seed.
