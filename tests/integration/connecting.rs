@@ -1,28 +1,36 @@
 //! `sluice up` connecting at start: one clear error when no server answers, and a bounded
 //! wait (`--nats-wait`) for a broker that starts beside the host.
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::json;
 use sluice_tests::process::message;
-use sluice_tests::{FunctionsDir, Manifest, Sluice, SluiceProcess, WAIT, next_message, sluice_command};
+use sluice_tests::{
+    FunctionsDir, Manifest, Sluice, SluiceProcess, Stage, WAIT, next_message, sluice_command,
+};
 
 /// What `sluice up` logs while it waits for a server.
 const WAITING: &str = "no NATS server at ";
 
-/// `sluice up` on `dir` with its state in `state`, logging JSON, with `nats` (the connection
-/// flags, if any) before the folder.
-fn up(dir: &FunctionsDir, state: &Path, nats: &[&str]) -> Command {
+/// `sluice up` on `dir`, logging JSON; the caller adds where NATS and the state are.
+fn up(dir: &FunctionsDir) -> Command {
     let mut command = sluice_command();
     command
-        .args(["--log-format", "json", "up", "--no-watch"])
-        .args(nats)
-        .arg("--functions")
-        .arg(dir.path())
-        .arg("--state-dir")
-        .arg(state);
+        .args(["--log-format", "json", "up", "--no-watch", "--functions"])
+        .arg(dir.path());
     command
+}
+
+/// A server and a folder with one probe `name` that echoes `in` to `probe.out`.
+async fn probe_stage(name: &str) -> Stage {
+    Sluice::builder()
+        .add(
+            name,
+            "probe",
+            Manifest::new().subjects(["in"]).publish(["probe.out"]),
+        )
+        .stage()
+        .await
 }
 
 /// Runs `sluice up --nats-wait WAIT` against a port nothing listens on: its exit code and
@@ -77,23 +85,16 @@ fn sluice_up_gives_up_when_the_wait_is_over_and_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sluice_up_waits_for_a_server_that_starts_after_it() {
-    let mut stage = Sluice::builder()
-        .add(
-            "late",
-            "probe",
-            Manifest::new().subjects(["in"]).publish(["probe.out"]),
-        )
-        .stage()
-        .await;
+    let mut stage = probe_stage("late").await;
     // The broker is down when the host starts, as in a `docker compose up` of both.
     stage.server.kill();
     let state = tempfile::tempdir().unwrap();
     let url = stage.server.url();
-    let mut sluice = SluiceProcess::spawn(&mut up(
-        &stage.dir,
-        state.path(),
-        &["--nats", &url, "--nats-wait", "60"],
-    ));
+    let mut sluice = SluiceProcess::spawn(
+        up(&stage.dir)
+            .args(["--nats", &url, "--nats-wait", "60", "--state-dir"])
+            .arg(state.path()),
+    );
     let waiting = sluice.line_where("saying it waits for NATS", |l| message(l).starts_with(WAITING));
     assert_eq!(waiting["level"], "WARN", "{waiting}");
 
@@ -118,19 +119,10 @@ async fn sluice_up_waits_for_a_server_that_starts_after_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_is_configured_from_the_environment() {
-    let stage = Sluice::builder()
-        .add(
-            "env",
-            "probe",
-            Manifest::new().subjects(["in"]).publish(["probe.out"]),
-        )
-        .stage()
-        .await;
+    let stage = probe_stage("env").await;
     let state = tempfile::tempdir().unwrap();
-    let mut command = sluice_command();
+    let mut command = up(&stage.dir);
     command
-        .args(["--log-format", "json", "up", "--no-watch", "--functions"])
-        .arg(stage.dir.path())
         .env("SLUICE_NATS_URL", stage.server.url())
         .env("SLUICE_STATE_DIR", state.path())
         .env("SLUICE_ADMIN", "127.0.0.1:0");
